@@ -1,0 +1,3 @@
+"""raynas: large-scale training-free neural architecture search on Ray."""
+
+__version__ = "0.1.0"

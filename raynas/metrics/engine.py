@@ -1,0 +1,143 @@
+"""Runs registered metrics on one architecture: the only caller of metric functions.
+
+The engine owns every side effect so metric functions stay pure: a fresh copy of the initialised model per
+metric (metrics mutate weights, grads, BN stats), BN removal, dtype, device, seeding, timing, NaN/inf
+detection and GPU out-of-memory handling (retry on a halved batch, then a recorded ``oom`` status).
+A metric failure never raises out of :func:`compute_metrics`: it becomes a row with a status.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import math
+import time
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+import torch
+import torch.nn as nn
+
+from raynas.data.batch import Batch
+from raynas.errors import RaynasError
+from raynas.metrics.registry import MetricSpec, get_metric
+
+log = logging.getLogger(__name__)
+
+#: statuses a metric result can carry
+STATUSES = ("ok", "nan", "error", "oom")
+
+ModelFactory = Callable[[], nn.Module]
+
+
+@dataclass(frozen=True)
+class MetricResult:
+    """Outcome of one metric on one architecture. ``value`` is None unless ``status == "ok"``."""
+
+    metric: str
+    value: float | None
+    status: str
+    error: str
+    seconds: float
+    device: str
+
+
+def remove_batchnorm(model: nn.Module) -> nn.Module:
+    """Replace every ``BatchNorm{1,2,3}d`` submodule by ``Identity`` in place; returns ``model``."""
+    for name, child in list(model.named_children()):
+        if isinstance(child, nn.modules.batchnorm._BatchNorm):
+            setattr(model, name, nn.Identity())
+        else:
+            remove_batchnorm(child)
+    return model
+
+
+def prepare_model(base: nn.Module, spec: MetricSpec, device: torch.device) -> nn.Module:
+    """A private copy of ``base`` set up as ``spec`` requires (BN, dtype, device, mode)."""
+    model = copy.deepcopy(base)
+    if spec.bn == "remove":
+        remove_batchnorm(model)
+    model = model.to(device=device, dtype=spec.dtype)
+    model.train(spec.mode == "train")
+    model.zero_grad(set_to_none=True)
+    return model
+
+
+def is_oom(exc: BaseException) -> bool:
+    """True for CUDA/MPS out-of-memory errors, matched by type where torch has one."""
+    oom_type = getattr(torch.cuda, "OutOfMemoryError", None)
+    if oom_type is not None and isinstance(exc, oom_type):
+        return True
+    return isinstance(exc, RuntimeError) and "out of memory" in str(exc)
+
+
+def run_metric(
+    spec: MetricSpec,
+    base: nn.Module,
+    batch: Batch,
+    *,
+    device: torch.device,
+    seed: int,
+    min_batch: int = 2,
+) -> MetricResult:
+    """Compute one metric; never raises for metric-level failures (returns a result with a status)."""
+    sub = batch
+    start = time.perf_counter()
+    while True:
+        try:
+            torch.manual_seed(seed)
+            model = prepare_model(base, spec, device)
+            b = sub.to(device, dtype=spec.dtype)
+            value = float(spec.fn(model, b))
+            seconds = time.perf_counter() - start
+            if not math.isfinite(value):
+                return MetricResult(spec.name, None, "nan", f"non-finite value {value}", seconds, str(device))
+            return MetricResult(spec.name, value, "ok", "", seconds, str(device))
+        except Exception as exc:  # noqa: BLE001 - any metric failure becomes a recorded status
+            seconds = time.perf_counter() - start
+            if is_oom(exc):
+                _free_device_memory(device)
+                if sub.size // 2 >= min_batch:
+                    log.warning("%s: out of memory at batch %d, retrying with %d", spec.name, sub.size, sub.size // 2)
+                    sub = sub.head(sub.size // 2)
+                    continue
+                return MetricResult(spec.name, None, "oom", _one_line(exc), seconds, str(device))
+            if not isinstance(exc, (RaynasError, RuntimeError, ValueError, ArithmeticError)):
+                log.exception("metric %s raised an unexpected %s", spec.name, type(exc).__name__)
+            return MetricResult(spec.name, None, "error", f"{type(exc).__name__}: {_one_line(exc)}", seconds, str(device))
+
+
+def compute_metrics(
+    model_factory: ModelFactory,
+    batch: Batch,
+    names: Sequence[str],
+    *,
+    device: torch.device | str = "cpu",
+    seed: int = 0,
+) -> list[MetricResult]:
+    """Score one architecture with every metric in ``names``.
+
+    Args:
+        model_factory: builds the freshly initialised network (called once, under ``seed``).
+        batch: the fixed input batch (any device; moved as needed).
+        names: registered metric names; unknown names raise :class:`UnknownNameError` up front.
+        device: where to compute.
+        seed: seeds model init and every metric's randomness, so results are reproducible.
+    Returns:
+        one :class:`MetricResult` per name, in order.
+    """
+    specs = [get_metric(n) for n in names]
+    device = torch.device(device)
+    torch.manual_seed(seed)
+    base = model_factory()
+    return [run_metric(s, base, batch, device=device, seed=seed) for s in specs]
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0][:500] if text else type(exc).__name__
+
+
+def _free_device_memory(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.empty_cache()

@@ -1,0 +1,103 @@
+"""Metric registry: each metric module registers one scoring function with its metadata.
+
+A metric is ``fn(model, batch) -> float``. Everything around the call (fresh model copy, BN removal, dtype,
+device, seeding, timing, OOM and NaN handling) belongs to :mod:`raynas.metrics.engine`, never to the metric.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Literal
+
+import torch
+import torch.nn as nn
+
+from raynas.data.batch import Batch
+from raynas.registry import Registry
+
+MetricFn = Callable[[nn.Module, Batch], float]
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    """Metadata of a registered metric.
+
+    Attributes:
+        name: registry name.
+        fn: the scoring function.
+        needs_labels: uses ``batch.labels`` (False for label-free metrics).
+        needs_data: uses ``batch.inputs`` at all (False: params, flops, synflow).
+        bn: ``"keep"`` or ``"remove"`` (every BatchNorm replaced by Identity before the call).
+        mode: module mode during the call: ``"train"`` or ``"eval"``.
+        dtype: parameter/input dtype during the call (``torch.float64`` for synflow).
+        higher_is_better: direction of the score as a predictor of accuracy.
+        reference: the paper that defines it.
+    """
+
+    name: str
+    fn: MetricFn
+    needs_labels: bool = True
+    needs_data: bool = True
+    bn: Literal["keep", "remove"] = "keep"
+    mode: Literal["train", "eval"] = "train"
+    dtype: torch.dtype = torch.float32
+    higher_is_better: bool = True
+    reference: str = ""
+
+    @property
+    def description(self) -> str:
+        doc = (self.fn.__doc__ or "").strip().splitlines()
+        return doc[0] if doc else ""
+
+
+METRICS: Registry[MetricSpec] = Registry("metric")
+
+
+def register_metric(
+    name: str,
+    *,
+    needs_labels: bool = True,
+    needs_data: bool = True,
+    bn: Literal["keep", "remove"] = "keep",
+    mode: Literal["train", "eval"] = "train",
+    dtype: torch.dtype = torch.float32,
+    higher_is_better: bool = True,
+    reference: str = "",
+) -> Callable[[MetricFn], MetricFn]:
+    """Decorator registering ``fn`` as metric ``name`` with its metadata; returns ``fn`` unchanged."""
+
+    def deco(fn: MetricFn) -> MetricFn:
+        METRICS.add(
+            name,
+            MetricSpec(name, fn, needs_labels, needs_data, bn, mode, dtype, higher_is_better, reference),
+        )
+        return fn
+
+    return deco
+
+
+def get_metric(name: str) -> MetricSpec:
+    """The spec of metric ``name``; unknown names raise :class:`UnknownNameError` with close matches."""
+    from raynas import metrics as _  # noqa: F401  (import all metric modules so they register)
+
+    return METRICS.get(name)
+
+
+def list_metrics() -> list[str]:
+    from raynas import metrics as _  # noqa: F401
+
+    return METRICS.names()
+
+
+def resolve_metric_names(spec: str | list[str] | tuple[str, ...]) -> list[str]:
+    """``"all"`` / ``"a,b"`` / a list -> validated list of names (order kept, duplicates dropped)."""
+    if isinstance(spec, str):
+        names = list_metrics() if spec.strip() == "all" else [s.strip() for s in spec.split(",") if s.strip()]
+    else:
+        names = list(spec)
+    out: list[str] = []
+    for n in names:
+        get_metric(n)
+        if n not in out:
+            out.append(n)
+    return out
