@@ -114,6 +114,7 @@ def compute_metrics(
     *,
     device: torch.device | str = "cpu",
     seed: int = 0,
+    thin_factory: ModelFactory | None = None,
 ) -> list[MetricResult]:
     """Score one architecture with every metric in ``names``.
 
@@ -123,6 +124,8 @@ def compute_metrics(
         names: registered metric names; unknown names raise :class:`UnknownNameError` up front.
         device: where to compute.
         seed: seeds model init and every metric's randomness, so results are reproducible.
+        thin_factory: builds the space's thin proxy network for metrics registered with ``thin_model=True``
+            (without it they use the full network).
     Returns:
         one :class:`MetricResult` per name, in order.
     """
@@ -130,7 +133,14 @@ def compute_metrics(
     device = torch.device(device)
     torch.manual_seed(seed)
     base = model_factory()
-    return [run_metric(s, base, batch, device=device, seed=seed) for s in specs]
+    thin = None
+    if thin_factory is not None and any(s.thin_model for s in specs):
+        torch.manual_seed(seed)
+        thin = thin_factory()
+    return [
+        run_metric(s, thin if (s.thin_model and thin is not None) else base, batch, device=device, seed=seed)
+        for s in specs
+    ]
 
 
 def _one_line(exc: BaseException) -> str:

@@ -32,6 +32,8 @@ class MetricSpec:
         dtype: parameter/input dtype during the call (``torch.float64`` for synflow).
         higher_is_better: direction of the score as a predictor of accuracy.
         reference: the paper that defines it.
+        thin_model: computed on the space's thin proxy network (TE-NAS counts linear regions on a C=1 copy
+            of the cell network, where patterns do not saturate) when the caller provides one.
     """
 
     name: str
@@ -43,6 +45,7 @@ class MetricSpec:
     dtype: torch.dtype = torch.float32
     higher_is_better: bool = True
     reference: str = ""
+    thin_model: bool = False
 
     @property
     def description(self) -> str:
@@ -63,13 +66,14 @@ def register_metric(
     dtype: torch.dtype = torch.float32,
     higher_is_better: bool = True,
     reference: str = "",
+    thin_model: bool = False,
 ) -> Callable[[MetricFn], MetricFn]:
     """Decorator registering ``fn`` as metric ``name`` with its metadata; returns ``fn`` unchanged."""
 
     def deco(fn: MetricFn) -> MetricFn:
         METRICS.add(
             name,
-            MetricSpec(name, fn, needs_labels, needs_data, bn, mode, dtype, higher_is_better, reference),
+            MetricSpec(name, fn, needs_labels, needs_data, bn, mode, dtype, higher_is_better, reference, thin_model),
         )
         return fn
 

@@ -1,0 +1,38 @@
+"""Search spaces: the registry, ``create_space`` and the built-in spaces.
+
+Registry entries are factories ``(**kwargs) -> SearchSpace``; each space module registers its own with
+``SPACES.add(name, factory)`` when imported. Modules listed in ``_SPACE_MODULES`` are imported here if
+their file exists (so a space can be added without touching this file's logic).
+"""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+from typing import Any, Callable
+
+from raynas.registry import Registry
+from raynas.spaces.base import SearchSpace
+
+SPACES: Registry[Callable[..., SearchSpace]] = Registry("space")
+
+_SPACE_MODULES = ("nb201", "darts")
+
+
+def create_space(name: str, **kwargs: Any) -> SearchSpace:
+    """Build registered space ``name``; unknown names raise ``UnknownNameError`` with close matches.
+
+    ``kwargs`` go to the space's factory (for ``nb201``: macro overrides such as ``C=8, N=1``).
+    """
+    return SPACES.get(name)(**kwargs)
+
+
+def list_spaces() -> list[str]:
+    return SPACES.names()
+
+
+for _name in _SPACE_MODULES:
+    if (Path(__file__).parent / f"{_name}.py").is_file():
+        importlib.import_module(f"{__name__}.{_name}")
+
+__all__ = ["SPACES", "SearchSpace", "create_space", "list_spaces"]

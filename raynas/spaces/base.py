@@ -44,6 +44,11 @@ class SearchSpace(abc.ABC):
     def to_module(self, arch: Hashable, num_classes: int, **kwargs: Any) -> nn.Module:
         """A freshly initialised network whose ``forward(x)`` returns logits ``[B, num_classes]``."""
 
+    def thin_kwargs(self) -> dict[str, Any]:
+        """``to_module`` overrides building the thin proxy network of an arch (TE-NAS counts linear regions
+        on a 1-channel copy so activation patterns do not saturate). Empty: no thin variant."""
+        return {}
+
     def sample(self, rng: np.random.Generator) -> Hashable:
         """One architecture drawn uniformly from the space."""
         return self.index_to_arch(int(rng.integers(0, self.size)) if self.size < 2**62 else _big_randint(rng, self.size))

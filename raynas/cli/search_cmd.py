@@ -1,0 +1,111 @@
+"""``raynas search robot|hnas|tenas|pipeline``: searches over scored pools, and the end-to-end main job."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from raynas.cli.progress import progress_bar
+from raynas.errors import ConfigError
+
+
+def _common(p: argparse.ArgumentParser, *, scores: bool = True) -> None:
+    if scores:
+        p.add_argument("--scores", required=True, help="run directory written by `raynas score` (the pool)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", required=True, help="search directory (state, trace, results as Arrow)")
+    p.add_argument("--resume", action="store_true", help="continue a killed search exactly where it stopped")
+    p.add_argument("--no-progress", action="store_true")
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("search", help="run a search (robot, hnas, tenas) or the end-to-end pipeline")
+    s = p.add_subparsers(dest="method", metavar="METHOD")
+    s.required = True
+
+    r = s.add_parser("robot", help="RoBoT: BO over metric-combination weights + greedy exploitation")
+    _common(r)
+    r.add_argument("--oracle", default="nb201", help="nb201 (benchmark table) or train (real short training)")
+    r.add_argument("--budget", type=int, default=20, help="T: distinct architectures queried")
+    r.add_argument("--metrics", default="grad_norm,snip,grasp,fisher,synflow,jacob_cov")
+    r.add_argument("--bo-iters", type=int, default=None, help="BO steps before greedy exploitation")
+    r.set_defaults(func=_run("robot"))
+
+    h = s.add_parser("hnas", help="HNAS: BO over the constants of the theory-derived objective")
+    _common(h)
+    h.add_argument("--oracle", default="nb201", help="nb201 (benchmark table) or train (Ray Tune + ASHA)")
+    h.add_argument("--budget", type=int, default=20)
+    h.add_argument("--metric", default="ntk_trace", help="M: ntk_trace | grad_norm | snip | grasp")
+    h.set_defaults(func=_run("hnas"))
+
+    t = s.add_parser("tenas", help="TE-NAS pruning search from the supernet")
+    _common(t, scores=False)
+    t.add_argument("--space", default="nb201", help="nb201 | darts_cifar")
+    t.add_argument("--data", default="digits")
+    t.add_argument("--batch-size", type=int, default=32)
+    t.add_argument("--repeats", type=int, default=3)
+    t.set_defaults(func=_run("tenas"))
+
+    e = s.add_parser(
+        "pipeline",
+        help="the main job: score a sample with Ray actors, RoBoT with real short training, report",
+        description="End-to-end search on the embedded default (digits, no downloads). Settings come from the "
+        "built-in defaults, then --config YAML (strict: unknown keys are errors), then --set KEY=VALUE overrides.",
+    )
+    e.add_argument("--config", default=None, help="YAML file with pipeline settings")
+    e.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override one setting (YAML value)")
+    e.add_argument("--out", required=True)
+    e.add_argument("--no-progress", action="store_true")
+    e.set_defaults(func=_run("pipeline"))
+
+
+def parse_overrides(items: list[str]) -> dict[str, Any]:
+    """``["a.b=1", "c=x"]`` -> ``{"a": {"b": 1}, "c": "x"}`` with YAML-typed values."""
+    import yaml
+
+    out: dict[str, Any] = {}
+    for item in items:
+        if "=" not in item:
+            raise ConfigError(f"--set expects KEY=VALUE, got {item!r}")
+        key, _, raw = item.partition("=")
+        try:
+            value = yaml.safe_load(raw)
+        except yaml.YAMLError:
+            value = raw
+        node = out
+        parts = key.strip().split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+        node[parts[-1]] = value
+    return out
+
+
+def _config(method: str, args: argparse.Namespace) -> dict[str, Any]:
+    if method == "pipeline":
+        return {"config": args.config, "overrides": parse_overrides(args.set), "out": args.out}
+    skip = {"func", "method", "command", "log_level", "no_progress"}
+    return {k: v for k, v in vars(args).items() if k not in skip and v is not None}
+
+
+def _run(method: str):
+    def run(args: argparse.Namespace) -> int:
+        import importlib
+
+        module, fn = {
+            "robot": ("raynas.search.runner", "run_robot_search"),
+            "hnas": ("raynas.search.hnas", "run_hnas_search"),
+            "tenas": ("raynas.search.tenas", "run_tenas_search"),
+            "pipeline": ("raynas.pipeline", "run_pipeline"),
+        }[method]
+        call = getattr(importlib.import_module(module), fn)
+        cfg = _config(method, args)
+        if args.no_progress:
+            result = call(cfg)
+        else:
+            with progress_bar(method, unit="step") as update:
+                result = call(cfg, progress_callback=update)
+        print(json.dumps(result, indent=2, default=str))
+        return 0
+
+    return run

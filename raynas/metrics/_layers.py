@@ -1,0 +1,51 @@
+"""Shared helpers of the zero-cost proxies: which tensors count as "weights", and the CE loss they all use.
+
+"Weights" throughout the zero-cost metrics (Abdelfattah et al., ICLR 2021) are the ``.weight`` tensors of every
+``nn.Conv2d`` and ``nn.Linear``: biases, BatchNorm affine parameters and other parameters are excluded.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from raynas.data.batch import Batch
+from raynas.errors import MetricError
+
+#: layer types whose ``.weight`` is a "weight" for the zero-cost proxies
+WEIGHT_LAYERS: tuple[type[nn.Module], ...] = (nn.Conv2d, nn.Linear)
+
+
+def weight_layers(model: nn.Module) -> list[nn.Module]:
+    """Every ``nn.Conv2d``/``nn.Linear`` submodule of ``model`` (module order, each module once)."""
+    return [m for m in model.modules() if isinstance(m, WEIGHT_LAYERS)]
+
+
+def layer_weights(model: nn.Module) -> list[torch.Tensor]:
+    """The ``.weight`` of every Conv2d/Linear layer; raises :class:`MetricError` if there are none."""
+    weights = [m.weight for m in weight_layers(model)]
+    if not weights:
+        raise MetricError(f"{type(model).__name__} has no Conv2d/Linear layers to score")
+    return weights
+
+
+def cross_entropy(model: nn.Module, batch: Batch) -> torch.Tensor:
+    """Mean cross-entropy of ``model(batch.inputs)`` (logits ``[B, K]``) against ``batch.labels`` (``[B]``).
+
+    Mean (not sum) reduction: every gradient-based proxy in this package sees ``dL/dW`` averaged over the batch.
+    """
+    logits = model(batch.inputs)
+    if logits.dim() != 2:
+        raise MetricError(f"model must return logits [B, K], got shape {tuple(logits.shape)}")
+    return F.cross_entropy(logits, batch.labels)
+
+
+def grads_or_zeros(outputs: torch.Tensor, inputs: list[torch.Tensor], **kwargs: bool) -> list[torch.Tensor]:
+    """``torch.autograd.grad(outputs, inputs)`` with zeros for inputs the output does not depend on.
+
+    A layer on a path that does not reach the logits (e.g. an unused branch) then contributes 0 to a sum-over-
+    layers score instead of aborting the whole metric.
+    """
+    grads = torch.autograd.grad(outputs, inputs, allow_unused=True, **kwargs)
+    return [torch.zeros_like(t) if g is None else g for t, g in zip(inputs, grads)]

@@ -1,0 +1,48 @@
+"""DAS: a weighted combination of the two atomic terms of NASWOT (label-free).
+
+Liu et al. (2022) decompose the NASWOT score as
+``log|det K_H| = log|det K_D| + B * log N_A`` (``K_D = K_H / N_A``, ``B`` the batch size): NASWOT implicitly
+weights the activation-unit count by ``B``. DAS re-weights the two atomic terms:
+
+    das_score(distinguish, units, alpha, beta) = alpha * distinguish + beta * log(units)
+
+``alpha = 1, beta = B`` recovers NASWOT exactly. NOTE: the paper's full text was not available while this was
+written; the defaults below (``alpha = beta = 1``: equal weight on distinguishing ability and log unit count,
+independent of the batch size) are this implementation's choice, not verified against the paper's tuned
+values. Change :data:`DEFAULT_ALPHA` / :data:`DEFAULT_BETA` (or call :func:`das_score`) to use others.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch.nn as nn
+
+from raynas.data.batch import Batch
+from raynas.errors import MetricError
+from raynas.metrics.das_distinguish import distinguish_and_units
+from raynas.metrics.das_units import DAS_REFERENCE
+from raynas.metrics.registry import register_metric
+
+#: weight of the distinguishing ability ``log|det K_D|``
+DEFAULT_ALPHA = 1.0
+#: weight of ``log N_A`` (NASWOT corresponds to ``beta = B``)
+DEFAULT_BETA = 1.0
+
+
+def das_score(distinguish: float, units: float, alpha: float = DEFAULT_ALPHA, beta: float = DEFAULT_BETA) -> float:
+    """``alpha * distinguish + beta * log(units)`` for ``distinguish = log|det K_D|`` and ``units = N_A > 0``."""
+    if units <= 0:
+        raise MetricError(f"the number of activation units must be positive, got {units}")
+    return alpha * distinguish + beta * math.log(units)
+
+
+@register_metric("das", needs_labels=False, higher_is_better=True, reference=DAS_REFERENCE)
+def das(model: nn.Module, batch: Batch) -> float:
+    """DAS = alpha * log|det(K_H / N_A)| + beta * log N_A with the module defaults (Liu et al. 2022).
+
+    Both terms come from one forward pass over ``batch.inputs [B, C, H, W]``: ``K_H [B, B]`` is the NASWOT
+    Hamming kernel of the ReLU codes and ``N_A`` their length (see ``das_distinguish``, ``das_units``).
+    """
+    distinguish, units = distinguish_and_units(model, batch)
+    return das_score(distinguish, units)

@@ -1,0 +1,49 @@
+"""FLOPs proxy: multiply-accumulates of the Conv2d and Linear layers for one input sample."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+
+from raynas.data.batch import Batch
+from raynas.metrics._layers import weight_layers
+from raynas.metrics.registry import register_metric
+
+
+@register_metric(
+    "flops",
+    needs_labels=False,
+    needs_data=False,
+    # eval: a single-sample forward through BatchNorm in train mode can fail ("more than 1 value per channel")
+    mode="eval",
+    higher_is_better=True,
+    reference="Abdelfattah, Mehrotra, Dudziak, Lane. Zero-Cost Proxies for Lightweight NAS. ICLR 2021 (baseline)",
+)
+def flops(model: nn.Module, batch: Batch) -> float:
+    """Multiply-accumulate count (MACs) of every Conv2d/Linear call for ONE sample of shape ``batch.inputs[0]``.
+
+    One forward pass of a zero tensor ``[1, C, H, W]`` (only the batch's shape is used) with forward hooks:
+    a Conv2d call with output ``[1, C_out, H_out, W_out]`` costs ``C_out*H_out*W_out*(C_in/groups)*kh*kw``;
+    a Linear call costs ``in_features * out_features`` per output row (times the number of rows for inputs
+    with extra dimensions). Biases, BN, activations and pooling are not counted. A module called twice is
+    counted twice. Returns the raw count as a float.
+    """
+    total = [0]
+
+    def count(module: nn.Module, _inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> None:
+        if isinstance(module, nn.Conv2d):
+            kh, kw = module.kernel_size
+            per_output = (module.in_channels // module.groups) * kh * kw
+        else:  # nn.Linear: output [..., out_features]
+            per_output = module.in_features
+        total[0] += output.numel() * per_output
+
+    x = torch.zeros((1, *batch.inputs.shape[1:]), dtype=batch.inputs.dtype, device=batch.inputs.device)
+    handles = [m.register_forward_hook(count) for m in weight_layers(model)]
+    try:
+        with torch.no_grad():
+            model(x)
+    finally:
+        for h in handles:
+            h.remove()
+    return float(total[0])

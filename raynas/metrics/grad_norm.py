@@ -1,0 +1,26 @@
+"""grad_norm: sum of per-layer gradient norms of the training loss."""
+
+from __future__ import annotations
+
+import torch.nn as nn
+
+from raynas.data.batch import Batch
+from raynas.metrics._layers import cross_entropy, grads_or_zeros, layer_weights
+from raynas.metrics.registry import register_metric
+
+
+@register_metric(
+    "grad_norm",
+    needs_labels=True,
+    higher_is_better=True,
+    reference="Abdelfattah, Mehrotra, Dudziak, Lane. Zero-Cost Proxies for Lightweight NAS. ICLR 2021",
+)
+def grad_norm(model: nn.Module, batch: Batch) -> float:
+    """``sum_l ||dL/dW_l||_2`` over the Conv2d/Linear weights ``W_l`` (Abdelfattah et al., ICLR 2021).
+
+    ``L`` is the mean cross-entropy of the logits ``[B, K]`` on the whole batch (one forward/backward pass, train
+    mode); ``||.||_2`` is the Frobenius norm of each weight's gradient (not squared, not normalised).
+    """
+    weights = layer_weights(model)
+    grads = grads_or_zeros(cross_entropy(model, batch), weights)
+    return float(sum(g.norm() for g in grads))

@@ -1,0 +1,43 @@
+"""jacob_cov: eigenvalue score of the correlation of input Jacobians (NASWOT v1)."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+
+from raynas.data.batch import Batch
+from raynas.errors import MetricError
+from raynas.metrics.registry import register_metric
+
+#: regulariser ``k`` of the eigenvalue score (Mellor et al. 2020, v1)
+K = 1e-5
+
+
+@register_metric(
+    "jacob_cov",
+    needs_labels=False,
+    higher_is_better=True,
+    reference="Mellor, Turner, Storkey, Crowley. Neural Architecture Search without Training. arXiv:2006.04647v1 "
+    "(2020)",
+)
+def jacob_cov(model: nn.Module, batch: Batch) -> float:
+    """``-sum_i (log(v_i + k) + 1/(v_i + k))``, ``v = eig(corrcoef(J))``, ``k = 1e-5`` (Mellor et al. 2020, v1).
+
+    ``J [B, D]`` (``D = C*H*W``): row ``i`` is ``d(sum of all logits)/d x_i``, flattened, from one backward pass
+    (train mode). For a network that treats samples independently (no BN in train mode) this is
+    ``d(sum_k logits[i, k])/d x_i``; with train-mode BN it includes the cross-sample terms, as Mellor's code does.
+    ``C = corrcoef(J) [B, B]`` (rows are the variables) and ``v`` its eigenvalues (symmetric solver), all in
+    float64. A constant Jacobian row makes ``C`` undefined (NaN), which the engine records as status ``nan``.
+    """
+    if batch.size < 2:
+        raise MetricError(f"jacob_cov needs a batch of at least 2 samples, got {batch.size}")
+    x = batch.inputs.detach().clone().requires_grad_(True)
+    logits = model(x)
+    (jac,) = torch.autograd.grad(logits.sum(), x, allow_unused=True)
+    if jac is None:
+        raise MetricError("the logits do not depend on the inputs")
+    corr = torch.corrcoef(jac.reshape(batch.size, -1).to(torch.float64))
+    if not bool(torch.isfinite(corr).all()):  # eigvalsh may fail to converge on NaN; report NaN instead
+        return float("nan")
+    v = torch.linalg.eigvalsh(corr)
+    return float(-(torch.log(v + K) + 1.0 / (v + K)).sum())

@@ -1,0 +1,28 @@
+"""NASWOT: log-determinant of the Hamming kernel of ReLU activation codes (label-free)."""
+
+from __future__ import annotations
+
+import torch.nn as nn
+
+from raynas.data.batch import Batch
+from raynas.metrics._codes import hamming_kernel, log_abs_det
+from raynas.metrics.registry import register_metric
+
+
+@register_metric(
+    "naswot",
+    needs_labels=False,
+    higher_is_better=True,
+    reference="Mellor, Turner, Storkey, Crowley. Neural Architecture Search without Training. ICML 2021",
+)
+def naswot(model: nn.Module, batch: Batch) -> float:
+    """log|det K_H| of the ReLU-code Hamming kernel over the batch (Mellor et al. 2021, v2 score).
+
+    For ``inputs [B, C, H, W]`` one forward pass gives each sample a binary code ``c_i [N_A]``: the concatenation
+    over every ``nn.ReLU`` call of the flattened ``(ReLU input > 0)``. With
+    ``K_H[i, j] = N_A - Hamming(c_i, c_j)`` (``[B, B]``, float64) the score is ``log|det K_H|`` (slogdet).
+    Identical codes make ``K_H`` singular and the score ``-inf``. Networks must use ``nn.ReLU`` modules
+    (functional relu is invisible to hooks). This is Mellor's score, not the variant vendored in HNAS/RoBoT.
+    """
+    kernel, _n_units = hamming_kernel(model, batch.inputs)
+    return log_abs_det(kernel)

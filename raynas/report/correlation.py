@@ -1,0 +1,69 @@
+"""Rank correlation of metric scores with ground-truth accuracy (pure numpy/scipy)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.stats import kendalltau, spearmanr
+
+#: Spearman rho with CIFAR-10 accuracy on NAS-Bench-201 reported by NAS-Bench-Suite-Zero
+#: (Krishnakumar et al., NeurIPS 2022 Datasets & Benchmarks), keyed by raynas metric name.
+PUBLISHED_NB201_CIFAR10 = {
+    "naswot": 0.77,
+    "jacob_cov": 0.75,
+    "synflow": 0.73,
+    "params": 0.72,
+    "flops": 0.69,
+    "grad_norm": 0.58,
+    "snip": 0.58,
+    "grasp": 0.51,
+    "fisher": 0.50,
+}
+
+
+@dataclass(frozen=True)
+class Correlation:
+    """Correlation of one metric: ``rho``/``tau`` are signed so that positive means "predicts accuracy" when the
+    metric is used in its registered direction; ``n`` counts archs with a finite score."""
+
+    metric: str
+    n: int
+    rho: float
+    tau: float
+    published: float | None
+
+
+def correlate(
+    scores: dict[str, np.ndarray], accuracy: np.ndarray, higher_is_better: dict[str, bool] | None = None
+) -> list[Correlation]:
+    """Spearman rho and Kendall tau of each metric vs ``accuracy``.
+
+    Args:
+        scores: metric name -> float array ``[P]`` (NaN where the metric failed).
+        accuracy: float array ``[P]`` aligned with every score array.
+        higher_is_better: metric direction; lower-is-better metrics are negated before correlating.
+    """
+    out = []
+    for name, values in scores.items():
+        v = np.asarray(values, dtype=float)
+        if higher_is_better is not None and not higher_is_better.get(name, True):
+            v = -v
+        ok = np.isfinite(v) & np.isfinite(accuracy)
+        if ok.sum() < 3 or np.ptp(v[ok]) == 0:
+            rho = tau = float("nan")
+        else:
+            rho = float(spearmanr(v[ok], accuracy[ok]).statistic)
+            tau = float(kendalltau(v[ok], accuracy[ok]).statistic)
+        out.append(Correlation(name, int(ok.sum()), rho, tau, PUBLISHED_NB201_CIFAR10.get(name)))
+    return out
+
+
+def format_table(rows: list[Correlation]) -> str:
+    """A Markdown table: metric, n, rho, tau, published rho and the difference."""
+    lines = ["| metric | n | spearman rho | kendall tau | published rho | diff |", "|---|---:|---:|---:|---:|---:|"]
+    for r in sorted(rows, key=lambda r: -np.nan_to_num(r.rho, nan=-9)):
+        pub = f"{r.published:.2f}" if r.published is not None else "-"
+        diff = f"{r.rho - r.published:+.3f}" if r.published is not None and np.isfinite(r.rho) else "-"
+        lines.append(f"| {r.metric} | {r.n} | {r.rho:.3f} | {r.tau:.3f} | {pub} | {diff} |")
+    return "\n".join(lines)

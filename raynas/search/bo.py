@@ -1,0 +1,138 @@
+"""A small, stateless BoTorch proposal step shared by RoBoT and HNAS.
+
+``propose(X, y, bounds, seed)`` returns the next point to evaluate when *maximising* ``y``:
+
+* while ``n < n_init`` it returns the ``n``-th point of a scrambled Sobol sequence seeded by ``seed``, so the
+  initial design is space-filling and depends on nothing but ``(n, seed)``;
+* afterwards it fits a ``SingleTaskGP`` (inputs normalised to the unit cube with the *given* bounds, outcomes
+  standardised) by maximising the exact marginal log likelihood, and maximises an acquisition function with
+  ``optimize_acqf``.
+
+Acquisition: **UCB** by default (``acquisition="ucb"``, ``beta = 2.576**2``). RoBoT's guarantee is a GP-UCB
+regret bound, its reference implementation uses UCB with ``kappa = 2.576``, and the objective here (accuracy of
+the arch that ``w`` ranks first) is piecewise constant in ``w``: EI collapses to ~0 on the flat plateau around
+the incumbent and keeps re-proposing points there, while UCB's variance bonus keeps moving to unexplored regions
+of weight space. ``"logei"`` (LogExpectedImprovement) is available for callers with smoother objectives.
+
+Everything runs in float64 on CPU, and the random state is forked and seeded from ``(seed, n)``, so the
+proposal is a pure function of its inputs: replaying the same observations yields the same next point, which
+is what makes resumed searches exact. GP fitting / acquisition failures (non-PSD kernels, NaNs, failed fits) fall
+back to the next Sobol point with a warning instead of killing a long search.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from typing import Literal
+
+import numpy as np
+import torch
+
+from raynas.errors import SearchError
+
+log = logging.getLogger(__name__)
+
+Acquisition = Literal["ucb", "logei"]
+UCB_BETA = 2.576**2  # botorch's UCB is mean + sqrt(beta) * std; kappa = 2.576 as in the RoBoT reference code
+
+
+def sobol_point(n: int, bounds: np.ndarray, seed: int) -> np.ndarray:
+    """The ``n``-th (0-based) point of the scrambled Sobol sequence of ``seed``, scaled to ``bounds [2, d]``."""
+    from torch.quasirandom import SobolEngine
+
+    lo, hi = bounds[0], bounds[1]
+    eng = SobolEngine(dimension=len(lo), scramble=True, seed=int(seed))
+    u = eng.draw(n + 1, dtype=torch.float64)[-1].numpy()
+    return lo + (hi - lo) * u
+
+
+def _check(X: np.ndarray, y: np.ndarray, bounds: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    X = np.asarray(X, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64).reshape(-1)
+    bounds = np.asarray(bounds, dtype=np.float64)
+    if bounds.ndim != 2 or bounds.shape[0] != 2 or not np.all(bounds[1] > bounds[0]):
+        raise SearchError(f"bounds must be [2, d] with upper > lower, got {bounds.tolist()}")
+    d = bounds.shape[1]
+    if X.size == 0:
+        X = X.reshape(0, d)
+    if X.ndim != 2 or X.shape[1] != d or X.shape[0] != y.shape[0]:
+        raise SearchError(f"X must be [n, {d}] and y [n], got X {X.shape} and y {y.shape}")
+    if not (np.all(np.isfinite(X)) and np.all(np.isfinite(y))):
+        raise SearchError("X and y must be finite")
+    return X, y, bounds
+
+
+def _gp_step(X: np.ndarray, y: np.ndarray, bounds: np.ndarray, acquisition: Acquisition,
+             num_restarts: int, raw_samples: int, seed: int) -> np.ndarray:
+    from botorch.acquisition import LogExpectedImprovement, UpperConfidenceBound
+    from botorch.fit import fit_gpytorch_mll
+    from botorch.models import SingleTaskGP
+    from botorch.models.transforms.input import Normalize
+    from botorch.models.transforms.outcome import Standardize
+    from botorch.optim import optimize_acqf
+    from gpytorch.mlls import ExactMarginalLogLikelihood
+
+    tX = torch.as_tensor(X, dtype=torch.float64)
+    ty = torch.as_tensor(y, dtype=torch.float64).unsqueeze(-1)
+    tb = torch.as_tensor(bounds, dtype=torch.float64)
+    with warnings.catch_warnings():
+        # input-scaling / optimisation warnings on tiny data sets are expected and not actionable here
+        warnings.simplefilter("ignore")
+        model = SingleTaskGP(tX, ty, input_transform=Normalize(d=tX.shape[1], bounds=tb),
+                             outcome_transform=Standardize(m=1))
+        mll = ExactMarginalLogLikelihood(model.likelihood, model)
+        fit_gpytorch_mll(mll)
+        if acquisition == "ucb":
+            acqf = UpperConfidenceBound(model, beta=UCB_BETA)
+        else:
+            acqf = LogExpectedImprovement(model, best_f=ty.max())
+        cand, _ = optimize_acqf(acqf, bounds=tb, q=1, num_restarts=num_restarts, raw_samples=raw_samples,
+                                options={"seed": seed, "maxiter": 100})
+    x = cand.detach().reshape(-1).numpy().astype(np.float64)
+    if not np.all(np.isfinite(x)):
+        raise FloatingPointError("acquisition optimisation returned a non-finite candidate")
+    return np.clip(x, bounds[0], bounds[1])
+
+
+def propose(
+    X: np.ndarray,
+    y: np.ndarray,
+    bounds: np.ndarray,
+    seed: int,
+    *,
+    n_init: int = 3,
+    acquisition: Acquisition = "ucb",
+    num_restarts: int = 4,
+    raw_samples: int = 128,
+) -> np.ndarray:
+    """Next point ``x [d]`` to evaluate, maximising ``y``.
+
+    Args:
+        X: float64 ``[n, d]`` points evaluated so far (``n`` may be 0).
+        y: float64 ``[n]`` their values (finite).
+        bounds: float64 ``[2, d]`` lower / upper box bounds.
+        seed: seeds the Sobol design and, combined with ``n``, the acquisition optimiser.
+        n_init: number of Sobol points before the GP takes over (at least 1, so the GP never fits 0 points).
+        acquisition: ``"ucb"`` (default, see module docstring) or ``"logei"``.
+        num_restarts, raw_samples: ``optimize_acqf`` effort; small defaults keep a step well under a second on CPU.
+    """
+    X, y, bounds = _check(X, y, bounds)
+    if acquisition not in ("ucb", "logei"):
+        raise SearchError(f"unknown acquisition {acquisition!r} (known: logei, ucb)")
+    n = X.shape[0]
+    if n < max(1, int(n_init)):
+        return sobol_point(n, bounds, seed)
+    step_seed = (int(seed) * 1_000_003 + n) % (2**31 - 1)
+    from botorch.exceptions.errors import BotorchError, ModelFittingError
+    from linear_operator.utils.errors import NanError, NotPSDError
+
+    with torch.random.fork_rng():
+        torch.manual_seed(step_seed)
+        try:
+            return _gp_step(X, y, bounds, acquisition, num_restarts, raw_samples, step_seed)
+        except (ModelFittingError, BotorchError, NotPSDError, NanError, torch.linalg.LinAlgError,
+                FloatingPointError) as e:
+            log.warning("GP proposal failed at n=%d (%s: %s); using the next Sobol point instead",
+                        n, type(e).__name__, e)
+            return sobol_point(n, bounds, seed)

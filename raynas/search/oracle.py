@@ -1,0 +1,226 @@
+"""Oracles: what a search pays to learn an architecture's (proxy) performance.
+
+An oracle answers ``query(arch_index) -> QueryResult(value, cost_seconds)``: the signal the search optimises
+(e.g. validation accuracy after a short training) and what it cost to obtain. ``final(arch_index)`` is the number
+a paper reports for the chosen architecture (e.g. test accuracy after full training) and is never shown to the
+search. :class:`QueryLog` keeps the distinct queries of one search (repeats are free) and builds the common
+result dict every search method returns.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Protocol, runtime_checkable
+
+import numpy as np
+
+from raynas.errors import OracleError, RaynasError
+from raynas.registry import Registry
+
+log = logging.getLogger(__name__)
+
+_REPO = Path(__file__).resolve().parents[2]
+NB201_RELPATH = Path("nb201") / "nb201_cifar10.parquet"
+
+
+@dataclass(frozen=True)
+class QueryResult:
+    """One answer of an oracle: the optimised signal and its (simulated or measured) cost in seconds."""
+
+    value: float
+    cost_seconds: float
+
+
+@runtime_checkable
+class Oracle(Protocol):
+    def query(self, arch_index: int) -> QueryResult: ...
+
+    def final(self, arch_index: int) -> float: ...
+
+    def best_final(self) -> float | None: ...
+
+
+def default_nb201_path() -> Path:
+    """``$RAYNAS_DATA/nb201/nb201_cifar10.parquet``, else ``<repo>/../shared/data/nb201/...``."""
+    root = os.environ.get("RAYNAS_DATA")
+    return (Path(root) if root else _REPO.parent / "shared" / "data") / NB201_RELPATH
+
+
+class NB201TableOracle:
+    """NAS-Bench-201 CIFAR-10 lookup: query = 12-epoch valid acc (%), cost = its training seconds,
+    final = 200-epoch test acc (%). Indices are official NB201 indices (0..15624)."""
+
+    def __init__(
+        self,
+        path: str | Path | None = None,
+        *,
+        query_column: str = "cifar10_valid_acc_12ep",
+        cost_column: str = "cifar10_train_seconds_12ep",
+        final_column: str = "cifar10_test_acc_200ep",
+    ):
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        self.path = Path(path) if path is not None else default_nb201_path()
+        cols = ["arch_index", query_column, cost_column, final_column]
+        try:
+            table = pq.read_table(self.path, columns=cols)
+        except (OSError, pa.ArrowException) as e:
+            raise OracleError(f"cannot read NB201 ground truth {self.path}: {e}") from None
+        idx = table.column("arch_index").to_numpy().astype(np.int64)
+        if len(idx) == 0 or idx.min() < 0:
+            raise OracleError(f"{self.path}: empty table or negative arch_index")
+        n = int(idx.max()) + 1
+        # Dense arrays indexed by arch_index; NaN marks indices absent from the table.
+        self._q, self._c, self._f = (np.full(n, np.nan) for _ in range(3))
+        for arr, col in ((self._q, query_column), (self._c, cost_column), (self._f, final_column)):
+            arr[idx] = table.column(col).to_numpy(zero_copy_only=False).astype(np.float64)
+        self._known = np.zeros(n, dtype=bool)
+        self._known[idx] = True
+
+    def __len__(self) -> int:
+        return int(self._known.sum())
+
+    def _check(self, arch_index: int) -> int:
+        i = int(arch_index)
+        if not (0 <= i < len(self._known)) or not self._known[i]:
+            raise OracleError(f"architecture {arch_index} is not in {self.path.name}")
+        return i
+
+    def query(self, arch_index: int) -> QueryResult:
+        i = self._check(arch_index)
+        return QueryResult(float(self._q[i]), float(self._c[i]))
+
+    def final(self, arch_index: int) -> float:
+        return float(self._f[self._check(arch_index)])
+
+    def best_final(self) -> float:
+        return float(np.nanmax(self._f))
+
+    def best_final_among(self, arch_indices: np.ndarray) -> float:
+        """Best final value within a candidate subset (regret reference for sub-pools)."""
+        return float(max(self.final(int(i)) for i in arch_indices))
+
+
+class CallableOracle:
+    """Wraps ``fn(arch_index)`` (e.g. a real training run) as an oracle.
+
+    ``fn`` may return a float (cost = measured wall time), a ``(value, cost_seconds)`` pair or a
+    :class:`QueryResult`. Any non-raynas exception from ``fn`` becomes :class:`OracleError` (cause kept), so a
+    search sees one error type for a failed query. ``final`` uses ``final_fn`` if given, else the query value.
+    """
+
+    def __init__(
+        self,
+        fn: Callable[[int], Any],
+        final_fn: Callable[[int], float] | None = None,
+        best: float | None = None,
+    ):
+        self.fn = fn
+        self.final_fn = final_fn
+        self.best = best
+        self._values: dict[int, float] = {}
+
+    def query(self, arch_index: int) -> QueryResult:
+        t0 = time.perf_counter()
+        try:
+            out = self.fn(int(arch_index))
+        except RaynasError:
+            raise
+        except Exception as e:  # user callback boundary: any failure is a failed query
+            raise OracleError(f"query of architecture {arch_index} failed: {type(e).__name__}: {e}") from e
+        elapsed = time.perf_counter() - t0
+        if isinstance(out, QueryResult):
+            res = out
+        elif isinstance(out, tuple) and len(out) == 2:
+            res = QueryResult(float(out[0]), float(out[1]))
+        else:
+            res = QueryResult(float(out), elapsed)
+        self._values[int(arch_index)] = res.value
+        return res
+
+    def final(self, arch_index: int) -> float:
+        if self.final_fn is not None:
+            return float(self.final_fn(int(arch_index)))
+        if int(arch_index) not in self._values:
+            raise OracleError(f"architecture {arch_index} was never queried and no final_fn was given")
+        return self._values[int(arch_index)]
+
+    def best_final(self) -> float | None:
+        return self.best
+
+
+ORACLES: Registry[Callable[..., Oracle]] = Registry("oracle")
+ORACLES.add("nb201", NB201TableOracle)
+ORACLES.add("callable", CallableOracle)
+
+
+def create_oracle(name: str, **kwargs: Any) -> Oracle:
+    """Build registered oracle ``name`` (e.g. ``create_oracle("nb201", path=...)``)."""
+    return ORACLES.get(name)(**kwargs)
+
+
+class QueryLog:
+    """Distinct queries of one search, in order. A repeated architecture is answered from the cache at no cost."""
+
+    def __init__(self) -> None:
+        self.arch: list[int] = []
+        self.values: list[float] = []
+        self.costs: list[float] = []
+        self._pos: dict[int, int] = {}
+
+    def __contains__(self, arch_index: object) -> bool:
+        return arch_index in self._pos
+
+    def __len__(self) -> int:
+        return len(self.arch)
+
+    def value_of(self, arch_index: int) -> float:
+        return self.values[self._pos[int(arch_index)]]
+
+    def record(self, arch_index: int, value: float, cost: float) -> None:
+        a = int(arch_index)
+        if a in self._pos:
+            raise OracleError(f"architecture {a} recorded twice")
+        self._pos[a] = len(self.arch)
+        self.arch.append(a)
+        self.values.append(float(value))
+        self.costs.append(float(cost))
+
+    def query(self, oracle: Oracle, arch_index: int) -> tuple[float, float, bool]:
+        """``(value, cost, new_query)``: asks ``oracle`` only for architectures not seen yet."""
+        a = int(arch_index)
+        if a in self._pos:
+            return self.value_of(a), 0.0, False
+        res = oracle.query(a)
+        self.record(a, res.value, res.cost_seconds)
+        return res.value, res.cost_seconds, True
+
+    def best(self) -> int:
+        """Position of the best value (ties: the earliest query)."""
+        if not self.arch:
+            raise OracleError("no architecture has been queried")
+        return int(np.argmax(np.asarray(self.values)))
+
+    def result(self, method: str, oracle: Oracle | None = None, **extra: Any) -> dict[str, Any]:
+        """The common result dict: best ``arch_index``, its query ``value`` and ``final``, ``queries`` (distinct),
+        total ``cost`` and the query history (``queried``, ``values``, ``costs``)."""
+        b = self.best()
+        arch = self.arch[b]
+        out: dict[str, Any] = {
+            "method": method,
+            "arch_index": arch,
+            "value": self.values[b],
+            "final": oracle.final(arch) if oracle is not None else None,
+            "queries": len(self.arch),
+            "cost": float(sum(self.costs)),
+            "queried": list(self.arch),
+            "values": list(self.values),
+            "costs": list(self.costs),
+        }
+        out.update(extra)
+        return out

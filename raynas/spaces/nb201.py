@@ -1,0 +1,290 @@
+"""The NAS-Bench-201 cell space (Dong & Yang, ICLR 2020): 5 ops on the 6 edges of a 4-node DAG.
+
+An architecture is the tuple of edge ops in the canonical edge order ``1<-0, 2<-0, 2<-1, 3<-0, 3<-1, 3<-2``,
+written ``|op~0|+|op~0|op~1|+|op~0|op~1|op~2|`` (node ``j`` lists its inputs ``0..j-1`` in order).
+
+Indexing matches the official benchmark: the benchmark enumerated the product of the op list over the
+edges (first edge most significant, ops in :data:`OPS_NB201` order) and then shuffled that list once with
+Python's ``random.seed(88); random.shuffle``. :func:`official_permutation` recomputes that shuffle from the
+Mersenne Twister stream itself (no lookup table), so official index ``i`` is product index ``perm[i]``.
+Spaces built from a spec with a different op list or node count use the plain product order.
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import random
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import torch.nn as nn
+
+from raynas.errors import ConfigError, InvalidArchitectureError
+from raynas.spaces import SPACES
+from raynas.spaces.base import SearchSpace
+from raynas.spaces.ops import OPS_NB201
+from raynas.spaces.spec import SpaceSpec, load_builtin_spec
+
+__all__ = [
+    "EDGES_NB201", "NB201Arch", "NB201Space", "OPS_NB201", "cell_edges", "format_arch", "has_path",
+    "official_permutation", "parse_arch",
+]
+
+#: seed of the benchmark's one-off shuffle of the product enumeration
+_OFFICIAL_SEED = 88
+
+
+def cell_edges(nodes: int) -> tuple[tuple[int, int], ...]:
+    """Edges ``(dst, src)`` of a fully connected ``nodes``-node cell in canonical order."""
+    return tuple((j, i) for j in range(1, nodes) for i in range(j))
+
+
+EDGES_NB201 = cell_edges(4)
+
+
+@dataclass(frozen=True, order=True)
+class NB201Arch:
+    """An immutable cell: ``ops[e]`` is the op on edge ``cell_edges(nodes)[e]``.
+
+    ``str(arch)`` is the canonical string. Op names are checked against a space's op list by the space.
+    """
+
+    ops: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        ops = tuple(self.ops) if isinstance(self.ops, (list, tuple)) else self.ops
+        if not isinstance(ops, tuple) or not ops or not all(isinstance(o, str) and o for o in ops):
+            raise InvalidArchitectureError(f"NB201Arch needs a non-empty tuple of op names, got {self.ops!r}")
+        if _nodes_of(len(ops)) is None:
+            raise InvalidArchitectureError(f"{len(ops)} edge ops do not fill a fully connected cell (1, 3, 6, 10, ...)")
+        object.__setattr__(self, "ops", ops)
+
+    @property
+    def nodes(self) -> int:
+        return _nodes_of(len(self.ops))  # type: ignore[return-value]
+
+    def edges(self) -> tuple[tuple[int, int, str], ...]:
+        """``(dst, src, op)`` for every edge in canonical order."""
+        return tuple((j, i, op) for (j, i), op in zip(cell_edges(self.nodes), self.ops))
+
+    def __str__(self) -> str:
+        return format_arch(self)
+
+
+def _nodes_of(n_edges: int) -> int | None:
+    nodes = 2
+    while nodes * (nodes - 1) // 2 < n_edges:
+        nodes += 1
+    return nodes if nodes * (nodes - 1) // 2 == n_edges else None
+
+
+def format_arch(arch: NB201Arch) -> str:
+    """Canonical string ``|op~0|+|op~0|op~1|+...``."""
+    groups: dict[int, list[str]] = {}
+    for j, i, op in arch.edges():
+        groups.setdefault(j, []).append(f"{op}~{i}")
+    return "+".join("|" + "|".join(groups[j]) + "|" for j in sorted(groups))
+
+
+def parse_arch(text: str, ops: Sequence[str] = OPS_NB201, nodes: int = 4) -> NB201Arch:
+    """Strict inverse of :func:`format_arch`; every malformation raises :class:`InvalidArchitectureError`."""
+    if not isinstance(text, str):
+        raise InvalidArchitectureError(f"architecture string must be a str, got {type(text).__name__}")
+    if any(c.isspace() for c in text):
+        raise InvalidArchitectureError(f"architecture string {text!r} contains whitespace; the canonical form has none")
+    groups = text.split("+")
+    if len(groups) != nodes - 1:
+        raise InvalidArchitectureError(
+            f"architecture string {text!r} has {len(groups)} node group(s) separated by '+', expected {nodes - 1}"
+        )
+    out: list[str] = []
+    for j, group in enumerate(groups, start=1):
+        if len(group) < 2 or not (group.startswith("|") and group.endswith("|")):
+            raise InvalidArchitectureError(f"node {j} group {group!r} must start and end with '|'")
+        tokens = group[1:-1].split("|")
+        if len(tokens) != j:
+            raise InvalidArchitectureError(
+                f"node {j} group {group!r} has {len(tokens)} edge(s), expected {j} (inputs 0..{j - 1})"
+            )
+        for i, token in enumerate(tokens):
+            op, sep, src = token.partition("~")
+            if not sep or "~" in src:
+                raise InvalidArchitectureError(f"edge {token!r} of node {j} must look like 'op~{i}'")
+            if op not in ops:
+                close = difflib.get_close_matches(op, ops, n=1)
+                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                raise InvalidArchitectureError(
+                    f"unknown op {op!r} on edge {j}<-{i}{hint}; known ops: {', '.join(ops)}"
+                )
+            if src != str(i):
+                raise InvalidArchitectureError(
+                    f"edge {token!r} of node {j} reads input ~{src}, expected ~{i} "
+                    f"(inputs are listed 0..{j - 1} in order)"
+                )
+            out.append(op)
+    return NB201Arch(tuple(out))
+
+
+def has_path(arch: NB201Arch) -> bool:
+    """Whether the cell's input reaches its output through non-``none`` edges.
+
+    A cell without such a path outputs zeros whatever its input (the benchmark keeps these architectures).
+    """
+    reached = {0}
+    for j, i, op in arch.edges():  # canonical order visits every source before its destinations
+        if op != "none" and i in reached:
+            reached.add(j)
+    return arch.nodes - 1 in reached
+
+
+@functools.lru_cache(maxsize=None)
+def official_permutation(n: int = 5**6, seed: int = _OFFICIAL_SEED) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """``(perm, inverse)``: official index ``i`` <-> product index ``perm[i]``.
+
+    Re-implements CPython 3's ``random.shuffle`` (Fisher-Yates from the end, each ``j`` drawn by rejection
+    sampling on ``getrandbits(k)``) on ``random.Random(seed)``, so the result does not depend on how a
+    future Python implements ``shuffle``; only the seeded Mersenne Twister stream must stay the same.
+    """
+    rng = random.Random(seed)
+    perm = list(range(n))
+    for i in reversed(range(1, n)):
+        m = i + 1
+        k = m.bit_length()
+        j = rng.getrandbits(k)
+        while j >= m:
+            j = rng.getrandbits(k)
+        perm[i], perm[j] = perm[j], perm[i]
+    inverse = [0] * n
+    for official, product in enumerate(perm):
+        inverse[product] = official
+    return tuple(perm), tuple(inverse)
+
+
+class NB201Space(SearchSpace):
+    """NAS-Bench-201 (or a variant with another op list / node count from a spec).
+
+    Macro defaults (``C``, ``N``, ``stages``, BN flags, input channels) are used by :meth:`to_module`
+    unless overridden per call.
+    """
+
+    name = "nb201"
+
+    def __init__(
+        self,
+        ops: Sequence[str] = OPS_NB201,
+        nodes: int = 4,
+        *,
+        C: int = 16,
+        N: int = 5,
+        stages: int = 3,
+        in_channels: int = 3,
+        input_size: int = 32,
+        affine: bool = True,
+        track_running_stats: bool = True,
+        name: str = "nb201",
+    ):
+        from raynas.spaces.ops import OPS
+
+        self.ops = tuple(ops)
+        unknown = [o for o in self.ops if o not in OPS]
+        if not self.ops or unknown or len(set(self.ops)) != len(self.ops):
+            raise ConfigError(f"space {name!r}: ops must be distinct known op names, got {list(self.ops)}")
+        if nodes < 2:
+            raise ConfigError(f"space {name!r}: a cell needs at least 2 nodes, got {nodes}")
+        self.nodes = nodes
+        self.edges = cell_edges(nodes)
+        self.name = name
+        self.macro = dict(C=C, N=N, stages=stages, in_channels=in_channels, affine=affine,
+                          track_running_stats=track_running_stats)
+        self.input_size = input_size
+        #: True when indices follow the official NAS-Bench-201 numbering
+        self.official_order = self.ops == OPS_NB201 and nodes == 4
+
+    @classmethod
+    def from_spec(cls, spec: SpaceSpec, **overrides: Any) -> NB201Space:
+        """Space from a validated spec; ``overrides`` replace macro defaults (C, N, stages, affine, ...)."""
+        if spec.kind != "nb201":
+            raise ConfigError(f"space spec {spec.name!r} has kind {spec.kind!r}, expected 'nb201'")
+        m = spec.macro
+        kw: dict[str, Any] = dict(C=m.C, N=m.N, stages=m.stages, affine=m.affine,
+                                  track_running_stats=m.track_running_stats,
+                                  in_channels=spec.input.channels, input_size=spec.input.size)
+        unknown = sorted(set(overrides) - set(kw))
+        if unknown:
+            raise ConfigError(f"space {spec.name!r}: unknown option(s) {unknown}; allowed: {sorted(kw)}")
+        kw.update(overrides)
+        return cls(spec.ops, spec.nodes, name=spec.name, **kw)
+
+    @property
+    def size(self) -> int:
+        return len(self.ops) ** len(self.edges)
+
+    # --- indexing -------------------------------------------------------------------------------------
+    def index_to_arch(self, index: int) -> NB201Arch:
+        if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < self.size:
+            raise InvalidArchitectureError(f"{self.name} index must be an int in [0, {self.size}), got {index!r}")
+        k = official_permutation()[0][index] if self.official_order else index
+        digits = []
+        for _ in self.edges:  # least significant digit = last edge
+            k, d = divmod(k, len(self.ops))
+            digits.append(self.ops[d])
+        return NB201Arch(tuple(reversed(digits)))
+
+    def arch_to_index(self, arch: NB201Arch | str) -> int:
+        arch = self._check(arch)
+        k = 0
+        for op in arch.ops:
+            k = k * len(self.ops) + self.ops.index(op)
+        return official_permutation()[1][k] if self.official_order else k
+
+    # --- strings --------------------------------------------------------------------------------------
+    def parse(self, text: str) -> NB201Arch:
+        return parse_arch(text, self.ops, self.nodes)
+
+    def format(self, arch: NB201Arch | str) -> str:
+        return format_arch(self._check(arch))
+
+    def has_path(self, arch: NB201Arch | str) -> bool:
+        """Whether the cell connects its input to its output (ignoring ``none`` edges)."""
+        return has_path(self._check(arch))
+
+    is_valid = has_path
+
+    # --- networks -------------------------------------------------------------------------------------
+    def to_module(self, arch: NB201Arch | str, num_classes: int, **kwargs: Any) -> nn.Module:
+        """The benchmark network; kwargs ``C, N, stages, in_channels, affine, track_running_stats``."""
+        from raynas.spaces.nb201_model import NB201Network
+
+        unknown = sorted(set(kwargs) - set(self.macro))
+        if unknown:
+            raise ConfigError(f"{self.name}.to_module: unknown option(s) {unknown}; allowed: {sorted(self.macro)}")
+        return NB201Network(self._check(arch), num_classes, **{**self.macro, **kwargs})
+
+    def thin_kwargs(self) -> dict[str, Any]:
+        """TE-NAS counts linear regions on a C=1, N=1 copy of the cell network (patterns stay countable)."""
+        return {"C": 1, "N": 1}
+
+    def describe(self) -> dict[str, Any]:
+        return {**super().describe(), "ops": list(self.ops), "nodes": self.nodes, "macro": dict(self.macro)}
+
+    def __repr__(self) -> str:
+        return f"NB201Space(name={self.name!r}, ops={list(self.ops)}, nodes={self.nodes}, size={self.size})"
+
+    def _check(self, arch: NB201Arch | str) -> NB201Arch:
+        """``arch`` as an :class:`NB201Arch` of this space (strings are parsed)."""
+        if isinstance(arch, str):
+            return self.parse(arch)
+        if not isinstance(arch, NB201Arch):
+            raise InvalidArchitectureError(f"{self.name}: expected an NB201Arch or string, got {type(arch).__name__}")
+        if len(arch.ops) != len(self.edges):
+            raise InvalidArchitectureError(
+                f"{self.name}: architecture has {len(arch.ops)} edges, expected {len(self.edges)}"
+            )
+        bad = [o for o in arch.ops if o not in self.ops]
+        if bad:
+            raise InvalidArchitectureError(f"{self.name}: op(s) {bad} not in this space's ops {list(self.ops)}")
+        return arch
+
+
+SPACES.add("nb201", lambda **kw: NB201Space.from_spec(load_builtin_spec("nb201"), **kw))

@@ -1,0 +1,129 @@
+"""The NAS-Bench-201 macro network ("tiny network" of the benchmark).
+
+Shape walk for the default ``C=16, N=5, stages=3`` on ``[B, 3, 32, 32]``::
+
+    stem   Conv3x3(3->C) + BN                     -> [B, 16, 32, 32]
+    stage0 N cells at C                           -> [B, 16, 32, 32]
+    reduce ResNet basic block C->2C, stride 2     -> [B, 32, 16, 16]
+    stage1 N cells at 2C                          -> [B, 32, 16, 16]
+    reduce ResNet basic block 2C->4C, stride 2    -> [B, 64,  8,  8]
+    stage2 N cells at 4C                          -> [B, 64,  8,  8]
+    head   BN, ReLU, global avg pool, Linear      -> [B, num_classes]
+
+With the default BN flags the parameter counts equal the benchmark's (e.g. 1,531,546 for the all
+``nor_conv_3x3`` cell, 73,306 for cells without parameters, at 10 classes).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+
+from raynas.errors import ConfigError
+from raynas.spaces.ops import OPS, ReLUConvBN
+
+
+class NB201Cell(nn.Module):
+    """Node ``j`` = sum over ``i < j`` of ``op_{j<-i}(node i)``; the output is the last node.
+
+    ``[B, C_in, H, W] -> [B, C_out, H/stride, W/stride]``: edges leaving the input node carry the channel
+    change and the stride (as in the benchmark), the others map ``C_out -> C_out`` at stride 1.
+    """
+
+    def __init__(
+        self, arch, C_in: int, C_out: int, stride: int = 1, affine: bool = True, track_running_stats: bool = True
+    ):
+        super().__init__()
+        self.plan = [(j, i) for j, i, _ in arch.edges()]
+        self.nodes = arch.nodes
+        self.edge_ops = nn.ModuleList(
+            OPS[op](C_in if i == 0 else C_out, C_out, stride if i == 0 else 1, affine, track_running_stats)
+            for j, i, op in arch.edges()
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        states: list[torch.Tensor | None] = [x] + [None] * (self.nodes - 1)
+        for (j, i), op in zip(self.plan, self.edge_ops):
+            y = op(states[i])
+            states[j] = y if states[j] is None else states[j] + y
+        return states[-1]  # type: ignore[return-value]
+
+
+class ResNetBasicBlock(nn.Module):
+    """The benchmark's reduction block: ``out = conv_b(conv_a(x)) + shortcut(x)``.
+
+    ``conv_a`` is a 3x3 ReLUConvBN with the stride, ``conv_b`` a 3x3 ReLUConvBN; the stride-2 shortcut is
+    AvgPool2d(2, 2) followed by a bias-free 1x1 conv (no BN, as in the benchmark).
+    ``[B, C_in, H, W] -> [B, C_out, H/stride, W/stride]`` (H, W even when stride is 2).
+    """
+
+    def __init__(self, C_in: int, C_out: int, stride: int = 2, affine: bool = True, track_running_stats: bool = True):
+        super().__init__()
+        if stride not in (1, 2):
+            raise ConfigError(f"ResNetBasicBlock stride must be 1 or 2, got {stride}")
+        self.conv_a = ReLUConvBN(C_in, C_out, 3, stride, 1, 1, affine, track_running_stats)
+        self.conv_b = ReLUConvBN(C_out, C_out, 3, 1, 1, 1, affine, track_running_stats)
+        if stride == 2:
+            self.downsample: nn.Module | None = nn.Sequential(
+                nn.AvgPool2d(kernel_size=2, stride=2, padding=0),
+                nn.Conv2d(C_in, C_out, kernel_size=1, stride=1, padding=0, bias=False),
+            )
+        elif C_in != C_out:
+            self.downsample = ReLUConvBN(C_in, C_out, 1, 1, 0, 1, affine, track_running_stats)
+        else:
+            self.downsample = None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        shortcut = x if self.downsample is None else self.downsample(x)
+        return self.conv_b(self.conv_a(x)) + shortcut
+
+
+class NB201Network(nn.Module):
+    """Stem, ``stages`` stages of ``N`` cells (channels ``C * 2**s``) with reduction blocks between them,
+    then BN-ReLU-global-pool-Linear. ``forward([B, in_channels, H, W]) -> logits [B, num_classes]``.
+
+    ``affine`` / ``track_running_stats`` apply to every BN (the benchmark's trained nets use True, True).
+    """
+
+    def __init__(
+        self,
+        arch,
+        num_classes: int,
+        C: int = 16,
+        N: int = 5,
+        stages: int = 3,
+        in_channels: int = 3,
+        affine: bool = True,
+        track_running_stats: bool = True,
+    ):
+        super().__init__()
+        for key, value, low in (("num_classes", num_classes, 1), ("C", C, 1), ("N", N, 0), ("stages", stages, 1),
+                                ("in_channels", in_channels, 1)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise ConfigError(f"NB201Network: {key} must be an int >= {low}, got {value!r}")
+        self.arch_str = str(arch)
+        self.stem = nn.Sequential(
+            nn.Conv2d(in_channels, C, kernel_size=3, padding=1, bias=False),
+            nn.BatchNorm2d(C, affine=affine, track_running_stats=track_running_stats),
+        )
+        cells: list[nn.Module] = []
+        c_prev = C
+        for s in range(stages):
+            c = C * 2**s
+            if s > 0:
+                cells.append(ResNetBasicBlock(c_prev, c, 2, affine, track_running_stats))
+            cells.extend(NB201Cell(arch, c, c, 1, affine, track_running_stats) for _ in range(N))
+            c_prev = c
+        self.cells = nn.Sequential(*cells)
+        self.lastact = nn.Sequential(
+            nn.BatchNorm2d(c_prev, affine=affine, track_running_stats=track_running_stats), nn.ReLU(inplace=False)
+        )
+        self.global_pooling = nn.AdaptiveAvgPool2d(1)
+        self.classifier = nn.Linear(c_prev, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.lastact(self.cells(self.stem(x)))
+        return self.classifier(torch.flatten(self.global_pooling(x), 1))
+
+    def extra_repr(self) -> str:
+        return f"arch={self.arch_str}"

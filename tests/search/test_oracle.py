@@ -1,0 +1,92 @@
+"""Oracles: NB201 table lookups (pinned against the parquet), callable oracle, registry, QueryLog caching."""
+
+from __future__ import annotations
+
+import pytest
+
+from raynas.errors import OracleError, UnknownNameError
+from raynas.search.oracle import ORACLES, CallableOracle, NB201TableOracle, QueryLog, QueryResult, create_oracle
+from raynas.testing import FakeOracle
+
+
+@pytest.fixture(scope="module")
+def nb201(nb201_table_path):
+    return NB201TableOracle(nb201_table_path)
+
+
+def test_nb201_lookups(nb201):
+    assert len(nb201) == 15625
+    r = nb201.query(0)
+    assert r.value == pytest.approx(63.364) and r.cost_seconds == pytest.approx(86.653116, abs=1e-5)
+    assert nb201.final(0) == pytest.approx(85.863333, abs=1e-5)
+    assert nb201.query(13714).value == pytest.approx(84.892, abs=1e-4)  # best 12-epoch validation accuracy
+    assert nb201.final(6111) == pytest.approx(94.373333, abs=1e-5)
+    assert nb201.best_final() == pytest.approx(94.373333, abs=1e-5)
+    assert nb201.best_final_among([0, 13714]) == pytest.approx(94.373333, abs=1e-5)
+
+
+@pytest.mark.parametrize("bad", [-1, 15625, 10**9])
+def test_nb201_unknown_arch(nb201, bad):
+    with pytest.raises(OracleError, match=str(bad)):
+        nb201.query(bad)
+    with pytest.raises(OracleError):
+        nb201.final(bad)
+
+
+def test_nb201_default_path_from_env(nb201_table_path, monkeypatch):
+    monkeypatch.setenv("RAYNAS_DATA", str(nb201_table_path.parents[1]))
+    o = create_oracle("nb201")
+    assert o.path == nb201_table_path and o.query(1).value == NB201TableOracle(nb201_table_path).query(1).value
+
+
+def test_nb201_missing_file(tmp_path):
+    with pytest.raises(OracleError, match="cannot read"):
+        NB201TableOracle(tmp_path / "nope.parquet")
+    (tmp_path / "bad.parquet").write_bytes(b"not parquet")
+    with pytest.raises(OracleError):
+        NB201TableOracle(tmp_path / "bad.parquet")
+
+
+def test_registry():
+    assert {"nb201", "callable"} <= set(ORACLES.names())
+    with pytest.raises(UnknownNameError, match="nb201"):
+        create_oracle("nb2o1")
+
+
+def test_callable_oracle_forms():
+    o = CallableOracle(lambda i: float(i) * 2)
+    r = o.query(3)
+    assert r.value == 6.0 and r.cost_seconds >= 0.0
+    assert o.final(3) == 6.0  # falls back to the queried value
+    with pytest.raises(OracleError, match="never queried"):
+        o.final(4)
+    assert o.best_final() is None
+    assert CallableOracle(lambda i: (1.5, 7.0)).query(0) == QueryResult(1.5, 7.0)
+    assert CallableOracle(lambda i: QueryResult(2.0, 3.0), final_fn=lambda i: 9.0, best=10.0).final(1) == 9.0
+
+
+def test_callable_oracle_wraps_failures():
+    def boom(i):
+        raise RuntimeError("CUDA out of memory")
+
+    with pytest.raises(OracleError, match="RuntimeError: CUDA out of memory") as ei:
+        CallableOracle(boom).query(5)
+    assert isinstance(ei.value.__cause__, RuntimeError)
+
+
+def test_query_log_caches_and_summarises():
+    o = FakeOracle([10, 20, 30], [1.0, 3.0, 3.0], costs=[5.0, 6.0, 7.0], finals=[11.0, 33.0, 44.0])
+    q = QueryLog()
+    assert q.query(o, 20) == (3.0, 6.0, True)
+    assert q.query(o, 20) == (3.0, 0.0, False)  # repeat: cache, no cost
+    assert q.query(o, 30) == (3.0, 7.0, True)
+    assert q.query(o, 10) == (1.0, 5.0, True)
+    assert o.calls == [20, 30, 10]
+    r = q.result("x", o)
+    # tie on value 3.0: the earliest query (20) wins
+    assert (r["arch_index"], r["value"], r["final"], r["queries"], r["cost"]) == (20, 3.0, 33.0, 3, 18.0)
+    assert r["queried"] == [20, 30, 10]
+    with pytest.raises(OracleError):
+        q.record(20, 1.0, 1.0)
+    with pytest.raises(OracleError):
+        QueryLog().best()
