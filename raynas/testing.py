@@ -176,7 +176,8 @@ def relu_probe_mlp(d: int) -> _nn_a.Module:
 def _fill_a(t: _torch_a.Tensor, phase: float, scale: float) -> None:
     """Deterministic, sign-mixed values independent of the global RNG: ``scale * sin(0.7 * i + phase)``."""
     with _torch_a.no_grad():
-        t.copy_((scale * _torch_a.sin(0.7 * _torch_a.arange(t.numel(), dtype=_torch_a.float64) + phase)).reshape(t.shape))
+        idx = _torch_a.arange(t.numel(), dtype=_torch_a.float64)
+        t.copy_((scale * _torch_a.sin(0.7 * idx + phase)).reshape(t.shape))
 
 
 class TinyConvNet(_nn_a.Module):
@@ -187,8 +188,9 @@ class TinyConvNet(_nn_a.Module):
     Input ``[B, in_channels, H, W]`` (any ``H, W >= 1``) -> logits ``[B, num_classes]``.
     """
 
-    def __init__(self, in_channels: int = 3, num_classes: int = 4, width: int = 4, bn: bool = True,
-                 inplace: bool = False):
+    def __init__(
+        self, in_channels: int = 3, num_classes: int = 4, width: int = 4, bn: bool = True, inplace: bool = False
+    ):
         super().__init__()
         conv1 = _nn_a.Conv2d(in_channels, width, 3, padding=1)
         conv2 = _nn_a.Conv2d(width, width, 3, stride=2, padding=1, bias=False)

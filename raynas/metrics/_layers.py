@@ -23,10 +23,13 @@ def weight_layers(model: nn.Module) -> list[nn.Module]:
 
 
 def layer_weights(model: nn.Module) -> list[torch.Tensor]:
-    """The ``.weight`` of every Conv2d/Linear layer; raises :class:`MetricError` if there are none."""
-    weights = [m.weight for m in weight_layers(model)]
+    """The trainable ``.weight`` of every Conv2d/Linear layer; raises :class:`MetricError` if there are none.
+
+    Frozen weights (``requires_grad=False``) are skipped: autograd cannot differentiate with respect to them.
+    """
+    weights = [m.weight for m in weight_layers(model) if m.weight.requires_grad]
     if not weights:
-        raise MetricError(f"{type(model).__name__} has no Conv2d/Linear layers to score")
+        raise MetricError(f"{type(model).__name__} has no trainable Conv2d/Linear weights to score")
     return weights
 
 

@@ -37,6 +37,9 @@ class QueryResult:
 
 @runtime_checkable
 class Oracle(Protocol):
+    """``query``: the searched signal and its cost; ``final``: the reported number (never shown to the search);
+    ``best_final``: the best reportable value over the whole space, or None where unknown (for regret)."""
+
     def query(self, arch_index: int) -> QueryResult: ...
 
     def final(self, arch_index: int) -> float: ...
@@ -86,7 +89,10 @@ class NB201TableOracle:
         return int(self._known.sum())
 
     def _check(self, arch_index: int) -> int:
-        i = int(arch_index)
+        try:
+            i = int(arch_index)
+        except (TypeError, ValueError):
+            raise OracleError(f"architecture index must be an integer, got {arch_index!r}") from None
         if not (0 <= i < len(self._known)) or not self._known[i]:
             raise OracleError(f"architecture {arch_index} is not in {self.path.name}")
         return i

@@ -40,19 +40,22 @@ def trace_to_table(rows: Sequence[dict[str, Any]], config: dict[str, Any]) -> pa
     """Trace rows (dicts with the :data:`TRACE_SCHEMA` keys) + JSON-able ``config`` -> Arrow table."""
     meta = {META_KEY: json.dumps({"version": SCHEMA_VERSION, "config": config}, sort_keys=True).encode()}
     cols = {f.name: [r[f.name] for r in rows] for f in TRACE_SCHEMA}
-    cols["weights"] = [list(map(float, w)) for w in cols["weights"]]
     try:
+        cols["weights"] = [list(map(float, w)) for w in cols["weights"]]
         return pa.Table.from_pydict(cols, schema=TRACE_SCHEMA.with_metadata(meta))
-    except (pa.ArrowException, TypeError) as e:
+    except (pa.ArrowException, TypeError, ValueError) as e:
         raise StoreError(f"trace rows do not fit the search-state schema: {e}") from None
 
 
 def save_state(path: str | Path, rows: Sequence[dict[str, Any]], config: dict[str, Any]) -> None:
     """Atomically write the state file ``path`` (parent directories are created)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     table = trace_to_table(rows, config)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as e:
+        raise StoreError(f"cannot write search state {path}: {e}") from e
     try:
         with os.fdopen(fd, "wb") as fh:
             with ipc.new_file(fh, table.schema) as writer:
@@ -60,6 +63,9 @@ def save_state(path: str | Path, rows: Sequence[dict[str, Any]], config: dict[st
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
+    except OSError as e:
+        Path(tmp).unlink(missing_ok=True)
+        raise StoreError(f"cannot write search state {path}: {e}") from e
     except BaseException:
         # leave no temp file behind, whatever interrupted the write (including KeyboardInterrupt)
         Path(tmp).unlink(missing_ok=True)

@@ -55,11 +55,34 @@ def test_conv_sums_over_positions_before_squaring() -> None:
     assert math.isclose(_score(net, Batch(x, y, 2)), expected, rel_tol=1e-5)
 
 
-def test_inplace_relu_after_conv_is_safe() -> None:
-    batch = Batch(torch.randn(4, 3, 6, 6, generator=torch.Generator().manual_seed(5)), torch.tensor([0, 1, 2, 3]), 4)
-    a = _score(TinyConvNet(bn=False, inplace=False), batch)
-    b = _score(TinyConvNet(bn=False, inplace=True), batch)
-    assert a > 0 and math.isclose(a, b, rel_tol=1e-6)
+class _Residual(nn.Module):
+    """Conv3x3 with a residual added in place (``y += x``) or out of place: the same function."""
+
+    def __init__(self, inplace: bool):
+        super().__init__()
+        self.inplace = inplace
+        self.conv = nn.Conv2d(2, 2, 3, padding=1)
+        with torch.no_grad():
+            self.conv.weight.copy_(torch.linspace(-1.0, 1.0, 36).reshape(2, 2, 3, 3))
+            self.conv.bias.copy_(torch.tensor([0.2, -0.1]))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.conv(x)
+        if self.inplace:
+            y += x
+        else:
+            y = y + x
+        return y.mean((2, 3))
+
+
+def test_inplace_ops_after_the_layer_do_not_change_the_score() -> None:
+    # an in-place op downstream must not overwrite the stored activation a (the conv output, not conv + x)
+    batch = Batch(torch.randn(4, 2, 4, 4, generator=torch.Generator().manual_seed(5)), torch.tensor([0, 1, 1, 0]), 2)
+    a = _score(_Residual(inplace=False), batch)
+    assert a > 0 and math.isclose(a, _score(_Residual(inplace=True), batch), rel_tol=1e-6)
+    conv_batch = Batch(torch.randn(4, 3, 6, 6, generator=torch.Generator().manual_seed(6)), torch.arange(4), 4)
+    b = _score(TinyConvNet(bn=False, inplace=False), conv_batch)
+    assert b > 0 and math.isclose(b, _score(TinyConvNet(bn=False, inplace=True), conv_batch), rel_tol=1e-6)
 
 
 def test_spec() -> None:

@@ -50,3 +50,14 @@ def test_two_layers_sum_of_absolute_values() -> None:
 def test_spec() -> None:
     spec = get_metric("snip")
     assert spec.needs_labels and spec.mode == "train" and spec.higher_is_better and "SNIP" in spec.reference
+
+
+def test_frozen_weights_skipped_and_no_layers_is_error() -> None:
+    net = two_layer_linear([[1.0, -2.0], [3.0, 0.5]], [[-1.0, 2.0], [0.5, 1.0]])
+    net[1].requires_grad_(False)
+    batch = Batch(torch.tensor([[0.5, -1.0], [2.0, 1.0]]).reshape(2, 2, 1, 1), torch.tensor([1, 0]), 2)
+    loss = F.cross_entropy(net(batch.inputs), batch.labels)
+    (g2,) = torch.autograd.grad(loss, [net[2].weight])
+    assert math.isclose(_score(net, batch), float((net[2].weight.detach() * g2).abs().sum()), rel_tol=1e-6)
+    (r,) = compute_metrics(lambda: nn.Sequential(nn.Flatten()), batch, ["snip"])
+    assert r.status == "error" and "MetricError" in r.error

@@ -25,7 +25,7 @@ def test_nb201_lookups(nb201):
     assert nb201.best_final_among([0, 13714]) == pytest.approx(94.373333, abs=1e-5)
 
 
-@pytest.mark.parametrize("bad", [-1, 15625, 10**9])
+@pytest.mark.parametrize("bad", [-1, 15625, 10**9, "x1"])
 def test_nb201_unknown_arch(nb201, bad):
     with pytest.raises(OracleError, match=str(bad)):
         nb201.query(bad)

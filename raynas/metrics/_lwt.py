@@ -1,0 +1,106 @@
+"""Light-weight training (Yang, Yang, Jin & Chen, WACV 2023): the shared short-training loop.
+
+"Revisiting Training-free NAS Metrics: An Efficient Training-based Method" trains each candidate for a few
+dozen SGD iterations on a tiny labelled set (100 CIFAR images, 10 per class, one batch of 100) and reads
+two signals:
+
+* the angle between the final classifier's weight before and after training (cosine similarity of the
+  flattened ``.weight``; the bias is not included). A *smaller* angle (higher cosine) ranks better, except
+  that networks whose classifier barely moves (cosine >= :data:`TRIVIAL_COSINE`, e.g. cells that output
+  zeros so the classifier sees constant features) are trivial and rank last;
+* the training loss of the last iteration (lower is better).
+
+The paper ranks candidates by ``rank(angle) + rank(loss)`` and ensembles that rank with ``rank(#params)``;
+here each signal is its own metric (``lwt_angle``, ``lwt_loss``) and the rank combination is left to
+whoever combines metric columns. The hyper-parameters below are those of the authors' released code.
+Training uses the engine's fixed batch as the whole training set (every iteration sees the same batch, as
+with their batch size equal to the subset size), so the result is deterministic given the model and batch.
+The model keeps the initialisation the engine gave it (the authors re-initialise with Kaiming-normal).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn as nn
+
+from raynas.data.batch import Batch
+from raynas.errors import MetricError
+from raynas.metrics._layers import cross_entropy
+
+#: SGD iterations of the light-weight training
+STEPS = 50
+#: SGD learning rate, momentum (Nesterov) and weight decay
+LR = 0.2
+MOMENTUM = 0.9
+NESTEROV = True
+WEIGHT_DECAY = 5e-4
+#: classifier cosine at or above which a network counts as trivial (its classifier hardly trained)
+TRIVIAL_COSINE = 0.95
+
+
+@dataclass(frozen=True)
+class LWTResult:
+    """Outcome of :func:`light_weight_train`.
+
+    Attributes:
+        cosine: cosine similarity of the classifier weight before / after training, in ``[-1, 1]``.
+        loss: mean cross-entropy of the last iteration's forward pass (before its update).
+        weight_before: classifier weight at initialisation ``[K, F]`` (detached copy).
+        weight_after: classifier weight after training ``[K, F]`` (detached copy).
+    """
+
+    cosine: float
+    loss: float
+    weight_before: torch.Tensor
+    weight_after: torch.Tensor
+
+
+def classifier_layer(model: nn.Module) -> nn.Linear:
+    """The final classifier: the last ``nn.Linear`` in module order (raises :class:`MetricError` if none)."""
+    linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
+    if not linears:
+        raise MetricError(f"{type(model).__name__} has no nn.Linear classifier for the light-weight training angle")
+    return linears[-1]
+
+
+def cosine(a: torch.Tensor, b: torch.Tensor) -> float:
+    """Cosine similarity of two flattened tensors, in float64; undefined (MetricError) for a zero tensor."""
+    a64, b64 = a.detach().flatten().double(), b.detach().flatten().double()
+    na, nb = a64.norm(), b64.norm()
+    if float(na) == 0.0 or float(nb) == 0.0:
+        raise MetricError("classifier weight is all zeros: its angle is undefined")
+    return float(a64.dot(b64) / (na * nb))
+
+
+def light_weight_train(
+    model: nn.Module,
+    batch: Batch,
+    *,
+    steps: int = STEPS,
+    lr: float = LR,
+    momentum: float = MOMENTUM,
+    nesterov: bool = NESTEROV,
+    weight_decay: float = WEIGHT_DECAY,
+) -> LWTResult:
+    """Train ``model`` in place for ``steps`` full-batch SGD iterations on ``batch``; see the module doc.
+
+    ``model`` maps ``batch.inputs [B, C, H, W]`` to logits ``[B, K]``; its mode (train/eval) is the caller's.
+    """
+    if steps < 1:
+        raise MetricError(f"light-weight training needs steps >= 1, got {steps}")
+    fc = classifier_layer(model)
+    before = fc.weight.detach().clone()
+    params = [p for p in model.parameters() if p.requires_grad]
+    if not fc.weight.requires_grad:
+        raise MetricError("the classifier weight is frozen: light-weight training cannot move it")
+    opt = torch.optim.SGD(params, lr=lr, momentum=momentum, nesterov=nesterov, weight_decay=weight_decay)
+    loss = torch.tensor(float("nan"))
+    for _ in range(steps):
+        opt.zero_grad(set_to_none=True)
+        loss = cross_entropy(model, batch)
+        loss.backward()
+        opt.step()
+    after = fc.weight.detach().clone()
+    return LWTResult(cosine(before, after), float(loss.detach()), before, after)

@@ -1,0 +1,143 @@
+"""The configuration of one scoring run (``raynas score``), strict and frozen.
+
+Keys split in two groups. *Identity* keys decide which rows a run produces (space, metrics, archs, seed, data,
+shard plan): a resumed run must repeat them exactly, so they are compared with the stored config. *Volatile*
+keys only decide how the work is executed (where, on how many actors, whether resuming): they may change
+between a run and its resume.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from raynas.config import from_dict, to_dict
+from raynas.errors import ConfigError
+
+#: keys that may differ between a run and its resume (execution only, never the produced rows)
+VOLATILE_KEYS: tuple[str, ...] = (
+    "out",
+    "workers",
+    "gpus_per_worker",
+    "cpus_per_worker",
+    "address",
+    "resume",
+    "force",
+    "max_retries",
+)
+
+#: archs per shard file when not given: small enough that a crash loses little work and progress is smooth,
+#: large enough that per-shard overhead (one Parquet file, one Ray round trip) stays negligible.
+DEFAULT_SHARD_SIZE = 25
+
+#: ``--all`` materialises the id list; beyond this the user must sample (DARTS has ~1e18 archs).
+MAX_ALL_SIZE = 10_000_000
+
+
+@dataclass(frozen=True, kw_only=True)
+class ScoreConfig:
+    """One scoring run.
+
+    Exactly one of ``sample`` (N archs drawn by ``seed``), ``all`` (the whole space) or ``ids`` selects the
+    archs. ``metrics`` is ``("all",)``, a tuple of names, or a comma-separated string (normalised to a tuple).
+    ``space_kwargs`` go to ``space.to_module`` (for nb201: ``C``, ``N``). ``workers=0`` scores in-process
+    without Ray; ``gpus_per_worker`` may be fractional (several actors share one GPU).
+    """
+
+    out: str
+    space: str = "nb201"
+    metrics: tuple[str, ...] | str = ("all",)
+    sample: int | None = None
+    all: bool = False
+    ids: tuple[int, ...] | None = None
+    seed: int = 0
+    data: str = "digits"
+    batch_size: int = 64
+    image_size: int = 32
+    space_kwargs: dict[str, Any] = field(default_factory=dict)
+    shard_size: int = DEFAULT_SHARD_SIZE
+    workers: int = 1
+    gpus_per_worker: float = 0.0
+    cpus_per_worker: float = 1.0
+    address: str | None = None
+    resume: bool = False
+    force: bool = False
+    max_retries: int = 3
+
+    def __post_init__(self) -> None:
+        if isinstance(self.metrics, str):
+            names = tuple(s.strip() for s in self.metrics.split(",") if s.strip())
+            object.__setattr__(self, "metrics", names)
+        if not self.metrics:
+            raise ConfigError("metrics: give 'all' or at least one metric name")
+        chosen = [k for k, on in (("sample", self.sample is not None), ("all", self.all), ("ids", self.ids is not None)) if on]
+        if len(chosen) != 1:
+            raise ConfigError(
+                "choose exactly one of sample=N, all=true, ids=[...] to select architectures"
+                + (f" (got {', '.join(chosen)})" if chosen else "")
+            )
+        if self.sample is not None and self.sample < 1:
+            raise ConfigError(f"sample must be >= 1, got {self.sample}")
+        if self.ids is not None:
+            if not self.ids:
+                raise ConfigError("ids must not be empty")
+            if any(i < 0 for i in self.ids):
+                raise ConfigError(f"ids must be >= 0, got {[i for i in self.ids if i < 0]}")
+        _positive("batch_size", self.batch_size)
+        _positive("image_size", self.image_size)
+        _positive("shard_size", self.shard_size)
+        if self.workers < 0:
+            raise ConfigError(f"workers must be >= 0 (0: in-process), got {self.workers}")
+        if self.gpus_per_worker < 0:
+            raise ConfigError(f"gpus_per_worker must be >= 0, got {self.gpus_per_worker}")
+        if self.gpus_per_worker > 1 and self.gpus_per_worker != int(self.gpus_per_worker):
+            raise ConfigError(f"gpus_per_worker above 1 must be whole, got {self.gpus_per_worker}")
+        if self.cpus_per_worker <= 0:
+            raise ConfigError(f"cpus_per_worker must be > 0, got {self.cpus_per_worker}")
+        if self.max_retries < 0:
+            raise ConfigError(f"max_retries must be >= 0, got {self.max_retries}")
+        if not isinstance(self.space_kwargs, Mapping):
+            raise ConfigError(f"space_kwargs must be a mapping, got {type(self.space_kwargs).__name__}")
+        bad = {k: v for k, v in self.space_kwargs.items() if not isinstance(v, (int, float, str, bool))}
+        if bad:
+            raise ConfigError(f"space_kwargs values must be scalars, got {bad}")
+        object.__setattr__(self, "space_kwargs", dict(self.space_kwargs))
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "ScoreConfig":
+        """Strict construction (unknown keys are a :class:`ConfigError`)."""
+        return from_dict(cls, data)
+
+    def metric_names(self) -> list[str]:
+        """The validated metric names (``all`` expanded); unknown names raise ``UnknownNameError``."""
+        from raynas.metrics import resolve_metric_names
+
+        if self.metrics == ("all",):
+            return resolve_metric_names("all")
+        return resolve_metric_names(list(self.metrics))
+
+    def replace(self, **changes: Any) -> "ScoreConfig":
+        return dataclasses.replace(self, **changes)
+
+    def resolved(self) -> dict[str, Any]:
+        """The full config as plain JSON, metrics expanded to names: what is saved beside the scores.
+
+        ``identity`` holds the keys a resume must repeat, ``volatile`` the execution-only ones.
+        """
+        d = to_dict(self)
+        d["metrics"] = self.metric_names()
+        d["space_kwargs"] = dict(sorted(self.space_kwargs.items()))
+        return {
+            "identity": {k: v for k, v in d.items() if k not in VOLATILE_KEYS},
+            "volatile": {k: v for k, v in d.items() if k in VOLATILE_KEYS},
+        }
+
+    def identity(self) -> dict[str, Any]:
+        """Only the keys that decide the produced rows (compared on resume)."""
+        return self.resolved()["identity"]
+
+
+def _positive(name: str, value: int) -> None:
+    if value < 1:
+        raise ConfigError(f"{name} must be >= 1, got {value}")

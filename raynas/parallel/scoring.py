@@ -1,0 +1,165 @@
+"""Scoring a list of architecture ids into a long Arrow table (pure: no Ray).
+
+The same function runs inside each Ray actor and in the plain in-process loop (``workers=0``, and the
+benchmark's baseline), so the Ray pipeline and the local one produce identical rows.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import time
+from typing import TYPE_CHECKING, Any, Callable, Collection, Mapping, Sequence
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from raynas.errors import UnknownNameError
+
+if TYPE_CHECKING:
+    from raynas.data.batch import Batch
+    from raynas.parallel.config import ScoreConfig
+    from raynas.spaces.base import SearchSpace
+
+log = logging.getLogger(__name__)
+
+#: ``to_table(space, arch_index, arch, seed, data, results, host) -> pa.Table`` (the store's schema)
+ToTable = Callable[..., pa.Table]
+
+
+def _default_to_table() -> ToTable:
+    from raynas.store.schema import results_to_table
+
+    return results_to_table
+
+
+def error_results(metrics: Sequence[str], error: str, device: str = "") -> list[Any]:
+    """One ``status="error"`` result per metric (an arch that could not be built or a shard given up on)."""
+    from raynas.metrics.engine import MetricResult
+
+    return [MetricResult(m, None, "error", error, 0.0, device) for m in metrics]
+
+
+def score_ids(
+    space: "SearchSpace",
+    ids: Sequence[int],
+    metric_names: Sequence[str],
+    batch: "Batch",
+    seed: int,
+    device: str = "cpu",
+    data_name: str | None = None,
+    host: str | None = None,
+    space_kwargs: Mapping[str, Any] | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    to_table: ToTable | None = None,
+) -> pa.Table:
+    """Score every arch of ``ids`` with every metric; one row per (arch, metric).
+
+    Args:
+        space: the search space (``index_to_arch``, ``to_module``).
+        ids: architecture indices, scored in this order.
+        metric_names: registered metric names (unknown names raise :class:`UnknownNameError` up front).
+        batch: the fixed input batch ``inputs [B, C, H, W]``, ``labels [B]``.
+        seed: seeds each network's initialisation and each metric (same seed -> same values).
+        device: where to compute (``"cpu"``, ``"cuda"``).
+        data_name: stored in the ``data`` column (default ``batch.name``).
+        host: stored in the ``host`` column (default this machine's hostname).
+        space_kwargs: ``to_module`` overrides (nb201: ``C``, ``N``).
+        progress: called ``(archs_done, len(ids))`` after each arch.
+        to_table: row builder (default :func:`raynas.store.schema.results_to_table`).
+    Returns:
+        the concatenated rows of all archs. An arch whose index or network cannot be built gets one
+        ``status="error"`` row per metric carrying the error text; the other archs are still scored.
+    """
+    from raynas.metrics import get_metric
+    from raynas.metrics.engine import compute_metrics
+
+    names = list(metric_names)
+    for n in names:  # a typo is a config error of the whole run, not a per-arch failure
+        get_metric(n)
+    to_table = to_table or _default_to_table()
+    kwargs = dict(space_kwargs or {})
+    thin_kw = space.thin_kwargs()
+    data_name = data_name if data_name is not None else batch.name
+    host = host or socket.gethostname()
+    tables: list[pa.Table] = []
+    for k, idx in enumerate(ids):
+        arch = None
+        try:
+            arch = space.index_to_arch(int(idx))
+            factory = _factory(space, arch, batch.num_classes, kwargs)
+            thin = _factory(space, arch, batch.num_classes, {**kwargs, **thin_kw}) if thin_kw else None
+            results = compute_metrics(factory, batch, names, device=device, seed=seed, thin_factory=thin)
+        except UnknownNameError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a broken arch becomes error rows, the run goes on
+            log.warning("arch %s: cannot be built (%s: %s)", idx, type(exc).__name__, exc)
+            results = error_results(names, f"build failed: {type(exc).__name__}: {exc}", str(device))
+        tables.append(to_table(space, int(idx), arch, seed, data_name, results, host))
+        if progress is not None:
+            progress(k + 1, len(ids))
+    if not tables:
+        return to_table(space, 0, None, seed, data_name, [], host).slice(0, 0)
+    return pa.concat_tables(tables)
+
+
+def _factory(space: "SearchSpace", arch: Any, num_classes: int, kwargs: Mapping[str, Any]) -> Callable[[], Any]:
+    return lambda: space.to_module(arch, num_classes, **kwargs)
+
+
+def failed_table(
+    space: "SearchSpace",
+    ids: Sequence[int],
+    metric_names: Sequence[str],
+    seed: int,
+    data_name: str,
+    error: str,
+    host: str = "",
+    to_table: ToTable | None = None,
+) -> pa.Table:
+    """``status="error"`` rows for every (arch, metric) of a shard that could not be scored at all."""
+    to_table = to_table or _default_to_table()
+    tables = []
+    for idx in ids:
+        try:
+            arch = space.index_to_arch(int(idx))
+        except Exception:  # noqa: BLE001 - the row records the failure either way
+            arch = None
+        tables.append(to_table(space, int(idx), arch, seed, data_name, error_results(metric_names, error), host))
+    return pa.concat_tables(tables)
+
+
+def drop_done_rows(table: pa.Table, done_keys: Collection[tuple[int, str, int]]) -> pa.Table:
+    """``table`` without the rows whose ``(arch_index, metric, seed)`` is already stored (no duplicates)."""
+    if not done_keys or table.num_rows == 0:
+        return table
+    keys = zip(
+        table.column("arch_index").to_pylist(), table.column("metric").to_pylist(), table.column("seed").to_pylist()
+    )
+    done = set(done_keys)
+    keep = pa.array([(int(a), m, int(s)) not in done for a, m, s in keys])
+    return table.filter(keep)
+
+
+def run_local(cfg: "ScoreConfig", progress_callback: Callable[..., None] | None = None) -> dict[str, Any]:
+    """The whole scoring run in this process, no Ray: same store, resume and shard logic as the Ray driver."""
+    from raynas.parallel.run import prepare_run
+
+    run = prepare_run(cfg)
+    t0 = time.perf_counter()
+    tracker = run.tracker(progress_callback)
+    for shard in run.todo:
+        table = score_ids(
+            run.space, shard.ids, shard.metrics or run.metrics, run.batch, cfg.seed, "cpu", run.data_name,
+            space_kwargs=cfg.space_kwargs,
+        )
+        run.write(shard, table)
+        tracker.add(len(shard))
+    return run.summary(time.perf_counter() - t0, workers=0)
+
+
+def count_errors(table: pa.Table) -> int:
+    """Rows whose status is ``error`` (reported in run summaries)."""
+    if table.num_rows == 0 or "status" not in table.column_names:
+        return 0
+    return int(pc.sum(pc.equal(table.column("status"), "error")).as_py() or 0)

@@ -1,0 +1,116 @@
+"""Shard planning (pure: no I/O, no Ray).
+
+A run's architectures are cut into fixed-size shards, one Parquet file each. The plan depends only on the
+identity part of the config (space, selection, seed, shard size), so a resumed run recomputes exactly the
+same shards and can tell from the stored ``(arch_index, metric, seed)`` keys what is still to do.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Collection, Iterable, Sequence
+
+from raynas.errors import ConfigError, InvalidArchitectureError
+
+if TYPE_CHECKING:
+    from raynas.parallel.config import ScoreConfig
+    from raynas.spaces.base import SearchSpace
+
+DoneKey = tuple[int, str, int]
+
+
+@dataclass(frozen=True)
+class Shard:
+    """A unit of work: ``ids`` scored with ``metrics`` (None: all of the run's metrics), written as one file.
+
+    ``shard_id`` is the file's name stem: ``"000042"`` for planned shards, ``"000042.<hash>"`` for the
+    sub-shard of a partly scored one (so it never overwrites the file holding the done part).
+    """
+
+    shard_id: str
+    ids: tuple[int, ...]
+    metrics: tuple[str, ...] | None = None
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+def shard_name(k: int) -> str:
+    """Id of the ``k``-th planned shard."""
+    return f"{k:06d}"
+
+
+def plan_shards(ids: Sequence[int], shard_size: int) -> list[Shard]:
+    """Cut ``ids`` (in the given order) into consecutive shards of ``shard_size`` (the last may be shorter).
+
+    Deterministic: the same ids and size always give the same shards; every id lands in exactly one shard.
+    """
+    if shard_size < 1:
+        raise ConfigError(f"shard_size must be >= 1, got {shard_size}")
+    if len(set(ids)) != len(ids):
+        raise ConfigError("plan_shards: ids contain duplicates")
+    return [
+        Shard(shard_name(k), tuple(int(i) for i in ids[start : start + shard_size]))
+        for k, start in enumerate(range(0, len(ids), shard_size))
+    ]
+
+
+def missing_work(
+    shards: Iterable[Shard],
+    done_keys: Collection[DoneKey],
+    metrics: Sequence[str],
+    seed: int,
+    existing_ids: Collection[str] = (),
+) -> list[Shard]:
+    """The shards (or sub-shards) whose ``(arch_index, metric, seed)`` rows are not all in ``done_keys``.
+
+    A shard with nothing done comes back unchanged (same id: a resume rewrites the very file a crash lost).
+    A partly done shard (possible after ``--force`` with a changed metric list) becomes a sub-shard holding only
+    the archs and metrics with something missing, under a new id not in ``existing_ids``; scoring it may
+    recompute some done pairs, which the caller drops before writing (see :func:`drop_done_rows`).
+    """
+    metrics = tuple(metrics)
+    done = set(done_keys)
+    existing = set(existing_ids)
+    out: list[Shard] = []
+    for shard in shards:
+        wanted = shard.metrics if shard.metrics is not None else metrics
+        missing = [(i, m) for i in shard.ids for m in wanted if (i, m, seed) not in done]
+        if not missing:
+            continue
+        if len(missing) == len(shard.ids) * len(wanted) and shard.shard_id not in existing:
+            out.append(shard)
+            continue
+        ids = tuple(dict.fromkeys(i for i, _ in missing))
+        ms = tuple(m for m in wanted if any(mm == m for _, mm in missing))
+        out.append(Shard(_sub_id(shard.shard_id, ids, ms, existing), ids, ms))
+    return out
+
+
+def _sub_id(base: str, ids: tuple[int, ...], metrics: tuple[str, ...], existing: set[str]) -> str:
+    """Deterministic id of a sub-shard (hash of its content), made unique against ``existing``."""
+    digest = hashlib.sha1(repr((ids, metrics)).encode()).hexdigest()[:8]
+    sid, n = f"{base}.{digest}", 1
+    while sid in existing:
+        sid, n = f"{base}.{digest}-{n}", n + 1
+    return sid
+
+
+def select_ids(space: "SearchSpace", cfg: "ScoreConfig") -> list[int]:
+    """The run's architecture indices, sorted: ``ids``, a seeded ``sample``, or ``all`` of the space."""
+    from raynas.parallel.config import MAX_ALL_SIZE
+
+    size = space.size
+    if cfg.ids is not None:
+        bad = [i for i in cfg.ids if not 0 <= i < size]
+        if bad:
+            raise InvalidArchitectureError(f"{space.name}: ids {bad[:5]} outside [0, {size})")
+        return sorted(set(int(i) for i in cfg.ids))
+    if cfg.all:
+        if size > MAX_ALL_SIZE:
+            raise ConfigError(f"{space.name} has {size} archs, too many for all=true; use sample=N")
+        return list(range(size))
+    if cfg.sample is None:  # ScoreConfig guarantees one selector; kept for configs built by hand
+        raise ConfigError("no architecture selection (sample, all or ids)")
+    return [int(i) for i in space.sample_indices(min(cfg.sample, size), cfg.seed)]

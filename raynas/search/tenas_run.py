@@ -1,0 +1,198 @@
+"""``run_tenas_search``: TE-NAS on NAS-Bench-201 or the DARTS CIFAR space, from a config dict.
+
+Defaults follow the public TE-NAS launcher: NB201 prunes one op per edge per round on a ``C=3, N=1``
+supernet with batch 72; DARTS prunes 3 ops per edge per round on a ``C=1`` supernet of one normal and one
+reduction cell with batch 14, then keeps 2 inputs per node; both average 3 repeats, round relative changes to
+3 decimals and remove ``none`` before the first round (as that code does: its pruning sets ``none``'s
+logit to -inf; for DARTS this is required since final cells have no ``none``). Regions are counted on the
+1-channel thin supernet (NB201: one cell without stem; DARTS: the two cells without stem).
+
+Writes ``<out>/tenas_result.json`` (config, arch, timing, round summaries) and ``<out>/tenas_rounds.parquet``
+(one row per candidate per round).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Literal
+
+import torch
+
+from raynas.config import from_dict, to_dict
+from raynas.data.batch import Batch
+from raynas.errors import ConfigError, SearchError, StoreError
+from raynas.search.tenas import Alive, TenasOutcome, tenas_prune
+
+log = logging.getLogger(__name__)
+
+RESULT_FILE = "tenas_result.json"
+ROUNDS_FILE = "tenas_rounds.parquet"
+#: TE-NAS launcher defaults per space: batch size, prune number, NTK supernet width
+_DEFAULTS = {"nb201": dict(batch_size=72, prune_number=1, C=3), "darts_cifar": dict(batch_size=14, prune_number=3, C=1)}
+
+
+@dataclass(frozen=True)
+class TenasConfig:
+    space: Literal["nb201", "darts_cifar"] = "nb201"
+    seed: int = 0
+    out: str | None = None
+    resume: bool = False
+    data: str = "digits"
+    batch_size: int | None = None  # None: 72 (nb201) / 14 (darts_cifar)
+    input_size: int = 32
+    repeats: int = 3
+    precision: int = 3
+    prune_number: int | None = None  # None: 1 (nb201) / 3 (darts_cifar)
+    C: int | None = None  # NTK supernet width; None: 3 (nb201) / 1 (darts_cifar)
+    N: int = 1  # cells per stage of the NTK supernet
+    drop_none: bool = True
+    combine: Literal["mean", "sum"] = "mean"
+    init: Literal["kaiming_normal", "pytorch"] = "kaiming_normal"
+    region_inputs: Literal["gaussian", "crops"] = "gaussian"
+    region_samples: int = 1000
+    device: str = "cpu"
+
+    def __post_init__(self) -> None:
+        for key in ("batch_size", "prune_number", "C"):
+            v = getattr(self, key)
+            if v is not None and v < (2 if key == "batch_size" else 1):
+                raise ConfigError(f"tenas: {key} must be >= {2 if key == 'batch_size' else 1}, got {v}")
+        for key, low in (("input_size", 3), ("repeats", 1), ("precision", 0), ("N", 1), ("region_samples", 2)):
+            if getattr(self, key) < low:
+                raise ConfigError(f"tenas: {key} must be >= {low}, got {getattr(self, key)}")
+        if self.space == "darts_cifar" and not self.drop_none:
+            raise ConfigError("tenas: darts_cifar needs drop_none=true (final DARTS cells have no 'none' op)")
+
+    def resolved(self, key: str) -> int:
+        value = getattr(self, key)
+        return _DEFAULTS[self.space][key] if value is None else value
+
+
+def load_batch(cfg: TenasConfig) -> Batch:
+    """The NTK batch from :func:`raynas.data.create_batch`; Gaussian noise if that is not available yet."""
+    n = cfg.resolved("batch_size")
+    try:
+        from raynas.data import create_batch  # type: ignore[attr-defined]
+    except ImportError:
+        create_batch = None
+    if create_batch is not None:
+        return create_batch(cfg.data, n, cfg.seed, cfg.input_size)
+    if cfg.data != "noise":
+        log.warning("raynas.data.create_batch is not available; using a Gaussian noise batch instead of %r", cfg.data)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    x = torch.randn(n, 3, cfg.input_size, cfg.input_size, generator=gen)
+    return Batch(x, torch.randint(10, (n,), generator=gen), 10, f"noise:seed={cfg.seed}:n={n}")
+
+
+def build_problem(cfg: TenasConfig, batch: Batch) -> tuple[Any, Any, Alive, tuple[tuple[int, ...], ...]]:
+    """``(ntk_net, thin_net, initial alive, node groups)`` for the configured space."""
+    k, C = batch.num_classes, cfg.resolved("C")
+    if cfg.space == "nb201":
+        from raynas.spaces.ops import OPS_NB201
+        from raynas.spaces.supernet_nb201 import NB201SuperNet
+
+        ntk_net = NB201SuperNet(k, C=C, N=cfg.N, in_channels=batch.inputs.shape[1], combine=cfg.combine)
+        thin = NB201SuperNet(k, C=1, N=1, in_channels=1, use_stem=False, depth=1, combine=cfg.combine)
+        ops, n_edges, groups = OPS_NB201, ntk_net.n_edges, ()
+    else:
+        from raynas.spaces.ops import OPS_DARTS
+        from raynas.spaces.supernet_darts import DartsSuperNet, node_groups
+
+        common = dict(layers=3 * cfg.N, stem_multiplier=1, depth=2, lastact=True, combine=cfg.combine)
+        ntk_net = DartsSuperNet(k, C=C, in_channels=batch.inputs.shape[1], **common)
+        thin = DartsSuperNet(k, C=1, in_channels=1, use_stem=False, **common)
+        ops, n_edges, groups = OPS_DARTS, 2 * ntk_net.n_edges, node_groups(ntk_net.nodes)
+    start = tuple(tuple(o for o in ops if not (cfg.drop_none and o == "none")) for _ in range(n_edges))
+    device = batch.inputs.device
+    return ntk_net.to(device), thin.to(device), start, groups
+
+
+def final_arch(cfg: TenasConfig, alive: Alive) -> dict[str, Any]:
+    """The searched architecture as the space's own type, in JSON-able form."""
+    if any(len(ops) > 1 for ops in alive):
+        raise SearchError(f"pruning ended with an edge holding several ops: {alive}")
+    if cfg.space == "nb201":
+        from raynas.spaces.nb201 import NB201Arch, NB201Space
+
+        arch = NB201Arch(tuple(ops[0] for ops in alive))
+        return {"arch": str(arch), "arch_index": NB201Space().arch_to_index(arch)}
+    from raynas.spaces.darts_genotypes import DartsGenotype, to_darts_repr
+    from raynas.spaces.supernet_darts import darts_edges
+
+    edges = darts_edges()
+    cells = []
+    for c in range(2):
+        part = alive[c * len(edges) : (c + 1) * len(edges)]
+        cells.append([(ops[0], i) for (_k, i), ops in zip(edges, part) if ops])
+    if any(op == "none" for cell in cells for op, _ in cell):
+        raise SearchError("a kept DARTS edge holds 'none'")
+    g = DartsGenotype.from_pairs(cells[0], cells[1])
+    return {"arch": str(g), "genotype": to_darts_repr(g)}
+
+
+def _round_rows(outcome: TenasOutcome) -> list[dict[str, Any]]:
+    return [
+        {"phase": r.phase, "round": r.index, "group": list(r.group), "kappa": r.kappa, "regions": r.regions,
+         "edge": c.edge, "op": c.op, "d_kappa": c.d_kappa, "d_regions": c.d_regions, "rank_kappa": c.rank_kappa,
+         "rank_regions": c.rank_regions, "importance": c.importance, "pruned": c.pruned}
+        for r in outcome.rounds for c in r.candidates
+    ]
+
+
+def _save(out: Path, result: dict[str, Any], outcome: TenasOutcome) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        pq.write_table(pa.Table.from_pylist(_round_rows(outcome)), out / ROUNDS_FILE)
+        tmp = out / (RESULT_FILE + ".tmp")
+        tmp.write_text(json.dumps(result, indent=2, default=str))
+        tmp.replace(out / RESULT_FILE)
+    except OSError as e:
+        raise StoreError(f"cannot write TE-NAS results to {out}: {e}") from e
+
+
+def run_tenas_search(cfg_dict: dict[str, Any], progress_callback: Callable[..., None] | None = None) -> dict[str, Any]:
+    """Run TE-NAS; returns the JSON-able result (arch, timing, per-round summary) also saved under ``out``.
+
+    With ``resume`` and an existing result of the same config in ``out``, that result is returned unchanged
+    (the search is deterministic in its config).
+    """
+    cfg = from_dict(TenasConfig, cfg_dict)
+    config = {k: v for k, v in to_dict(cfg).items() if k != "resume"}
+    out = Path(cfg.out) if cfg.out else None
+    if out is not None and cfg.resume and (out / RESULT_FILE).exists():
+        try:
+            stored = json.loads((out / RESULT_FILE).read_text())
+        except (OSError, ValueError) as e:
+            raise StoreError(f"cannot read {out / RESULT_FILE}: {e}") from e
+        if stored.get("config") != config:
+            raise StoreError(f"{out / RESULT_FILE} was written by another config; use a new --out")
+        return stored
+    t0 = time.perf_counter()
+    batch = load_batch(cfg).to(cfg.device)
+    ntk_net, thin, start, groups = build_problem(cfg, batch)
+    from raynas.search.tenas_measure import SupernetMeasure
+
+    measure = SupernetMeasure(ntk_net, thin, batch, repeats=cfg.repeats, seed=cfg.seed, init=cfg.init,
+                              regions=cfg.region_inputs, region_samples=cfg.region_samples)
+    progress = (lambda done, total: progress_callback(done, total)) if progress_callback else None
+    outcome = tenas_prune(start, measure, prune_number=cfg.resolved("prune_number"), precision=cfg.precision,
+                          groups=groups, keep=2, progress=progress)
+    result = {
+        "method": "tenas", "space": cfg.space, **final_arch(cfg, outcome.alive),
+        "seconds": time.perf_counter() - t0, "search_seconds": outcome.seconds,
+        "measure_calls": outcome.measure_calls, "batch": batch.name, "config": config,
+        "rounds": [{"phase": r.phase, "round": r.index, "kappa": r.kappa, "regions": r.regions,
+                    "pruned": [list(p) for p in r.pruned], "seconds": r.seconds} for r in outcome.rounds],
+    }
+    if out is not None:
+        result["out"] = str(out)
+        _save(out, result, outcome)
+    log.info("TE-NAS %s: %s in %.1f s", cfg.space, result["arch"], result["seconds"])
+    return result

@@ -1,0 +1,158 @@
+#!/usr/bin/env python
+"""RoBoT vs random search vs the best single metric on NAS-Bench-201 CIFAR-10, from real metric scores.
+
+Reads the training-free scores of a `raynas score` run directory (one row per arch, one column per metric via
+`raynas.store.to_wide`), uses the NB201 table as the oracle (query = 12-epoch valid acc, cost = its training
+seconds, reported = 200-epoch test acc) and prints, per method, mean +- std over seeds of the chosen arch's test
+accuracy, the simulated search cost, the regret against the best arch of the pool, and how many queries it took
+until the chosen-so-far arch (best query value so far) reaches the target test accuracy (94.3 on the full
+space; the pool's own optimum when the run scored a subset).
+
+    python scripts/bench_robot.py --scores runs/corr --budget 20 --seeds 10-19
+
+Metric scores are never simulated: without a scored run there is nothing to benchmark.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+DEFAULT_METRICS = "grad_norm,snip,grasp,fisher,synflow,jacob_cov"
+
+
+def _seeds(spec: str) -> list[int]:
+    """``"10-19"`` (inclusive) or ``"1,5,7"`` -> list of seeds."""
+    try:
+        if "-" in spec.strip("-"):
+            lo, hi = spec.split("-", 1)
+            out = list(range(int(lo), int(hi) + 1))
+        else:
+            out = [int(s) for s in spec.split(",") if s.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"bad seed spec {spec!r}; use e.g. 10-19 or 1,2,3") from None
+    if not out:
+        raise argparse.ArgumentTypeError(f"seed spec {spec!r} selects no seed")
+    return out
+
+
+def _positive(s: str) -> int:
+    v = int(s)
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {v}")
+    return v
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--scores", required=True, type=Path, help="run directory written by `raynas score`")
+    ap.add_argument("--truth", type=Path, default=None,
+                    help="nb201_cifar10.parquet (default: $RAYNAS_DATA or ../shared/data)")
+    ap.add_argument("--metrics", default=DEFAULT_METRICS, help="comma-separated metric columns of the run")
+    ap.add_argument("--budget", type=_positive, default=20, help="T: distinct queries per search")
+    ap.add_argument("--seeds", type=_seeds, default=_seeds("10-19"), help="e.g. 10-19 (inclusive) or 1,2,3")
+    ap.add_argument("--target", type=float, default=94.3, help="test accuracy for queries-to-target (full space)")
+    ap.add_argument("--transform", choices=["signed_log", "none"], default="signed_log",
+                    help="score transform before min-max (reference RoBoT searches log-scaled measures)")
+    ap.add_argument("--n-init", type=_positive, default=3, help="Sobol points before the GP")
+    ap.add_argument("--bo-iters", type=_positive, default=None, help="max BO iterations (default: budget)")
+    ap.add_argument("--acquisition", choices=["ucb", "logei"], default="ucb")
+    ap.add_argument("--json", type=Path, default=None, help="also write per-seed results here")
+    return ap
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    args = build_parser().parse_args(argv)
+    args.metrics = [m.strip() for m in args.metrics.split(",") if m.strip()]
+    if not args.metrics:
+        build_parser().error("--metrics selects no metric")
+    return args
+
+
+def queries_to_target(result: dict[str, Any], oracle: Any, target: float) -> int | None:
+    """1-based number of queries after which the best-by-query-value arch so far has final >= target."""
+    best_v, best_a = -np.inf, None
+    for q, (a, v) in enumerate(zip(result["queried"], result["values"]), start=1):
+        if v > best_v:
+            best_v, best_a = v, a
+        if oracle.final(best_a) >= target - 1e-9:
+            return q
+    return None
+
+
+def summarize(method: str, results: list[dict[str, Any]], oracle: Any, target: float,
+              pool_best: float) -> dict[str, Any]:
+    """Mean/std over seeds of final, cost and regret; queries-to-target (median over seeds that reached it)."""
+    finals = np.array([r["final"] for r in results], dtype=np.float64)
+    costs = np.array([r["cost"] for r in results], dtype=np.float64)
+    hits = [queries_to_target(r, oracle, target) for r in results]
+    reached = [h for h in hits if h is not None]
+    return {
+        "method": method, "runs": len(results),
+        "final_mean": float(finals.mean()), "final_std": float(finals.std()),
+        "cost_mean": float(costs.mean()), "cost_std": float(costs.std()),
+        "regret_mean": float((pool_best - finals).mean()),
+        "reached": len(reached), "queries_to_target_median": float(np.median(reached)) if reached else None,
+    }
+
+
+def format_rows(rows: list[dict[str, Any]], target: float) -> str:
+    head = f"{'method':24s} {'test acc (%)':>16s} {'cost (s)':>20s} {'regret':>7s}  queries to {target:.2f}"
+    lines = [head, "-" * len(head)]
+    for r in rows:
+        q = f"{r['queries_to_target_median']:.0f} (median, {r['reached']}/{r['runs']} runs)" if r["reached"] \
+            else f"never (0/{r['runs']})"
+        lines.append(f"{r['method']:24s} {r['final_mean']:8.3f} ± {r['final_std']:5.3f} "
+                     f"{r['cost_mean']:11.0f} ± {r['cost_std']:6.0f} {r['regret_mean']:7.3f}  {q}")
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
+    from raynas.metrics import get_metric
+    from raynas.search import CandidatePool, NB201TableOracle, RoBoT, random_search, single_metric_greedy
+    from raynas.store import ScoreStore, to_wide
+
+    wide = to_wide(ScoreStore(args.scores).read())
+    pool = CandidatePool.from_table(wide, args.metrics, transform=args.transform)
+    oracle = NB201TableOracle(args.truth)
+    full = len(pool) == len(oracle)
+    pool_best = oracle.best_final_among(pool.arch_index)
+    target = args.target if full else pool_best
+    print(f"\nNB201 CIFAR-10, pool of {len(pool)} archs ({'full space' if full else 'subset'}; "
+          f"pool optimum {pool_best:.3f}), T={args.budget}, seeds {args.seeds[0]}..{args.seeds[-1]}, "
+          f"metrics {','.join(args.metrics)}, transform={args.transform}\n")
+
+    per_method: dict[str, list[dict[str, Any]]] = {"RoBoT": [], "random": []}
+    for seed in args.seeds:
+        r = RoBoT(pool, oracle, budget=args.budget, bo_iters=args.bo_iters, n_init=args.n_init, seed=seed,
+                  acquisition=args.acquisition).run()
+        per_method["RoBoT"].append(r)
+        per_method["random"].append(random_search(pool, oracle, args.budget, seed=seed))
+        logging.info("seed %d: RoBoT test acc %.3f (T0=%d), random %.3f", seed, r["final"], r["t0"],
+                     per_method["random"][-1]["final"])
+    # greedy by one metric is deterministic: one run, repeated per seed so every row averages the same count
+    greedy = {m: single_metric_greedy(pool, oracle, args.budget, m, get_metric(m).higher_is_better)
+              for m in args.metrics}
+    rows = [summarize(k, v, oracle, target, pool_best) for k, v in per_method.items()]
+    single = [summarize(f"greedy:{m}", [g] * len(args.seeds), oracle, target, pool_best) for m, g in greedy.items()]
+    best = max(single, key=lambda r: r["final_mean"])
+    rows.append(dict(best, method=f"best single ({best['method'].split(':')[1]})"))
+    print(format_rows(rows + single, target))
+    if args.json is not None:
+        args.json.write_text(json.dumps({"rows": rows + single, "runs": per_method, "greedy": greedy}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

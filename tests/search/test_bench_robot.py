@@ -1,0 +1,67 @@
+"""scripts/bench_robot.py: argument parsing and the pure summary helpers (no scored run exists in tests)."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from raynas.testing import FakeOracle
+
+SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "bench_robot.py"
+
+
+@pytest.fixture(scope="module")
+def bench():
+    spec = importlib.util.spec_from_file_location("bench_robot", SCRIPT)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_defaults(bench):
+    a = bench.parse_args(["--scores", "runs/x"])
+    assert a.scores == Path("runs/x") and a.budget == 20 and a.seeds == list(range(10, 20))
+    assert a.metrics == ["grad_norm", "snip", "grasp", "fisher", "synflow", "jacob_cov"]
+    assert a.target == 94.3 and a.transform == "signed_log" and a.bo_iters is None and a.acquisition == "ucb"
+
+
+def test_options(bench):
+    a = bench.parse_args(["--scores", "r", "--seeds", "1,3", "--budget", "5", "--metrics", "snip, synflow",
+                          "--transform", "none", "--bo-iters", "7", "--truth", "t.parquet"])
+    assert (a.seeds, a.budget, a.metrics, a.transform, a.bo_iters) == ([1, 3], 5, ["snip", "synflow"], "none", 7)
+    assert bench.parse_args(["--scores", "r", "--seeds", "0-2"]).seeds == [0, 1, 2]
+
+
+@pytest.mark.parametrize("argv", [
+    [],  # --scores is required
+    ["--scores", "r", "--budget", "0"],
+    ["--scores", "r", "--seeds", "a-b"],
+    ["--scores", "r", "--seeds", ","],
+    ["--scores", "r", "--metrics", " , "],
+    ["--scores", "r", "--transform", "log"],
+    ["--scores", "r", "--synthetic-from-table"],  # scores are never faked
+])
+def test_rejected(bench, argv, capsys):
+    with pytest.raises(SystemExit) as e:
+        bench.parse_args(argv)
+    assert e.value.code == 2
+
+
+def test_queries_to_target_and_summary(bench):
+    o = FakeOracle([1, 2, 3], [50.0, 70.0, 60.0], costs=[10.0, 20.0, 30.0], finals=[90.0, 94.5, 93.0])
+    r = {"queried": [3, 1, 2], "values": [60.0, 50.0, 70.0], "final": 94.5, "cost": 60.0}
+    # chosen-so-far: 3 (93.0), 3 (93.0), 2 (94.5)
+    assert bench.queries_to_target(r, o, 94.3) == 3
+    assert bench.queries_to_target(r, o, 93.0) == 1
+    assert bench.queries_to_target(r, o, 95.0) is None
+    r2 = {"queried": [1], "values": [50.0], "final": 90.0, "cost": 10.0}
+    s = bench.summarize("m", [r, r2], o, 94.3, pool_best=94.5)
+    assert s["final_mean"] == pytest.approx(92.25) and s["final_std"] == pytest.approx(2.25)
+    assert s["cost_mean"] == 35.0 and s["regret_mean"] == pytest.approx(2.25)
+    assert (s["reached"], s["queries_to_target_median"]) == (1, 3.0)
+    text = bench.format_rows([s], 94.3)
+    assert "92.250 ± 2.250" in text and "1/2 runs" in text
+    assert np.isfinite(s["cost_std"])
