@@ -162,6 +162,10 @@ class DartsSpace(SearchSpace):
             return DartsNetworkCIFAR(genotype, num_classes, **kw)
         return DartsNetworkImageNet(genotype, num_classes, **kw)
 
+    def thin_kwargs(self) -> dict[str, Any]:
+        """1-channel copy of the network for TE-NAS linear-region counting (patterns stay countable)."""
+        return {"C": 1}
+
     def describe(self) -> dict[str, Any]:
         return {**super().describe(), "ops": list(self.ops), "nodes": self.nodes, "network": self.network,
                 "macro": dict(self.macro), "input_size": self.input_size}

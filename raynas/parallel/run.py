@@ -1,0 +1,162 @@
+"""Book-keeping shared by the Ray driver and the in-process loop: store checks, resume, plan, progress.
+
+A fresh run refuses a directory that already holds scores; ``resume`` checks the stored config (identity
+keys only, unless ``force``), verifies every shard file (a corrupt or truncated one is reported by name,
+moved to ``scores/corrupt/`` and its archs re-scored; good shards are never touched), then plans only the
+missing ``(arch, metric, seed)`` work.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable
+
+import pyarrow as pa
+
+from raynas.errors import StoreError
+from raynas.parallel.scoring import count_errors, drop_done_rows
+from raynas.parallel.shards import Shard, missing_work, plan_shards, select_ids
+
+if TYPE_CHECKING:
+    from raynas.data.batch import Batch
+    from raynas.parallel.config import ScoreConfig
+    from raynas.spaces.base import SearchSpace
+
+log = logging.getLogger(__name__)
+
+#: ``(done_archs, total_archs, archs_per_s, eta_s)``
+ProgressCallback = Callable[[int, int, float | None, float | None], None]
+
+
+class Tracker:
+    """Counts finished archs and reports rate / ETA (rate counts only what this run scored)."""
+
+    def __init__(self, total: int, done: int, callback: ProgressCallback | None):
+        self.total, self.done, self.scored = total, done, 0
+        self.callback = callback
+        self.t0 = time.perf_counter()
+        self._emit()
+
+    def add(self, n: int) -> None:
+        self.done += n
+        self.scored += n
+        self._emit()
+
+    def rate(self) -> float | None:
+        dt = time.perf_counter() - self.t0
+        return self.scored / dt if self.scored and dt > 0 else None
+
+    def _emit(self) -> None:
+        if self.callback is None:
+            return
+        rate = self.rate()
+        eta = (self.total - self.done) / rate if rate else None
+        self.callback(self.done, self.total, rate, eta)
+
+
+@dataclass
+class RunState:
+    """Everything a scoring loop needs; :meth:`write` is the only way rows reach the store."""
+
+    cfg: "ScoreConfig"
+    store: Any
+    space: "SearchSpace"
+    metrics: list[str]
+    batch: "Batch"
+    ids: list[int]
+    todo: list[Shard]
+    done_keys: set[tuple[int, str, int]]
+    corrupt: list[str] = field(default_factory=list)
+    written: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+    error_rows: int = 0
+
+    @property
+    def data_name(self) -> str:
+        return self.batch.name
+
+    @property
+    def todo_archs(self) -> int:
+        return sum(len(s) for s in self.todo)
+
+    def tracker(self, callback: ProgressCallback | None) -> Tracker:
+        return Tracker(len(self.ids), len(self.ids) - self.todo_archs, callback)
+
+    def write(self, shard: Shard, table: pa.Table, failed: bool = False) -> None:
+        """Atomically write ``shard``'s rows, minus any already stored key (so keys never duplicate)."""
+        table = drop_done_rows(table, self.done_keys)
+        self.store.write_shard(shard.shard_id, table)
+        keys = zip(table.column("arch_index").to_pylist(), table.column("metric").to_pylist(),
+                   table.column("seed").to_pylist())
+        self.done_keys.update((int(a), str(m), int(s)) for a, m, s in keys)
+        self.written.append(shard.shard_id)
+        self.error_rows += count_errors(table)
+        if failed:
+            self.failed.append(shard.shard_id)
+
+    def summary(self, seconds: float, workers: int) -> dict[str, Any]:
+        scored = self.todo_archs
+        return {
+            "out": self.cfg.out,
+            "archs": len(self.ids),
+            "already_done": len(self.ids) - scored,
+            "scored": scored,
+            "shards_written": len(self.written),
+            "failed_shards": list(self.failed),
+            "error_rows": self.error_rows,
+            "corrupt_shards": list(self.corrupt),
+            "workers": workers,
+            "seconds": round(seconds, 3),
+            "archs_per_s": round(scored / seconds, 3) if seconds > 0 and scored else 0.0,
+        }
+
+
+def prepare_run(cfg: "ScoreConfig") -> RunState:
+    """Open the store, enforce the fresh/resume rules, build the space and batch, plan the missing shards."""
+    from raynas.data import create_batch
+    from raynas.spaces import create_space
+    from raynas.store import ScoreStore
+
+    space = create_space(cfg.space)
+    metrics = cfg.metric_names()
+    resolved = cfg.resolved()
+    store = ScoreStore(cfg.out)
+    stored_cfg = _stored_config(store)
+    existing = list(store.shard_ids())
+    corrupt: list[str] = []
+    if not cfg.resume:
+        if existing or stored_cfg is not None:
+            raise StoreError(
+                f"{cfg.out} already holds a scoring run; pass --resume to continue it or choose another --out"
+            )
+        store.save_config(resolved)
+    elif stored_cfg is None:
+        if existing:
+            raise StoreError(f"{cfg.out} holds shard files but no run config; cannot resume it safely")
+        store.save_config(resolved)
+    else:
+        store.check_config(resolved, force=cfg.force)
+        if cfg.force:
+            store.save_config(resolved)
+        _good, bad = store.verify()
+        for path, reason in bad:
+            log.warning("corrupt shard %s (%s): moved aside and re-scored", path, reason)
+            store.quarantine(path)
+            corrupt.append(str(getattr(path, "name", path)))
+        existing = list(store.shard_ids())
+    ids = select_ids(space, cfg)
+    done = set(store.done_keys()) if existing else set()
+    todo = missing_work(plan_shards(ids, cfg.shard_size), done, metrics, cfg.seed, existing_ids=existing)
+    batch = create_batch(cfg.data, batch_size=cfg.batch_size, seed=cfg.seed, size=cfg.image_size)
+    log.info("%s: %d archs, %d shards to score (%d corrupt moved aside)", cfg.out, len(ids), len(todo), len(corrupt))
+    return RunState(cfg, store, space, metrics, batch, ids, todo, done, corrupt)
+
+
+def _stored_config(store: Any) -> dict[str, Any] | None:
+    """The saved config, or None when the directory has none yet."""
+    try:
+        return store.load_config()
+    except (FileNotFoundError, StoreError):
+        return None

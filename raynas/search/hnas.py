@@ -1,0 +1,290 @@
+"""HNAS: Bayesian optimisation of the constants of a theory-derived training-free objective (Shu et al. 2022).
+
+Shu, Dai, Wu, Low bound the generalisation error of an architecture ``A`` by two NTK quantities: a gradient
+measure ``M(A)`` (the NTK trace norm; grad_norm / snip / grasp are shown to be equivalent up to constants) and
+the NTK condition number ``kappa(A)``. Two constants of the bound are unknown, so HNAS scores
+
+    F(A; t, c) = 10^c * |M(A)^2 - (t * scale)^2| + kappa(A) / M(A)
+
+and lets BO choose ``(t, c)`` by the *training-based* performance of ``A*(t, c) = argmin_A F`` over the pool.
+
+Choices (documented because the paper leaves them to the code):
+
+* **bounds** ``t in [0, 1]``, ``c in [-4, 0]``: the box of the authors' released NAS-Bench-201 search script.
+* **scale** = the largest finite ``M`` of the pool (``scale="max"``), so ``t`` is the target measure as a fraction
+  of the pool's range whatever the metric's units (the released script uses a hand-set constant, 5e3, for its
+  own un-normalised measures). ``"median"`` is available.
+* ``M`` enters as ``|M|``: grasp (and snip on some nets) can be negative, the bound is on a magnitude.
+* a repeated ``A*`` is answered from the cache (no new query, no cost) but is still a BO observation, as in
+  RoBoT; ``exclude_queried=True`` instead takes the best not-yet-queried arch (the released script's
+  behaviour). ``budget`` counts distinct queries; ``max_iters`` (default ``3 * budget``) bounds BO steps.
+
+The answer is the queried arch with the best query value. Ask/tell with ``state_path``: the trace (RoBoT's
+columns, ``weights = [t, c]``) is saved atomically after every tell and :meth:`HNAS.from_state` resumes to the
+exact next proposal. :func:`run_hnas_search` (the CLI entry, in :mod:`raynas.search.hnas_run`) adds the
+hybrid stage: Ray Tune ASHA spreads training epochs over the top-k archs of the incumbent objective.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Literal, Sequence
+
+import numpy as np
+
+from raynas.config import from_dict, to_dict
+from raynas.errors import ConfigError, SearchError, StoreError, UnknownNameError
+from raynas.search.bo import propose
+from raynas.search.oracle import Oracle, QueryLog
+from raynas.search.pool import CandidatePool
+from raynas.search.state import load_state, save_state
+
+log = logging.getLogger(__name__)
+
+#: gradient measures HNAS may use as M (all bounded by the NTK trace in the paper's analysis)
+HNAS_METRICS = ("ntk_trace", "grad_norm", "snip", "grasp")
+KAPPA_METRIC = "ntk_cond"
+
+
+def hnas_objective(M: np.ndarray, kappa: np.ndarray, t: float, c: float, scale: float) -> np.ndarray:
+    """``F [P] = 10^c * |M^2 - (t*scale)^2| + kappa / M`` for measures ``M [P]`` and condition numbers ``kappa [P]``.
+
+    Entries whose ``M`` or ``kappa`` is not finite, whose ``M <= 0`` or whose ``F`` overflows are ``+inf`` (never
+    the argmin). Pure numpy, float64.
+    """
+    M = np.asarray(M, dtype=np.float64)
+    kappa = np.asarray(kappa, dtype=np.float64)
+    if M.ndim != 1 or M.shape != kappa.shape:
+        raise SearchError(f"M and kappa must be 1-D of equal length, got {M.shape} and {kappa.shape}")
+    if not all(math.isfinite(float(v)) for v in (t, c, scale)) or not float(scale) > 0:
+        raise SearchError(f"t, c must be finite and scale > 0, got t={t}, c={c}, scale={scale}")
+    with np.errstate(all="ignore"):  # NaN / inf / zero inputs are masked below
+        F = 10.0 ** float(c) * np.abs(M * M - (float(t) * float(scale)) ** 2) + kappa / M
+    ok = np.isfinite(M) & np.isfinite(kappa) & (M > 0) & np.isfinite(F)
+    return np.where(ok, F, np.inf)
+
+
+@dataclass(frozen=True)
+class HNASConfig:
+    """See the module docstring. ``n_init``: Sobol points before the GP; ``acquisition``: ``ucb`` / ``logei``."""
+
+    metric: str = "ntk_trace"
+    budget: int = 20
+    max_iters: int | None = None
+    n_init: int = 3
+    seed: int = 0
+    acquisition: Literal["ucb", "logei"] = "ucb"
+    t_bounds: tuple[float, float] = (0.0, 1.0)
+    c_bounds: tuple[float, float] = (-4.0, 0.0)
+    scale: Literal["max", "median"] = "max"
+    exclude_queried: bool = False
+    num_restarts: int = 4
+    raw_samples: int = 128
+
+    def __post_init__(self) -> None:
+        if self.metric not in HNAS_METRICS:
+            raise UnknownNameError("HNAS measure", self.metric, HNAS_METRICS)
+        if self.budget < 1 or (self.max_iters is not None and self.max_iters < 1):
+            raise ConfigError(f"budget and max_iters must be >= 1, got {self.budget}, {self.max_iters}")
+        if self.n_init < 1 or self.num_restarts < 1 or self.raw_samples < 1:
+            raise ConfigError("n_init, num_restarts and raw_samples must be >= 1")
+        for name in ("t_bounds", "c_bounds"):
+            lo, hi = (tuple(getattr(self, name)) + (math.nan, math.nan))[:2]
+            if len(getattr(self, name)) != 2 or not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
+                raise ConfigError(f"{name} must be (low, high) with low < high, got {getattr(self, name)}")
+        if self.scale not in ("max", "median"):
+            raise ConfigError(f"scale must be 'max' or 'median', got {self.scale!r}")
+
+
+@dataclass(frozen=True)
+class HNASProposal:
+    """What to evaluate next: ``arch_index = argmin F(.; t, c)``. ``cached``: queried before (tell needs no value)."""
+
+    step: int
+    t: float
+    c: float
+    arch_index: int
+    cached: bool
+
+
+class HNAS:
+    """Ask/tell HNAS over ``pool`` (which must hold ``config.metric`` and ``ntk_cond`` columns)."""
+
+    def __init__(self, pool: CandidatePool, oracle: Oracle | None = None, *, state_path: str | Path | None = None,
+                 **config: Any):
+        self.config = HNASConfig(**config)
+        for name in (self.config.metric, KAPPA_METRIC):
+            if name not in pool.metrics:
+                raise SearchError(f"HNAS needs a {name!r} column in the pool (pool metrics: {', '.join(pool.metrics)})")
+        self.pool, self.oracle = pool, oracle
+        self.state_path = Path(state_path) if state_path is not None else None
+        self.M = np.abs(pool.raw[:, pool.metrics.index(self.config.metric)])
+        self.kappa = pool.raw[:, pool.metrics.index(KAPPA_METRIC)]
+        valid = np.isfinite(self.M) & np.isfinite(self.kappa) & (self.M > 0)
+        if not valid.any():
+            raise SearchError(f"no architecture in the pool has a finite, positive {self.config.metric} "
+                              f"and a finite {KAPPA_METRIC}")
+        self.n_valid = int(valid.sum())
+        stat = np.max if self.config.scale == "max" else np.median
+        self.scale = float(stat(self.M[valid]))
+        self.budget = min(self.config.budget, self.n_valid)
+        self.max_iters = self.config.max_iters if self.config.max_iters is not None else 3 * self.config.budget
+        self.bounds = np.array([self.config.t_bounds, self.config.c_bounds], dtype=np.float64).T
+        self.trace: list[dict[str, Any]] = []
+        self._log = QueryLog()
+        self._pending: HNASProposal | None = None
+
+    @classmethod
+    def pool_from_table(cls, table: Any, metric: str = "ntk_trace") -> CandidatePool:
+        """The HNAS pool ``(metric, ntk_cond)`` of a wide score table; unknown ``metric`` -> UnknownNameError."""
+        if metric not in HNAS_METRICS:
+            raise UnknownNameError("HNAS measure", metric, HNAS_METRICS)
+        return CandidatePool.from_table(table, (metric, KAPPA_METRIC))
+
+    # ------------------------------------------------------------ objective
+    def objective(self, t: float, c: float) -> np.ndarray:
+        """``F [P]`` over the pool positions (``+inf`` for archs without valid scores)."""
+        return hnas_objective(self.M, self.kappa, t, c, self.scale)
+
+    def _argmin(self, t: float, c: float) -> int:
+        F = self.objective(t, c)
+        if self.config.exclude_queried and len(self._log):
+            F[[self.pool.position(a) for a in self._log.arch]] = np.inf
+        pos = int(np.argmin(F))  # first minimum = smallest arch_index (pool positions are sorted)
+        if not np.isfinite(F[pos]):
+            raise SearchError("every valid architecture of the pool has been queried")
+        return int(self.pool.arch_index[pos])
+
+    def top_k(self, k: int, t: float | None = None, c: float | None = None) -> list[int]:
+        """The ``k`` archs with the smallest finite ``F(.; t, c)`` (default: the best BO point), best first."""
+        if t is None or c is None:
+            t, c = self.best_params()
+        F = self.objective(t, c)
+        order = np.argsort(F, kind="stable")
+        return [int(self.pool.arch_index[p]) for p in order[: max(int(k), 0)] if np.isfinite(F[p])]
+
+    def best_params(self) -> tuple[float, float]:
+        """``(t*, c*)``: the BO observation with the best value (ties: earliest)."""
+        if not self.trace:
+            raise SearchError("no BO observation yet")
+        best = int(np.argmax([r["value"] for r in self.trace]))
+        t, c = self.trace[best]["weights"]
+        return float(t), float(c)
+
+    # --------------------------------------------------------------- ask/tell
+    @property
+    def done(self) -> bool:
+        return len(self._log) >= self.budget or len(self.trace) >= self.max_iters
+
+    def ask(self) -> HNASProposal:
+        """The next proposal (asking again before :meth:`tell` returns the same one)."""
+        if self.done:
+            raise SearchError("the search is done; call result()")
+        if self._pending is None:
+            X = np.array([r["weights"] for r in self.trace], dtype=np.float64).reshape(-1, 2)
+            y = np.array([r["value"] for r in self.trace], dtype=np.float64)
+            cfg = self.config
+            t, c = propose(X, y, self.bounds, cfg.seed, n_init=cfg.n_init, acquisition=cfg.acquisition,
+                           num_restarts=cfg.num_restarts, raw_samples=cfg.raw_samples)
+            arch = self._argmin(float(t), float(c))
+            self._pending = HNASProposal(len(self.trace), float(t), float(c), arch, arch in self._log)
+        return self._pending
+
+    def tell(self, proposal: HNASProposal, value: float | None = None, cost: float = 0.0) -> dict[str, Any]:
+        """Record the answer to ``proposal``; returns the new trace row (cached proposals need no value)."""
+        if self._pending is None or proposal != self._pending:
+            raise SearchError(f"tell() got a proposal that is not the pending one: {proposal}")
+        if proposal.cached:
+            value, cost = self._log.value_of(proposal.arch_index), 0.0
+        elif value is None or not math.isfinite(float(value)):
+            raise SearchError(f"arch {proposal.arch_index}: the oracle value must be a finite number, got {value!r}")
+        elif not (math.isfinite(float(cost)) and float(cost) >= 0):
+            raise SearchError(f"arch {proposal.arch_index}: cost must be finite and >= 0, got {cost!r}")
+        row = self._apply(proposal.t, proposal.c, proposal.arch_index, float(value), float(cost), not proposal.cached)
+        self._pending = None
+        if self.state_path is not None:
+            save_state(self.state_path, self.trace, self.state_config())
+        return row
+
+    def _apply(self, t: float, c: float, arch: int, value: float, cost: float, new: bool) -> dict[str, Any]:
+        if new:
+            self._log.record(arch, value, cost)
+        prev = self.trace[-1]["cumulative_cost"] if self.trace else 0.0
+        row = {"step": len(self.trace), "kind": "bo", "weights": [t, c], "arch_index": int(arch), "value": value,
+               "cost": cost if new else 0.0, "cumulative_cost": prev + (cost if new else 0.0), "new_query": new}
+        self.trace.append(row)
+        return row
+
+    def run(self, on_step: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
+        """Ask/query/tell until done with ``self.oracle``; ``on_step(row)`` after every tell."""
+        if self.oracle is None:
+            raise SearchError("HNAS.run needs an oracle")
+        while not self.done:
+            p = self.ask()
+            if p.cached:
+                row = self.tell(p)
+            else:
+                res = self.oracle.query(p.arch_index)
+                row = self.tell(p, res.value, res.cost_seconds)
+            if on_step is not None:
+                on_step(row)
+        return self.result()
+
+    def result(self) -> dict[str, Any]:
+        """Common result dict (see :meth:`QueryLog.result`) plus ``t``, ``c`` (best BO point), ``steps``, ``scale``."""
+        t, c = self.best_params()
+        return self._log.result("hnas", self.oracle, t=t, c=c, steps=len(self.trace), metric=self.config.metric,
+                                scale=self.scale)
+
+    # ------------------------------------------------------------------ state
+    def fingerprint(self) -> str:
+        """sha256 over arch indices and the raw M / kappa columns (resume checks)."""
+        h = hashlib.sha256(f"{self.config.metric}|{KAPPA_METRIC}".encode())
+        for arr, dt in ((self.pool.arch_index, "<i8"), (self.M, "<f8"), (self.kappa, "<f8")):
+            h.update(np.ascontiguousarray(arr, dtype=dt).tobytes())
+        return h.hexdigest()
+
+    def state_config(self) -> dict[str, Any]:
+        return {"method": "hnas", "hnas": to_dict(self.config),
+                "pool": {"size": len(self.pool), "fingerprint": self.fingerprint()}}
+
+    @classmethod
+    def from_state(cls, path: str | Path, pool: CandidatePool, oracle: Oracle | None = None, *,
+                   keep_saving: bool = True) -> "HNAS":
+        """Resume from a state file written with ``state_path`` (same pool scores, else :class:`StoreError`)."""
+        rows, cfg = load_state(path)
+        if cfg.get("method") != "hnas" or not isinstance(cfg.get("hnas"), dict):
+            raise StoreError(f"{path} is not an HNAS state")
+        try:
+            hc = from_dict(HNASConfig, cfg["hnas"])
+        except ConfigError as e:
+            raise StoreError(f"{path}: bad HNAS config: {e}") from None
+        self = cls(pool, oracle, state_path=path if keep_saving else None, **{
+            f: getattr(hc, f) for f in HNASConfig.__dataclass_fields__})
+        if cfg.get("pool", {}).get("fingerprint") != self.fingerprint():
+            raise StoreError(f"{path} was saved for a different candidate pool ({cfg.get('pool', {}).get('size')} archs)")
+        self._replay(rows, path)
+        return self
+
+    def _replay(self, rows: Sequence[dict[str, Any]], path: str | Path) -> None:
+        """Re-apply saved rows without re-running BO, checking each is what this search would have done."""
+        for i, r in enumerate(rows):
+            w = np.asarray(r["weights"], dtype=np.float64)
+            arch = int(r["arch_index"])
+            bad = self.done or r["step"] != i or r["kind"] != "bo" or w.shape != (2,) or arch not in self.pool
+            if not bad:
+                bad = self._argmin(float(w[0]), float(w[1])) != arch or bool(r["new_query"]) == (arch in self._log)
+            if bad:
+                raise StoreError(f"{path}: row {i} (arch {arch}) is inconsistent with the pool and config")
+            self._apply(float(w[0]), float(w[1]), arch, float(r["value"]), float(r["cost"]), bool(r["new_query"]))
+
+
+def run_hnas_search(cfg_dict: dict, progress_callback: Callable[..., None] | None = None) -> dict:
+    """CLI entry point (``raynas search hnas``); see :func:`raynas.search.hnas_run.run_hnas_search`."""
+    from raynas.search.hnas_run import run_hnas_search as run
+
+    return run(cfg_dict, progress_callback)
