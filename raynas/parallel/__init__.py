@@ -1,0 +1,40 @@
+"""Scale-out scoring: shard planning, the scoring loop, and its Ray driver with GPU-pinned actors.
+
+``run_scoring(cfg)`` is the one entry point (``raynas score`` calls it through ``run_scoring_from_dict``).
+Ray is imported only when a run actually uses it, so the pure parts load fast.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from raynas.parallel.config import VOLATILE_KEYS, ScoreConfig
+from raynas.parallel.shards import Shard, missing_work, plan_shards, select_ids
+
+
+def run_scoring(cfg: ScoreConfig, progress_callback: Any = None) -> dict[str, Any]:
+    """See :func:`raynas.parallel.driver.run_scoring` (``workers=0`` never imports Ray)."""
+    if cfg.workers == 0:
+        from raynas.parallel.scoring import run_local
+
+        return run_local(cfg, progress_callback)
+    from raynas.parallel.driver import run_scoring as _run
+
+    return _run(cfg, progress_callback)
+
+
+def run_scoring_from_dict(data: dict[str, Any], progress_callback: Any = None) -> dict[str, Any]:
+    """:func:`run_scoring` on a plain dict (strict: unknown keys are a ConfigError)."""
+    return run_scoring(ScoreConfig.from_dict(data), progress_callback)
+
+
+__all__ = [
+    "VOLATILE_KEYS",
+    "ScoreConfig",
+    "Shard",
+    "missing_work",
+    "plan_shards",
+    "run_scoring",
+    "run_scoring_from_dict",
+    "select_ids",
+]

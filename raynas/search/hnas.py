@@ -93,9 +93,9 @@ class HNASConfig:
         if self.n_init < 1 or self.num_restarts < 1 or self.raw_samples < 1:
             raise ConfigError("n_init, num_restarts and raw_samples must be >= 1")
         for name in ("t_bounds", "c_bounds"):
-            lo, hi = (tuple(getattr(self, name)) + (math.nan, math.nan))[:2]
-            if len(getattr(self, name)) != 2 or not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
-                raise ConfigError(f"{name} must be (low, high) with low < high, got {getattr(self, name)}")
+            b = tuple(getattr(self, name))
+            if len(b) != 2 or not all(math.isfinite(float(v)) for v in b) or not b[0] < b[1]:
+                raise ConfigError(f"{name} must be (low, high) with finite low < high, got {b}")
         if self.scale not in ("max", "median"):
             raise ConfigError(f"scale must be 'max' or 'median', got {self.scale!r}")
 

@@ -1,0 +1,221 @@
+"""The Ray driver of a scoring run: a work queue over N scoring actors with shard-level fault tolerance.
+
+Each actor holds one shard at a time and gets the next as soon as it returns one; completions are consumed in
+completion order (``ray.wait``) and written at once, atomically, so a killed driver loses at most the shards
+in flight. A shard whose actor (or node) dies is queued again, up to ``max_retries`` times, then recorded as
+``status="error"`` rows so the run always finishes. A failed actor is only given work again after it answers a
+``ready`` ping (Ray restarts it, possibly on another node); one that cannot restart is replaced.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections import Counter, deque
+from dataclasses import dataclass
+from typing import Any
+
+import ray
+from ray import exceptions as rex
+
+from raynas.errors import ConfigError, RaynasError
+from raynas.parallel.actor import create_actor
+from raynas.parallel.config import ScoreConfig
+from raynas.parallel.run import ProgressCallback, RunState, prepare_run
+from raynas.parallel.scoring import failed_table, run_local
+from raynas.parallel.shards import Shard
+
+log = logging.getLogger(__name__)
+
+#: errors meaning "the process or node that ran the task is gone" (the shard itself may be fine)
+ACTOR_FAILURES: tuple[type[BaseException], ...] = (
+    rex.RayActorError,  # includes ActorDiedError, ActorUnavailableError
+    rex.WorkerCrashedError,
+    rex.NodeDiedError,
+    rex.ObjectLostError,  # includes OwnerDiedError: the result died with its node
+    rex.LocalRayletDiedError,
+)
+
+#: with work pending, no actor ready and nothing in flight for this long, the cluster has lost its capacity
+STALL_TIMEOUT_S = 600.0
+
+
+@dataclass
+class _Slot:
+    """One actor position of the pool. ``state``: starting (ping in flight) | idle | busy."""
+
+    actor: Any
+    state: str = "starting"
+    info: dict[str, Any] | None = None
+
+
+def run_scoring(cfg: ScoreConfig, progress_callback: ProgressCallback | None = None) -> dict[str, Any]:
+    """Score the archs selected by ``cfg`` into ``cfg.out``; returns a summary dict.
+
+    ``cfg.workers == 0`` runs the plain in-process loop. Otherwise Ray is used: an already initialised Ray is
+    reused, ``cfg.address`` (e.g. ``"auto"``) attaches to a cluster, and no address starts a local instance
+    sized for the actors (with logical GPUs when ``gpus_per_worker > 0`` on a machine without any).
+    ``progress_callback(done_archs, total_archs, archs_per_s, eta_s)`` is called after every shard.
+    """
+    if cfg.workers == 0:
+        return run_local(cfg, progress_callback)
+    run = prepare_run(cfg)
+    t0 = time.perf_counter()
+    tracker = run.tracker(progress_callback)
+    if not run.todo:
+        return run.summary(0.0, cfg.workers)
+    started = _init_ray(cfg)
+    try:
+        actors = _Pool(cfg, run).drain(tracker)
+    finally:
+        if started:
+            ray.shutdown()
+    summary = run.summary(time.perf_counter() - t0, cfg.workers)
+    summary["actors"] = actors
+    return summary
+
+
+def _init_ray(cfg: ScoreConfig) -> bool:
+    """Start or attach Ray; True when this call started it (and must shut it down)."""
+    if ray.is_initialized():
+        return False
+    if cfg.address:
+        ray.init(address=cfg.address, log_to_driver=False)
+        _check_capacity(cfg)
+        return True
+    ray.init(
+        num_cpus=max(1, math.ceil(cfg.workers * cfg.cpus_per_worker)),
+        num_gpus=_local_gpus(cfg),
+        include_dashboard=False,
+        log_to_driver=False,
+    )
+    return True
+
+
+def _local_gpus(cfg: ScoreConfig) -> int | None:
+    """GPUs of a local Ray: autodetected when there are real ones, else logical ones so GPU actors schedule."""
+    if cfg.gpus_per_worker <= 0:
+        return None
+    import torch
+
+    if torch.cuda.is_available():
+        return None
+    return max(1, math.ceil(cfg.workers * cfg.gpus_per_worker))
+
+
+def _check_capacity(cfg: ScoreConfig) -> None:
+    """Fail fast when no node could ever host one actor (an autoscaling cluster may still grow: warn only)."""
+    res = ray.cluster_resources()
+    if res.get("GPU", 0.0) < cfg.gpus_per_worker:
+        raise ConfigError(
+            f"the Ray cluster at {cfg.address} has {res.get('GPU', 0.0):g} GPU(s); "
+            f"an actor needs {cfg.gpus_per_worker:g} (--gpus-per-worker)"
+        )
+    if res.get("CPU", 0.0) < cfg.cpus_per_worker:
+        log.warning("the Ray cluster has %g CPUs; an actor needs %g", res.get("CPU", 0.0), cfg.cpus_per_worker)
+
+
+class _Pool:
+    """The actor pool and its work queue for one run."""
+
+    def __init__(self, cfg: ScoreConfig, run: RunState):
+        self.cfg, self.run = cfg, run
+        self.batch_ref = ray.put(run.batch)  # sent once; every actor receives the same object
+        self.pending: deque[Shard] = deque(run.todo)
+        self.attempts: Counter[str] = Counter()
+        self.inflight: dict[Any, tuple[_Slot, Shard]] = {}
+        self.pings: dict[Any, _Slot] = {}
+        self.replacements = 0
+        self.max_replacements = cfg.workers * (cfg.max_retries + 1)
+        self.slots = [self._start(_Slot(None)) for _ in range(min(cfg.workers, len(self.pending)))]
+
+    def _start(self, slot: _Slot, fresh: bool = True) -> _Slot:
+        if fresh:
+            slot.actor = create_actor(self.cfg, self.run.metrics, self.batch_ref, self.run.data_name)
+        slot.state = "starting"
+        self.pings[slot.actor.ready.remote()] = slot
+        return slot
+
+    def drain(self, tracker: Any) -> list[dict[str, Any]]:
+        """Run until every shard is written (scored or recorded as failed); returns the actors' placements."""
+        last_progress = time.monotonic()
+        try:
+            while self.pending or self.inflight:
+                self._assign()
+                refs = list(self.inflight) + list(self.pings)
+                done, _ = ray.wait(refs, num_returns=1, timeout=10.0)
+                if not done:
+                    if not self.inflight and time.monotonic() - last_progress > STALL_TIMEOUT_S:
+                        raise RaynasError(
+                            f"no scoring actor could start for {STALL_TIMEOUT_S:.0f} s; the Ray cluster lacks "
+                            f"{self.cfg.cpus_per_worker:g} CPU / {self.cfg.gpus_per_worker:g} GPU for an actor "
+                            f"(written shards are kept: rerun with --resume)"
+                        )
+                    continue
+                last_progress = time.monotonic()
+                ref = done[0]
+                if ref in self.pings:
+                    self._on_ping(ref, self.pings.pop(ref))
+                else:
+                    slot, shard = self.inflight.pop(ref)
+                    self._on_result(ref, slot, shard, tracker)
+        finally:
+            for slot in self.slots:
+                ray.kill(slot.actor, no_restart=True)
+        return [s.info for s in self.slots if s.info is not None]
+
+    def _assign(self) -> None:
+        for slot in self.slots:
+            if slot.state == "idle" and self.pending:
+                shard = self.pending.popleft()
+                slot.state = "busy"
+                self.inflight[slot.actor.score.remote(shard)] = (slot, shard)
+
+    def _on_ping(self, ref: Any, slot: _Slot) -> None:
+        try:
+            slot.info = ray.get(ref)
+            slot.state = "idle"
+        except ACTOR_FAILURES + (rex.RayTaskError,) as exc:
+            # Ray could not (re)start it: replace it, within a bound so a crash-looping actor cannot spin forever.
+            self.replacements += 1
+            if self.replacements > self.max_replacements:
+                raise RaynasError(f"scoring actors keep dying ({self.replacements} replaced); last error: {exc}") from exc
+            log.warning("actor could not start (%s); replacing it", type(exc).__name__)
+            ray.kill(slot.actor, no_restart=True)
+            self._start(slot)
+
+    def _on_result(self, ref: Any, slot: _Slot, shard: Shard, tracker: Any) -> None:
+        try:
+            _shard_id, table = ray.get(ref)
+        except ACTOR_FAILURES as exc:
+            # The actor (or its node) is gone; wait for Ray to restart it before giving it work again.
+            self._retry(shard, f"{type(exc).__name__}: {_one_line(exc)}", tracker)
+            self._start(slot, fresh=False)
+            return
+        except rex.RayTaskError as exc:  # the scoring code itself raised: the actor is fine
+            self._retry(shard, f"{type(exc).__name__}: {_one_line(exc)}", tracker)
+            slot.state = "idle"
+            return
+        slot.state = "idle"
+        self.run.write(shard, table)
+        tracker.add(len(shard))
+
+    def _retry(self, shard: Shard, error: str, tracker: Any) -> None:
+        self.attempts[shard.shard_id] += 1
+        n = self.attempts[shard.shard_id]
+        if n <= self.cfg.max_retries:
+            log.warning("shard %s failed (attempt %d/%d): %s; retrying", shard.shard_id, n, self.cfg.max_retries + 1, error)
+            self.pending.appendleft(shard)
+            return
+        log.error("shard %s failed %d times, recording its rows as errors: %s", shard.shard_id, n, error)
+        run = self.run
+        table = failed_table(run.space, shard.ids, list(shard.metrics or run.metrics), self.cfg.seed, run.data_name,
+                             f"shard failed {n} times: {error}")
+        run.write(shard, table, failed=True)
+        tracker.add(len(shard))
+
+
+def _one_line(exc: BaseException) -> str:
+    lines = [ln for ln in str(exc).splitlines() if ln.strip()]
+    return lines[-1][:300] if lines else type(exc).__name__

@@ -1,0 +1,142 @@
+"""Library entry points of ``raynas search robot`` (and the pool/oracle plumbing shared with HNAS).
+
+A search directory holds ``search.json`` (the resolved config), ``state.parquet`` (the versioned trace, saved
+after every query) and ``result.json``. A search killed at any moment continues with ``resume=True``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from raynas.config import from_dict, to_dict
+from raynas.errors import ConfigError, SearchError, StoreError
+from raynas.search.oracle import Oracle, create_oracle
+from raynas.search.pool import CandidatePool
+
+log = logging.getLogger(__name__)
+
+ROBOT_METRICS = ("grad_norm", "snip", "grasp", "fisher", "synflow", "jacob_cov")
+
+
+def read_scores_wide(scores_dir: str | Path) -> tuple[pa.Table, dict[str, Any]]:
+    """The scored pool of a ``raynas score`` run as a wide table (one row per arch, one column per metric;
+    several seeds are averaged) and the run's stored config."""
+    from raynas.store import ScoreStore, to_wide
+
+    store = ScoreStore(scores_dir)
+    if not Path(scores_dir).is_dir():
+        raise SearchError(f"scores directory {scores_dir} does not exist")
+    table = store.read()
+    if table.num_rows == 0:
+        raise SearchError(f"no scores stored in {scores_dir}")
+    wide = to_wide(table)
+    metric_cols = [c for c in wide.column_names if c not in ("space", "arch_index", "arch", "seed")]
+    if len(set(wide.column("seed").to_pylist())) > 1:
+        grouped = wide.group_by(["arch_index", "arch"]).aggregate([(m, "mean") for m in metric_cols])
+        wide = grouped.rename_columns([c.removesuffix("_mean") for c in grouped.column_names])
+    return wide, store.load_config() or {}
+
+
+def load_pool(scores_dir: str | Path, metrics: list[str], transform: str = "none") -> tuple[CandidatePool, pa.Table, dict]:
+    """Candidate pool over ``metrics``; a metric missing from the scores is a :class:`SearchError`."""
+    wide, cfg = read_scores_wide(scores_dir)
+    missing = [m for m in metrics if m not in wide.column_names]
+    if missing:
+        have = sorted(c for c in wide.column_names if c not in ("space", "arch_index", "arch", "seed"))
+        raise SearchError(f"scores in {scores_dir} lack metric(s) {missing}; stored metrics: {have}")
+    return CandidatePool.from_table(wide, metrics, transform), wide, cfg
+
+
+def make_oracle(name: str, score_cfg: dict[str, Any], seed: int, options: dict[str, Any] | None = None) -> Oracle:
+    """``nb201``: the benchmark table; ``train``: real short training of the arch (space taken from the scores)."""
+    options = dict(options or {})
+    if name == "train":
+        from raynas.search.train_oracle import TrainingOracle
+
+        return TrainingOracle.from_options(space=score_cfg.get("space", "nb201"), seed=seed, **options)
+    if options:
+        raise ConfigError(f"oracle {name!r} takes no options, got {sorted(options)}")
+    return create_oracle(name)
+
+
+def prepare_out(out: str | Path, config: dict[str, Any], resume: bool) -> Path:
+    """Create the search dir; refuse to overwrite a previous search unless resuming with the same config."""
+    out = Path(out)
+    cfg_path = out / "search.json"
+    if cfg_path.exists():
+        stored = json.loads(cfg_path.read_text())
+        if not resume:
+            raise StoreError(f"{out} already holds a search; use --resume to continue it or choose another --out")
+        volatile = {"resume", "out"}
+        diff = sorted(k for k in set(stored) | set(config) if k not in volatile and stored.get(k) != config.get(k))
+        if diff:
+            raise StoreError(f"cannot resume {out}: config differs in {diff}")
+    else:
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise StoreError(f"cannot create search dir {out}: {e.strerror}") from None
+        tmp = cfg_path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(config, indent=2, sort_keys=True))
+        os.replace(tmp, cfg_path)
+    return out
+
+
+def write_result(out: Path, result: dict[str, Any]) -> None:
+    tmp = out / "result.json.tmp"
+    tmp.write_text(json.dumps(result, indent=2, default=float))
+    os.replace(tmp, out / "result.json")
+
+
+@dataclass(frozen=True)
+class RobotSearchConfig:
+    scores: str
+    out: str
+    oracle: str = "nb201"
+    budget: int = 20
+    metrics: str = ",".join(ROBOT_METRICS)
+    seed: int = 0
+    bo_iters: int | None = None
+    transform: str = "none"
+    resume: bool = False
+    oracle_options: dict | None = None
+
+
+def run_robot_search(cfg: dict[str, Any], progress_callback: Callable[..., None] | None = None) -> dict[str, Any]:
+    """Run (or resume) RoBoT over the pool scored in ``cfg["scores"]``; returns the result dict with the trace."""
+    from raynas.search.robot import RoBoT
+
+    c = from_dict(RobotSearchConfig, cfg)
+    metrics = [m.strip() for m in c.metrics.split(",") if m.strip()]
+    pool, wide, score_cfg = load_pool(c.scores, metrics, c.transform)
+    oracle = make_oracle(c.oracle, score_cfg, c.seed, c.oracle_options)
+    out = prepare_out(c.out, {k: v for k, v in to_dict(c).items()}, c.resume)
+    state = out / "state.parquet"
+    if c.resume and state.exists():
+        search = RoBoT.from_state(state, pool, oracle)
+        log.info("resumed RoBoT at step %d", len(search.trace))
+    else:
+        search = RoBoT(pool, oracle, budget=c.budget, bo_iters=c.bo_iters, seed=c.seed, state_path=state)
+
+    def on_step(row: dict[str, Any]) -> None:
+        log.info("step %d %s arch %d value %.3f cost %.1f", row["step"], row["kind"], row["arch_index"],
+                 row["value"], row["cumulative_cost"])
+        if progress_callback is not None:
+            progress_callback(sum(bool(r["new_query"]) for r in search.trace), search.budget)
+
+    result = search.run(on_step=on_step)
+    arch_of = dict(zip(wide.column("arch_index").to_pylist(), wide.column("arch").to_pylist()))
+    result["arch"] = arch_of.get(result["arch_index"])
+    result["metrics"] = metrics
+    result["trace"] = search.trace
+    write_result(out, {k: v for k, v in result.items()})
+    return result
