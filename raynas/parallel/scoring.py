@@ -145,12 +145,15 @@ def run_local(cfg: "ScoreConfig", progress_callback: Callable[..., None] | None 
     """The whole scoring run in this process, no Ray: same store, resume and shard logic as the Ray driver."""
     from raynas.parallel.run import prepare_run
 
+    import torch
+
     run = prepare_run(cfg)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
     t0 = time.perf_counter()
     tracker = run.tracker(progress_callback)
     for shard in run.todo:
         table = score_ids(
-            run.space, shard.ids, shard.metrics or run.metrics, run.batch, cfg.seed, "cpu", run.data_name,
+            run.space, shard.ids, shard.metrics or run.metrics, run.batch, cfg.seed, device, run.data_name,
             space_kwargs=cfg.space_kwargs,
         )
         run.write(shard, table)

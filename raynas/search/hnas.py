@@ -177,6 +177,11 @@ class HNAS:
 
     # --------------------------------------------------------------- ask/tell
     @property
+    def queries(self) -> int:
+        """Distinct archs queried so far."""
+        return len(self._log)
+
+    @property
     def done(self) -> bool:
         return len(self._log) >= self.budget or len(self.trace) >= self.max_iters
 

@@ -62,7 +62,9 @@ def make_oracle(name: str, score_cfg: dict[str, Any], seed: int, options: dict[s
     if name == "train":
         from raynas.search.train_oracle import TrainingOracle
 
-        return TrainingOracle.from_options(space=score_cfg.get("space", "nb201"), seed=seed, **options)
+        train_cfg = dict(options.pop("train_cfg", None) or {})
+        train_cfg.setdefault("seed", seed)
+        return TrainingOracle(space=score_cfg.get("space", "nb201"), train_cfg=train_cfg, **options)
     if options:
         raise ConfigError(f"oracle {name!r} takes no options, got {sorted(options)}")
     return create_oracle(name)

@@ -1,0 +1,134 @@
+"""``run_hnas_search``: HNAS from a config dict (``raynas search hnas`` and the pipeline).
+
+The pool is the ``metric`` and ``ntk_cond`` columns of a ``raynas score`` run (read with the RoBoT runner's
+plumbing: several seeds are averaged). Oracles (:func:`raynas.search.runner.make_oracle`):
+
+* ``nb201``: the NAS-Bench-201 table (query = 12-epoch valid acc, cost = its training seconds, final = 200-epoch
+  test acc); the answer is the best queried arch.
+* ``train``: the **hybrid** search. Each BO query trains ``A*(t, c)`` for ``train_cfg.epochs`` (real short
+  training, ``oracle_options`` as for RoBoT), then Ray Tune's ASHA spreads up to ``asha_epochs`` epochs
+  (default 3x the query epochs) over the ``top_k`` archs of the incumbent objective ``F(.; t*, c*)``. The answer
+  is the ASHA trial with the best validation accuracy; the BO pick stays in ``bo_arch_index`` / ``bo_value``.
+  ``top_k=0`` skips ASHA.
+
+Search directory (same layout as RoBoT's): ``search.json`` (config), ``state.parquet`` (the versioned Arrow
+trace, rewritten after every query), ``result.json``; with ASHA also ``asha_trials.parquet`` (one row per
+trial) and Tune's own experiment under ``tune/``. ``resume=True`` continues a killed search, ASHA stage included.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Literal
+
+from raynas.config import from_dict, to_dict
+from raynas.errors import ConfigError, UnknownNameError
+from raynas.search.hnas import HNAS, HNAS_METRICS, KAPPA_METRIC
+
+log = logging.getLogger(__name__)
+
+TRIALS_FILE = "asha_trials.parquet"
+
+
+@dataclass(frozen=True)
+class HNASSearchConfig:
+    scores: str
+    out: str
+    oracle: str = "nb201"
+    budget: int = 20
+    metric: str = "ntk_trace"
+    seed: int = 0
+    resume: bool = False
+    oracle_options: dict | None = None
+    max_iters: int | None = None
+    n_init: int = 3
+    acquisition: Literal["ucb", "logei"] = "ucb"
+    exclude_queried: bool = False
+    t_bounds: tuple[float, float] = (0.0, 1.0)
+    c_bounds: tuple[float, float] = (-4.0, 0.0)
+    scale: Literal["max", "median"] = "max"
+    # hybrid stage (oracle "train")
+    top_k: int = 4
+    asha_epochs: int | None = None
+    grace_period: int = 1
+    reduction_factor: int = 2
+    cpus_per_trial: float = 1.0
+    gpus_per_trial: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.metric not in HNAS_METRICS:
+            raise UnknownNameError("HNAS measure", self.metric, HNAS_METRICS)  # before any data is read
+        if self.top_k < 0 or (self.asha_epochs is not None and self.asha_epochs < 1):
+            raise ConfigError(f"top_k must be >= 0 and asha_epochs >= 1, got {self.top_k}, {self.asha_epochs}")
+
+    def search_kwargs(self) -> dict[str, Any]:
+        keys = ("metric", "budget", "max_iters", "n_init", "seed", "acquisition", "t_bounds", "c_bounds", "scale",
+                "exclude_queried")
+        return {k: getattr(self, k) for k in keys}
+
+
+def _asha_stage(c: HNASSearchConfig, search: HNAS, out: Path, space_name: str,
+                arch_of: dict[int, str]) -> dict[str, Any]:
+    """Ray Tune ASHA over the top-k archs of the incumbent objective; the hybrid part of the result."""
+    from raynas.spaces import create_space
+    from raynas.training import TrainConfig
+    from raynas.tune.asha import best_trial, read_trials, run_asha
+
+    opts = dict(c.oracle_options or {})
+    train = from_dict(TrainConfig, {"seed": c.seed, **dict(opts.pop("train_cfg", None) or {})})
+    epochs = c.asha_epochs if c.asha_epochs is not None else 3 * train.epochs
+    space = create_space(space_name)
+    top = search.top_k(c.top_k)
+    archs = [arch_of.get(i) or space.format(space.index_to_arch(i)) for i in top]
+    if c.resume and (out / TRIALS_FILE).exists():
+        trials = read_trials(out / TRIALS_FILE)  # the stage had finished before the search was interrupted
+    else:
+        unknown = sorted(set(opts) - {"dataset", "device", "input_size", "space_kwargs", "max_train", "max_val"})
+        if unknown:
+            raise ConfigError(f"oracle_options {unknown} are not supported by the ASHA stage")
+        trials = run_asha(archs, space_name, opts.get("dataset", "digits"), train, max_epochs=epochs,
+                          grace_period=min(c.grace_period, epochs), reduction_factor=c.reduction_factor,
+                          gpus_per_trial=c.gpus_per_trial, storage_path=out / "tune", name="asha", resume=c.resume,
+                          cpus_per_trial=c.cpus_per_trial, space_kwargs=opts.get("space_kwargs"),
+                          input_size=opts.get("input_size", 32), max_train=opts.get("max_train"),
+                          max_val=opts.get("max_val"), device=opts.get("device", "auto"),
+                          results_path=out / TRIALS_FILE)
+    best = best_trial(trials)
+    return {"arch_index": dict(zip(archs, top))[best.arch], "arch": best.arch, "value": best.val_acc,
+            "epochs": best.epochs, "max_epochs": epochs, "checkpoint": best.checkpoint,
+            "trials": [t.as_dict() for t in trials]}
+
+
+def run_hnas_search(cfg: dict[str, Any], progress_callback: Callable[..., None] | None = None) -> dict[str, Any]:
+    """Run (or resume) HNAS as configured by ``cfg`` (keys of :class:`HNASSearchConfig`); returns the result."""
+    from raynas.search.runner import load_pool, make_oracle, prepare_out, write_result
+
+    c = from_dict(HNASSearchConfig, cfg)
+    pool, wide, score_cfg = load_pool(c.scores, [c.metric, KAPPA_METRIC])
+    oracle = make_oracle(c.oracle, score_cfg, c.seed, c.oracle_options)
+    out = prepare_out(c.out, to_dict(c), c.resume)
+    state = out / "state.parquet"
+    if c.resume and state.exists():
+        search = HNAS.from_state(state, pool, oracle)
+        log.info("resumed HNAS at step %d", len(search.trace))
+    else:
+        search = HNAS(pool, oracle, state_path=state, **c.search_kwargs())
+
+    def on_step(row: dict[str, Any]) -> None:
+        log.info("step %d t=%.3f c=%.2f arch %d value %.3f cost %.1f", row["step"], *row["weights"],
+                 row["arch_index"], row["value"], row["cumulative_cost"])
+        if progress_callback is not None:
+            progress_callback(search.queries, search.budget)
+
+    result = search.run(on_step=on_step)
+    arch_of = dict(zip(wide.column("arch_index").to_pylist(), wide.column("arch").to_pylist()))
+    result.update(arch=arch_of.get(result["arch_index"]), trace=search.trace)
+    if c.oracle == "train" and c.top_k > 0:
+        hybrid = _asha_stage(c, search, out, score_cfg.get("space", "nb201"), arch_of)
+        result.update(bo_arch_index=result["arch_index"], bo_value=result["value"], asha=hybrid,
+                      arch_index=hybrid["arch_index"], arch=hybrid["arch"], value=hybrid["value"],
+                      final=hybrid["value"])
+    write_result(out, result)
+    return result

@@ -1,0 +1,177 @@
+"""ASHA over a fixed set of architectures with Ray Tune: partial training where it pays off.
+
+One Tune trial per architecture string (a grid), each running :func:`raynas.tune.trainable.train_arch` for up to
+``max_epochs`` epochs. ``ASHAScheduler(time_attr="training_iteration")`` (one iteration = one epoch) stops a
+trial at rung ``grace_period * reduction_factor^k`` when its ``val_acc`` is below the top ``1/reduction_factor``
+of the trials recorded at that rung, so poor architectures get few epochs and good ones the full schedule.
+
+A trial that raises is recorded as ``failed`` with its error and the run goes on. The per-trial summary
+(:class:`TrialResult`) is written as a Parquet table (``results_path``, default
+``<storage_path>/<name>_trials.parquet``). ``resume=True`` continues an interrupted experiment with
+``Tuner.restore`` (unfinished trials restart from their last checkpoint).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import ray
+from ray import tune
+from ray.tune.schedulers import ASHAScheduler
+
+from raynas.config import from_dict, to_dict
+from raynas.errors import ConfigError, SearchError, StoreError
+from raynas.training import TrainConfig
+from raynas.tune.trainable import make_trainable
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TrialResult:
+    """One architecture's ASHA trial. ``val_acc``: best validation accuracy (%) over its epochs (None if it never
+    reported). ``status``: ``completed`` (ran ``max_epochs``), ``stopped`` (ASHA stopped it early) or ``failed``."""
+
+    arch: str
+    val_acc: float | None
+    epochs: int
+    stopped_early: bool
+    checkpoint: str | None
+    status: str
+    error: str | None = None
+    trial_id: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def best_trial(trials: Sequence[TrialResult]) -> TrialResult:
+    """The trial with the best ``val_acc`` (ties: more epochs, then input order)."""
+    ok = [t for t in trials if t.val_acc is not None and math.isfinite(t.val_acc)]
+    if not ok:
+        raise SearchError("no ASHA trial reported a validation accuracy")
+    return max(ok, key=lambda t: (t.val_acc, t.epochs))
+
+
+def _error_line(err: BaseException) -> str:
+    """The last non-empty line of a (remote) trial error: the original exception type and message."""
+    lines = [ln.strip() for ln in str(err).splitlines() if ln.strip()]
+    return lines[-1] if lines else type(err).__name__
+
+
+def _summarise(result: Any, max_epochs: int) -> TrialResult:
+    df = result.metrics_dataframe
+    has = df is not None and len(df) > 0 and "val_acc" in df
+    acc = float(df["val_acc"].max()) if has else None
+    epochs = int(df["epoch"].max()) if has and "epoch" in df else 0
+    best = None
+    if has:
+        ckpt = result.get_best_checkpoint("val_acc", "max") or result.checkpoint
+        best = ckpt.path if ckpt is not None else None
+    failed = result.error is not None
+    status = "failed" if failed else ("completed" if epochs >= max_epochs else "stopped")
+    trial_id = str(Path(result.path).name) if result.path else ""
+    return TrialResult(result.config["arch"], acc, epochs, status == "stopped", best, status,
+                       _error_line(result.error) if failed else None, trial_id)
+
+
+def write_trials(path: str | Path, trials: Sequence[TrialResult]) -> None:
+    """Atomically write the per-trial table as Parquet."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = Path(path)
+    schema = pa.schema([("arch", pa.string()), ("val_acc", pa.float64()), ("epochs", pa.int64()),
+                        ("stopped_early", pa.bool_()), ("checkpoint", pa.string()), ("status", pa.string()),
+                        ("error", pa.string()), ("trial_id", pa.string())])
+    table = pa.Table.from_pylist([t.as_dict() for t in trials], schema=schema)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+        os.close(fd)
+        pq.write_table(table, tmp)
+        os.replace(tmp, path)
+    except OSError as e:
+        raise StoreError(f"cannot write ASHA trial table {path}: {e}") from e
+
+
+def read_trials(path: str | Path) -> list[TrialResult]:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        rows = pq.read_table(path).to_pylist()
+    except (OSError, pa.ArrowException) as e:
+        raise StoreError(f"cannot read ASHA trial table {path}: {e}") from None
+    return [TrialResult(**r) for r in rows]
+
+
+def run_asha(arch_strs: Sequence[str], space: str = "nb201", dataset: str = "digits",
+             train_cfg: TrainConfig | Mapping[str, Any] | None = None, max_epochs: int = 4, grace_period: int = 1,
+             reduction_factor: int = 2, gpus_per_trial: float = 0.0, storage_path: str | Path = "ray_results",
+             name: str = "asha", resume: bool = False, *, cpus_per_trial: float = 1.0,
+             space_kwargs: Mapping[str, Any] | None = None, input_size: int = 32, max_train: int | None = None,
+             max_val: int | None = None, device: str = "auto", max_concurrent_trials: int | None = None,
+             results_path: str | Path | None = None) -> list[TrialResult]:
+    """ASHA over ``arch_strs`` (see module docstring); one :class:`TrialResult` per distinct arch, input order.
+
+    ``train_cfg.epochs`` is replaced by ``max_epochs`` (the cosine schedule spans the longest trial). Starts a
+    local Ray instance when none is running and shuts it down afterwards.
+    """
+    archs = list(dict.fromkeys(arch_strs))
+    if not archs:
+        raise SearchError("ASHA needs at least one architecture")
+    if max_epochs < 1 or not 1 <= grace_period <= max_epochs or reduction_factor < 2:
+        raise ConfigError(f"need max_epochs >= 1, 1 <= grace_period <= max_epochs and reduction_factor >= 2, got "
+                          f"{max_epochs}, {grace_period}, {reduction_factor}")
+    if train_cfg is None:
+        train_cfg = TrainConfig()
+    elif isinstance(train_cfg, Mapping):
+        train_cfg = from_dict(TrainConfig, train_cfg)
+    train_cfg = dataclasses.replace(train_cfg, epochs=max_epochs)
+    storage = Path(storage_path).resolve()  # Tune needs an absolute storage path
+    exp_path = storage / name
+    param_space = {"arch": tune.grid_search(archs), "space": space, "space_kwargs": dict(space_kwargs or {}),
+                   "dataset": dataset, "input_size": input_size, "max_train": max_train, "max_val": max_val,
+                   "train": to_dict(train_cfg), "device": device}
+    trainable = make_trainable(cpus_per_trial, gpus_per_trial)
+    started = not ray.is_initialized()
+    if started:
+        ray.init(include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING)
+    try:
+        if resume and tune.Tuner.can_restore(str(exp_path)):
+            log.info("resuming ASHA experiment %s", exp_path)
+            tuner = tune.Tuner.restore(str(exp_path), trainable, resume_unfinished=True, resume_errored=False)
+        else:
+            if exp_path.exists() and not resume:
+                raise ConfigError(f"ASHA experiment {exp_path} exists; resume it or choose another name")
+            scheduler = ASHAScheduler(metric="val_acc", mode="max", time_attr="training_iteration",
+                                      max_t=max_epochs, grace_period=grace_period, reduction_factor=reduction_factor)
+            tuner = tune.Tuner(
+                trainable, param_space=param_space,
+                tune_config=tune.TuneConfig(scheduler=scheduler, max_concurrent_trials=max_concurrent_trials),
+                run_config=tune.RunConfig(
+                    name=name, storage_path=str(storage), verbose=0,
+                    failure_config=tune.FailureConfig(max_failures=0, fail_fast=False),
+                    checkpoint_config=tune.CheckpointConfig(num_to_keep=2, checkpoint_score_attribute="val_acc",
+                                                            checkpoint_score_order="max")))
+        grid = tuner.fit()
+    finally:
+        if started:
+            ray.shutdown()
+    by_arch = {}
+    for i in range(len(grid)):
+        t = _summarise(grid[i], max_epochs)
+        by_arch[t.arch] = t
+    trials = [by_arch[a] for a in archs if a in by_arch]
+    for t in trials:
+        log.info("ASHA %s: %s after %d epochs, val acc %s", t.arch, t.status, t.epochs, t.val_acc)
+    write_trials(results_path if results_path is not None else storage / f"{name}_trials.parquet", trials)
+    return trials
