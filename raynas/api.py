@@ -35,3 +35,49 @@ def describe_registry(what: str) -> Iterator[str]:
 
         for name in ORACLES.names():
             yield name
+
+
+def show_run(run_dir: str) -> Iterator[str]:
+    """Status lines of a score run: shards done / missing / corrupt, rows by status, per-metric counts."""
+    import json
+    from pathlib import Path
+
+    from raynas.errors import StoreError
+    from raynas.store import ScoreStore
+
+    run = Path(run_dir)
+    if not (run / "scores").is_dir() and not (run / "config.json").exists():
+        raise StoreError(f"{run} is not a score run directory (no scores/ and no config.json)")
+    store = ScoreStore(run)
+    cfg = store.load_config() or {}
+    good, bad = store.verify()
+    table = store.read()
+    yield f"run: {run}"
+    if cfg:
+        shown = {k: cfg.get(k) for k in ("space", "metrics", "sample", "all", "seed", "data", "batch_size") if k in cfg}
+        yield f"config: {json.dumps(shown, default=str)}"
+    planned = None
+    try:
+        from raynas.parallel.shards import planned_shard_ids
+
+        planned = planned_shard_ids(cfg) if cfg else None
+    except (ImportError, AttributeError):
+        planned = None
+    done_ids = store.shard_ids()
+    yield f"shards: {len(good)} done" + (f", {len(planned - done_ids)} missing" if planned is not None else "") + (
+        f", {len(bad)} corrupt" if bad else ""
+    )
+    for path, reason in bad:
+        yield f"  corrupt: {path.name}: {reason}"
+    if table.num_rows:
+        archs = len(set(table.column("arch_index").to_pylist()))
+        yield f"archs scored: {archs}"
+        df = table.select(["metric", "status"]).to_pandas()
+        counts = df.groupby(["metric", "status"]).size().unstack(fill_value=0)
+        yield "rows by metric and status:"
+        for line in counts.to_string().splitlines():
+            yield f"  {line}"
+        failed = counts.drop(columns=["ok"], errors="ignore").sum().sum()
+        yield f"failed rows: {int(failed)}"
+    else:
+        yield "archs scored: 0"

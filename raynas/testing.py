@@ -225,3 +225,125 @@ def tiny_nb201(  # type: ignore[no-untyped-def]
 
     _torch_sp.manual_seed(seed)
     return create_space("nb201").to_module(arch, num_classes, C=C, N=N)
+
+
+# --- hnas ---
+# A synthetic HNAS pool where the best (t, c) is known by construction.
+def hnas_pool_table(  # type: ignore[no-untyped-def]
+    n: int = 60, seed: int = 0, kind: str = "target", metric: str = "ntk_trace"
+):
+    """``(table, acc)``: ``n`` archs (indices ``2 * i + 7``) with columns ``metric`` and ``ntk_cond``.
+
+    ``kind="target"``: ``M`` evenly spread over ``[1, 10]``, ``kappa = 1e-6``, ``acc = 90 - 3 * |M - 6|``: the arch
+    closest to ``M = 6`` is best and is ``A*`` exactly for ``t`` near ``0.6`` (scale = max M = 10), whatever ``c``.
+    ``kind="kappa"``: ``M`` in ``[5, 6]``, ``kappa`` spread over ``[1, 100]``, ``acc = 90 - kappa / M``: the best arch
+    minimises ``kappa / M``, picked for every ``t`` at ``c = -4`` (first term <= 3.6e-3, below the kappa/M gaps).
+    """
+    import numpy as _np_h
+
+    rng = _np_h.random.default_rng(seed)
+    idx = 2 * _np_h.arange(n, dtype=_np_h.int64) + 7
+    if kind == "target":
+        M = rng.permutation(_np_h.linspace(1.0, 10.0, n))
+        kappa = _np_h.full(n, 1e-6)
+        acc = 90.0 - 3.0 * _np_h.abs(M - 6.0)
+    elif kind == "kappa":
+        M = rng.uniform(5.0, 6.0, n)
+        kappa = rng.permutation(_np_h.linspace(1.0, 100.0, n))
+        acc = 90.0 - kappa / M
+    else:
+        raise ValueError(f"unknown kind {kind!r}")
+    return {"arch_index": idx, metric: M, "ntk_cond": kappa}, acc
+
+
+# --- data/store ---
+# Tiny CIFAR pickle batches in the real on-disk format, and metric results for score-store tests.
+def fake_cifar_image(i: int):  # type: ignore[no-untyped-def]
+    """``uint8 [32, 32, 3]`` of sample ``i``: channels filled with ``3i, 3i+1, 3i+2 (mod 256)``, and the red
+    pixel at row 0, column 1 set to 255 (checks the R/G/B plane and row-major decoding)."""
+    import numpy as _np_d
+
+    img = _np_d.empty((32, 32, 3), dtype=_np_d.uint8)
+    for c in range(3):
+        img[:, :, c] = (3 * i + c) % 256
+    img[0, 1, 0] = 255
+    return img
+
+
+def write_fake_cifar(root, variant: str = "cifar10", n_per_file: int = 10, protocol: int = 2):  # type: ignore[no-untyped-def]
+    """Write CIFAR ``variant`` batches under ``root/<standard subdir>/``; returns that directory.
+
+    Sample ``i`` (numbered across the split's files) has image :func:`fake_cifar_image` and label
+    ``i % num_classes``; the test split numbers from 1000.
+    """
+    import pickle as _pickle_d
+    from pathlib import Path as _Path_d
+
+    import numpy as _np_d
+
+    k = 10 if variant == "cifar10" else 100
+    sub = "cifar-10-batches-py" if variant == "cifar10" else "cifar-100-python"
+    files = ({"train": [f"data_batch_{j}" for j in range(1, 6)], "test": ["test_batch"]} if variant == "cifar10"
+             else {"train": ["train"], "test": ["test"]})
+    label_key = b"labels" if variant == "cifar10" else b"fine_labels"
+    d = _Path_d(root) / sub
+    d.mkdir(parents=True, exist_ok=True)
+    for split, names in files.items():
+        start = 0 if split == "train" else 1000
+        for j, name in enumerate(names):
+            ids = range(start + j * n_per_file, start + (j + 1) * n_per_file)
+            # [N, 32, 32, 3] -> [N, 3, 32, 32] -> [N, 3072]: R plane, G plane, B plane, each row-major
+            data = _np_d.stack([fake_cifar_image(i) for i in ids]).transpose(0, 3, 1, 2).reshape(len(ids), -1)
+            obj = {b"batch_label": name.encode(), b"data": data, label_key: [i % k for i in ids]}
+            (d / name).write_bytes(_pickle_d.dumps(obj, protocol=protocol))
+    meta_name, meta_key = ("batches.meta", b"label_names") if variant == "cifar10" else ("meta", b"fine_label_names")
+    (d / meta_name).write_bytes(_pickle_d.dumps({meta_key: [f"class{c}".encode() for c in range(k)]}, protocol=protocol))
+    return d
+
+
+def metric_results(values: dict, status: dict | None = None, device: str = "cpu"):  # type: ignore[no-untyped-def]
+    """``MetricResult`` list from ``{metric: value}``; ``status`` overrides per metric (value then None)."""
+    from raynas.metrics.engine import MetricResult
+
+    status = status or {}
+    out = []
+    for m, v in values.items():
+        s = status.get(m, "ok")
+        out.append(MetricResult(m, v if s == "ok" else None, s, "" if s == "ok" else f"{m} failed", 0.5, device))
+    return out
+
+
+# --- Ray scale-out ---
+# A tiny scoring run (C=4, N=1 NB201 nets on an 8x8 digits batch of 8, three cheap metrics) and checks that a
+# run directory holds every expected (arch, metric, seed) row exactly once.
+TINY_METRICS = ("params", "grad_norm", "naswot")
+
+
+def tiny_score_config(out, **overrides):  # type: ignore[no-untyped-def]
+    """A plain ``ScoreConfig`` dict for a fast run into ``out`` (6 archs, 1 per shard, in-process by default)."""
+    cfg = {
+        "out": str(out), "space": "nb201", "metrics": list(TINY_METRICS), "sample": 6, "seed": 0,
+        "data": "digits", "batch_size": 8, "image_size": 8, "space_kwargs": {"C": 4, "N": 1},
+        "shard_size": 1, "workers": 0,
+    }
+    cfg.update(overrides)
+    return cfg
+
+
+def score_rows(out):  # type: ignore[no-untyped-def]
+    """``[(arch_index, metric, seed, value, status)]`` of a run directory, sorted (order-free comparison)."""
+    from raynas.store import ScoreStore
+
+    t = ScoreStore(out).read(["arch_index", "metric", "seed", "value", "status"])
+    return sorted(zip(*(t.column(c).to_pylist() for c in t.column_names)), key=lambda r: (r[0], r[1], r[2]))
+
+
+def assert_complete(out, ids, metrics=TINY_METRICS, seed=0):  # type: ignore[no-untyped-def]
+    """Every ``(id, metric, seed)`` is stored exactly once (no lost and no duplicated rows)."""
+    keys = [(a, m, s) for a, m, s, _v, _st in score_rows(out)]
+    dup = sorted({k for k in keys if keys.count(k) > 1})
+    if dup:
+        raise AssertionError(f"duplicated rows: {dup[:5]}")
+    want = {(int(i), m, seed) for i in ids for m in metrics}
+    if set(keys) != want:
+        raise AssertionError(f"missing {sorted(want - set(keys))[:5]}, unexpected {sorted(set(keys) - want)[:5]}")

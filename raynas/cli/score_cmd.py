@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from raynas.cli.progress import progress_bar
+from raynas.errors import ConfigError
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -37,6 +38,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+def _parse_ids(text: str | None) -> list[int] | None:
+    if not text:
+        return None
+    try:
+        return [int(i) for i in text.split(",") if i.strip()]
+    except ValueError:
+        raise ConfigError(f"--ids expects comma-separated integers, got {text!r}") from None
+
+
 def config_from_args(args: argparse.Namespace) -> dict:
     space_kwargs = {k: v for k, v in (("C", args.C), ("N", args.N)) if v is not None}
     cfg = {
@@ -44,7 +54,7 @@ def config_from_args(args: argparse.Namespace) -> dict:
         "metrics": args.metrics,
         "sample": args.sample,
         "all": bool(args.all),
-        "ids": [int(i) for i in args.ids.split(",")] if args.ids else None,
+        "ids": _parse_ids(args.ids),
         "seed": args.seed,
         "data": args.data,
         "batch_size": args.batch_size,

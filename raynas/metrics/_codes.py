@@ -15,7 +15,7 @@ read; ``input > 0`` and ``output > 0`` agree anyway, since ``relu(z) > 0`` iff `
 from __future__ import annotations
 
 from contextlib import contextmanager
-from typing import Callable, Iterator
+from typing import Callable, Iterator, cast
 
 import torch
 import torch.nn as nn
@@ -23,6 +23,7 @@ import torch.nn as nn
 from raynas.errors import MetricError
 
 CodeCallback = Callable[[torch.Tensor], None]
+ErrorCallback = Callable[[MetricError], None]
 
 
 def relu_modules(model: nn.Module) -> list[nn.ReLU]:
@@ -37,16 +38,27 @@ def relu_modules(model: nn.Module) -> list[nn.ReLU]:
 
 
 @contextmanager
-def relu_code_hooks(model: nn.Module, batch_size: int, callback: CodeCallback) -> Iterator[None]:
-    """While active, each ``nn.ReLU`` call passes its code block ``[B, n_l]`` (bool) to ``callback``."""
+def relu_code_hooks(
+    model: nn.Module, batch_size: int, callback: CodeCallback, on_error: ErrorCallback | None = None
+) -> Iterator[None]:
+    """While active, each ``nn.ReLU`` call passes its code block ``[B, n_l]`` (bool) to ``callback``.
+
+    A ReLU input whose leading dimension is not the batch size raises :class:`MetricError`, or, with
+    ``on_error``, is reported there and skipped, so a forward pass shared with other metrics goes on.
+    """
 
     def hook(_module: nn.Module, args: tuple[torch.Tensor, ...]) -> None:
         z = args[0]
         if z.dim() == 0 or z.shape[0] != batch_size:
-            raise MetricError(
+            err = MetricError(
                 f"a ReLU input has leading dimension {tuple(z.shape)[:1]}, expected the batch size {batch_size}"
             )
-        callback(z.detach().reshape(batch_size, -1) > 0)
+            if on_error is None:
+                raise err
+            on_error(err)
+            return
+        with torch.no_grad():  # the fused pass runs with autograd on; codes never need a graph
+            callback(z.detach().reshape(batch_size, -1) > 0)
 
     handles = [m.register_forward_pre_hook(hook) for m in relu_modules(model)]
     try:
@@ -56,28 +68,38 @@ def relu_code_hooks(model: nn.Module, batch_size: int, callback: CodeCallback) -
             h.remove()
 
 
-def hamming_kernel(model: nn.Module, inputs: torch.Tensor) -> tuple[torch.Tensor, int]:
-    """The NASWOT kernel ``K_H [B, B]`` (float64) and the code length ``N_A`` for ``inputs [B, ...]``.
+class HammingAccumulator:
+    """Code callback building the NASWOT kernel ``K_H [B, B]`` (float64) and counting ``N_A`` call by call.
 
     ``K_H[i, j] = N_A - Hamming(c_i, c_j)`` is accumulated per ReLU call so memory stays ``O(B^2)`` plus one
     layer's block: with ``s = 2c - 1`` in ``{-1, +1}``, ``s_i . s_j = n_l - 2 d_l(i, j)``, hence the block's
     contribution ``c c^T + (1-c)(1-c)^T = (n_l + s s^T) / 2`` needs a single matmul (float64: exact integers).
+    ``with_kernel=False`` only counts (``kernel`` stays None).
+    """
+
+    def __init__(self, batch_size: int, device: torch.device, with_kernel: bool = True):
+        self.kernel = torch.zeros(batch_size, batch_size, dtype=torch.float64, device=device) if with_kernel else None
+        self.n_units = 0
+
+    def __call__(self, code: torch.Tensor) -> None:
+        if self.kernel is not None:
+            s = code.to(torch.float64) * 2.0 - 1.0
+            self.kernel.add_((s @ s.T + code.shape[1]) * 0.5)
+        self.n_units += int(code.shape[1])
+
+
+def hamming_kernel(model: nn.Module, inputs: torch.Tensor) -> tuple[torch.Tensor, int]:
+    """The NASWOT kernel ``K_H [B, B]`` (float64) and the code length ``N_A`` for ``inputs [B, ...]``.
+
+    See :class:`HammingAccumulator` for how the kernel is accumulated.
     """
     b = int(inputs.shape[0])
-    kernel = torch.zeros(b, b, dtype=torch.float64, device=inputs.device)
-    n_units = 0
-
-    def accumulate(code: torch.Tensor) -> None:
-        nonlocal n_units
-        s = code.to(torch.float64) * 2.0 - 1.0
-        kernel.add_((s @ s.T + code.shape[1]) * 0.5)
-        n_units += int(code.shape[1])
-
-    with torch.no_grad(), relu_code_hooks(model, b, accumulate):
+    acc = HammingAccumulator(b, inputs.device)
+    with torch.no_grad(), relu_code_hooks(model, b, acc):
         model(inputs)
-    if n_units == 0:
+    if acc.n_units == 0:
         raise MetricError("no nn.ReLU module ran during the forward pass")
-    return kernel, n_units
+    return cast(torch.Tensor, acc.kernel), acc.n_units  # built: with_kernel defaults to True
 
 
 def activation_codes(model: nn.Module, inputs: torch.Tensor) -> torch.Tensor:
@@ -104,5 +126,10 @@ def count_units(model: nn.Module, inputs: torch.Tensor) -> int:
 
 def log_abs_det(kernel: torch.Tensor) -> float:
     """``log|det K|`` via ``slogdet`` in float64; ``-inf`` for a singular kernel (e.g. two identical codes)."""
+    return float(log_abs_det_t(kernel))
+
+
+def log_abs_det_t(kernel: torch.Tensor) -> torch.Tensor:
+    """:func:`log_abs_det` as a 0-dim float64 tensor on the kernel's device (no host sync)."""
     _sign, logabs = torch.linalg.slogdet(kernel.to(torch.float64))
-    return float(logabs)
+    return logabs

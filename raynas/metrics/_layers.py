@@ -6,6 +6,9 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+from typing import Iterator
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -52,3 +55,44 @@ def grads_or_zeros(outputs: torch.Tensor, inputs: list[torch.Tensor], **kwargs: 
     """
     grads = torch.autograd.grad(outputs, inputs, allow_unused=True, **kwargs)
     return [torch.zeros_like(t) if g is None else g for t, g in zip(inputs, grads)]
+
+
+#: one recorded layer call: the module and its raw output (``[B, C, H, W]`` conv, ``[B, ..., C]`` linear)
+LayerOutput = tuple[nn.Module, torch.Tensor]
+
+
+@contextmanager
+def record_outputs(layers: list[nn.Module]) -> Iterator[list[LayerOutput]]:
+    """While active, every call of a module in ``layers`` appends ``(module, output)`` to the yielded list.
+
+    Why the clone: each hooked output is replaced by a clone before the rest of the network sees it, so an
+    in-place op downstream (``ReLU(inplace=True)``) cannot overwrite the stored output. The clone's backward
+    is the identity, so gradients of everything else are unchanged.
+    """
+    outputs: list[LayerOutput] = []
+
+    def keep(module: nn.Module, _inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> torch.Tensor:
+        outputs.append((module, output))
+        return output.clone()
+
+    handles = [m.register_forward_hook(keep) for m in layers]
+    try:
+        yield outputs
+    finally:
+        for h in handles:
+            h.remove()
+
+
+def hessian_gradient(
+    g: list[torch.Tensor], grads_with_graph: list[torch.Tensor], weights: list[torch.Tensor]
+) -> list[torch.Tensor] | None:
+    """``H g`` per weight: ``d(sum_l <g_l, dL/dW_l>)/dW`` with ``g`` held constant (GraSP's Hessian-vector product).
+
+    ``grads_with_graph`` are ``dL/dW`` from a ``create_graph=True`` backward (same shapes as ``weights``);
+    ``g`` is any constant direction (GraSP: the detached first-order gradient). ``None`` when the loss is
+    (piecewise) linear in the weights, i.e. the product has no graph and ``Hg = 0``.
+    """
+    z = sum((gi * gr).sum() for gi, gr in zip(g, grads_with_graph))
+    if not isinstance(z, torch.Tensor) or not z.requires_grad:
+        return None
+    return grads_or_zeros(z, weights)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any, Mapping
+
 import torch.nn as nn
 
 from raynas.data.batch import Batch
@@ -13,7 +15,20 @@ DAS_REFERENCE = (
 )
 
 
-@register_metric("das_units", needs_labels=False, higher_is_better=True, reference=DAS_REFERENCE)
+def das_units_reduce(shared: Mapping[str, Any], batch: Batch) -> float:
+    """``N_A`` from the shared ``shared["relu_units"]`` (an int known from shapes: no device sync)."""
+    return float(shared["relu_units"])
+
+
+@register_metric(
+    "das_units",
+    needs_labels=False,
+    higher_is_better=True,
+    reference=DAS_REFERENCE,
+    pass_kind="loss",
+    uses=("relu_units",),
+    reduce=das_units_reduce,
+)
 def das_units(model: nn.Module, batch: Batch) -> float:
     """N_A: the number of ReLU activation units per sample (length of the NASWOT code), DAS (Liu et al. 2022).
 
@@ -22,4 +37,4 @@ def das_units(model: nn.Module, batch: Batch) -> float:
     total number of elements entering ``nn.ReLU`` modules in one forward pass, per sample, for
     ``inputs [B, C, H, W]``; it depends on the architecture and the input resolution, not on the values.
     """
-    return float(count_units(model, batch.inputs))
+    return das_units_reduce({"relu_units": count_units(model, batch.inputs)}, batch)

@@ -2,19 +2,43 @@
 
 from __future__ import annotations
 
+from typing import Any, Mapping
+
 import torch
 import torch.nn as nn
 
 from raynas.data.batch import Batch
 from raynas.errors import MetricError
-from raynas.metrics._layers import cross_entropy, grads_or_zeros, weight_layers
+from raynas.metrics._layers import LayerOutput, cross_entropy, grads_or_zeros, record_outputs, weight_layers
 from raynas.metrics.registry import register_metric
+
+
+def fisher_score(acts: list[LayerOutput], grads: list[torch.Tensor]) -> torch.Tensor:
+    """``sum_layers sum_channels 0.5 * mean_b (sum_{h,w} a ⊙ g)^2`` (0-dim float64) of outputs and their grads."""
+    total: torch.Tensor | None = None
+    for (module, a), g in zip(acts, grads):
+        prod = a.detach() * g
+        if isinstance(module, nn.Linear):
+            prod = prod.movedim(-1, 1)  # channels to dim 1, like Conv2d
+        per_sample = prod.flatten(2).sum(2) if prod.dim() > 2 else prod  # [B, C]
+        term = (0.5 * per_sample.pow(2).mean(0)).sum().to(torch.float64)
+        total = term if total is None else total + term
+    return total if total is not None else torch.zeros((), dtype=torch.float64)
+
+
+def fisher_reduce(shared: Mapping[str, Any], batch: Batch) -> torch.Tensor:
+    """Fisher (0-dim float64) of ``shared["fisher"] = (layer outputs, dL/d outputs)`` from the loss pass."""
+    acts, grads = shared["fisher"]
+    return fisher_score(acts, grads)
 
 
 @register_metric(
     "fisher",
     needs_labels=True,
     higher_is_better=True,
+    pass_kind="loss",
+    uses=("fisher",),
+    reduce=fisher_reduce,
     reference="Turner, Crowley, O'Boyle, Storkey, Gray. BlockSwap: Fisher-guided Block Substitution for Network "
     "Compression on a Budget. ICLR 2020 (as a proxy: Abdelfattah et al., ICLR 2021)",
 )
@@ -28,30 +52,13 @@ def fisher(model: nn.Module, batch: Batch) -> float:
 
     Choice: the zero-cost paper hooks the activation of each layer; here "activation" is precisely the raw
     output of each Conv2d/Linear (before BN/ReLU), the same layers whose weights the other proxies score.
-    Why the clone: each hooked output is replaced by a clone before the rest of the network sees it, so an
-    in-place op downstream (``ReLU(inplace=True)``) cannot overwrite the stored ``a``.
+    The outputs are recorded with :func:`raynas.metrics._layers.record_outputs` (hooked outputs are cloned, so
+    an in-place op downstream cannot overwrite the stored ``a``).
     """
-    acts: list[tuple[nn.Module, torch.Tensor]] = []
-
-    def keep(module: nn.Module, _inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> torch.Tensor:
-        acts.append((module, output))
-        return output.clone()
-
     layers = weight_layers(model)
     if not layers:
         raise MetricError(f"{type(model).__name__} has no Conv2d/Linear layers to score")
-    handles = [m.register_forward_hook(keep) for m in layers]
-    try:
+    with record_outputs(layers) as acts:
         loss = cross_entropy(model, batch)
-    finally:
-        for h in handles:
-            h.remove()
     grads = grads_or_zeros(loss, [a for _, a in acts])
-    total = torch.zeros((), dtype=torch.float64, device=loss.device)
-    for (module, a), g in zip(acts, grads):
-        prod = a.detach() * g
-        if isinstance(module, nn.Linear):
-            prod = prod.movedim(-1, 1)  # channels to dim 1, like Conv2d
-        per_sample = prod.flatten(2).sum(2) if prod.dim() > 2 else prod  # [B, C]
-        total = total + (0.5 * per_sample.pow(2).mean(0)).sum().to(torch.float64)
-    return float(total)
+    return float(fisher_reduce({"fisher": (acts, grads)}, batch))

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from typing import Any, Mapping
+
+import torch
 import torch.nn as nn
 
 from raynas.data.batch import Batch
@@ -9,10 +12,18 @@ from raynas.metrics._layers import cross_entropy, grads_or_zeros, layer_weights
 from raynas.metrics.registry import register_metric
 
 
+def grad_norm_reduce(shared: Mapping[str, Any], batch: Batch) -> torch.Tensor:
+    """``sum_l ||g_l||_2`` (0-dim) of the shared weight gradients ``shared["weight_grads"]``."""
+    return sum(g.norm() for g in shared["weight_grads"])  # type: ignore[return-value]
+
+
 @register_metric(
     "grad_norm",
     needs_labels=True,
     higher_is_better=True,
+    pass_kind="loss",
+    uses=("weight_grads",),
+    reduce=grad_norm_reduce,
     reference="Abdelfattah, Mehrotra, Dudziak, Lane. Zero-Cost Proxies for Lightweight NAS. ICLR 2021",
 )
 def grad_norm(model: nn.Module, batch: Batch) -> float:
@@ -23,4 +34,4 @@ def grad_norm(model: nn.Module, batch: Batch) -> float:
     """
     weights = layer_weights(model)
     grads = grads_or_zeros(cross_entropy(model, batch), weights)
-    return float(sum(g.norm() for g in grads))
+    return float(grad_norm_reduce({"weight_grads": grads}, batch))

@@ -2,17 +2,31 @@
 
 from __future__ import annotations
 
+from typing import Any, Mapping
+
+import torch
 import torch.nn as nn
 
 from raynas.data.batch import Batch
-from raynas.metrics._layers import cross_entropy, grads_or_zeros, layer_weights
+from raynas.metrics._layers import cross_entropy, grads_or_zeros, hessian_gradient, layer_weights
 from raynas.metrics.registry import register_metric
+
+
+def grasp_reduce(shared: Mapping[str, Any], batch: Batch) -> torch.Tensor:
+    """``sum_l sum (-W_l ⊙ (Hg)_l)`` (0-dim) of ``shared["weights"]`` and ``shared["hvp"]`` (None: ``Hg = 0``)."""
+    hg = shared["hvp"]
+    if hg is None:  # loss is (piecewise) linear in the weights
+        return torch.zeros((), device=batch.inputs.device)
+    return sum((-w.detach() * h).sum() for w, h in zip(shared["weights"], hg))  # type: ignore[return-value]
 
 
 @register_metric(
     "grasp",
     needs_labels=True,
     higher_is_better=True,
+    pass_kind="loss",
+    uses=("weights", "hvp"),
+    reduce=grasp_reduce,
     reference="Wang, Zhang, Grosse. Picking Winning Tickets Before Training by Preserving Gradient Flow. ICLR 2020",
 )
 def grasp(model: nn.Module, batch: Batch) -> float:
@@ -27,8 +41,5 @@ def grasp(model: nn.Module, batch: Batch) -> float:
     weights = layer_weights(model)
     g = [t.detach() for t in grads_or_zeros(cross_entropy(model, batch), weights)]
     grads = grads_or_zeros(cross_entropy(model, batch), weights, create_graph=True)
-    z = sum((gi * gr).sum() for gi, gr in zip(g, grads))
-    if not z.requires_grad:  # loss is (piecewise) linear in the weights: Hg = 0
-        return 0.0
-    hg = grads_or_zeros(z, weights)
-    return float(sum((-w.detach() * h).sum() for w, h in zip(weights, hg)))
+    hg = hessian_gradient(g, grads, weights)
+    return float(grasp_reduce({"weights": weights, "hvp": hg}, batch))

@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+from typing import Any, Mapping
+
+import torch
 import torch.nn as nn
 
 from raynas.data.batch import Batch
-from raynas.metrics._codes import hamming_kernel, log_abs_det
+from raynas.metrics._codes import hamming_kernel, log_abs_det_t
 from raynas.metrics.registry import register_metric
+
+
+def naswot_reduce(shared: Mapping[str, Any], batch: Batch) -> torch.Tensor:
+    """``log|det K_H|`` (0-dim float64) of the shared ``shared["relu_kernel"] = (K_H [B, B], N_A)``."""
+    kernel, _n_units = shared["relu_kernel"]
+    return log_abs_det_t(kernel)
 
 
 @register_metric(
@@ -14,6 +23,9 @@ from raynas.metrics.registry import register_metric
     needs_labels=False,
     higher_is_better=True,
     reference="Mellor, Turner, Storkey, Crowley. Neural Architecture Search without Training. ICML 2021",
+    pass_kind="loss",
+    uses=("relu_kernel",),
+    reduce=naswot_reduce,
 )
 def naswot(model: nn.Module, batch: Batch) -> float:
     """log|det K_H| of the ReLU-code Hamming kernel over the batch (Mellor et al. 2021, v2 score).
@@ -24,5 +36,4 @@ def naswot(model: nn.Module, batch: Batch) -> float:
     Identical codes make ``K_H`` singular and the score ``-inf``. Networks must use ``nn.ReLU`` modules
     (functional relu is invisible to hooks). This is Mellor's score, not the variant vendored in HNAS/RoBoT.
     """
-    kernel, _n_units = hamming_kernel(model, batch.inputs)
-    return log_abs_det(kernel)
+    return float(naswot_reduce({"relu_kernel": hamming_kernel(model, batch.inputs)}, batch))

@@ -2,15 +2,31 @@
 
 from __future__ import annotations
 
+from typing import Any, Mapping
+
+import torch
 import torch.nn as nn
 
 from raynas.data.batch import Batch
-from raynas.metrics._ntk import condition_number
+from raynas.metrics._ntk import condition_number_t
 from raynas.metrics.ntk_trace import HNAS_REFERENCE, hnas_ntk
 from raynas.metrics.registry import register_metric
 
 
-@register_metric("ntk_cond", needs_labels=True, higher_is_better=False, reference=HNAS_REFERENCE)
+def ntk_cond_reduce(shared: Mapping[str, Any], batch: Batch) -> torch.Tensor:
+    """``lambda_max / lambda_min`` of the shared HNAS NTK ``shared["hnas_ntk"] [B, B]`` (0-dim float64)."""
+    return condition_number_t(shared["hnas_ntk"])
+
+
+@register_metric(
+    "ntk_cond",
+    needs_labels=True,
+    higher_is_better=False,
+    reference=HNAS_REFERENCE,
+    pass_kind="ntk",
+    uses=("hnas_ntk",),
+    reduce=ntk_cond_reduce,
+)
 def ntk_cond(model: nn.Module, batch: Batch) -> float:
     """lambda_max(Theta) / lambda_min(Theta) of the HNAS NTK of the true-class logit (Shu et al. 2022).
 
@@ -18,4 +34,4 @@ def ntk_cond(model: nn.Module, batch: Batch) -> float:
     weights and biases, from one batch forward. Eigenvalues by ``eigvalsh``; a singular NTK (``lambda_min <= 0``,
     e.g. ``B`` larger than the number of parameters) gives ``inf``. Lower is better.
     """
-    return condition_number(hnas_ntk(model, batch))
+    return float(ntk_cond_reduce({"hnas_ntk": hnas_ntk(model, batch)}, batch))

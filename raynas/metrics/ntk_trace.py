@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import math
+from typing import Any, Mapping
 
 import torch
 import torch.nn as nn
 
 from raynas.data.batch import Batch
-from raynas.metrics._ntk import conv_linear_params, ntk, true_class_logit
+from raynas.metrics._ntk import conv_linear_params, ntk, trace_norm_t, true_class_logit
 from raynas.metrics.registry import register_metric
 
 HNAS_REFERENCE = (
@@ -26,7 +26,20 @@ def hnas_ntk(model: nn.Module, batch: Batch) -> torch.Tensor:
     return ntk(model, batch, true_class_logit, conv_linear_params(model))
 
 
-@register_metric("ntk_trace", needs_labels=True, higher_is_better=True, reference=HNAS_REFERENCE)
+def ntk_trace_reduce(shared: Mapping[str, Any], batch: Batch) -> torch.Tensor:
+    """``sqrt(trace(Theta) / B)`` of the shared HNAS NTK ``shared["hnas_ntk"] [B, B]`` (0-dim float64)."""
+    return trace_norm_t(shared["hnas_ntk"])
+
+
+@register_metric(
+    "ntk_trace",
+    needs_labels=True,
+    higher_is_better=True,
+    reference=HNAS_REFERENCE,
+    pass_kind="ntk",
+    uses=("hnas_ntk",),
+    reduce=ntk_trace_reduce,
+)
 def ntk_trace(model: nn.Module, batch: Batch) -> float:
     """sqrt(trace(Theta) / B) of the HNAS NTK of the true-class logit (Shu et al. 2022).
 
@@ -34,5 +47,4 @@ def ntk_trace(model: nn.Module, batch: Batch) -> float:
     weights and biases; ``Theta = G G^T [B, B]`` in float64. ``trace(Theta) / B`` is the mean squared per-sample
     gradient norm, so the score ranks like ``grad_norm`` (higher is better).
     """
-    theta = hnas_ntk(model, batch)
-    return math.sqrt(float(torch.trace(theta)) / batch.size)
+    return float(ntk_trace_reduce({"hnas_ntk": hnas_ntk(model, batch)}, batch))

@@ -7,7 +7,7 @@ device, seeding, timing, OOM and NaN handling) belongs to :mod:`raynas.metrics.e
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Literal
+from typing import Any, Callable, Literal, Mapping
 
 import torch
 import torch.nn as nn
@@ -16,6 +16,15 @@ from raynas.data.batch import Batch
 from raynas.registry import Registry
 
 MetricFn = Callable[[nn.Module, Batch], float]
+
+#: the fused engine's reduction: ``reduce(shared, batch) -> value`` where ``shared`` maps the quantity names in
+#: ``MetricSpec.uses`` to what the shared pass computed (see :mod:`raynas.metrics.fused`); the value is a 0-dim
+#: tensor (left on the device, so the engine syncs once per architecture) or a float
+ReduceFn = Callable[[Mapping[str, Any], Batch], "torch.Tensor | float"]
+
+#: passes of the fused engine: ``"own"`` (the metric's own call on a prepared copy), ``"loss"`` (one train-mode
+#: forward + CE backward shared by the gradient/activation metrics), ``"ntk"`` (one forward + per-sample gradients)
+PassKind = Literal["own", "loss", "ntk"]
 
 
 @dataclass(frozen=True)
@@ -34,6 +43,9 @@ class MetricSpec:
         reference: the paper that defines it.
         thin_model: computed on the space's thin proxy network (TE-NAS counts linear regions on a C=1 copy
             of the cell network, where patterns do not saturate) when the caller provides one.
+        pass_kind: which pass of the fused engine computes it (``"own"``: its own call, the default).
+        uses: the shared quantities its ``reduce`` reads (names documented in :mod:`raynas.metrics.fused`).
+        reduce: the metric's reduction applied to the shared quantities; must give the value ``fn`` gives.
     """
 
     name: str
@@ -46,6 +58,9 @@ class MetricSpec:
     higher_is_better: bool = True
     reference: str = ""
     thin_model: bool = False
+    pass_kind: PassKind = "own"
+    uses: tuple[str, ...] = ()
+    reduce: ReduceFn | None = None
 
     @property
     def description(self) -> str:
@@ -67,13 +82,23 @@ def register_metric(
     higher_is_better: bool = True,
     reference: str = "",
     thin_model: bool = False,
+    pass_kind: PassKind = "own",
+    uses: tuple[str, ...] = (),
+    reduce: ReduceFn | None = None,
 ) -> Callable[[MetricFn], MetricFn]:
-    """Decorator registering ``fn`` as metric ``name`` with its metadata; returns ``fn`` unchanged."""
+    """Decorator registering ``fn`` as metric ``name`` with its metadata; returns ``fn`` unchanged.
+
+    ``pass_kind``/``uses``/``reduce`` opt the metric into a shared pass of the fused engine; without them it
+    runs on its own (fused or not).
+    """
 
     def deco(fn: MetricFn) -> MetricFn:
         METRICS.add(
             name,
-            MetricSpec(name, fn, needs_labels, needs_data, bn, mode, dtype, higher_is_better, reference, thin_model),
+            MetricSpec(
+                name, fn, needs_labels, needs_data, bn, mode, dtype, higher_is_better, reference, thin_model,
+                pass_kind, tuple(uses), reduce,
+            ),
         )
         return fn
 

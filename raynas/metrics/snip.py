@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from typing import Any, Mapping
+
+import torch
 import torch.nn as nn
 
 from raynas.data.batch import Batch
@@ -9,10 +12,20 @@ from raynas.metrics._layers import cross_entropy, grads_or_zeros, layer_weights
 from raynas.metrics.registry import register_metric
 
 
+def snip_reduce(shared: Mapping[str, Any], batch: Batch) -> torch.Tensor:
+    """``sum_l sum |W_l ⊙ g_l|`` (0-dim) of the shared ``shared["weights"]`` and ``shared["weight_grads"]``."""
+    return sum(  # type: ignore[return-value]
+        (w.detach() * g).abs().sum() for w, g in zip(shared["weights"], shared["weight_grads"])
+    )
+
+
 @register_metric(
     "snip",
     needs_labels=True,
     higher_is_better=True,
+    pass_kind="loss",
+    uses=("weights", "weight_grads"),
+    reduce=snip_reduce,
     reference="Lee, Ajanthan, Torr. SNIP: Single-shot Network Pruning based on Connection Sensitivity. ICLR 2019",
 )
 def snip(model: nn.Module, batch: Batch) -> float:
@@ -23,4 +36,4 @@ def snip(model: nn.Module, batch: Batch) -> float:
     """
     weights = layer_weights(model)
     grads = grads_or_zeros(cross_entropy(model, batch), weights)
-    return float(sum((w.detach() * g).abs().sum() for w, g in zip(weights, grads)))
+    return float(snip_reduce({"weights": weights, "weight_grads": grads}, batch))

@@ -35,6 +35,7 @@ ACTOR_FAILURES: tuple[type[BaseException], ...] = (
     rex.NodeDiedError,
     rex.ObjectLostError,  # includes OwnerDiedError: the result died with its node
     rex.LocalRayletDiedError,
+    rex.ActorUnschedulableError,
 )
 
 #: with work pending, no actor ready and nothing in flight for this long, the cluster has lost its capacity
@@ -127,6 +128,7 @@ class _Pool:
         self.inflight: dict[Any, tuple[_Slot, Shard]] = {}
         self.pings: dict[Any, _Slot] = {}
         self.replacements = 0
+        self._any_ready = False
         self.max_replacements = cfg.workers * (cfg.max_retries + 1)
         self.slots = [self._start(_Slot(None)) for _ in range(min(cfg.workers, len(self.pending)))]
 
@@ -157,6 +159,9 @@ class _Pool:
                 ref = done[0]
                 if ref in self.pings:
                     self._on_ping(ref, self.pings.pop(ref))
+                    if not self._any_ready and any(s.state == "idle" for s in self.slots):
+                        self._any_ready = True
+                        tracker.restart_clock()  # rate / ETA from the first ready actor on
                 else:
                     slot, shard = self.inflight.pop(ref)
                     self._on_result(ref, slot, shard, tracker)
@@ -202,6 +207,7 @@ class _Pool:
         tracker.add(len(shard))
 
     def _retry(self, shard: Shard, error: str, tracker: Any) -> None:
+        self.run.retries += 1
         self.attempts[shard.shard_id] += 1
         n = self.attempts[shard.shard_id]
         if n <= self.cfg.max_retries:

@@ -44,6 +44,11 @@ class Tracker:
         self.scored += n
         self._emit()
 
+    def restart_clock(self) -> None:
+        """Measure the rate from now (called once the first actor is up, so start-up does not skew the ETA)."""
+        if self.scored == 0:
+            self.t0 = time.perf_counter()
+
     def rate(self) -> float | None:
         dt = time.perf_counter() - self.t0
         return self.scored / dt if self.scored and dt > 0 else None
@@ -69,9 +74,10 @@ class RunState:
     todo: list[Shard]
     done_keys: set[tuple[int, str, int]]
     corrupt: list[str] = field(default_factory=list)
-    written: list[str] = field(default_factory=list)
-    failed: list[str] = field(default_factory=list)
+    written: list[int] = field(default_factory=list)
+    failed: list[int] = field(default_factory=list)
     error_rows: int = 0
+    retries: int = 0
 
     @property
     def data_name(self) -> str:
@@ -105,6 +111,7 @@ class RunState:
             "scored": scored,
             "shards_written": len(self.written),
             "failed_shards": list(self.failed),
+            "retries": self.retries,
             "error_rows": self.error_rows,
             "corrupt_shards": list(self.corrupt),
             "workers": workers,
@@ -123,7 +130,7 @@ def prepare_run(cfg: "ScoreConfig") -> RunState:
     metrics = cfg.metric_names()
     resolved = cfg.resolved()
     store = ScoreStore(cfg.out)
-    stored_cfg = _stored_config(store)
+    stored_cfg = store.load_config()  # None when absent; unreadable JSON is a StoreError
     existing = list(store.shard_ids())
     corrupt: list[str] = []
     if not cfg.resume:
@@ -152,11 +159,3 @@ def prepare_run(cfg: "ScoreConfig") -> RunState:
     batch = create_batch(cfg.data, batch_size=cfg.batch_size, seed=cfg.seed, size=cfg.image_size)
     log.info("%s: %d archs, %d shards to score (%d corrupt moved aside)", cfg.out, len(ids), len(todo), len(corrupt))
     return RunState(cfg, store, space, metrics, batch, ids, todo, done, corrupt)
-
-
-def _stored_config(store: Any) -> dict[str, Any] | None:
-    """The saved config, or None when the directory has none yet."""
-    try:
-        return store.load_config()
-    except (FileNotFoundError, StoreError):
-        return None

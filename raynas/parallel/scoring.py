@@ -99,7 +99,9 @@ def score_ids(
         if progress is not None:
             progress(k + 1, len(ids))
     if not tables:
-        return to_table(space, 0, None, seed, data_name, [], host).slice(0, 0)
+        from raynas.store.schema import empty_table
+
+        return empty_table()
     return pa.concat_tables(tables)
 
 

@@ -7,7 +7,6 @@ same shards and can tell from the stored ``(arch_index, metric, seed)`` keys wha
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Collection, Iterable, Sequence
 
@@ -24,21 +23,17 @@ DoneKey = tuple[int, str, int]
 class Shard:
     """A unit of work: ``ids`` scored with ``metrics`` (None: all of the run's metrics), written as one file.
 
-    ``shard_id`` is the file's name stem: ``"000042"`` for planned shards, ``"000042.<hash>"`` for the
-    sub-shard of a partly scored one (so it never overwrites the file holding the done part).
+    ``shard_id`` numbers the file (``scores/shard-000042.parquet``): ``0 .. n-1`` for the planned shards; the
+    sub-shard of a partly scored shard gets a fresh number after every planned and existing one, so it
+    never overwrites the file holding the done part.
     """
 
-    shard_id: str
+    shard_id: int
     ids: tuple[int, ...]
     metrics: tuple[str, ...] | None = None
 
     def __len__(self) -> int:
         return len(self.ids)
-
-
-def shard_name(k: int) -> str:
-    """Id of the ``k``-th planned shard."""
-    return f"{k:06d}"
 
 
 def plan_shards(ids: Sequence[int], shard_size: int) -> list[Shard]:
@@ -51,7 +46,7 @@ def plan_shards(ids: Sequence[int], shard_size: int) -> list[Shard]:
     if len(set(ids)) != len(ids):
         raise ConfigError("plan_shards: ids contain duplicates")
     return [
-        Shard(shard_name(k), tuple(int(i) for i in ids[start : start + shard_size]))
+        Shard(k, tuple(int(i) for i in ids[start : start + shard_size]))
         for k, start in enumerate(range(0, len(ids), shard_size))
     ]
 
@@ -61,18 +56,22 @@ def missing_work(
     done_keys: Collection[DoneKey],
     metrics: Sequence[str],
     seed: int,
-    existing_ids: Collection[str] = (),
+    existing_ids: Collection[int] = (),
 ) -> list[Shard]:
     """The shards (or sub-shards) whose ``(arch_index, metric, seed)`` rows are not all in ``done_keys``.
 
     A shard with nothing done comes back unchanged (same id: a resume rewrites the very file a crash lost).
-    A partly done shard (possible after ``--force`` with a changed metric list) becomes a sub-shard holding only
-    the archs and metrics with something missing, under a new id not in ``existing_ids``; scoring it may
-    recompute some done pairs, which the caller drops before writing (see :func:`drop_done_rows`).
+    A partly done shard (possible after ``force`` with a changed metric list), or one whose id is taken by an
+    existing file (a changed ``shard_size``), becomes a sub-shard holding only the archs and metrics with
+    something missing, under a new id above every planned and existing one (deterministic for a given
+    state). Scoring a sub-shard may recompute some done pairs; the caller drops them before writing
+    (:func:`raynas.parallel.scoring.drop_done_rows`).
     """
+    shards = list(shards)
     metrics = tuple(metrics)
     done = set(done_keys)
     existing = set(existing_ids)
+    next_id = max([s.shard_id for s in shards] + list(existing), default=-1) + 1
     out: list[Shard] = []
     for shard in shards:
         wanted = shard.metrics if shard.metrics is not None else metrics
@@ -84,17 +83,9 @@ def missing_work(
             continue
         ids = tuple(dict.fromkeys(i for i, _ in missing))
         ms = tuple(m for m in wanted if any(mm == m for _, mm in missing))
-        out.append(Shard(_sub_id(shard.shard_id, ids, ms, existing), ids, ms))
+        out.append(Shard(next_id, ids, None if ms == metrics else ms))
+        next_id += 1
     return out
-
-
-def _sub_id(base: str, ids: tuple[int, ...], metrics: tuple[str, ...], existing: set[str]) -> str:
-    """Deterministic id of a sub-shard (hash of its content), made unique against ``existing``."""
-    digest = hashlib.sha1(repr((ids, metrics)).encode()).hexdigest()[:8]
-    sid, n = f"{base}.{digest}", 1
-    while sid in existing:
-        sid, n = f"{base}.{digest}-{n}", n + 1
-    return sid
 
 
 def select_ids(space: "SearchSpace", cfg: "ScoreConfig") -> list[int]:

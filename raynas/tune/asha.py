@@ -14,6 +14,7 @@ A trial that raises is recorded as ``failed`` with its error and the run goes on
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import math
 import os
@@ -66,7 +67,20 @@ def _error_line(err: BaseException) -> str:
     return lines[-1] if lines else type(err).__name__
 
 
-def _summarise(result: Any, max_epochs: int) -> TrialResult:
+def _arch_of(result: Any) -> str | None:
+    """The trial's arch; a restored trial that failed before reporting has no config, only ``params.json``."""
+    if result.config:
+        return result.config.get("arch")
+    params = Path(result.path) / "params.json" if result.path else None
+    if params is not None and params.is_file():
+        try:
+            return json.loads(params.read_text()).get("arch")
+        except (OSError, ValueError):
+            return None
+    return None
+
+
+def _summarise(result: Any, max_epochs: int, arch: str) -> TrialResult:
     df = result.metrics_dataframe
     has = df is not None and len(df) > 0 and "val_acc" in df
     acc = float(df["val_acc"].max()) if has else None
@@ -77,8 +91,8 @@ def _summarise(result: Any, max_epochs: int) -> TrialResult:
         best = ckpt.path if ckpt is not None else None
     failed = result.error is not None
     status = "failed" if failed else ("completed" if epochs >= max_epochs else "stopped")
-    trial_id = str(Path(result.path).name) if result.path else ""
-    return TrialResult(result.config["arch"], acc, epochs, status == "stopped", best, status,
+    trial_id = str((result.metrics or {}).get("trial_id") or (Path(result.path).name if result.path else ""))
+    return TrialResult(arch, acc, epochs, status == "stopped", best, status,
                        _error_line(result.error) if failed else None, trial_id)
 
 
@@ -156,7 +170,9 @@ def run_asha(arch_strs: Sequence[str], space: str = "nb201", dataset: str = "dig
                                       max_t=max_epochs, grace_period=grace_period, reduction_factor=reduction_factor)
             tuner = tune.Tuner(
                 trainable, param_space=param_space,
-                tune_config=tune.TuneConfig(scheduler=scheduler, max_concurrent_trials=max_concurrent_trials),
+                # reusing actors saves a worker start (torch import) per trial and keeps the per-worker data cache
+                tune_config=tune.TuneConfig(scheduler=scheduler, max_concurrent_trials=max_concurrent_trials,
+                                            reuse_actors=True),
                 run_config=tune.RunConfig(
                     name=name, storage_path=str(storage), verbose=0,
                     failure_config=tune.FailureConfig(max_failures=0, fail_fast=False),
@@ -168,9 +184,15 @@ def run_asha(arch_strs: Sequence[str], space: str = "nb201", dataset: str = "dig
             ray.shutdown()
     by_arch = {}
     for i in range(len(grid)):
-        t = _summarise(grid[i], max_epochs)
-        by_arch[t.arch] = t
-    trials = [by_arch[a] for a in archs if a in by_arch]
+        arch = _arch_of(grid[i])
+        if arch is None:
+            log.warning("ASHA trial at %s has no recorded arch; left out", grid[i].path)
+            continue
+        by_arch[arch] = _summarise(grid[i], max_epochs, arch)
+    missing = [a for a in archs if a not in by_arch]
+    if missing:
+        raise StoreError(f"ASHA experiment {exp_path} has no trial for {missing} (restored a different run?)")
+    trials = [by_arch[a] for a in archs]
     for t in trials:
         log.info("ASHA %s: %s after %d epochs, val acc %s", t.arch, t.status, t.epochs, t.val_acc)
     write_trials(results_path if results_path is not None else storage / f"{name}_trials.parquet", trials)

@@ -14,6 +14,7 @@ process (module-level cache), not once per trial.
 
 from __future__ import annotations
 
+import functools
 import logging
 import tempfile
 from dataclasses import dataclass
@@ -95,5 +96,13 @@ def train_arch(config: dict[str, Any]) -> None:
 
 
 def make_trainable(cpus: float = 1.0, gpus: float = 0.0) -> Any:
-    """:func:`train_arch` with its per-trial resources declared for Tune's scheduler."""
-    return tune.with_resources(train_arch, {"cpu": cpus, "gpu": gpus})
+    """:func:`train_arch` with its per-trial resources declared for Tune's scheduler.
+
+    A fresh wrapper per call: ``tune.with_resources`` stores the request on the function object itself.
+    """
+
+    @functools.wraps(train_arch)
+    def trial(config: dict[str, Any]) -> None:
+        train_arch(config)
+
+    return tune.with_resources(trial, {"cpu": cpus, "gpu": gpus})

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import pyarrow as pa
 import pytest
 import torch
 import torch.nn as nn
@@ -41,21 +40,6 @@ class FakeSpace:
         return nn.Sequential(nn.Flatten(), nn.Linear(4, k), nn.ReLU(), nn.Linear(k, num_classes))
 
 
-def fake_to_table(space, arch_index, arch, seed, data, results, host) -> pa.Table:  # type: ignore[no-untyped-def]
-    n = len(results)
-    return pa.table({
-        "arch_index": pa.array([arch_index] * n, pa.int64()),
-        "arch": pa.array([space.format(arch) if arch is not None else None] * n, pa.string()),
-        "metric": [r.metric for r in results],
-        "seed": pa.array([seed] * n, pa.int64()),
-        "value": pa.array([r.value for r in results], pa.float64()),
-        "status": [r.status for r in results],
-        "error": [r.error for r in results],
-        "data": [data] * n,
-        "host": [host] * n,
-    })
-
-
 @pytest.fixture()
 def batch() -> Batch:
     g = torch.Generator().manual_seed(0)
@@ -65,7 +49,7 @@ def batch() -> Batch:
 def test_score_ids_values_and_error_rows(batch: Batch) -> None:
     seen: list[tuple[int, int]] = []
     t = score_ids(FakeSpace(), [0, 3, 2], ["params", "grad_norm"], batch, seed=5, data_name="d", host="h",
-                  space_kwargs={"mult": 1}, progress=lambda d, n: seen.append((d, n)), to_table=fake_to_table)
+                  space_kwargs={"mult": 1}, progress=lambda d, n: seen.append((d, n)))
     rows = t.to_pylist()
     assert [(r["arch_index"], r["metric"]) for r in rows] == [
         (0, "params"), (0, "grad_norm"), (3, "params"), (3, "grad_norm"), (2, "params"), (2, "grad_norm")]
@@ -78,22 +62,22 @@ def test_score_ids_values_and_error_rows(batch: Batch) -> None:
 
 
 def test_score_ids_passes_space_kwargs_and_is_reproducible(batch: Batch) -> None:
-    kw = dict(data_name="d", host="h", to_table=fake_to_table)
+    kw = dict(data_name="d", host="h")
     a = score_ids(FakeSpace(), [1], ["params", "grad_norm"], batch, seed=1, space_kwargs={"mult": 2}, **kw)
     b = score_ids(FakeSpace(), [1], ["params", "grad_norm"], batch, seed=1, space_kwargs={"mult": 2}, **kw)
     assert a.column("value").to_pylist()[0] == 35.0  # k = 4
-    assert a.equals(b)  # same seed -> identical values (grad_norm depends on the seeded init)
+    assert a.column("value").equals(b.column("value"))  # same seed -> identical values (seeded init)
     c = score_ids(FakeSpace(), [1], ["grad_norm"], batch, seed=2, space_kwargs={"mult": 2}, **kw)
     assert c.column("value")[0].as_py() != a.column("value")[1].as_py()
 
 
 def test_unknown_metric_is_a_config_error_not_an_error_row(batch: Batch) -> None:
     with pytest.raises(UnknownNameError):
-        score_ids(FakeSpace(), [0], ["parms"], batch, seed=0, to_table=fake_to_table)
+        score_ids(FakeSpace(), [0], ["parms"], batch, seed=0)
 
 
 def test_failed_table_and_drop_done_rows() -> None:
-    t = failed_table(FakeSpace(), [0, 9], ["a", "b"], 3, "d", "boom", to_table=fake_to_table)
+    t = failed_table(FakeSpace(), [0, 9], ["a", "b"], 3, "d", "boom")
     assert t.num_rows == 4 and set(t.column("status").to_pylist()) == {"error"}
     assert t.column("error").to_pylist() == ["boom"] * 4
     assert t.column("arch").to_pylist() == ["arch0", "arch0", None, None]  # index 9 has no arch

@@ -11,7 +11,7 @@ from raynas.parallel.shards import Shard, missing_work, plan_shards, select_ids
 
 def test_plan_shards_exact_cut() -> None:
     shards = plan_shards([5, 9, 2, 7, 11], 2)
-    assert shards == [Shard("000000", (5, 9)), Shard("000001", (2, 7)), Shard("000002", (11,))]
+    assert shards == [Shard(0, (5, 9)), Shard(1, (2, 7)), Shard(2, (11,))]
 
 
 def test_plan_shards_deterministic_covering_disjoint() -> None:
@@ -45,20 +45,18 @@ def test_missing_work_partial_shard_becomes_subshard_with_new_id() -> None:
     shards = plan_shards([10, 11, 12], 3)
     # arch 10 fully done, arch 11 misses only "b", arch 12 misses only "b"
     done = {(10, "a", 0), (10, "b", 0), (11, "a", 0), (12, "a", 0)}
-    (sub,) = missing_work(shards, done, ["a", "b"], seed=0, existing_ids={"000000"})
-    assert sub.ids == (11, 12) and sub.metrics == ("b",)
-    assert sub.shard_id.startswith("000000.") and sub.shard_id != "000000"
+    (sub,) = missing_work(shards, done, ["a", "b"], seed=0, existing_ids={0})
+    assert sub == Shard(1, (11, 12), ("b",))  # a fresh id after every planned and existing one
     # deterministic (a second resume plans the same sub-shard) and never an existing id
-    again = missing_work(shards, done, ["a", "b"], seed=0, existing_ids={"000000"})
-    assert again == [sub]
-    (other,) = missing_work(shards, done, ["a", "b"], seed=0, existing_ids={"000000", sub.shard_id})
-    assert other.shard_id not in {"000000", sub.shard_id}
+    assert missing_work(shards, done, ["a", "b"], seed=0, existing_ids={0}) == [sub]
+    (other,) = missing_work(shards, done, ["a", "b"], seed=0, existing_ids={0, 1, 7})
+    assert other.shard_id == 8
 
 
 def test_missing_work_existing_file_with_nothing_done_is_not_overwritten() -> None:
     # e.g. a resume with another shard_size (--force): the file "000001" holds other archs
-    (s,) = missing_work(plan_shards([0, 1, 2, 3], 2)[1:], set(), ["a"], seed=0, existing_ids={"000001"})
-    assert s.ids == (2, 3) and s.shard_id != "000001"
+    (s,) = missing_work(plan_shards([0, 1, 2, 3], 2)[1:], set(), ["a"], seed=0, existing_ids={0, 1})
+    assert s == Shard(2, (2, 3))
 
 
 class _Space:

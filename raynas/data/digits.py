@@ -1,0 +1,80 @@
+"""scikit-learn's bundled handwritten digits as a tiny RGB image dataset: the project's default data.
+
+1,797 grayscale 8x8 images (values 0..16), 10 classes, shipped inside scikit-learn (no download). They
+are scaled to [0, 1], bilinearly upsampled to ``size x size``, the channel replicated to 3, and
+normalised with the mean/std of the whole dataset at that size (one statistic for every split, so train
+and validation tensors live in the same input space).
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+import torch
+
+from raynas.data.transforms import channel_stats, normalize, resize, stratified_split
+from raynas.errors import DataError
+
+NUM_CLASSES = 10
+SPLITS = ("train", "val", "all")
+
+
+@functools.lru_cache(maxsize=1)
+def _raw() -> tuple[torch.Tensor, np.ndarray]:
+    """``(float32 [1797, 1, 8, 8] in [0, 1], int64 labels [1797])``; cached, the file is parsed once."""
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    x = torch.from_numpy(np.asarray(d.images, dtype=np.float32) / 16.0).unsqueeze(1)
+    return x, np.asarray(d.target, dtype=np.int64)
+
+
+@functools.lru_cache(maxsize=4)
+def _normalised(size: int) -> torch.Tensor:
+    """All images as ``float32 [1797, 3, size, size]``, normalised (cached per size; callers index a copy)."""
+    x, _ = _raw()
+    x = resize(x, size).expand(-1, 3, -1, -1)
+    mean, std = channel_stats(x)
+    return normalize(x, mean, std).contiguous()
+
+
+def digits_labels() -> np.ndarray:
+    """The 1,797 labels (int64), in the dataset's own order."""
+    return _raw()[1].copy()
+
+
+def digits_split_indices(split: str, seed: int = 0, val_fraction: float = 0.2) -> np.ndarray:
+    """Sorted sample indices of ``split``: a per-class stratified split drawn by ``seed``."""
+    labels = _raw()[1]
+    if split == "all":
+        return np.arange(len(labels), dtype=np.int64)
+    if split not in SPLITS:
+        raise DataError(f"unknown digits split {split!r} (known: {', '.join(SPLITS)})")
+    train, val = stratified_split(labels, val_fraction, seed)
+    return train if split == "train" else val
+
+
+def digits_images(indices: np.ndarray, size: int = 32) -> torch.Tensor:
+    """``float32 [len(indices), 3, size, size]`` normalised images (a new tensor)."""
+    if size < 1:
+        raise DataError(f"image size must be >= 1, got {size}")
+    return _normalised(int(size))[torch.as_tensor(np.asarray(indices, dtype=np.int64))]
+
+
+def load_digits_tensors(
+    size: int = 32, split: str = "train", seed: int = 0, val_fraction: float = 0.2
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The digits as training tensors.
+
+    Args:
+        size: output side length (bilinear from 8x8).
+        split: ``"train"``, ``"val"`` (``round(val_fraction * n_c)`` of every class ``c``) or ``"all"``.
+        seed: draws the split; the same seed always gives the same partition.
+        val_fraction: share of each class held out for validation.
+    Returns:
+        ``x float32 [N, 3, size, size]`` (normalised) and ``y int64 [N]``; with the defaults N is 1,438
+        for ``train`` and 359 for ``val``.
+    """
+    idx = digits_split_indices(split, seed, val_fraction)
+    return digits_images(idx, size), torch.from_numpy(_raw()[1][idx].copy())

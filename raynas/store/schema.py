@@ -1,0 +1,147 @@
+"""The Arrow schema of stored scores: long format, one row per (space, arch, metric, seed).
+
+Long rather than wide because runs add metrics and seeds over time and a failure is per (arch, metric):
+each row carries its own status, error text, timing and device. :func:`raynas.store.to_wide` pivots for
+the search code. The schema version lives in the schema metadata so an old file is recognised as such.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from raynas.errors import StoreError
+
+SCHEMA_VERSION = 1
+VERSION_KEY = b"raynas.schema_version"
+#: the statuses a row may carry (the metric engine's ``STATUSES``)
+STATUSES = ("ok", "nan", "error", "oom")
+#: columns that identify a row; never null
+KEY_COLUMNS = ("space", "arch_index", "metric", "seed", "status")
+
+SCHEMA = pa.schema(
+    [
+        pa.field("space", pa.string()),
+        pa.field("arch_index", pa.int64()),
+        pa.field("arch", pa.string()),  # null when the index could not even be decoded
+        pa.field("metric", pa.string()),
+        pa.field("seed", pa.int64()),
+        pa.field("value", pa.float64()),  # null unless status == "ok"
+        pa.field("status", pa.string()),
+        pa.field("error", pa.string()),
+        pa.field("seconds", pa.float64()),
+        pa.field("device", pa.string()),
+        pa.field("host", pa.string()),
+        pa.field("data", pa.string()),  # the batch's name: dataset spec, seed, batch size
+    ],
+    metadata={VERSION_KEY: str(SCHEMA_VERSION).encode()},
+)
+COLUMNS = tuple(SCHEMA.names)
+
+
+def empty_table() -> pa.Table:
+    """A zero-row table with :data:`SCHEMA` (what an empty run reads as)."""
+    return SCHEMA.empty_table()
+
+
+def _space_name(space: Any) -> str:
+    if isinstance(space, str):
+        return space
+    name = getattr(space, "name", "")
+    if not isinstance(name, str) or not name:
+        raise StoreError(f"cannot name the search space {space!r}: give a string or an object with .name")
+    return name
+
+
+def _arch_text(space: Any, arch: Any) -> str | None:
+    if arch is None or isinstance(arch, str):
+        return arch
+    fmt = getattr(space, "format", None)  # the space's canonical string, e.g. NB201's |op~0|+|...|
+    return str(fmt(arch)) if callable(fmt) else str(arch)
+
+
+def results_to_table(
+    space: Any, arch_index: int, arch: Any, seed: int, data: str, results: Sequence[Any], host: str
+) -> pa.Table:
+    """Rows for one architecture's metric results.
+
+    Args:
+        space: a ``SearchSpace`` (its ``name`` is stored, its ``format`` renders ``arch``) or the space name.
+        arch_index: the arch's index in the space.
+        arch: the arch (space object, already formatted string, or None when it could not be built).
+        seed: the seed the network and metrics were initialised with.
+        data: the batch's name.
+        results: ``raynas.metrics.engine.MetricResult`` items (metric, value, status, error, seconds, device).
+        host: the machine that computed them.
+    Returns:
+        ``len(results)`` rows with :data:`SCHEMA`.
+    """
+    space_name, arch_text = _space_name(space), _arch_text(space, arch)
+    bad = sorted({r.status for r in results} - set(STATUSES))
+    if bad:
+        raise StoreError(f"unknown result status(es) {bad} (known: {', '.join(STATUSES)})")
+    n = len(results)
+    cols = {
+        "space": [space_name] * n,
+        "arch_index": [int(arch_index)] * n,
+        "arch": [arch_text] * n,
+        "metric": [str(r.metric) for r in results],
+        "seed": [int(seed)] * n,
+        # a value is only meaningful when the metric succeeded; the engine already sets None otherwise
+        "value": [float(r.value) if r.value is not None and r.status == "ok" else None for r in results],
+        "status": [r.status for r in results],
+        "error": [str(r.error or "") for r in results],
+        "seconds": [float(r.seconds) for r in results],
+        "device": [str(r.device) for r in results],
+        "host": [str(host)] * n,
+        "data": [str(data)] * n,
+    }
+    return pa.Table.from_pydict(cols, schema=SCHEMA)
+
+
+def validate_table(table: pa.Table, require_version: bool = True) -> None:
+    """Raise :class:`StoreError` unless ``table`` has exactly :data:`SCHEMA`'s columns and types.
+
+    Args:
+        table: a table or anything with a ``.schema`` (a Parquet file's Arrow schema also works).
+        require_version: also demand the ``raynas.schema_version`` metadata (files on disk must carry it;
+            an in-memory table without metadata is accepted when False). A *different* version is
+            always an error.
+    """
+    schema = table if isinstance(table, pa.Schema) else getattr(table, "schema", None)
+    if not isinstance(schema, pa.Schema):
+        raise StoreError(f"expected an Arrow table, got {type(table).__name__}")
+    names = list(schema.names)
+    missing = [c for c in COLUMNS if c not in names]
+    extra = [c for c in names if c not in COLUMNS]
+    if missing or extra or len(set(names)) != len(names):
+        raise StoreError(f"score table columns do not match schema v{SCHEMA_VERSION}: missing {missing}, "
+                         f"unexpected {extra}" + (", duplicated names" if len(set(names)) != len(names) else ""))
+    wrong = [f"{f.name}: {schema.field(f.name).type} (expected {f.type})"
+             for f in SCHEMA if schema.field(f.name).type != f.type]
+    if wrong:
+        raise StoreError(f"score table column types do not match schema v{SCHEMA_VERSION}: {'; '.join(wrong)}")
+    meta = schema.metadata or {}
+    version = meta.get(VERSION_KEY)
+    if version is None:
+        if require_version:
+            raise StoreError(f"score table has no {VERSION_KEY.decode()} metadata (not written by raynas?)")
+    elif version != str(SCHEMA_VERSION).encode():
+        raise StoreError(f"score table has schema version {version.decode(errors='replace')}, "
+                         f"this raynas reads version {SCHEMA_VERSION}")
+    if isinstance(table, pa.Table) and table.num_rows:
+        for c in KEY_COLUMNS:
+            if table.column(c).null_count:
+                raise StoreError(f"score table column {c!r} has {table.column(c).null_count} null value(s)")
+        unknown = pc.unique(table.filter(pc.invert(pc.is_in(table.column("status"), pa.array(STATUSES))))
+                            .column("status")).to_pylist()
+        if unknown:
+            raise StoreError(f"score table has unknown status(es) {unknown} (known: {', '.join(STATUSES)})")
+
+
+def conform(table: pa.Table) -> pa.Table:
+    """``table`` validated, its columns in schema order and the schema (with version metadata) attached."""
+    validate_table(table, require_version=False)
+    return table.select(list(COLUMNS)).cast(SCHEMA)

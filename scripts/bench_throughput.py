@@ -1,0 +1,193 @@
+#!/usr/bin/env python
+"""Throughput of the metric engine, fused vs unfused, on the same NAS-Bench-201 networks in one run.
+
+For each metric set (the RoBoT set ``grad_norm,snip,grasp,fisher,synflow,jacob_cov`` and "all" registered
+metrics) and each of a few sampled NB201 archs, the unfused and the fused engine are timed ALTERNATELY (the
+order flips from arch to arch, so drift of a shared machine hits both alike) on the same random batch and seed.
+Prints archs/s, the fused/unfused speed ratio, the peak memory of each mode and the largest relative
+difference between the two engines' values (a sanity check: they compute the same numbers).
+
+Peak memory: on CUDA ``torch.cuda.max_memory_allocated`` (reset before each call); on CPU the peak resident set
+size above the pre-call level, sampled every 2 ms from ``/proc/self/statm`` (freed heap is returned to the OS
+with ``malloc_trim`` before each call), falling back to ``resource.getrusage`` (process lifetime) elsewhere.
+
+    OMP_NUM_THREADS=1 python scripts/bench_throughput.py --C 16 --N 5 --batch 64 --archs 4
+    python scripts/bench_throughput.py --C 8 --N 1 --batch 16 --archs 3 --sets robot --device cuda --json out.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import json
+import os
+import resource
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+import torch  # noqa: E402
+
+from raynas.data.batch import Batch  # noqa: E402
+from raynas.metrics import list_metrics  # noqa: E402
+from raynas.metrics.engine import MetricResult, compute_metrics  # noqa: E402
+from raynas.spaces import create_space  # noqa: E402
+
+ROBOT = "grad_norm,snip,grasp,fisher,synflow,jacob_cov"
+
+
+class PeakMemory:
+    """Peak bytes used by one call: CUDA allocator peak, or sampled RSS above the level before the call."""
+
+    def __init__(self, device: torch.device):
+        self.device, self.peak = device, 0
+        self._stop = threading.Event()
+        self._page = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+
+    def _rss(self) -> int:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * self._page
+
+    def __enter__(self) -> "PeakMemory":
+        if self.device.type == "cuda":
+            torch.cuda.synchronize()
+            torch.cuda.reset_peak_memory_stats()
+            self._base = torch.cuda.memory_allocated()
+            return self
+        try:
+            ctypes.CDLL("libc.so.6").malloc_trim(0)
+        except OSError:
+            pass
+        if not Path("/proc/self/statm").exists():
+            return self
+        self._base = self._rss()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.002):
+            self.peak = max(self.peak, self._rss() - self._base)
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize()
+            self.peak = torch.cuda.max_memory_allocated() - self._base
+        elif hasattr(self, "_thread"):
+            self._stop.set()
+            self._thread.join()
+            self.peak = max(self.peak, self._rss() - self._base)
+
+
+def timed(fn: Callable[[], list[MetricResult]], device: torch.device) -> tuple[float, int, list[MetricResult]]:
+    with PeakMemory(device) as mem:
+        t0 = time.perf_counter()
+        res = fn()
+        seconds = time.perf_counter() - t0
+    return seconds, mem.peak, res
+
+
+def max_rel_diff(a: list[MetricResult], b: list[MetricResult]) -> tuple[float, str]:
+    worst, name = 0.0, ""
+    for x, y in zip(a, b):
+        if x.status != y.status:
+            return float("inf"), f"{x.metric}: {x.status} vs {y.status}"
+        if x.value is not None and y.value is not None:
+            d = abs(x.value - y.value) / max(abs(x.value), 1e-30)
+            if d > worst:
+                worst, name = d, x.metric
+    return worst, name
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--C", type=int, default=16, help="NB201 stem channels (default 16, the benchmark's)")
+    ap.add_argument("--N", type=int, default=5, help="cells per stage (default 5)")
+    ap.add_argument("--batch", type=int, default=64)
+    ap.add_argument("--resolution", type=int, default=32)
+    ap.add_argument("--num-classes", type=int, default=10)
+    ap.add_argument("--archs", type=int, default=4, help="number of sampled archs (default 4)")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--sets", default="robot,all", help="comma list of: robot, all, or '+'-joined metric names")
+    ap.add_argument("--exclude", default="", help="metrics left out of 'all' (comma list)")
+    ap.add_argument("--channels-last", action="store_true")
+    ap.add_argument("--tf32", action="store_true")
+    ap.add_argument("--threads", type=int, default=0, help="torch.set_num_threads (0: leave)")
+    ap.add_argument("--json", type=Path, default=None, help="also write the summary here")
+    args = ap.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    space = create_space("nb201")
+    ids = space.sample_indices(args.archs, args.seed)
+    gen = torch.Generator().manual_seed(args.seed)
+    batch = Batch(
+        torch.randn(args.batch, 3, args.resolution, args.resolution, generator=gen),
+        torch.randint(0, args.num_classes, (args.batch,), generator=gen),
+        args.num_classes,
+        "gaussian",
+    )
+    excluded = {s for s in args.exclude.split(",") if s}
+    sets: dict[str, list[str]] = {}
+    for name in args.sets.split(","):
+        if name == "robot":
+            sets[name] = ROBOT.split(",")
+        elif name == "all":
+            sets[name] = [m for m in list_metrics() if m not in excluded]
+        else:
+            sets[name] = name.split("+")
+    thin_kw = space.thin_kwargs()
+    summary: dict[str, Any] = {"config": vars(args) | {"json": str(args.json), "ids": ids}, "sets": {}}
+    print(f"NB201 C={args.C} N={args.N} batch={args.batch} {args.resolution}x{args.resolution} on {device}, "
+          f"archs {ids}, torch threads {torch.get_num_threads()}")
+    for set_name, names in sets.items():
+        tot = {False: 0.0, True: 0.0}
+        peak = {False: 0, True: 0}
+        worst = (0.0, "")
+        for k, idx in enumerate(ids):
+            arch = space.index_to_arch(idx)
+            factory = lambda: space.to_module(arch, args.num_classes, C=args.C, N=args.N)  # noqa: E731
+            thin = (lambda: space.to_module(arch, args.num_classes, **{"C": args.C, "N": args.N, **thin_kw})) \
+                if thin_kw else None
+            runs: dict[bool, list[MetricResult]] = {}
+            for fused in ((False, True) if k % 2 == 0 else (True, False)):  # alternate the order
+                sec, mem, res = timed(lambda: compute_metrics(
+                    factory, batch, names, device=device, seed=args.seed, thin_factory=thin, fused=fused,
+                    channels_last=args.channels_last, allow_tf32=args.tf32), device)
+                tot[fused] += sec
+                peak[fused] = max(peak[fused], mem)
+                runs[fused] = res
+                print(f"  [{set_name}] arch {idx}: {'fused  ' if fused else 'unfused'} {sec:8.2f} s, "
+                      f"peak {mem / 2**20:8.1f} MiB")
+            d = max_rel_diff(runs[False], runs[True])
+            worst = max(worst, d)
+        n = len(ids)
+        row = {
+            "metrics": names,
+            "unfused_archs_per_s": n / tot[False],
+            "fused_archs_per_s": n / tot[True],
+            "speedup": tot[False] / tot[True],
+            "unfused_peak_mib": peak[False] / 2**20,
+            "fused_peak_mib": peak[True] / 2**20,
+            "peak_ratio": peak[True] / peak[False] if peak[False] else float("nan"),
+            "max_rel_diff": worst[0],
+            "max_rel_diff_metric": worst[1],
+        }
+        summary["sets"][set_name] = row
+        print(f"{set_name}: unfused {row['unfused_archs_per_s']:.4f} archs/s, fused {row['fused_archs_per_s']:.4f} "
+              f"archs/s -> speedup x{row['speedup']:.2f}; peak {row['unfused_peak_mib']:.1f} -> "
+              f"{row['fused_peak_mib']:.1f} MiB (x{row['peak_ratio']:.2f}); max rel diff {worst[0]:.2e} {worst[1]}")
+    summary["process_maxrss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    if args.json is not None:
+        args.json.write_text(json.dumps(summary, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,68 @@
+"""docker/cluster.yaml passes Ray's own cluster-config preparation and schema validation; the Dockerfile and
+the submit script agree with it."""
+
+from __future__ import annotations
+
+import copy
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def cluster() -> dict:
+    return yaml.safe_load((REPO / "docker" / "cluster.yaml").read_text())
+
+
+def _validate(config: dict) -> dict:
+    from ray.autoscaler._private.util import prepare_config, validate_config
+
+    prepared = prepare_config(copy.deepcopy(config))  # merges the provider's defaults, as `ray up` does
+    validate_config(prepared)  # JSON schema + node-type consistency
+    return prepared
+
+
+def test_cluster_yaml_is_valid_for_ray(cluster: dict) -> None:
+    prepared = _validate(cluster)
+    types = prepared["available_node_types"]
+    assert prepared["head_node_type"] == "head_cpu" and set(types) == {"head_cpu", "gpu_worker"}
+    assert types["head_cpu"]["resources"] == {"GPU": 0}  # actors never land on the driver's node
+    assert types["gpu_worker"]["node_config"]["InstanceType"].startswith("g")
+    assert prepared["docker"]["image"] and prepared["docker"]["container_name"]
+    assert "/home/ray/raynas-src" in prepared["file_mounts"]
+
+
+def test_validation_catches_a_broken_config(cluster: dict) -> None:
+    import jsonschema
+
+    bad = copy.deepcopy(cluster)
+    bad["head_node_type"] = "no_such_type"
+    with pytest.raises(ValueError):
+        _validate(bad)
+    bad = copy.deepcopy(cluster)
+    bad["docker"]["imagee"] = "typo"
+    with pytest.raises(jsonschema.ValidationError):
+        _validate(bad)
+
+
+def test_dockerfile_pins_torch_and_ray_to_the_installed_versions() -> None:
+    import ray
+
+    text = (REPO / "docker" / "Dockerfile").read_text()
+    assert re.search(r"^FROM rayproject/ray:\$\{RAY_VERSION\}-py\d+-gpu$", text, re.M)
+    assert f"ARG RAY_VERSION={ray.__version__}" in text
+    assert "ARG TORCH_VERSION=2.13.0" in text and "pip install ." in text
+
+
+def test_submit_script_parses_score_args() -> None:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("ray_submit_search", REPO / "scripts" / "ray_submit_search.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)  # type: ignore[union-attr]
+    args = mod.parse(["--sample", "8", "--workers", "2", "--gpus-per-worker", "0.5", "--out", "r", "--C", "4"])
+    assert (args.sample, args.workers, args.gpus_per_worker, args.out, args.C) == (8, 2, 0.5, "r", 4)
