@@ -49,20 +49,24 @@ def show_run(run_dir: str) -> Iterator[str]:
     if not (run / "scores").is_dir() and not (run / "config.json").exists():
         raise StoreError(f"{run} is not a score run directory (no scores/ and no config.json)")
     store = ScoreStore(run)
-    cfg = store.load_config() or {}
+    full_cfg = store.load_config() or {}
+    cfg = full_cfg.get("identity", full_cfg)
     good, bad = store.verify()
     table = store.read()
     yield f"run: {run}"
     if cfg:
         shown = {k: cfg.get(k) for k in ("space", "metrics", "sample", "all", "seed", "data", "batch_size") if k in cfg}
         yield f"config: {json.dumps(shown, default=str)}"
-    planned = None
-    try:
-        from raynas.parallel.shards import planned_shard_ids
+    planned: set[int] | None = None
+    if cfg:
+        from raynas.config import from_dict
+        from raynas.parallel.config import ScoreConfig
+        from raynas.parallel.shards import plan_shards, select_ids
+        from raynas.spaces import create_space
 
-        planned = planned_shard_ids(cfg) if cfg else None
-    except (ImportError, AttributeError):
-        planned = None
+        sc = from_dict(ScoreConfig, {**cfg, "out": str(run)})
+        ids = select_ids(create_space(sc.space), sc)
+        planned = {s.shard_id for s in plan_shards(ids, sc.shard_size)}
     done_ids = store.shard_ids()
     yield f"shards: {len(good)} done" + (f", {len(planned - done_ids)} missing" if planned is not None else "") + (
         f", {len(bad)} corrupt" if bad else ""

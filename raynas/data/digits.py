@@ -9,6 +9,8 @@ and validation tensors live in the same input space).
 from __future__ import annotations
 
 import functools
+import importlib.util
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -20,14 +22,38 @@ NUM_CLASSES = 10
 SPLITS = ("train", "val", "all")
 
 
+def _bundled_csv() -> Path | None:
+    """scikit-learn's ``datasets/data/digits.csv.gz``, located without importing scikit-learn."""
+    spec = importlib.util.find_spec("sklearn")  # a top-level spec lookup does not run sklearn/__init__
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    p = Path(list(spec.submodule_search_locations)[0]) / "datasets" / "data" / "digits.csv.gz"
+    return p if p.is_file() else None
+
+
 @functools.lru_cache(maxsize=1)
 def _raw() -> tuple[torch.Tensor, np.ndarray]:
-    """``(float32 [1797, 1, 8, 8] in [0, 1], int64 labels [1797])``; cached, the file is parsed once."""
-    from sklearn.datasets import load_digits
+    """``(float32 [1797, 1, 8, 8] in [0, 1], int64 labels [1797])``; cached, the file is parsed once.
 
-    d = load_digits()
-    x = torch.from_numpy(np.asarray(d.images, dtype=np.float32) / 16.0).unsqueeze(1)
-    return x, np.asarray(d.target, dtype=np.int64)
+    The CSV that ``sklearn.datasets.load_digits`` parses (64 pixel columns, then the label) is read
+    directly: importing scikit-learn pulls in SciPy and costs seconds per process. ``load_digits`` is the
+    fallback when the file is not where scikit-learn keeps it.
+    """
+    path = _bundled_csv()
+    if path is not None:
+        table = np.loadtxt(path, delimiter=",", dtype=np.float32)
+        images, target = table[:, :-1].reshape(-1, 8, 8), table[:, -1]
+    else:
+        try:
+            from sklearn.datasets import load_digits
+        except ImportError:
+            raise DataError("the digits dataset needs scikit-learn (pip install scikit-learn)") from None
+        d = load_digits()
+        images, target = np.asarray(d.images, dtype=np.float32), d.target
+    if images.shape != (1797, 8, 8):
+        raise DataError(f"scikit-learn's digits have an unexpected shape {images.shape}")
+    x = torch.from_numpy(np.ascontiguousarray(images) / 16.0).unsqueeze(1)
+    return x, np.asarray(target, dtype=np.int64)
 
 
 @functools.lru_cache(maxsize=4)

@@ -51,6 +51,7 @@ def _score_section(run: Path, out: Path, truth_path: str | None, queried: dict[i
     store = ScoreStore(run)
     table = store.read()
     cfg = store.load_config() or {}
+    cfg = cfg.get("identity", cfg)  # scoring runs store identity and volatile keys apart
     lines = [f"## Scores: `{run}`", ""]
     if table.num_rows == 0:
         return lines + ["(no scores stored yet)", ""]

@@ -43,7 +43,8 @@ def read_scores_wide(scores_dir: str | Path) -> tuple[pa.Table, dict[str, Any]]:
     if len(set(wide.column("seed").to_pylist())) > 1:
         grouped = wide.group_by(["arch_index", "arch"]).aggregate([(m, "mean") for m in metric_cols])
         wide = grouped.rename_columns([c.removesuffix("_mean") for c in grouped.column_names])
-    return wide, store.load_config() or {}
+    cfg = store.load_config() or {}
+    return wide, cfg.get("identity", cfg)
 
 
 def load_pool(scores_dir: str | Path, metrics: list[str], transform: str = "none") -> tuple[CandidatePool, pa.Table, dict]:

@@ -63,6 +63,8 @@ def atomic_write(path: Path, write: Any) -> None:
         raise StoreError(f"cannot write {path}: {e.strerror or e}") from None
     try:
         with os.fdopen(fd, "wb") as f:
+            if hasattr(os, "fchmod"):  # mkstemp creates 0600; score files are meant to be shared read-only
+                os.fchmod(f.fileno(), 0o644)
             write(f)
             f.flush()
             os.fsync(f.fileno())

@@ -1,8 +1,23 @@
-"""Ray Tune integration (the only raynas package that imports ``ray.tune``): the per-architecture trainable and
-ASHA over a set of architectures."""
+"""Ray Tune integration (the only raynas package that imports ``ray.tune``): the per-architecture trainable
+(:mod:`raynas.tune.trainable`) and ASHA over a set of architectures (:mod:`raynas.tune.asha`).
 
-from raynas.tune.asha import TrialResult, best_trial, read_trials, run_asha
-from raynas.tune.trainable import TrialSpec, make_trainable, run_trial, train_arch
+Names are resolved on first use, so importing the package (or reading ASHA results) does not start Ray's import.
+"""
 
-__all__ = ["TrialResult", "TrialSpec", "best_trial", "make_trainable", "read_trials", "run_asha", "run_trial",
-           "train_arch"]
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "TrialResult": "asha", "best_trial": "asha", "read_trials": "asha", "run_asha": "asha", "write_trials": "asha",
+    "TrialSpec": "trainable", "make_trainable": "trainable", "run_trial": "trainable", "train_arch": "trainable",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)

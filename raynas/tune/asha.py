@@ -23,14 +23,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-import ray
-from ray import tune
-from ray.tune.schedulers import ASHAScheduler
-
 from raynas.config import from_dict, to_dict
 from raynas.errors import ConfigError, SearchError, StoreError
 from raynas.training import TrainConfig
-from raynas.tune.trainable import make_trainable
 
 log = logging.getLogger(__name__)
 
@@ -139,6 +134,12 @@ def run_asha(arch_strs: Sequence[str], space: str = "nb201", dataset: str = "dig
     ``train_cfg.epochs`` is replaced by ``max_epochs`` (the cosine schedule spans the longest trial). Starts a
     local Ray instance when none is running and shuts it down afterwards.
     """
+    import ray  # Ray is imported on use: results can be read back (read_trials) without it
+    from ray import tune
+    from ray.tune.schedulers import ASHAScheduler
+
+    from raynas.tune.trainable import make_trainable
+
     archs = list(dict.fromkeys(arch_strs))
     if not archs:
         raise SearchError("ASHA needs at least one architecture")

@@ -59,3 +59,17 @@ def test_bad_arguments():
     with pytest.raises(DataError, match="val_fraction"):
         load_digits_tensors(split="val", val_fraction=1.0)
     assert np.isfinite(load_digits_tensors(size=1, split="val")[0].numpy()).all()
+
+
+@pytest.mark.slow  # imports scikit-learn (SciPy): seconds on a busy machine
+def test_fast_reader_matches_sklearn_load_digits(monkeypatch):
+    from raynas.data import digits
+
+    fast_x, fast_y = digits._raw()
+    monkeypatch.setattr(digits, "_bundled_csv", lambda: None)
+    digits._raw.cache_clear()
+    try:
+        x, y = digits._raw()
+    finally:
+        digits._raw.cache_clear()
+    assert torch.equal(x, fast_x) and np.array_equal(y, fast_y)
