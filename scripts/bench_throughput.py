@@ -84,12 +84,17 @@ class PeakMemory:
             self.peak = max(self.peak, self._rss() - self._base)
 
 
-def timed(fn: Callable[[], list[MetricResult]], device: torch.device) -> tuple[float, int, list[MetricResult]]:
+def timed(
+    fn: Callable[[], list[MetricResult]], device: torch.device
+) -> tuple[float, float, int, list[MetricResult]]:
+    """``(wall seconds, CPU seconds of this process, peak bytes, results)`` of one call."""
     with PeakMemory(device) as mem:
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         res = fn()
-        seconds = time.perf_counter() - t0
-    return seconds, mem.peak, res
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
+    return seconds, cpu, mem.peak, res
 
 
 def max_rel_diff(a: list[MetricResult], b: list[MetricResult]) -> tuple[float, str]:
@@ -119,6 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--channels-last", action="store_true")
     ap.add_argument("--tf32", action="store_true")
     ap.add_argument("--threads", type=int, default=0, help="torch.set_num_threads (0: leave)")
+    ap.add_argument("--warmup", type=int, default=1, help="untimed calls of both engines first (default 1)")
     ap.add_argument("--json", type=Path, default=None, help="also write the summary here")
     args = ap.parse_args(argv)
     if args.threads:
@@ -147,7 +153,13 @@ def main(argv: list[str] | None = None) -> int:
     print(f"NB201 C={args.C} N={args.N} batch={args.batch} {args.resolution}x{args.resolution} on {device}, "
           f"archs {ids}, torch threads {torch.get_num_threads()}")
     for set_name, names in sets.items():
+        for _ in range(args.warmup):  # first calls pay for lazy initialisation (oneDNN, allocator, imports)
+            arch0 = space.index_to_arch(ids[0])
+            for fused in (False, True):
+                compute_metrics(lambda: space.to_module(arch0, args.num_classes, C=args.C, N=args.N),
+                                batch.head(min(4, batch.size)), names, device=device, seed=args.seed, fused=fused)
         tot = {False: 0.0, True: 0.0}
+        cpu = {False: 0.0, True: 0.0}
         peak = {False: 0, True: 0}
         worst = (0.0, "")
         for k, idx in enumerate(ids):
@@ -157,13 +169,14 @@ def main(argv: list[str] | None = None) -> int:
                 if thin_kw else None
             runs: dict[bool, list[MetricResult]] = {}
             for fused in ((False, True) if k % 2 == 0 else (True, False)):  # alternate the order
-                sec, mem, res = timed(lambda: compute_metrics(
+                sec, cpu_s, mem, res = timed(lambda: compute_metrics(
                     factory, batch, names, device=device, seed=args.seed, thin_factory=thin, fused=fused,
                     channels_last=args.channels_last, allow_tf32=args.tf32), device)
                 tot[fused] += sec
+                cpu[fused] += cpu_s
                 peak[fused] = max(peak[fused], mem)
                 runs[fused] = res
-                print(f"  [{set_name}] arch {idx}: {'fused  ' if fused else 'unfused'} {sec:8.2f} s, "
+                print(f"  [{set_name}] arch {idx}: {'fused  ' if fused else 'unfused'} {sec:8.2f} s wall, {cpu_s:8.2f} s CPU, "
                       f"peak {mem / 2**20:8.1f} MiB")
             d = max_rel_diff(runs[False], runs[True])
             worst = max(worst, d)
@@ -173,6 +186,9 @@ def main(argv: list[str] | None = None) -> int:
             "unfused_archs_per_s": n / tot[False],
             "fused_archs_per_s": n / tot[True],
             "speedup": tot[False] / tot[True],
+            "unfused_cpu_s_per_arch": cpu[False] / n,
+            "fused_cpu_s_per_arch": cpu[True] / n,
+            "cpu_speedup": cpu[False] / cpu[True],
             "unfused_peak_mib": peak[False] / 2**20,
             "fused_peak_mib": peak[True] / 2**20,
             "peak_ratio": peak[True] / peak[False] if peak[False] else float("nan"),
@@ -181,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
         }
         summary["sets"][set_name] = row
         print(f"{set_name}: unfused {row['unfused_archs_per_s']:.4f} archs/s, fused {row['fused_archs_per_s']:.4f} "
-              f"archs/s -> speedup x{row['speedup']:.2f}; peak {row['unfused_peak_mib']:.1f} -> "
+              f"archs/s -> speedup x{row['speedup']:.2f} (CPU time x{row['cpu_speedup']:.2f}); peak {row['unfused_peak_mib']:.1f} -> "
               f"{row['fused_peak_mib']:.1f} MiB (x{row['peak_ratio']:.2f}); max rel diff {worst[0]:.2e} {worst[1]}")
     summary["process_maxrss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     if args.json is not None:

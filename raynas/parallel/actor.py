@@ -2,7 +2,8 @@
 
 Each actor builds the space once and receives the input batch once (the driver ``ray.put``s it a single time
 and passes the reference, which Ray resolves to the batch in the constructor), then scores one shard per
-call. Its device comes from the GPUs Ray assigned it: ``cuda`` when torch sees a GPU and Ray gave the actor
+call. (Ray logs that such an argument must outlive the actor for restarts to work: the driver holds it for
+the whole run.) Its device comes from the GPUs Ray assigned it: ``cuda`` when torch sees a GPU and Ray gave the actor
 one (Ray sets ``CUDA_VISIBLE_DEVICES``, so ``cuda`` is the assigned device), otherwise ``cpu``. On a CPU
 machine a local Ray may advertise *logical* GPUs: actors are still pinned to distinct ids, but compute on CPU.
 """
@@ -98,5 +99,6 @@ def create_actor(cfg: "ScoreConfig", metrics: Sequence[str], batch_ref: Any, dat
         max_restarts=cfg.max_retries,
         max_task_retries=0,
     ).remote(
-        cfg.space, cfg.space_kwargs, list(metrics), batch_ref, cfg.seed, data_name, max(1, int(cfg.cpus_per_worker))
+        cfg.space, cfg.space_kwargs, list(metrics), batch_ref, cfg.seed, data_name,
+        max(1, int(cfg.cpus_per_worker)),
     )

@@ -71,7 +71,8 @@ class ScoreConfig:
             object.__setattr__(self, "metrics", names)
         if not self.metrics:
             raise ConfigError("metrics: give 'all' or at least one metric name")
-        chosen = [k for k, on in (("sample", self.sample is not None), ("all", self.all), ("ids", self.ids is not None)) if on]
+        selectors = (("sample", self.sample is not None), ("all", self.all), ("ids", self.ids is not None))
+        chosen = [k for k, on in selectors if on]
         if len(chosen) != 1:
             raise ConfigError(
                 "choose exactly one of sample=N, all=true, ids=[...] to select architectures"

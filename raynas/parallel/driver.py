@@ -19,7 +19,7 @@ from typing import Any
 import ray
 from ray import exceptions as rex
 
-from raynas.errors import ConfigError, RaynasError
+from raynas.errors import RaynasError
 from raynas.parallel.actor import create_actor
 from raynas.parallel.config import ScoreConfig
 from raynas.parallel.run import ProgressCallback, RunState, prepare_run
@@ -65,9 +65,11 @@ def run_scoring(cfg: ScoreConfig, progress_callback: ProgressCallback | None = N
     t0 = time.perf_counter()
     tracker = run.tracker(progress_callback)
     if not run.todo:
-        return run.summary(0.0, cfg.workers)
+        return {**run.summary(0.0, cfg.workers), "actors": []}
     started = _init_ray(cfg)
     try:
+        if cfg.address:
+            _check_capacity(cfg)
         actors = _Pool(cfg, run).drain(tracker)
     finally:
         if started:
@@ -82,8 +84,10 @@ def _init_ray(cfg: ScoreConfig) -> bool:
     if ray.is_initialized():
         return False
     if cfg.address:
-        ray.init(address=cfg.address, log_to_driver=False)
-        _check_capacity(cfg)
+        try:
+            ray.init(address=cfg.address, log_to_driver=False)
+        except ConnectionError as exc:
+            raise RaynasError(f"cannot connect to the Ray cluster at {cfg.address!r}: {_one_line(exc)}") from exc
         return True
     ray.init(
         num_cpus=max(1, math.ceil(cfg.workers * cfg.cpus_per_worker)),
@@ -106,15 +110,13 @@ def _local_gpus(cfg: ScoreConfig) -> int | None:
 
 
 def _check_capacity(cfg: ScoreConfig) -> None:
-    """Fail fast when no node could ever host one actor (an autoscaling cluster may still grow: warn only)."""
+    """Warn when no node can host an actor right now (an autoscaling cluster may still add GPU nodes; if it
+    never does, the driver gives up after :data:`STALL_TIMEOUT_S`)."""
     res = ray.cluster_resources()
-    if res.get("GPU", 0.0) < cfg.gpus_per_worker:
-        raise ConfigError(
-            f"the Ray cluster at {cfg.address} has {res.get('GPU', 0.0):g} GPU(s); "
-            f"an actor needs {cfg.gpus_per_worker:g} (--gpus-per-worker)"
-        )
-    if res.get("CPU", 0.0) < cfg.cpus_per_worker:
-        log.warning("the Ray cluster has %g CPUs; an actor needs %g", res.get("CPU", 0.0), cfg.cpus_per_worker)
+    for name, need in (("GPU", cfg.gpus_per_worker), ("CPU", cfg.cpus_per_worker)):
+        if need > 0 and res.get(name, 0.0) < need:
+            log.warning("the Ray cluster at %s has %g %s now; each actor needs %g (waiting for the autoscaler)",
+                        cfg.address, res.get(name, 0.0), name, need)
 
 
 class _Pool:
@@ -167,7 +169,10 @@ class _Pool:
                     self._on_result(ref, slot, shard, tracker)
         finally:
             for slot in self.slots:
-                ray.kill(slot.actor, no_restart=True)
+                try:
+                    ray.kill(slot.actor, no_restart=True)
+                except rex.RayError as exc:  # best effort: the cluster may be gone already
+                    log.warning("could not stop a scoring actor: %s", _one_line(exc))
         return [s.info for s in self.slots if s.info is not None]
 
     def _assign(self) -> None:
@@ -185,7 +190,9 @@ class _Pool:
             # Ray could not (re)start it: replace it, within a bound so a crash-looping actor cannot spin forever.
             self.replacements += 1
             if self.replacements > self.max_replacements:
-                raise RaynasError(f"scoring actors keep dying ({self.replacements} replaced); last error: {exc}") from exc
+                raise RaynasError(
+                    f"scoring actors keep dying ({self.replacements} replaced); last error: {_one_line(exc)}"
+                ) from exc
             log.warning("actor could not start (%s); replacing it", type(exc).__name__)
             ray.kill(slot.actor, no_restart=True)
             self._start(slot)
@@ -211,7 +218,8 @@ class _Pool:
         self.attempts[shard.shard_id] += 1
         n = self.attempts[shard.shard_id]
         if n <= self.cfg.max_retries:
-            log.warning("shard %s failed (attempt %d/%d): %s; retrying", shard.shard_id, n, self.cfg.max_retries + 1, error)
+            log.warning("shard %s failed (attempt %d/%d): %s; retrying",
+                        shard.shard_id, n, self.cfg.max_retries + 1, error)
             self.pending.appendleft(shard)
             return
         log.error("shard %s failed %d times, recording its rows as errors: %s", shard.shard_id, n, error)

@@ -51,12 +51,14 @@ def search_trace(
     """Best-so-far query value vs number of queries and vs cumulative cost (two panels)."""
     best = np.maximum.accumulate(np.where(np.isfinite(values), values, -np.inf))
     fig, (a, b) = plt.subplots(1, 2, figsize=(9, 3.4))
-    a.step(steps, best, where="post")
-    b.step(cost, best, where="post")
+    a.step(steps, best, where="post", label="best so far")
+    b.step(cost, best, where="post", label="best so far")
+    a.scatter(steps, values, s=10, c="C1", zorder=3, label="query")
+    b.scatter(cost, values, s=10, c="C1", zorder=3, label="query")
     for ax, xl in ((a, "queries"), (b, "cumulative cost (s)")):
         if optimum is not None:
             ax.axhline(optimum, ls="--", c="gray", lw=0.8, label="pool optimum")
-            ax.legend(fontsize=8)
+        ax.legend(fontsize=8)
         ax.set_xlabel(xl)
         ax.set_ylabel(f"best {label}")
     fig.suptitle("search trace (best so far)")

@@ -132,6 +132,9 @@ class HNAS:
         stat = np.max if self.config.scale == "max" else np.median
         self.scale = float(stat(self.M[valid]))
         self.budget = min(self.config.budget, self.n_valid)
+        if self.config.budget > self.n_valid:
+            log.warning("budget %d exceeds the %d archs with valid scores; the search stops after querying them all",
+                        self.config.budget, self.n_valid)
         self.max_iters = self.config.max_iters if self.config.max_iters is not None else 3 * self.config.budget
         self.bounds = np.array([self.config.t_bounds, self.config.c_bounds], dtype=np.float64).T
         self.trace: list[dict[str, Any]] = []
@@ -150,7 +153,8 @@ class HNAS:
         """``F [P]`` over the pool positions (``+inf`` for archs without valid scores)."""
         return hnas_objective(self.M, self.kappa, t, c, self.scale)
 
-    def _argmin(self, t: float, c: float) -> int:
+    def select(self, t: float, c: float) -> int:
+        """``A*(t, c)``: the arch index minimising ``F(.; t, c)`` (queried archs skipped with ``exclude_queried``)."""
         F = self.objective(t, c)
         if self.config.exclude_queried and len(self._log):
             F[[self.pool.position(a) for a in self._log.arch]] = np.inf
@@ -195,7 +199,7 @@ class HNAS:
             cfg = self.config
             t, c = propose(X, y, self.bounds, cfg.seed, n_init=cfg.n_init, acquisition=cfg.acquisition,
                            num_restarts=cfg.num_restarts, raw_samples=cfg.raw_samples)
-            arch = self._argmin(float(t), float(c))
+            arch = self.select(float(t), float(c))
             self._pending = HNASProposal(len(self.trace), float(t), float(c), arch, arch in self._log)
         return self._pending
 
@@ -271,7 +275,8 @@ class HNAS:
         self = cls(pool, oracle, state_path=path if keep_saving else None, **{
             f: getattr(hc, f) for f in HNASConfig.__dataclass_fields__})
         if cfg.get("pool", {}).get("fingerprint") != self.fingerprint():
-            raise StoreError(f"{path} was saved for a different candidate pool ({cfg.get('pool', {}).get('size')} archs)")
+            size = cfg.get("pool", {}).get("size")
+            raise StoreError(f"{path} was saved for a different candidate pool ({size} archs)")
         self._replay(rows, path)
         return self
 
@@ -282,7 +287,7 @@ class HNAS:
             arch = int(r["arch_index"])
             bad = self.done or r["step"] != i or r["kind"] != "bo" or w.shape != (2,) or arch not in self.pool
             if not bad:
-                bad = self._argmin(float(w[0]), float(w[1])) != arch or bool(r["new_query"]) == (arch in self._log)
+                bad = self.select(float(w[0]), float(w[1])) != arch or bool(r["new_query"]) == (arch in self._log)
             if bad:
                 raise StoreError(f"{path}: row {i} (arch {arch}) is inconsistent with the pool and config")
             self._apply(float(w[0]), float(w[1]), arch, float(r["value"]), float(r["cost"]), bool(r["new_query"]))

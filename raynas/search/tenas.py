@@ -164,6 +164,8 @@ def _without(alive: Alive, edge: int, ops: Sequence[str]) -> Alive:
 
 def planned_calls(alive: Alive, prune_number: int = 1, groups: Sequence[Sequence[int]] = (), keep: int = 2) -> int:
     """Measure calls :func:`tenas_prune` will make (without cache hits): for progress totals."""
+    if prune_number < 1:
+        raise ConfigError(f"prune_number must be >= 1, got {prune_number}")
     counts = [len(ops) for ops in alive]
     total = 0
     while any(c > 1 for c in counts):
@@ -191,7 +193,8 @@ def prune_ops(
             if len(ops) > 1:
                 for op in ops:
                     k, r = measure(_without(alive, e, (op,)))
-                    entries.append((e, op, relative_change(kappa, k, precision), relative_change(regions, r, precision)))
+                    entries.append((e, op, relative_change(kappa, k, precision),
+                                    relative_change(regions, r, precision)))
         ranks = _rank(entries)
         order = sorted(range(len(entries)), key=lambda i: (sum(ranks[i]), ranks[i][0], i))
         chosen: set[int] = set()
@@ -257,6 +260,8 @@ def tenas_prune(
     if groups:
         state, more = prune_edges(state, groups, runner, keep=keep, precision=precision, first_round=len(rounds))
         rounds += more
+    if progress is not None and runner.calls < runner.planned:  # cache hits made the plan too long
+        progress(runner.calls, runner.calls)
     return TenasOutcome(state, tuple(rounds), time.perf_counter() - t0, runner.calls)
 
 

@@ -20,8 +20,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Literal
 
-import torch
-
 from raynas.config import from_dict, to_dict
 from raynas.data.batch import Batch
 from raynas.errors import ConfigError, SearchError, StoreError
@@ -73,19 +71,10 @@ class TenasConfig:
 
 
 def load_batch(cfg: TenasConfig) -> Batch:
-    """The NTK batch from :func:`raynas.data.create_batch`; Gaussian noise if that is not available yet."""
-    n = cfg.resolved("batch_size")
-    try:
-        from raynas.data import create_batch  # type: ignore[attr-defined]
-    except ImportError:
-        create_batch = None
-    if create_batch is not None:
-        return create_batch(cfg.data, n, cfg.seed, cfg.input_size)
-    if cfg.data != "noise":
-        log.warning("raynas.data.create_batch is not available; using a Gaussian noise batch instead of %r", cfg.data)
-    gen = torch.Generator().manual_seed(cfg.seed)
-    x = torch.randn(n, 3, cfg.input_size, cfg.input_size, generator=gen)
-    return Batch(x, torch.randint(10, (n,), generator=gen), 10, f"noise:seed={cfg.seed}:n={n}")
+    """The NTK batch: :func:`raynas.data.create_batch` of ``data`` (``batch_size`` images, ``input_size`` px)."""
+    from raynas.data import create_batch
+
+    return create_batch(cfg.data, cfg.resolved("batch_size"), cfg.seed, cfg.input_size)
 
 
 def build_problem(cfg: TenasConfig, batch: Batch) -> tuple[Any, Any, Alive, tuple[tuple[int, ...], ...]]:

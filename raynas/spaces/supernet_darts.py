@@ -120,7 +120,9 @@ class DartsSuperNet(nn.Module):
             self.cells.append(DartsSuperCell(self.ops, nodes, C_pp, C_p, C_curr, reduction, reduction_prev, combine))
             reduction_prev = reduction
             C_pp, C_p = C_p, nodes * C_curr
-        self.lastact: nn.Module = nn.Sequential(nn.BatchNorm2d(C_p), nn.ReLU(inplace=False)) if lastact else nn.Identity()
+        self.lastact: nn.Module = (
+            nn.Sequential(nn.BatchNorm2d(C_p), nn.ReLU(inplace=False)) if lastact else nn.Identity()
+        )
         self.global_pooling = nn.AdaptiveAvgPool2d(1)
         self.classifier = nn.Linear(C_p, num_classes)
 

@@ -13,11 +13,13 @@ A trial that raises is recorded as ``failed`` with its error and the run goes on
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
 import math
 import os
+import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -101,13 +103,16 @@ def write_trials(path: str | Path, trials: Sequence[TrialResult]) -> None:
                         ("stopped_early", pa.bool_()), ("checkpoint", pa.string()), ("status", pa.string()),
                         ("error", pa.string()), ("trial_id", pa.string())])
     table = pa.Table.from_pylist([t.as_dict() for t in trials], schema=schema)
+    tmp = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
         os.close(fd)
         pq.write_table(table, tmp)
         os.replace(tmp, path)
-    except OSError as e:
+    except (OSError, pa.ArrowException) as e:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
         raise StoreError(f"cannot write ASHA trial table {path}: {e}") from e
 
 
@@ -179,7 +184,10 @@ def run_asha(arch_strs: Sequence[str], space: str = "nb201", dataset: str = "dig
                     failure_config=tune.FailureConfig(max_failures=0, fail_fast=False),
                     checkpoint_config=tune.CheckpointConfig(num_to_keep=2, checkpoint_score_attribute="val_acc",
                                                             checkpoint_score_order="max")))
-        grid = tuner.fit()
+        # Tune prints its experiment banner and trial errors to stdout whatever the verbosity; stdout belongs to
+        # the caller (the CLI prints its JSON result there), so send them to stderr
+        with contextlib.redirect_stdout(sys.stderr):
+            grid = tuner.fit()
     finally:
         if started:
             ray.shutdown()

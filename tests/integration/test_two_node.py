@@ -1,10 +1,10 @@
 """A two-node Ray cluster on loopback (two `ray start` processes): one node is lost mid-run, the run still
 ends with every (arch, metric, seed) row exactly once.
 
-Each node runs `ray start --block` in its own process group and temp dir, so the test can kill exactly one
-node (SIGKILL to its group: raylet, workers, agents, as in a machine failure) and, in teardown, exactly the
-processes it started. (`ray stop --force` would kill every Ray process on the machine, including clusters of
-other users or of concurrent test runs, so teardown kills by process group and temp dir instead.)
+Each node runs `ray start --block` in its own session and temp dir, so the test can kill exactly one node
+(SIGKILL to every process of its session: raylet, workers, agents, as in a machine failure) and, in teardown,
+exactly the processes it started. (`ray stop --force` would kill every Ray process on the machine, including clusters of
+other users or of concurrent test runs, so teardown kills by session id and temp dir instead.)
 """
 
 from __future__ import annotations
@@ -25,9 +25,10 @@ import pytest
 ray = pytest.importorskip("ray")
 
 from raynas.parallel import ScoreConfig, run_scoring_from_dict  # noqa: E402
+from raynas.parallel import driver as driver_mod  # noqa: E402
 from raynas.parallel.shards import select_ids  # noqa: E402
 from raynas.spaces import create_space  # noqa: E402
-from raynas.testing import assert_complete, tiny_score_config  # noqa: E402
+from raynas.testing import assert_complete, kill_session, tiny_score_config  # noqa: E402
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 
@@ -58,11 +59,9 @@ def _start_node(args: list[str], temp_dir: str, env: dict[str, str]) -> subproce
     )
 
 
-def _kill_group(proc: subprocess.Popen, sig: int) -> None:
-    try:
-        os.killpg(proc.pid, sig)  # the group of a process this test started (start_new_session)
-    except ProcessLookupError:
-        pass
+def _kill_node(proc: subprocess.Popen, sig: int) -> None:
+    """Signal every process of one node: its `ray start` leads a session holding all it spawned."""
+    kill_session(proc.pid, sig)
 
 
 def _kill_leftovers(marker: str) -> None:
@@ -113,24 +112,43 @@ def two_nodes(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
             ray.shutdown()
         for proc in (worker, head):
             if proc is not None:
-                _kill_group(proc, signal.SIGTERM)
+                proc.send_signal(signal.SIGTERM)  # `ray start --block` stops its node's processes
         for proc in (worker, head):
             if proc is not None:
                 try:
-                    proc.wait(timeout=20)
+                    proc.wait(timeout=5)
                 except subprocess.TimeoutExpired:
-                    _kill_group(proc, signal.SIGKILL)
+                    pass
+                _kill_node(proc, signal.SIGKILL)
         _kill_leftovers(base)
         shutil.rmtree(base, ignore_errors=True)
 
 
-def test_node_lost_mid_run_leaves_complete_duplicate_free_table(two_nodes: dict[str, Any], tmp_path: Path) -> None:
+def _start_together(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Hold the first assignment until both actors are up, so both nodes really hold work when one dies
+    (otherwise the actor that starts first may score everything before the other has imported torch)."""
+    real = driver_mod._Pool._assign
+
+    def assign(self: Any) -> None:
+        if not getattr(self, "_both_up", False):
+            if not all(s.state == "idle" for s in self.slots):
+                return
+            self._both_up = True
+        real(self)
+
+    monkeypatch.setattr(driver_mod._Pool, "_assign", assign)
+
+
+def test_node_lost_mid_run_leaves_complete_duplicate_free_table(
+    two_nodes: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _start_together(monkeypatch)
     killed: list[int] = []
     worker = two_nodes["worker"]
 
     def progress(done: int, total: int, rate: Any, eta: Any) -> None:
         if done >= 1 and not killed:
-            _kill_group(worker, signal.SIGKILL)  # the machine "fails": raylet and its actor die at once
+            _kill_node(worker, signal.SIGKILL)  # the machine "fails": raylet and its actor die at once
             killed.append(done)
 
     # one CPU per node and per actor: the two actors necessarily sit on different nodes

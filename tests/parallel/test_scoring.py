@@ -57,7 +57,7 @@ def test_score_ids_values_and_error_rows(batch: Batch) -> None:
     assert rows[1]["status"] == "ok" and rows[1]["value"] > 0
     assert [r["status"] for r in rows[2:4]] == ["error", "error"]
     assert all(r["value"] is None and "arch 3 has no path" in r["error"] for r in rows[2:4])
-    assert {r["seed"] for r in rows} == {5} and {r["data"] for r in rows} == {"d"} and {r["host"] for r in rows} == {"h"}
+    assert {(r["seed"], r["data"], r["host"]) for r in rows} == {(5, "d", "h")}
     assert seen == [(1, 3), (2, 3), (3, 3)]
 
 

@@ -39,8 +39,12 @@ def test_objective_is_nan_safe():
     np.testing.assert_array_equal(F, [np.inf, np.inf, np.inf, np.inf, np.inf, 4.0, np.inf])
 
 
-@pytest.mark.parametrize("args", [((np.ones(2), np.ones(3)), 0.5, 0.0, 1.0), ((np.ones(2), np.ones(2)), 0.5, 0.0, 0.0),
-                                  ((np.ones(2), np.ones(2)), np.nan, 0.0, 1.0), ((np.ones((2, 1)),) * 2, 0.5, 0.0, 1.0)])
+@pytest.mark.parametrize("args", [
+    ((np.ones(2), np.ones(3)), 0.5, 0.0, 1.0),  # length mismatch
+    ((np.ones(2), np.ones(2)), 0.5, 0.0, 0.0),  # scale 0
+    ((np.ones(2), np.ones(2)), np.nan, 0.0, 1.0),  # t NaN
+    ((np.ones((2, 1)),) * 2, 0.5, 0.0, 1.0),  # not 1-D
+])
 def test_objective_rejects_bad_shapes_and_constants(args):
     (M, kappa), t, c, scale = args
     with pytest.raises(SearchError):
@@ -59,7 +63,7 @@ def test_finds_the_known_t_optimum():
     # so the pinned claim is the optimum and the (t, c) that HNAS learned
     assert r["arch_index"] == best and r["value"] == acc.max()
     assert abs(r["t"] - 0.6) < 0.03
-    assert h._argmin(r["t"], r["c"]) == best  # (t*, c*) really selects the optimum
+    assert h.select(r["t"], r["c"]) == best  # (t*, c*) really selects the optimum
     assert r["queries"] == len(set(oracle.calls)) == len(oracle.calls)
 
 
@@ -69,7 +73,7 @@ def test_finds_the_kappa_optimum_at_low_c():
     h = HNAS(pool, oracle, budget=6, max_iters=6, seed=0, **FAST)
     r = h.run()
     assert r["value"] == acc.max()
-    assert all(h._argmin(t, -4.0) == r["arch_index"] for t in (0.0, 0.5, 1.0))
+    assert all(h.select(t, -4.0) == r["arch_index"] for t in (0.0, 0.5, 1.0))
 
 
 def test_repeats_are_free_observations_and_the_run_is_deterministic():
@@ -190,7 +194,7 @@ def test_negative_measures_enter_as_magnitudes():
     a = HNAS(HNAS.pool_from_table(table, "grasp"), metric="grasp", budget=2)
     b = HNAS(HNAS.pool_from_table(neg, "grasp"), metric="grasp", budget=2)
     assert a.scale == b.scale == 10.0
-    assert a._argmin(0.3, -1.0) == b._argmin(0.3, -1.0)
+    assert a.select(0.3, -1.0) == b.select(0.3, -1.0)
 
 
 def test_beats_random_search_on_average():

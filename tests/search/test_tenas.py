@@ -80,7 +80,16 @@ def test_prune_number_two_prunes_in_one_round_and_progress() -> None:
     assert seen[-1] == (7, 7) and [d for d, _ in seen] == list(range(1, 8))
 
 
-def test_per_repeat_values_and_cache() -> None:
+def test_cache_measures_each_state_once() -> None:
+    seen = []
+    m = AdditiveMeasure(WK[:1], WR[:1])
+    out = tenas_prune([("a", "b", "c")], m, progress=lambda done, total: seen.append((done, total)))
+    # round 1's supernet is round 0's candidate "without b": measured once, so 4 + 2 calls, not 4 + 3
+    assert out.alive == (("a",),) and out.measure_calls == len(m.calls) == 6 == len(set(m.calls))
+    assert seen[-1] == (6, 6)
+
+
+def test_per_repeat_values() -> None:
     calls = []
 
     def measure(alive):  # the op "good" raises both kappa repeats less than "bad" but adds more regions
@@ -90,7 +99,8 @@ def test_per_repeat_values_and_cache() -> None:
 
     out = tenas_prune([("good", "bad")], measure)
     assert out.alive == (("good",),) and len(calls) == 3
-    assert [c.d_kappa for c in out.rounds[0].candidates] == [round((1 / 6 + 2 / 11) / 2, 3), round((4 / 6 + 8 / 11) / 2, 3)]
+    expected = [round((1 / 6 + 2 / 11) / 2, 3), round((4 / 6 + 8 / 11) / 2, 3)]  # repeats: 6 -> 5 / 2, 11 -> 9 / 3
+    assert [c.d_kappa for c in out.rounds[0].candidates] == expected
 
 
 def test_prune_edges_keeps_two_most_important_per_group() -> None:
@@ -134,8 +144,9 @@ def test_config_is_strict() -> None:
         run_tenas_search({"repeats": 0})
 
 
+@pytest.mark.slow
 def test_darts_real_measure_single_state() -> None:
-    cfg = TenasConfig(space="darts_cifar", data="noise", batch_size=4, input_size=8, repeats=1, region_samples=50)
+    cfg = TenasConfig(space="darts_cifar", data="noise", batch_size=4, input_size=4, repeats=1, region_samples=50)
     ntk_net, thin, start, groups = build_problem(cfg, load_batch(cfg))
     from raynas.search.tenas_measure import SupernetMeasure
 
@@ -146,10 +157,11 @@ def test_darts_real_measure_single_state() -> None:
     assert measure(start) == ((k,), (r,))  # same weights and inputs for every call
 
 
+@pytest.mark.slow
 def test_tiny_nb201_run_terminates_with_valid_arch(tmp_path) -> None:
     torch.set_num_threads(1)
-    cfg = {"space": "nb201", "C": 2, "N": 1, "batch_size": 8, "input_size": 8, "repeats": 1, "data": "noise",
-           "region_samples": 200, "out": str(tmp_path)}
+    cfg = {"space": "nb201", "C": 2, "N": 1, "batch_size": 4, "input_size": 8, "repeats": 1, "data": "noise",
+           "region_samples": 100, "out": str(tmp_path)}
     t0 = time.perf_counter()
     res = run_tenas_search(cfg)
     assert time.perf_counter() - t0 < 30
@@ -161,3 +173,27 @@ def test_tiny_nb201_run_terminates_with_valid_arch(tmp_path) -> None:
     assert json.loads((tmp_path / "tenas_result.json").read_text())["arch"] == res["arch"]
     again = run_tenas_search({**cfg, "resume": True})  # stored result, no recomputation
     assert again["arch"] == res["arch"] and again["seconds"] == res["seconds"]
+
+
+def test_darts_shaped_search_with_fake_measure_gives_the_expected_genotype() -> None:
+    # kappa ignores the ops; regions add w[e][o] (distinct): every edge keeps its largest-w op, every node
+    # its two edges with the largest surviving w. No rounding, so no ties.
+    from raynas.spaces.darts_genotypes import DARTS_FINAL_OPS
+    from raynas.spaces.supernet_darts import darts_edges, node_groups
+
+    ops = DARTS_FINAL_OPS
+    w = [{o: ((e * 7 + j * 5) % 13) * 28 + e for j, o in enumerate(ops)} for e in range(28)]
+    out = tenas_prune([ops] * 28, AdditiveMeasure([{o: 0 for o in ops}] * 28, w), prune_number=3,
+                      precision=None, groups=node_groups(), keep=2)
+    best = [max(ops, key=lambda o: w[e][o]) for e in range(28)]
+    kept = {e for g in node_groups() for e in sorted(g, key=lambda e: -w[e][best[e]])[:2]}
+    assert out.alive == tuple((best[e],) if e in kept else () for e in range(28))
+    assert [r.phase for r in out.rounds] == ["ops", "ops"] + ["edges"] * 6  # nodes 1..3 of both cells
+    g = final_arch(TenasConfig(space="darts_cifar"), out.alive)["arch"]
+    edges = darts_edges()
+    expect = [
+        "|".join(",".join(f"{best[c * 14 + f]}~{edges[f][1]}" for f in range(14)
+                          if edges[f][0] == k and c * 14 + f in kept) for k in range(4))
+        for c in range(2)
+    ]
+    assert g == f"normal=[{expect[0]}];reduce=[{expect[1]}]"
