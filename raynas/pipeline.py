@@ -158,6 +158,10 @@ def run_pipeline(cfg: dict[str, Any], progress_callback: Callable[..., None] | N
         )
         summary["hnas"] = {k: hnas.get(k) for k in ("arch_index", "arch", "value", "queries", "cost")}
     summary["report"] = [str(p) for p in write_report(out)]
-    log.info("chosen architecture %s: %.2f%% validation accuracy on %s after %d epochs", robot["arch"],
-             robot["value"], oc.dataset, oc.epochs)
+    summary["message"] = (
+        f"chosen architecture {robot['arch']} (NB201 index {robot['arch_index']}): "
+        f"{robot['value']:.2f}% validation accuracy on {oc.dataset} after {oc.epochs} epochs of real training "
+        f"({robot['queries']} architectures trained, {robot['cost']:.0f} s); results in {out}"
+    )
+    log.info(summary["message"])
     return summary

@@ -43,8 +43,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     _common(t, scores=False)
     t.add_argument("--space", default="nb201", help="nb201 | darts_cifar")
     t.add_argument("--data", default="digits")
-    t.add_argument("--batch-size", type=int, default=32)
-    t.add_argument("--repeats", type=int, default=3)
+    t.add_argument("--batch-size", type=int, default=None, help="NTK batch (default: the paper's, 72 NB201 / 14 DARTS)")
+    t.add_argument("--repeats", type=int, default=None, help="NTK repeats averaged per measurement (default 3)")
+    t.add_argument("--C", type=int, default=None, help="supernet width for the NTK (default: the paper's)")
+    t.add_argument("--N", type=int, default=None, help="cells per stage of the NB201 supernet")
+    t.add_argument("--input-size", type=int, default=None, help="image side of the NTK batch")
+    t.add_argument("--region-inputs", choices=["gaussian", "crops"], default=None,
+                   help="linear-region inputs: Gaussian 3x3 (default) or 3x3 crops of the data, as the TE-NAS code")
+    t.add_argument("--device", default=None, help="cpu | cuda | auto")
     t.set_defaults(func=_run("tenas"))
 
     e = s.add_parser(
@@ -105,6 +111,17 @@ def _run(method: str):
         else:
             with progress_bar(method, unit="step") as update:
                 result = call(cfg, progress_callback=update)
+        if method == "pipeline":
+            print(result["message"])
+            print("report: " + " ".join(result["report"]))
+            return 0
+        trace = result.pop("trace", None)
+        if trace:
+            print(f"{'step':>4} {'kind':6} {'arch':>6} {'value':>8} {'cum. cost':>10}  weights")
+            for r in trace:
+                w = " ".join(f"{v:+.2f}" for v in (r.get("weights") or []))
+                print(f"{r['step']:>4} {r['kind']:6} {r['arch_index']:>6} {r['value']:>8.3f} "
+                      f"{r['cumulative_cost']:>10.1f}  {w}")
         print(json.dumps(result, indent=2, default=str))
         return 0
 

@@ -112,21 +112,29 @@ def sample_gradients(
     """``G [B, P]`` (row ``i`` = ``d scalars[i] / d params``, flattened; zeros where unused) for ``scalars [B]``.
 
     ``retain_graph=True`` keeps the graph for another call on the same forward (the fused NTK pass).
-    ``"batched"`` falls back to ``"loop"`` when the vmapped backward raises (a missing batching rule); an
-    out-of-memory error is not caught, so the caller can retry on a smaller batch.
+    ``"batched"`` falls back to ``"loop"`` when the vmapped backward raises (a missing batching rule); on an
+    out-of-memory error it halves ``chunk`` (same rows) and, at one row per call, lets the error through so
+    the caller can retry on a smaller batch.
     """
     if not params:
         raise MetricError("no parameters selected for the NTK (the network has none of the required kind)")
     if method == "auto":
         method = "batched" if scalars.device.type == "cuda" else "loop"
-    if method == "batched":
+    chunk = max(1, min(chunk, int(scalars.shape[0])))
+    while method == "batched":
         try:
             return _batched_rows(scalars, params, chunk)
         except (RuntimeError, NotImplementedError) as exc:
+            if is_oom(exc) and chunk > 1:  # fewer cotangents per call first: same rows, less memory
+                if scalars.device.type == "cuda":
+                    torch.cuda.empty_cache()
+                chunk = chunk // 2
+                continue
             if is_oom(exc):
                 raise
             log.warning("is_grads_batched failed (%s: %s); using %d backward passes", type(exc).__name__, exc,
                         scalars.shape[0])
+            method = "loop"
     return _looped_rows(scalars, params, retain_graph)
 
 
@@ -152,7 +160,7 @@ def _batched_rows(scalars: torch.Tensor, params: list[nn.Parameter], chunk: int)
     b = scalars.shape[0]
     eye = torch.eye(b, dtype=scalars.dtype, device=scalars.device)
     blocks = []
-    for start in range(0, b, max(1, chunk)):
+    for start in range(0, b, chunk):
         cot = eye[start : start + chunk]  # [n, B] one-hot cotangents: row k selects s_{start+k}
         grads = torch.autograd.grad(
             scalars, params, grad_outputs=cot, retain_graph=True, allow_unused=True, is_grads_batched=True

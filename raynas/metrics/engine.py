@@ -4,6 +4,9 @@ The engine owns every side effect so metric functions stay pure: a fresh copy of
 metric (metrics mutate weights, grads, BN stats), BN removal, dtype, device, seeding, timing, NaN/inf
 detection and GPU out-of-memory handling (retry on a halved batch, then a recorded ``oom`` status).
 A metric failure never raises out of :func:`compute_metrics`: it becomes a row with a status.
+
+``compute_metrics(..., fused=True)`` hands the same work to :mod:`raynas.metrics.fused`, which shares one
+forward/backward between the metrics that read the same quantities (same values, same statuses).
 """
 
 from __future__ import annotations

@@ -206,6 +206,8 @@ def loss_pass(model: nn.Module, batch: Batch, uses: frozenset[str]) -> Shared:
     elif acc is not None:
         out.setdefault("relu_kernel", (acc.kernel, acc.n_units))
         out.setdefault("relu_units", acc.n_units)
+    if "fisher" in uses and not acts:
+        fail({"fisher"}, MetricError("no Conv2d/Linear layer ran during the forward pass"))
     want_w = bool(weights) and bool(uses & {"weight_grads", "hvp"})
     want_a = bool(acts)
     if "input_jac" in uses:

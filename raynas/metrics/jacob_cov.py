@@ -31,6 +31,7 @@ def jacob_cov_score(jac: torch.Tensor) -> torch.Tensor:
 
 def jacob_cov_reduce(shared: Mapping[str, Any], batch: Batch) -> torch.Tensor:
     """The score of the shared ``shared["input_jac"] [B, C, H, W]`` (``d(sum of logits)/d inputs``)."""
+    check_batch(batch)
     return jacob_cov_score(shared["input_jac"])
 
 

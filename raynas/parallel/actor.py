@@ -3,9 +3,11 @@
 Each actor builds the space once and receives the input batch once (the driver ``ray.put``s it a single time
 and passes the reference, which Ray resolves to the batch in the constructor), then scores one shard per
 call. (Ray logs that such an argument must outlive the actor for restarts to work: the driver holds it for
-the whole run.) Its device comes from the GPUs Ray assigned it: ``cuda`` when torch sees a GPU and Ray gave the actor
-one (Ray sets ``CUDA_VISIBLE_DEVICES``, so ``cuda`` is the assigned device), otherwise ``cpu``. On a CPU
-machine a local Ray may advertise *logical* GPUs: actors are still pinned to distinct ids, but compute on CPU.
+the whole run.)
+
+Its device comes from the GPUs Ray assigned it: ``cuda`` when torch sees a GPU and Ray gave the actor one
+(Ray sets ``CUDA_VISIBLE_DEVICES``, so ``cuda`` is the assigned device), otherwise ``cpu``. On a CPU machine a
+local Ray may advertise *logical* GPUs: actors are still pinned to distinct ids, but compute on CPU.
 """
 
 from __future__ import annotations

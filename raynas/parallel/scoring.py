@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Callable, Collection, Mapping, Sequence
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from raynas.errors import UnknownNameError
+from raynas.errors import RaynasError, UnknownNameError
 
 if TYPE_CHECKING:
     from raynas.data.batch import Batch
@@ -125,7 +125,7 @@ def failed_table(
     for idx in ids:
         try:
             arch = space.index_to_arch(int(idx))
-        except Exception:  # noqa: BLE001 - the row records the failure either way
+        except (RaynasError, ValueError, IndexError):  # the row records the failure either way
             arch = None
         tables.append(to_table(space, int(idx), arch, seed, data_name, error_results(metric_names, error), host))
     return pa.concat_tables(tables)
@@ -145,9 +145,9 @@ def drop_done_rows(table: pa.Table, done_keys: Collection[tuple[int, str, int]])
 
 def run_local(cfg: "ScoreConfig", progress_callback: Callable[..., None] | None = None) -> dict[str, Any]:
     """The whole scoring run in this process, no Ray: same store, resume and shard logic as the Ray driver."""
-    from raynas.parallel.run import prepare_run
-
     import torch
+
+    from raynas.parallel.run import prepare_run
 
     run = prepare_run(cfg)
     device = "cuda" if torch.cuda.is_available() else "cpu"

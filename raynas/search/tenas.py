@@ -76,6 +76,8 @@ class PruneRound:
 
 @dataclass(frozen=True)
 class TenasOutcome:
+    """Final state (one op per kept edge, ``()`` on pruned edges), round logs, seconds, measure calls."""
+
     alive: Alive
     rounds: tuple[PruneRound, ...]
     seconds: float
@@ -129,10 +131,12 @@ def dense_ranks(values: Sequence[float], descending: bool) -> list[int]:
     return [position[v] for v in values]
 
 
-def _rank(entries: list[tuple[int, str, float, float]]) -> list[tuple[int, int]]:
-    rk = dense_ranks([e[2] for e in entries], descending=True)
-    rr = dense_ranks([e[3] for e in entries], descending=False)
-    return list(zip(rk, rr))
+def _rank(entries: list[tuple[int, str, float, float]]) -> tuple[list[tuple[int, int]], list[int]]:
+    """``(ranks, order)`` of ``(edge, op, d_kappa, d_regions)`` entries: ``(rank_kappa, rank_regions)`` per
+    entry, and the entry positions from least to most important (ties: lower kappa rank, then position)."""
+    ranks = list(zip(dense_ranks([e[2] for e in entries], descending=True),
+                     dense_ranks([e[3] for e in entries], descending=False)))
+    return ranks, sorted(range(len(entries)), key=lambda i: (sum(ranks[i]), ranks[i][0], i))
 
 
 def _mean(v: Values) -> float:
@@ -162,10 +166,16 @@ def _without(alive: Alive, edge: int, ops: Sequence[str]) -> Alive:
     return alive[:edge] + (tuple(o for o in alive[edge] if o not in ops),) + alive[edge + 1 :]
 
 
+def _check_groups(groups: Sequence[Sequence[int]], n_edges: int) -> None:
+    if any(not 0 <= e < n_edges for g in groups for e in g):
+        raise ConfigError(f"edge groups {list(map(list, groups))} reference edges outside 0..{n_edges - 1}")
+
+
 def planned_calls(alive: Alive, prune_number: int = 1, groups: Sequence[Sequence[int]] = (), keep: int = 2) -> int:
     """Measure calls :func:`tenas_prune` will make (without cache hits): for progress totals."""
     if prune_number < 1:
         raise ConfigError(f"prune_number must be >= 1, got {prune_number}")
+    _check_groups(groups, len(alive))
     counts = [len(ops) for ops in alive]
     total = 0
     while any(c > 1 for c in counts):
@@ -184,6 +194,7 @@ def prune_ops(
     """Op-pruning rounds until every edge has at most one op; returns the final state and the round logs."""
     if prune_number < 1:
         raise ConfigError(f"prune_number must be >= 1, got {prune_number}")
+    alive = normalize_alive(alive)
     rounds: list[PruneRound] = []
     while any(len(ops) > 1 for ops in alive):
         t0 = time.perf_counter()
@@ -195,8 +206,7 @@ def prune_ops(
                     k, r = measure(_without(alive, e, (op,)))
                     entries.append((e, op, relative_change(kappa, k, precision),
                                     relative_change(regions, r, precision)))
-        ranks = _rank(entries)
-        order = sorted(range(len(entries)), key=lambda i: (sum(ranks[i]), ranks[i][0], i))
+        ranks, order = _rank(entries)
         chosen: set[int] = set()
         per_edge: dict[int, int] = {}
         for i in order:
@@ -221,6 +231,8 @@ def prune_edges(
     the ``keep`` most important edges (importance ranked within the group), group after group."""
     if keep < 1:
         raise ConfigError(f"keep must be >= 1, got {keep}")
+    alive = normalize_alive(alive)
+    _check_groups(groups, len(alive))
     rounds: list[PruneRound] = []
     for group in groups:
         present = [e for e in group if alive[e]]
@@ -233,8 +245,7 @@ def prune_edges(
             k, r = measure(_without(alive, e, alive[e]))
             entries.append((e, "+".join(alive[e]), relative_change(kappa, k, precision),
                             relative_change(regions, r, precision)))
-        ranks = _rank(entries)
-        order = sorted(range(len(entries)), key=lambda i: (sum(ranks[i]), ranks[i][0], i))
+        ranks, order = _rank(entries)
         chosen = set(order[: len(entries) - keep])
         for i in chosen:
             alive = _without(alive, entries[i][0], alive[entries[i][0]])

@@ -177,6 +177,7 @@ def run_tenas_search(cfg_dict: dict[str, Any], progress_callback: Callable[..., 
         "method": "tenas", "space": cfg.space, **final_arch(cfg, outcome.alive),
         "seconds": time.perf_counter() - t0, "search_seconds": outcome.seconds,
         "measure_calls": outcome.measure_calls, "batch": batch.name, "config": config,
+        "resolved": {key: cfg.resolved(key) for key in ("batch_size", "prune_number", "C")},
         "rounds": [{"phase": r.phase, "round": r.index, "kappa": r.kappa, "regions": r.regions,
                     "pruned": [list(p) for p in r.pruned], "seconds": r.seconds} for r in outcome.rounds],
     }

@@ -17,7 +17,7 @@ pytest.importorskip("ray")
 
 from raynas.parallel import run_scoring_from_dict  # noqa: E402
 from raynas.store import ScoreStore  # noqa: E402
-from raynas.testing import kill_session, score_rows, tiny_score_config  # noqa: E402
+from raynas.testing import assert_same_rows, kill_session, score_rows, tiny_score_config  # noqa: E402
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 
@@ -62,4 +62,4 @@ def test_sigkilled_ray_driver_resumes_to_identical_rows(tmp_path: Path) -> None:
     run_scoring_from_dict(tiny_score_config(reference, sample=N_ARCHS))
     resumed, ref = score_rows(out), score_rows(reference)
     assert len(resumed) == len(ref) == N_ARCHS * 3
-    assert resumed == ref  # row by row: (arch_index, metric, seed, value, status)
+    assert_same_rows(resumed, ref)  # row by row: (arch_index, metric, seed, value, status)

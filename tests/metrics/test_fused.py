@@ -233,6 +233,26 @@ def test_batched_per_sample_gradients_match_the_loop(monkeypatch: pytest.MonkeyP
     assert torch.equal(fallback, _ntk.per_sample_gradients(model, batch, _ntk.true_class_logit, params, method="loop"))
 
 
+def test_batched_oom_halves_the_chunk(monkeypatch: pytest.MonkeyPatch) -> None:
+    torch.manual_seed(0)
+    model = tiny_bn_convnet(3, 4).train()
+    batch = _batch(n=6)
+    params = _ntk.conv_linear_params(model)
+    loop = _ntk.per_sample_gradients(model, batch, _ntk.true_class_logit, params, method="loop")
+    real_grad, rows = torch.autograd.grad, []
+
+    def small_memory(*args, **kw):
+        if kw.get("is_grads_batched"):
+            rows.append(kw["grad_outputs"].shape[0])
+            if rows[-1] > 2:
+                raise torch.cuda.OutOfMemoryError("CUDA out of memory")
+        return real_grad(*args, **kw)
+
+    monkeypatch.setattr(torch.autograd, "grad", small_memory)
+    got = _ntk.per_sample_gradients(model, batch, _ntk.true_class_logit, params, method="batched")
+    assert rows == [6, 3] + [1] * 6 and torch.allclose(got, loop, rtol=1e-5, atol=1e-7)
+
+
 def test_reductions_stay_on_the_device() -> None:
     # every shared metric's reduce returns a tensor (synced once per pass) or a float known without a sync
     for n in LOSS + NTK:

@@ -84,7 +84,7 @@ def test_cache_measures_each_state_once() -> None:
     seen = []
     m = AdditiveMeasure(WK[:1], WR[:1])
     out = tenas_prune([("a", "b", "c")], m, progress=lambda done, total: seen.append((done, total)))
-    # round 1's supernet is round 0's candidate "without b": measured once, so 4 + 2 calls, not 4 + 3
+    # round 1's supernet is round 0's candidate "without c": measured once, so 4 + 2 calls, not 4 + 3
     assert out.alive == (("a",),) and out.measure_calls == len(m.calls) == 6 == len(set(m.calls))
     assert seen[-1] == (6, 6)
 
@@ -197,3 +197,22 @@ def test_darts_shaped_search_with_fake_measure_gives_the_expected_genotype() -> 
         for c in range(2)
     ]
     assert g == f"normal=[{expect[0]}];reduce=[{expect[1]}]"
+
+
+def test_bad_groups_are_config_errors() -> None:
+    with pytest.raises(ConfigError, match="outside 0..1"):
+        tenas_prune([("a", "b")] * 2, AdditiveMeasure(WK, WR), groups=[(0, 2)])
+
+
+def test_region_inputs_gaussian_and_crops() -> None:
+    from raynas.search.tenas_measure import region_inputs
+
+    g = region_inputs("gaussian", 5, 1, seed=3)
+    assert g.shape == (5, 1, 3, 3) and torch.equal(g, region_inputs("gaussian", 5, 1, seed=3))
+    img = torch.arange(2 * 9, dtype=torch.float32).view(1, 2, 3, 3)  # a 3x3 image: every crop is a whole channel
+    crops = region_inputs("crops", 20, 1, seed=0, images=img)
+    assert crops.shape == (20, 1, 3, 3)
+    picked = {int(c[0, 0, 0]) for c in crops}
+    assert picked == {0, 9} and all(torch.equal(c[0], img[0, int(c[0, 0, 0]) // 9]) for c in crops)
+    with pytest.raises(ConfigError, match="cannot crop"):
+        region_inputs("crops", 2, 3, seed=0, images=img)
