@@ -24,6 +24,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of the sample, the batch and every metric")
     p.add_argument("--data", default="digits", help="digits | noise | cifar10:PATH | cifar100:PATH | folder:PATH")
     p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--image-size", type=int, default=32, help="side of the input images")
     p.add_argument("--C", type=int, default=None, help="network width (space default if unset)")
     p.add_argument("--N", type=int, default=None, help="cells per stage / layers (space default if unset)")
     p.add_argument("--out", required=True, help="run directory")
@@ -32,6 +33,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--cpus-per-worker", type=float, default=1.0)
     p.add_argument("--address", default=None, help="Ray cluster address or 'auto' (default: start a local Ray)")
     p.add_argument("--shard-size", type=int, default=None, help="archs per shard file")
+    p.add_argument("--max-retries", type=int, default=3, help="retries of a shard whose actor died")
     p.add_argument("--resume", action="store_true", help="continue a killed run, scoring only what is missing")
     p.add_argument("--force", action="store_true", help="resume even if the stored config differs")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -58,6 +60,8 @@ def config_from_args(args: argparse.Namespace) -> dict:
         "seed": args.seed,
         "data": args.data,
         "batch_size": args.batch_size,
+        "image_size": args.image_size,
+        "max_retries": args.max_retries,
         "out": args.out,
         "workers": args.workers,
         "gpus_per_worker": args.gpus_per_worker,

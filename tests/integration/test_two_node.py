@@ -3,12 +3,15 @@ ends with every (arch, metric, seed) row exactly once.
 
 Each node runs `ray start --block` in its own session and temp dir, so the test can kill exactly one node
 (SIGKILL to every process of its session: raylet, workers, agents, as in a machine failure) and, in teardown,
-exactly the processes it started. (`ray stop --force` would kill every Ray process on the machine, including clusters of
-other users or of concurrent test runs, so teardown kills by session id and temp dir instead.)
+exactly the processes it started (`ray stop --force` would kill every Ray process on the machine, including
+clusters of other users or of concurrent test runs). The driver runs in its own process too, as under
+`ray submit`; a fresh process also keeps this cluster's auth setting apart from any Ray session the test
+process had before (Ray caches its auth mode per process: switching it fails every actor creation).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -22,10 +25,9 @@ from typing import Any, Iterator
 
 import pytest
 
-ray = pytest.importorskip("ray")
+pytest.importorskip("ray")
 
-from raynas.parallel import ScoreConfig, run_scoring_from_dict  # noqa: E402
-from raynas.parallel import driver as driver_mod  # noqa: E402
+from raynas.parallel import ScoreConfig  # noqa: E402
 from raynas.parallel.shards import select_ids  # noqa: E402
 from raynas.spaces import create_space  # noqa: E402
 from raynas.testing import assert_complete, kill_session, tiny_score_config  # noqa: E402
@@ -33,6 +35,7 @@ from raynas.testing import assert_complete, kill_session, tiny_score_config  # n
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 
 RAY_BIN = str(Path(sys.executable).with_name("ray"))
+REPO = Path(__file__).resolve().parents[2]
 # Token auth would need the token shared with the driver; a loopback test cluster does without. Fast health
 # checks make the head notice the lost node within ~2 s instead of ~30 s.
 CLUSTER_ENV = {
@@ -81,11 +84,7 @@ def _kill_leftovers(marker: str) -> None:
 
 
 @pytest.fixture()
-def two_nodes(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
-    if ray.is_initialized():
-        ray.shutdown()
-    for k, v in CLUSTER_ENV.items():
-        monkeypatch.setenv(k, v)
+def two_nodes() -> Iterator[dict[str, Any]]:
     base = tempfile.mkdtemp(prefix="rn2n", dir="/tmp")  # short: Ray's unix socket paths are length-limited
     env = {**os.environ, **CLUSTER_ENV}
     port = _free_port()
@@ -101,15 +100,8 @@ def two_nodes(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
                 raise RuntimeError("the head node did not come up")
             time.sleep(0.5)
         worker = _start_node([f"--address={address}", "--num-cpus=1", "--num-gpus=0"], f"{base}/worker", env)
-        ray.init(address=address, log_to_driver=False)
-        while len([n for n in ray.nodes() if n["Alive"]]) < 2:
-            if time.monotonic() > deadline or worker.poll() is not None:
-                raise RuntimeError("the second node did not join")
-            time.sleep(0.5)
-        yield {"address": address, "worker": worker, "head": head}
+        yield {"address": address, "worker": worker, "head": head, "env": env}
     finally:
-        if ray.is_initialized():
-            ray.shutdown()
         for proc in (worker, head):
             if proc is not None:
                 proc.send_signal(signal.SIGTERM)  # `ray start --block` stops its node's processes
@@ -124,41 +116,62 @@ def two_nodes(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
         shutil.rmtree(base, ignore_errors=True)
 
 
-def _start_together(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Hold the first assignment until both actors are up, so both nodes really hold work when one dies
-    (otherwise the actor that starts first may score everything before the other has imported torch)."""
-    real = driver_mod._Pool._assign
+# The driver process: waits for both nodes, holds the first assignment until both actors are up (so both
+# nodes really hold work when one dies; otherwise the actor that starts first may score everything before
+# the other has imported torch), kills the worker node after the first written shard, prints the summary.
+DRIVER = r"""
+import json, sys, time
+import ray
+from raynas.parallel import driver as driver_mod, run_scoring_from_dict
+from raynas.testing import kill_session
 
-    def assign(self: Any) -> None:
-        if not getattr(self, "_both_up", False):
-            if not all(s.state == "idle" for s in self.slots):
-                return
-            self._both_up = True
-        real(self)
+cfg, worker_sid = json.loads(sys.argv[1]), int(sys.argv[2])
+ray.init(address=cfg["address"], log_to_driver=False)
+deadline = time.monotonic() + 60
+while len([n for n in ray.nodes() if n["Alive"]]) < 2:
+    if time.monotonic() > deadline:
+        sys.exit("the second node did not join")
+    time.sleep(0.5)
 
-    monkeypatch.setattr(driver_mod._Pool, "_assign", assign)
+real_assign = driver_mod._Pool._assign
+def assign(self):
+    if not getattr(self, "_both_up", False):
+        if not all(s.state == "idle" for s in self.slots):
+            return
+        self._both_up = True
+    real_assign(self)
+driver_mod._Pool._assign = assign
+
+killed = []
+def progress(done, total, rate, eta):
+    if done >= 1 and not killed:
+        kill_session(worker_sid)  # the machine "fails": raylet, agents and its actor die at once
+        killed.append(done)
+
+summary = run_scoring_from_dict(cfg, progress_callback=progress)  # reuses the attached Ray
+summary["killed_at"] = killed
+deadline = time.monotonic() + 20
+while len([n for n in ray.nodes() if n["Alive"]]) > 1 and time.monotonic() < deadline:
+    time.sleep(0.5)
+summary["alive_nodes"] = len([n for n in ray.nodes() if n["Alive"]])
+ray.shutdown()
+print("SUMMARY " + json.dumps(summary))
+"""
 
 
-def test_node_lost_mid_run_leaves_complete_duplicate_free_table(
-    two_nodes: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    _start_together(monkeypatch)
-    killed: list[int] = []
-    worker = two_nodes["worker"]
-
-    def progress(done: int, total: int, rate: Any, eta: Any) -> None:
-        if done >= 1 and not killed:
-            _kill_node(worker, signal.SIGKILL)  # the machine "fails": raylet and its actor die at once
-            killed.append(done)
-
+def test_node_lost_mid_run_leaves_complete_duplicate_free_table(two_nodes: dict[str, Any], tmp_path: Path) -> None:
     # one CPU per node and per actor: the two actors necessarily sit on different nodes
-    cfg = tiny_score_config(tmp_path, sample=8, workers=2, cpus_per_worker=1.0, address=two_nodes["address"])
-    # the driver attaches to the running cluster (already initialised here, as `ray submit` scripts do)
-    summary = run_scoring_from_dict(cfg, progress_callback=progress)
-    assert killed, "the worker node was never removed"
+    cfg = tiny_score_config(tmp_path / "run", sample=8, workers=2, cpus_per_worker=1.0,
+                            address=two_nodes["address"])
+    env = {**two_nodes["env"], "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run([sys.executable, "-c", DRIVER, json.dumps(cfg), str(two_nodes["worker"].pid)],
+                          env=env, cwd=tmp_path, capture_output=True, text=True, timeout=150)
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("SUMMARY ")]
+    assert proc.returncode == 0 and lines, f"driver failed ({proc.returncode}): {proc.stderr[-3000:]}"
+    summary = json.loads(lines[-1][len("SUMMARY "):])
+    assert summary["killed_at"], "the worker node was never removed"
     assert len({a["node_id"] for a in summary["actors"]}) == 2  # work really was spread over both nodes
     assert summary["failed_shards"] == [] and summary["error_rows"] == 0
     assert summary["retries"] >= 1  # the lost node's shard was scored again on the survivor
-    assert_complete(tmp_path, select_ids(create_space("nb201"), ScoreConfig.from_dict(cfg)))
-    alive = [n for n in ray.nodes() if n["Alive"]]
-    assert len(alive) == 1
+    assert summary["alive_nodes"] == 1
+    assert_complete(tmp_path / "run", select_ids(create_space("nb201"), ScoreConfig.from_dict(cfg)))
