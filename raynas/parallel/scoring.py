@@ -89,7 +89,9 @@ def score_ids(
             arch = space.index_to_arch(int(idx))
             factory = _factory(space, arch, batch.num_classes, kwargs)
             thin = _factory(space, arch, batch.num_classes, {**kwargs, **thin_kw}) if thin_kw else None
-            results = compute_metrics(factory, batch, names, device=device, seed=seed, thin_factory=thin)
+            # fused: one build and shared passes per arch; values equal the unfused path (tests/metrics/test_fused.py)
+            results = compute_metrics(factory, batch, names, device=device, seed=seed, thin_factory=thin,
+                                       fused=True)
         except UnknownNameError:
             raise
         except Exception as exc:  # noqa: BLE001 - a broken arch becomes error rows, the run goes on
