@@ -39,7 +39,7 @@ import numpy as np
 from raynas.config import from_dict, to_dict
 from raynas.errors import ConfigError, SearchError, StoreError, UnknownNameError
 from raynas.search.bo import propose
-from raynas.search.oracle import Oracle, QueryLog
+from raynas.search.oracle import Oracle, QueryLog, drive
 from raynas.search.pool import CandidatePool
 from raynas.search.state import load_state, save_state
 
@@ -232,15 +232,7 @@ class HNAS:
         """Ask/query/tell until done with ``self.oracle``; ``on_step(row)`` after every tell."""
         if self.oracle is None:
             raise SearchError("HNAS.run needs an oracle")
-        while not self.done:
-            p = self.ask()
-            if p.cached:
-                row = self.tell(p)
-            else:
-                res = self.oracle.query(p.arch_index)
-                row = self.tell(p, res.value, res.cost_seconds)
-            if on_step is not None:
-                on_step(row)
+        drive(self, self.oracle, on_step)
         return self.result()
 
     def result(self) -> dict[str, Any]:

@@ -230,3 +230,17 @@ class QueryLog:
         }
         out.update(extra)
         return out
+
+
+def drive(search: Any, oracle: Oracle, on_step: Callable[[dict[str, Any]], None] | None = None) -> None:
+    """Ask/query/tell ``search`` until it is done: cached proposals are told without a query (they cost
+    nothing), others are answered by ``oracle``; ``on_step(row)`` after every tell."""
+    while not search.done:
+        p = search.ask()
+        if p.cached:
+            row = search.tell(p)
+        else:
+            res = oracle.query(p.arch_index)
+            row = search.tell(p, res.value, res.cost_seconds)
+        if on_step is not None:
+            on_step(row)

@@ -9,8 +9,6 @@ state, never a torn file.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -18,6 +16,7 @@ import pyarrow as pa
 import pyarrow.ipc as ipc
 
 from raynas.errors import StoreError
+from raynas.store.store import atomic_write
 
 SCHEMA_VERSION = 1
 META_KEY = b"raynas.search_state"
@@ -48,28 +47,14 @@ def trace_to_table(rows: Sequence[dict[str, Any]], config: dict[str, Any]) -> pa
 
 
 def save_state(path: str | Path, rows: Sequence[dict[str, Any]], config: dict[str, Any]) -> None:
-    """Atomically write the state file ``path`` (parent directories are created)."""
-    path = Path(path)
+    """Atomically write the state file ``path`` (parent directories are created; see :func:`atomic_write`)."""
     table = trace_to_table(rows, config)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    except OSError as e:
-        raise StoreError(f"cannot write search state {path}: {e}") from e
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            with ipc.new_file(fh, table.schema) as writer:
-                writer.write_table(table)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except OSError as e:
-        Path(tmp).unlink(missing_ok=True)
-        raise StoreError(f"cannot write search state {path}: {e}") from e
-    except BaseException:
-        # leave no temp file behind, whatever interrupted the write (including KeyboardInterrupt)
-        Path(tmp).unlink(missing_ok=True)
-        raise
+
+    def write(fh: Any) -> None:
+        with ipc.new_file(fh, table.schema) as writer:
+            writer.write_table(table)
+
+    atomic_write(Path(path), write)
 
 
 def load_state(path: str | Path) -> tuple[list[dict[str, Any]], dict[str, Any]]:
