@@ -15,8 +15,9 @@ def progress_bar(desc: str, unit: str = "arch") -> Iterator[Callable[..., None]]
     bar = tqdm(desc=desc, unit=unit, file=sys.stderr, dynamic_ncols=True, mininterval=0.5)
 
     def update(done: int, total: int, rate: float | None = None, eta: float | None = None) -> None:
-        if bar.total != total:
-            bar.total = total
+        if bar.total != total:  # a new phase (e.g. scoring, then search steps): fresh counts and rates
+            bar.reset(total=total)
+            bar.set_postfix({}, refresh=False)
         bar.n = done
         post = {}
         if rate is not None:

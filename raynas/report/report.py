@@ -80,7 +80,7 @@ def _score_section(run: Path, out: Path, truth_path: str | None, queried: dict[i
         rows = correlate(scores, acc, {m: get_metric(m).higher_is_better for m in metrics})
         png = scatter_metrics(scores, acc, rows, out / "metrics_vs_accuracy.png", label)
         lines += [f"Rank correlation with {label} (n = {int(np.isfinite(acc).sum())} archs; rho signed by each "
-                  "metric's direction):", "", format_table(rows), "", f"![metrics vs accuracy]({png.name})", ""]
+                  "metric's direction):", "", format_table(rows, published=truth is not None), "", f"![metrics vs accuracy]({png.name})", ""]
     else:
         lines += ["(no accuracy known for these archs: no correlation plot)", ""]
     return lines

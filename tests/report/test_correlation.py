@@ -22,3 +22,8 @@ def test_format_table_lists_published_diff():
     rows = correlate({"synflow": np.arange(4.0)}, np.arange(4.0))
     text = format_table(rows)
     assert "| synflow | 4 | 1.000 | 1.000 | 0.73 | +0.270 |" in text
+
+
+def test_format_table_without_published_columns():
+    text = format_table(correlate({"synflow": np.arange(4.0)}, np.arange(4.0)), published=False)
+    assert "published" not in text and "| synflow | 4 | 1.000 | 1.000 |" in text
