@@ -1,4 +1,4 @@
-"""Ray Tune integration (the only raynas package that imports ``ray.tune``): the per-architecture trainable
+"""Ray Tune integration (:mod:`raynas.tune.asha` is the only raynas module importing ``ray.tune``): the per-architecture trainable
 (:mod:`raynas.tune.trainable`) and ASHA over a set of architectures (:mod:`raynas.tune.asha`).
 
 Names are resolved on first use, so importing the package (or reading ASHA results) does not start Ray's import.
@@ -11,7 +11,7 @@ from typing import Any
 
 _EXPORTS = {
     "TrialResult": "asha", "best_trial": "asha", "read_trials": "asha", "run_asha": "asha", "write_trials": "asha",
-    "TrialSpec": "trainable", "make_trainable": "trainable", "run_trial": "trainable", "train_arch": "trainable",
+    "make_trainable": "asha", "train_arch": "asha", "TrialSpec": "trainable", "run_trial": "trainable",
 }
 
 __all__ = sorted(_EXPORTS)

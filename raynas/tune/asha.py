@@ -14,6 +14,7 @@ A trial that raises is recorded as ``failed`` with its error and the run goes on
 from __future__ import annotations
 
 import contextlib
+import functools
 import dataclasses
 import json
 import logging
@@ -30,6 +31,30 @@ from raynas.errors import ConfigError, SearchError, StoreError
 from raynas.training import TrainConfig
 
 log = logging.getLogger(__name__)
+
+
+def train_arch(config: dict[str, Any]) -> None:
+    """The Ray Tune function trainable: :func:`raynas.tune.trainable.run_trial` bound to Tune's report/checkpoint."""
+    from ray import tune
+
+    from raynas.tune.trainable import run_trial
+
+    run_trial(config, lambda m, d: tune.report(m, checkpoint=tune.Checkpoint.from_directory(d)),
+              tune.get_checkpoint())
+
+
+def make_trainable(cpus: float = 1.0, gpus: float = 0.0) -> Any:
+    """:func:`train_arch` with its per-trial resources declared for Tune's scheduler.
+
+    A fresh wrapper per call: ``tune.with_resources`` stores the request on the function object itself.
+    """
+    from ray import tune
+
+    @functools.wraps(train_arch)
+    def trial(config: dict[str, Any]) -> None:
+        train_arch(config)
+
+    return tune.with_resources(trial, {"cpu": cpus, "gpu": gpus})
 
 
 @dataclass(frozen=True)
@@ -142,8 +167,6 @@ def run_asha(arch_strs: Sequence[str], space: str = "nb201", dataset: str = "dig
     import ray  # Ray is imported on use: results can be read back (read_trials) without it
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler
-
-    from raynas.tune.trainable import make_trainable
 
     archs = list(dict.fromkeys(arch_strs))
     if not archs:

@@ -1,4 +1,7 @@
-"""Ray Tune function trainable: train one architecture epoch by epoch, report and checkpoint after every epoch.
+"""Training of one architecture as a Tune trial, epoch by epoch, reporting and checkpointing after every epoch.
+
+This module is Tune-free (tested without Ray); :mod:`raynas.tune.asha`, the only module importing ``ray.tune``,
+binds :func:`run_trial` to ``tune.report`` / ``tune.get_checkpoint``.
 
 ``config`` (keys of :class:`TrialSpec`): ``arch`` (the space's architecture string), ``space``, ``space_kwargs``
 (``to_module`` options, e.g. ``{"C": 4, "N": 1}``), ``dataset`` / ``input_size`` / ``max_train`` / ``max_val``
@@ -14,7 +17,6 @@ process (module-level cache), not once per trial.
 
 from __future__ import annotations
 
-import functools
 import logging
 import tempfile
 from dataclasses import dataclass
@@ -22,7 +24,6 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 import torch
-from ray import tune
 
 from raynas.config import from_dict
 from raynas.search.train_oracle import TrainData, build_model, load_train_data, resolve_device
@@ -31,8 +32,8 @@ from raynas.training import TrainConfig, Trainer
 log = logging.getLogger(__name__)
 
 CHECKPOINT_FILE = "trainer.pt"
-#: ``report(metrics, checkpoint)``: ``ray.tune.report`` inside Tune, a recorder in tests
-Reporter = Callable[[dict[str, Any], "tune.Checkpoint | None"], None]
+#: ``report(metrics, checkpoint_dir)``: the directory exists only during the call (Tune copies it to storage)
+Reporter = Callable[[dict[str, Any], str], None]
 
 _DATA: dict[tuple, TrainData] = {}
 
@@ -59,8 +60,10 @@ def worker_data(spec: TrialSpec) -> TrainData:
     return _DATA[key]
 
 
-def run_trial(config: Mapping[str, Any], report: Reporter, checkpoint: "tune.Checkpoint | None" = None) -> float:
+def run_trial(config: Mapping[str, Any], report: Reporter, checkpoint: Any = None) -> float:
     """Train ``config["arch"]`` from scratch or from ``checkpoint`` until ``train.epochs``; returns the last val acc.
+
+    ``checkpoint``: anything with an ``as_directory()`` context manager (a Tune ``Checkpoint``) or None.
 
     Raises the typed raynas errors for bad configs / archs / data (Tune records the trial as failed).
     """
@@ -86,23 +89,5 @@ def run_trial(config: Mapping[str, Any], report: Reporter, checkpoint: "tune.Che
         with tempfile.TemporaryDirectory(prefix="raynas_ckpt_") as d:
             (Path(d) / CHECKPOINT_FILE).write_bytes(trainer.to_bytes())
             # report persists the directory (copies it to the trial's storage) before returning
-            report({"val_acc": acc, "epoch": trainer.epoch, "train_loss": loss}, tune.Checkpoint.from_directory(d))
+            report({"val_acc": acc, "epoch": trainer.epoch, "train_loss": loss}, d)
     return acc
-
-
-def train_arch(config: dict[str, Any]) -> None:
-    """The Ray Tune function trainable (see module docstring)."""
-    run_trial(config, lambda metrics, ckpt: tune.report(metrics, checkpoint=ckpt), tune.get_checkpoint())
-
-
-def make_trainable(cpus: float = 1.0, gpus: float = 0.0) -> Any:
-    """:func:`train_arch` with its per-trial resources declared for Tune's scheduler.
-
-    A fresh wrapper per call: ``tune.with_resources`` stores the request on the function object itself.
-    """
-
-    @functools.wraps(train_arch)
-    def trial(config: dict[str, Any]) -> None:
-        train_arch(config)
-
-    return tune.with_resources(trial, {"cpu": cpus, "gpu": gpus})

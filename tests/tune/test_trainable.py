@@ -56,8 +56,7 @@ class Recorder:
     def __call__(self, metrics, checkpoint):
         self.metrics.append(metrics)
         dst = self.root / f"ckpt_{len(self.ckpts)}"
-        with checkpoint.as_directory() as d:
-            shutil.copytree(d, dst)
+        shutil.copytree(checkpoint, dst)
         self.ckpts.append(dst)
 
 
@@ -109,8 +108,10 @@ def test_bad_configs_raise_typed_errors(tmp_path, data):
 
 
 def test_make_trainable_declares_resources():
-    a, b = tr.make_trainable(2, 0.5), tr.make_trainable(1, 0)
+    from raynas.tune import asha
+
+    a, b = asha.make_trainable(2, 0.5), asha.make_trainable(1, 0)
     assert a is not b and a.__name__ == "train_arch"
     assert a._resources.required_resources == {"CPU": 2.0, "GPU": 0.5}
     assert b._resources.required_resources == {"CPU": 1.0}
-    assert not hasattr(tr.train_arch, "_resources")
+    assert not hasattr(asha.train_arch, "_resources")
