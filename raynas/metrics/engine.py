@@ -149,22 +149,32 @@ def compute_metrics(
         torch.manual_seed(seed)
         base = model_factory()
         thin = None
+        failed: dict[str, MetricResult] = {}
         if thin_factory is not None and any(s.thin_model for s in specs):
             torch.manual_seed(seed)
-            thin = thin_factory()
+            try:
+                thin = thin_factory()
+            except Exception as exc:  # noqa: BLE001 - only the thin-network metrics fail; the others go on
+                msg = f"thin network cannot be built: {type(exc).__name__}: {_one_line(exc)}"
+                failed = {s.name: MetricResult(s.name, None, "error", msg, 0.0, str(device)) for s in specs
+                          if s.thin_model}
+        todo = [s for s in specs if s.name not in failed]
         if fused:
             from raynas.metrics.fused import run_fused
 
-            return run_fused(specs, base, batch, device=device, seed=seed, thin=thin, channels_last=channels_last)
-        if channels_last:  # copies keep the memory format (deepcopy clones preserve strides)
-            base = base.to(memory_format=torch.channels_last)
-            thin = thin.to(memory_format=torch.channels_last) if thin is not None else None
-            batch = Batch(batch.inputs.contiguous(memory_format=torch.channels_last), batch.labels,
-                          batch.num_classes, batch.name)
-        return [
-            run_metric(s, thin if (s.thin_model and thin is not None) else base, batch, device=device, seed=seed)
-            for s in specs
-        ]
+            done = run_fused(todo, base, batch, device=device, seed=seed, thin=thin, channels_last=channels_last)
+        else:
+            if channels_last:  # copies keep the memory format (deepcopy clones preserve strides)
+                base = base.to(memory_format=torch.channels_last)
+                thin = thin.to(memory_format=torch.channels_last) if thin is not None else None
+                batch = Batch(batch.inputs.contiguous(memory_format=torch.channels_last), batch.labels,
+                              batch.num_classes, batch.name)
+            done = [
+                run_metric(s, thin if (s.thin_model and thin is not None) else base, batch, device=device, seed=seed)
+                for s in todo
+            ]
+    by_name = {r.metric: r for r in done} | failed
+    return [by_name[s.name] for s in specs]
 
 
 @contextmanager

@@ -158,3 +158,21 @@ def test_run_metric_directly_and_unknown_name() -> None:
     assert run_metric(spec, TinyConvNet(), BATCH, device=torch.device("cpu"), seed=0).value == 1.0
     with pytest.raises(UnknownNameError, match="snip"):
         compute_metrics(TinyConvNet, BATCH, ["snipp"])
+
+
+@pytest.mark.parametrize("fused", [False, True])
+def test_thin_network_failure_fails_only_thin_metrics(fused):
+    from raynas.testing import TinyConvNet
+
+    def broken_thin():
+        raise ValueError("C=1 is too narrow")
+
+    batch = Batch(torch.randn(4, 3, 8, 8), torch.tensor([0, 1, 2, 3]), 4)
+    res = compute_metrics(lambda: TinyConvNet(), batch, ["params", "linear_regions", "grad_norm"],
+                          thin_factory=broken_thin, fused=fused)
+    by = {r.metric: r for r in res}
+    assert [r.metric for r in res] == ["params", "linear_regions", "grad_norm"]
+    assert by["linear_regions"].status == "error"
+    assert "thin network cannot be built: ValueError: C=1 is too narrow" in by["linear_regions"].error
+    assert by["params"].status == "ok" and by["params"].value == 292.0
+    assert by["grad_norm"].status == "ok"
