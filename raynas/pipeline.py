@@ -9,6 +9,7 @@ training as the oracle, and write a report. Everything lands in one run director
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -94,6 +95,9 @@ def run_pipeline(cfg: dict[str, Any], progress_callback: Callable[..., None] | N
     pc = resolve_config(cfg.get("config"), cfg.get("overrides"))
     out = Path(cfg["out"])
     sc = pc.scoring
+    if pc.search.hnas:  # HNAS needs its measure M and the NTK condition number in the scored pool
+        need = tuple(m for m in (pc.search.hnas_metric, "ntk_cond") if m not in sc.metrics)
+        sc = dataclasses.replace(sc, metrics=sc.metrics + need)
     resume = pc.resume or (out / "config.json").exists()
     log.info("scoring %d %s archs with %s on %s", sc.sample, sc.space, ",".join(sc.metrics), sc.data)
     score_summary = run_scoring_from_dict(
@@ -108,7 +112,7 @@ def run_pipeline(cfg: dict[str, Any], progress_callback: Callable[..., None] | N
             "workers": sc.workers,
             "address": sc.address,
             "resume": resume,
-            "space_kwargs": {"C": sc.C, "N": sc.N},
+            "space_kwargs": {"C": sc.C, "N": sc.N} if sc.space == "nb201" else {"C": sc.C},
         },
         progress_callback=progress_callback,
     )

@@ -68,3 +68,8 @@ def test_registry_close_matches():
     assert isinstance(ei.value, KeyError) and isinstance(ei.value, ConfigError)
     with pytest.raises(ConfigError, match="registered twice"):
         r.add("snip", 3)
+
+
+def test_section_given_a_scalar_is_a_config_error():
+    with pytest.raises(ConfigError, match="expected a mapping of Inner settings"):
+        from_dict(Outer, {"name": "x", "inner": 5})

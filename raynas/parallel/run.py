@@ -128,6 +128,13 @@ def prepare_run(cfg: "ScoreConfig") -> RunState:
 
     space = create_space(cfg.space)
     metrics = cfg.metric_names()
+    # Everything that can reject the config runs before the store is touched, so a refused run leaves no
+    # config.json behind: the selection, the batch, and one network build with the given space options
+    # (a bad option would otherwise turn every arch into error rows).
+    ids = select_ids(space, cfg)
+    batch = create_batch(cfg.data, batch_size=cfg.batch_size, seed=cfg.seed, size=cfg.image_size)
+    if ids:
+        space.to_module(space.index_to_arch(ids[0]), batch.num_classes, **cfg.space_kwargs)
     resolved = cfg.resolved()
     store = ScoreStore(cfg.out)
     stored_cfg = store.load_config()  # None when absent; unreadable JSON is a StoreError
@@ -153,9 +160,7 @@ def prepare_run(cfg: "ScoreConfig") -> RunState:
             store.quarantine(path)
             corrupt.append(str(getattr(path, "name", path)))
         existing = list(store.shard_ids())
-    ids = select_ids(space, cfg)
     done = set(store.done_keys()) if existing else set()
     todo = missing_work(plan_shards(ids, cfg.shard_size), done, metrics, cfg.seed, existing_ids=existing)
-    batch = create_batch(cfg.data, batch_size=cfg.batch_size, seed=cfg.seed, size=cfg.image_size)
     log.info("%s: %d archs, %d shards to score (%d corrupt moved aside)", cfg.out, len(ids), len(todo), len(corrupt))
     return RunState(cfg, store, space, metrics, batch, ids, todo, done, corrupt)

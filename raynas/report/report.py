@@ -17,7 +17,9 @@ from typing import Any
 
 import numpy as np
 
-from raynas.errors import StoreError
+import pyarrow as pa
+
+from raynas.errors import DataError, StoreError
 from raynas.report.correlation import correlate, format_table
 
 log = logging.getLogger(__name__)
@@ -39,7 +41,10 @@ def _truth(path: str | Path | None) -> dict[int, float] | None:
         return None
     import pyarrow.parquet as pq
 
-    t = pq.read_table(p, columns=["arch_index", "cifar10_test_acc_200ep"])
+    try:
+        t = pq.read_table(p, columns=["arch_index", "cifar10_test_acc_200ep"])
+    except (OSError, KeyError, pa.ArrowException) as e:
+        raise DataError(f"cannot read NB201 ground truth {p}: {e}") from None
     return dict(zip(t.column(0).to_pylist(), t.column(1).to_pylist()))
 
 
@@ -91,7 +96,12 @@ def _search_section(search: Path, out: Path, top_k: int) -> tuple[list[str], dic
     from raynas.search.state import load_state
 
     rows, cfg = load_state(search / "state.parquet")
-    result = json.loads((search / "result.json").read_text()) if (search / "result.json").exists() else {}
+    result: dict[str, Any] = {}
+    if (search / "result.json").exists():
+        try:
+            result = json.loads((search / "result.json").read_text())
+        except (OSError, ValueError) as e:
+            raise StoreError(f"{search / 'result.json'} is unreadable or corrupt: {e}") from None
     tag = search.name or "search"
     lines = [f"## Search: `{search}` ({cfg.get('method', '?')})", ""]
     if not rows:

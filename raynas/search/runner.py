@@ -8,14 +8,11 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from raynas.config import from_dict, to_dict
 from raynas.errors import ConfigError, SearchError, StoreError
@@ -68,6 +65,8 @@ def make_oracle(name: str, score_cfg: dict[str, Any], seed: int, options: dict[s
         return TrainingOracle(space=score_cfg.get("space", "nb201"), train_cfg=train_cfg, **options)
     if options:
         raise ConfigError(f"oracle {name!r} takes no options, got {sorted(options)}")
+    if name == "nb201" and score_cfg.get("space", "nb201") != "nb201":
+        raise ConfigError(f"the nb201 table oracle cannot answer for space {score_cfg.get('space')!r}; use --oracle train")
     return create_oracle(name)
 
 
@@ -76,7 +75,12 @@ def prepare_out(out: str | Path, config: dict[str, Any], resume: bool) -> Path:
     out = Path(out)
     cfg_path = out / "search.json"
     if cfg_path.exists():
-        stored = json.loads(cfg_path.read_text())
+        try:
+            stored = json.loads(cfg_path.read_text())
+        except (OSError, ValueError) as e:
+            raise StoreError(f"{cfg_path} is unreadable or corrupt ({e}); choose another --out") from None
+        if not isinstance(stored, dict):
+            raise StoreError(f"{cfg_path} is corrupt (not a JSON object); choose another --out")
         if not resume:
             raise StoreError(f"{out} already holds a search; use --resume to continue it or choose another --out")
         volatile = {"resume", "out"}
@@ -88,16 +92,20 @@ def prepare_out(out: str | Path, config: dict[str, Any], resume: bool) -> Path:
             out.mkdir(parents=True, exist_ok=True)
         except OSError as e:
             raise StoreError(f"cannot create search dir {out}: {e.strerror}") from None
-        tmp = cfg_path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(config, indent=2, sort_keys=True))
-        os.replace(tmp, cfg_path)
+        _write_json(cfg_path, config)
     return out
 
 
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    """Atomic JSON write; OS errors become :class:`StoreError` naming the path."""
+    from raynas.store.store import atomic_write
+
+    text = json.dumps(data, indent=2, sort_keys=True, default=float).encode()
+    atomic_write(path, lambda fh: fh.write(text))
+
+
 def write_result(out: Path, result: dict[str, Any]) -> None:
-    tmp = out / "result.json.tmp"
-    tmp.write_text(json.dumps(result, indent=2, default=float))
-    os.replace(tmp, out / "result.json")
+    _write_json(out / "result.json", result)
 
 
 @dataclass(frozen=True)

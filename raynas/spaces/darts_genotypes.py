@@ -286,7 +286,10 @@ def _literal(node: ast.expr, key: str) -> Any:
         args = [_literal(a, key) for a in node.args]
         if not all(isinstance(a, int) and not isinstance(a, bool) for a in args):
             raise InvalidArchitectureError(f"DARTS genotype repr: {key} range(...) needs int arguments")
-        return list(range(*args))
+        r = range(*args)
+        if len(r) > 64:  # a concat list longer than any cell's node count; refuse before building it
+            raise InvalidArchitectureError(f"DARTS genotype repr: {key} range(...) is too long ({len(r)} entries)")
+        return list(r)
     try:
         return ast.literal_eval(node)
     except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 
 import pyarrow.parquet as pq
 import pytest
@@ -91,3 +90,44 @@ def test_parse_overrides():
     assert parse_overrides(["a.b=1", "c=x", "d=[1, 2]"]) == {"a": {"b": 1}, "c": "x", "d": [1, 2]}
     with pytest.raises(ConfigError):
         parse_overrides(["novalue"])
+
+
+def test_bad_space_option_refused_up_front_and_leaves_no_config(tmp_path, capsys):
+    out = tmp_path / "r"
+    rc = main(["score", "--space", "darts_cifar", "--N", "2", "--ids", "1", "--workers", "0", "--no-progress",
+               "--metrics", "params", "--out", str(out)])
+    assert rc == 2 and "unknown option(s) ['N']" in capsys.readouterr().err
+    assert not (out / "config.json").exists()
+    rc = main(["score", *TINY, "--metrics", "params", "--ids", "99999", "--out", str(out)])
+    assert rc == 2 and not (out / "config.json").exists()
+    assert main(["score", *TINY, "--metrics", "params", "--ids", "5", "--out", str(out)]) == 0
+
+
+def test_pipeline_override_errors_exit_2(tmp_path, capsys):
+    assert main(["search", "pipeline", "--out", str(tmp_path / "p"), "--set", "scoring=5", "--no-progress"]) == 2
+    assert "expected a mapping" in capsys.readouterr().err
+    assert main(["search", "pipeline", "--out", str(tmp_path / "p"), "--set", "seed=1", "--set", "seed.x=2"]) == 2
+
+
+def test_search_and_report_bad_files_exit_2(tmp_path, capsys):
+    scores = tmp_path / "s"
+    assert main(["score", *TINY, "--metrics", "params,synflow", "--ids", "0,1,2,6111", "--out", str(scores)]) == 0
+    out = tmp_path / "robot"
+    out.mkdir()
+    (out / "search.json").write_text("{")
+    rc = main(["search", "robot", "--scores", str(scores), "--metrics", "params,synflow", "--budget", "2",
+               "--out", str(out), "--no-progress"])
+    assert rc == 2 and "corrupt" in capsys.readouterr().err
+    bad_truth = tmp_path / "truth.parquet"
+    bad_truth.write_text("not parquet")
+    assert main(["report", str(scores), "--truth", str(bad_truth)]) == 2
+    assert "cannot read NB201 ground truth" in capsys.readouterr().err
+
+
+def test_table_oracle_refuses_other_spaces(tmp_path, capsys):
+    scores = tmp_path / "d"
+    assert main(["score", "--space", "darts_cifar", "--C", "2", "--batch-size", "4", "--image-size", "8",
+                 "--workers", "0", "--no-progress", "--metrics", "params", "--ids", "1,2", "--out", str(scores)]) == 0
+    rc = main(["search", "robot", "--scores", str(scores), "--metrics", "params", "--budget", "1",
+               "--out", str(tmp_path / "r"), "--no-progress"])
+    assert rc == 2 and "cannot answer for space 'darts_cifar'" in capsys.readouterr().err

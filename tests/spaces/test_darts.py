@@ -266,3 +266,13 @@ def test_all_node_input_pairs_build() -> None:
         model = space.to_module(text, 2, C=2, layers=3)
         assert model(torch.randn(1, 3, 8, 8)).shape == (1, 2)
     assert math.comb(5, 2) == 10
+
+
+def test_huge_concat_range_is_refused_without_building_it():
+    from raynas.errors import InvalidArchitectureError
+    from raynas.spaces import create_space
+
+    text = ("Genotype(normal=[('sep_conv_3x3', 0)], normal_concat=range(2, 9999999999), "
+            "reduce=[('max_pool_3x3', 0)], reduce_concat=range(2, 6))")
+    with pytest.raises(InvalidArchitectureError, match="too long"):
+        create_space("darts_cifar").parse(text)
