@@ -96,7 +96,7 @@ def run_metric(
             seconds = time.perf_counter() - start
             if not math.isfinite(value):
                 return MetricResult(spec.name, None, "nan", f"non-finite value {value}", seconds, str(device))
-            return MetricResult(spec.name, value, "ok", "", seconds, str(device))
+            return MetricResult(spec.name, value, "ok", oom_note(sub.size, batch.size), seconds, str(device))
         except Exception as exc:  # noqa: BLE001 - any metric failure becomes a recorded status
             seconds = time.perf_counter() - start
             if is_oom(exc):
@@ -189,6 +189,12 @@ def _tf32(enabled: bool) -> Iterator[None]:
         yield
     finally:
         torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = old
+
+
+def oom_note(used: int, requested: int) -> str:
+    """The note stored with an ``ok`` value computed on a batch halved after out-of-memory errors: batch-size
+    dependent metrics (naswot, jacob_cov, NTK conditions) are then not comparable with full-batch values."""
+    return f"computed on batch {used} of {requested} after out-of-memory" if used != requested else ""
 
 
 def _one_line(exc: BaseException) -> str:

@@ -51,7 +51,7 @@ from raynas.errors import MetricError, RaynasError
 from raynas.metrics._codes import HammingAccumulator, relu_code_hooks
 from raynas.metrics._layers import grads_or_zeros, hessian_gradient, layer_weights, record_outputs, weight_layers
 from raynas.metrics._ntk import NTK_KINDS, Method, gram, logits_of, per_sample_outputs, sample_gradients
-from raynas.metrics.engine import MetricResult, _free_device_memory, _one_line, is_oom, run_metric
+from raynas.metrics.engine import MetricResult, _free_device_memory, _one_line, is_oom, oom_note, run_metric
 from raynas.metrics.registry import MetricSpec
 
 log = logging.getLogger(__name__)
@@ -167,7 +167,8 @@ def run_shared_pass(
             outcome = {s.name: exc for s in p.specs}
             break
     seconds = (time.perf_counter() - start) / len(p.specs)
-    return {name: _result(name, v, seconds, dev) for name, v in outcome.items()}
+    note = oom_note(sub.size, batch.size)
+    return {name: _result(name, v, seconds, dev, note) for name, v in outcome.items()}
 
 
 def loss_pass(model: nn.Module, batch: Batch, uses: frozenset[str]) -> Shared:
@@ -307,7 +308,7 @@ def _finish(values: dict[str, Any]) -> dict[str, float | BaseException]:
     return out
 
 
-def _result(name: str, v: float | BaseException, seconds: float, device: str) -> MetricResult:
+def _result(name: str, v: float | BaseException, seconds: float, device: str, note: str = "") -> MetricResult:
     if isinstance(v, BaseException):
         if is_oom(v):
             return MetricResult(name, None, "oom", _one_line(v), seconds, device)
@@ -316,4 +317,4 @@ def _result(name: str, v: float | BaseException, seconds: float, device: str) ->
         return MetricResult(name, None, "error", f"{type(v).__name__}: {_one_line(v)}", seconds, device)
     if not math.isfinite(v):
         return MetricResult(name, None, "nan", f"non-finite value {v}", seconds, device)
-    return MetricResult(name, v, "ok", "", seconds, device)
+    return MetricResult(name, v, "ok", note, seconds, device)

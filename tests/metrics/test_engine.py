@@ -69,6 +69,7 @@ def test_oom_retries_with_halved_batch(fakes: Registry[MetricSpec]) -> None:
     res = _run(["fits"])["fits"]
     assert seen == [8, 4, 2]
     assert res.status == "ok" and res.value == 2.0
+    assert res.error == "computed on batch 2 of 8 after out-of-memory"
 
 
 def test_oom_gives_up_below_min_batch(fakes: Registry[MetricSpec]) -> None:

@@ -195,7 +195,8 @@ def test_oom_retries_the_pass_on_a_halved_batch(monkeypatch: pytest.MonkeyPatch,
     half = {r.metric: r for r in compute_metrics(lambda: tiny_nb201(C=4, N=1), batch.head(4), names, seed=3)}
     for r in res[:-1]:
         assert r.status == "ok" and r.value == pytest.approx(half[r.metric].value, rel=1e-5)
-    assert res[-1].status == "ok"  # params (own pass) never saw the OOM
+        assert r.error == "computed on batch 4 of 8 after out-of-memory"
+    assert res[-1].status == "ok" and res[-1].error == ""  # params (own pass) never saw the OOM
 
 
 def test_oom_below_min_batch_is_a_status(monkeypatch: pytest.MonkeyPatch) -> None:
