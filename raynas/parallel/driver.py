@@ -186,7 +186,7 @@ class _Pool:
         try:
             slot.info = ray.get(ref)
             slot.state = "idle"
-        except ACTOR_FAILURES + (rex.RayTaskError,) as exc:
+        except (*ACTOR_FAILURES, rex.RayTaskError, rex.RayError) as exc:
             # Ray could not (re)start it: replace it, within a bound so a crash-looping actor cannot spin forever.
             self.replacements += 1
             if self.replacements > self.max_replacements:
@@ -208,6 +208,12 @@ class _Pool:
         except rex.RayTaskError as exc:  # the scoring code itself raised: the actor is fine
             self._retry(shard, f"{type(exc).__name__}: {_one_line(exc)}", tracker)
             slot.state = "idle"
+            return
+        except rex.RayError as exc:
+            # Anything else Ray reports for the task (its memory monitor killing the worker, a cancelled task,
+            # a lost object): retry the shard on a checked actor rather than abort the run.
+            self._retry(shard, f"{type(exc).__name__}: {_one_line(exc)}", tracker)
+            self._start(slot, fresh=False)
             return
         slot.state = "idle"
         self.run.write(shard, table)
