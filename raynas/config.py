@@ -20,7 +20,7 @@ def _coerce(name: str, tp: Any, value: Any) -> Any:
     origin = typing.get_origin(tp)
     if dataclasses.is_dataclass(tp):
         if not isinstance(value, Mapping):
-            raise ConfigError(f"config key {name!r}: expected a mapping of {tp.__name__} settings, got {value!r}")
+            raise ConfigError(f"config key {name!r}: {name} must be a mapping of {tp.__name__} settings, got {value!r}")
         return from_dict(tp, value)
     if (tp is dict or origin is dict) and value is not None and not isinstance(value, Mapping):
         raise ConfigError(f"config key {name!r}: expected a mapping, got {value!r}")

@@ -71,5 +71,5 @@ def test_registry_close_matches():
 
 
 def test_section_given_a_scalar_is_a_config_error():
-    with pytest.raises(ConfigError, match="expected a mapping of Inner settings"):
+    with pytest.raises(ConfigError, match="inner must be a mapping of Inner settings"):
         from_dict(Outer, {"name": "x", "inner": 5})

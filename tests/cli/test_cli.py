@@ -105,7 +105,7 @@ def test_bad_space_option_refused_up_front_and_leaves_no_config(tmp_path, capsys
 
 def test_pipeline_override_errors_exit_2(tmp_path, capsys):
     assert main(["search", "pipeline", "--out", str(tmp_path / "p"), "--set", "scoring=5", "--no-progress"]) == 2
-    assert "expected a mapping" in capsys.readouterr().err
+    assert "scoring must be a mapping" in capsys.readouterr().err
     assert main(["search", "pipeline", "--out", str(tmp_path / "p"), "--set", "seed=1", "--set", "seed.x=2"]) == 2
 
 
