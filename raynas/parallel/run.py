@@ -9,6 +9,7 @@ missing ``(arch, metric, seed)`` work.
 from __future__ import annotations
 
 import logging
+from collections import Counter
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable
@@ -74,6 +75,8 @@ class RunState:
     todo: list[Shard]
     done_keys: set[tuple[int, str, int]]
     corrupt: list[str] = field(default_factory=list)
+    #: key -> shard id of stored failed rows being scored again; dropped once their replacement is written
+    superseded: dict[tuple[int, str, int], int] = field(default_factory=dict)
     written: list[int] = field(default_factory=list)
     failed: list[int] = field(default_factory=list)
     error_rows: int = 0
@@ -94,9 +97,13 @@ class RunState:
         """Atomically write ``shard``'s rows, minus any already stored key (so keys never duplicate)."""
         table = drop_done_rows(table, self.done_keys)
         self.store.write_shard(shard.shard_id, table)
-        keys = zip(table.column("arch_index").to_pylist(), table.column("metric").to_pylist(),
-                   table.column("seed").to_pylist())
-        self.done_keys.update((int(a), str(m), int(s)) for a, m, s in keys)
+        keys = [(int(a), str(m), int(s)) for a, m, s in zip(table.column("arch_index").to_pylist(),
+                                                           table.column("metric").to_pylist(),
+                                                           table.column("seed").to_pylist())]
+        self.done_keys.update(keys)
+        replaced = {k: self.superseded.pop(k) for k in keys if k in self.superseded}
+        for sid, old in _by_shard(replaced).items():
+            self.store.drop_keys(sid, old)
         self.written.append(shard.shard_id)
         self.error_rows += count_errors(table)
         if failed:
@@ -161,6 +168,26 @@ def prepare_run(cfg: "ScoreConfig") -> RunState:
             corrupt.append(str(getattr(path, "name", path)))
         existing = list(store.shard_ids())
     done = set(store.done_keys()) if existing else set()
+    retry = store.failed_rows() if existing else {}
+    if retry:
+        # Failed rows are scored again. One whose replacement was already written (a resume killed between
+        # writing the new shard and dropping the old row) is dropped now, so no key is stored twice.
+        counts = Counter(zip(*(store.read(["arch_index", "metric", "seed"]).column(c).to_pylist()
+                               for c in ("arch_index", "metric", "seed"))))
+        stale = {k: sid for k, sid in retry.items() if counts[k] > 1}
+        for sid, keys in _by_shard(stale).items():
+            store.drop_keys(sid, keys)
+        retry = {k: sid for k, sid in retry.items() if k not in stale}
+        done -= set(retry)
+        log.info("%s: %d failed rows will be scored again", cfg.out, len(retry))
     todo = missing_work(plan_shards(ids, cfg.shard_size), done, metrics, cfg.seed, existing_ids=existing)
     log.info("%s: %d archs, %d shards to score (%d corrupt moved aside)", cfg.out, len(ids), len(todo), len(corrupt))
-    return RunState(cfg, store, space, metrics, batch, ids, todo, done, corrupt)
+    return RunState(cfg, store, space, metrics, batch, ids, todo, done, corrupt, superseded=retry)
+
+
+def _by_shard(keys: dict[tuple[int, str, int], int]) -> dict[int, set[tuple[int, str, int]]]:
+    """Group ``key -> shard id`` by shard id."""
+    out: dict[int, set[tuple[int, str, int]]] = {}
+    for k, sid in keys.items():
+        out.setdefault(sid, set()).add(k)
+    return out

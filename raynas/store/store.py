@@ -18,7 +18,7 @@ import os
 import re
 import tempfile
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Collection, Iterable, Mapping
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -33,6 +33,8 @@ VOLATILE_KEYS = frozenset(
     {"out", "workers", "gpus_per_worker", "cpus_per_worker", "address", "resume", "force", "max_retries"}
 )
 SHARD_RE = re.compile(r"^shard-(\d{6,})\.parquet$")
+#: statuses of rows a resumed run scores again (their replacements supersede them, see ``drop_keys``)
+RETRY_STATUSES = ("error", "oom")
 CONFIG_NAME = "config.json"
 
 
@@ -182,6 +184,36 @@ class ScoreStore:
         if not tables:
             return empty_table().select(cols)
         return pa.concat_tables(tables)
+
+    def failed_rows(self) -> dict[tuple[int, str, int], int]:
+        """Key -> shard id of every stored row whose status is in :data:`RETRY_STATUSES` (a resume scores
+        these again: an actor lost past its retries or memory taken by another job is often transient)."""
+        out: dict[tuple[int, str, int], int] = {}
+        for p in self.shard_files():
+            if self.check_file(p) is not None:
+                continue
+            try:
+                t = pq.read_table(p, columns=["arch_index", "metric", "seed", "status"])
+            except (pa.ArrowException, OSError):
+                continue
+            sid = int(SHARD_RE.match(p.name).group(1))  # type: ignore[union-attr]
+            for a, m, sd, st in zip(*(t.column(i).to_pylist() for i in range(4))):
+                if st in RETRY_STATUSES:
+                    out[(int(a), str(m), int(sd))] = sid
+        return out
+
+    def drop_keys(self, shard_id: int, keys: Collection[tuple[int, str, int]]) -> None:
+        """Atomically rewrite shard ``shard_id`` without the rows whose ``(arch_index, metric, seed)`` is in
+        ``keys`` (used once a newer shard holds their replacements, so no key is ever stored twice)."""
+        path = self.shard_path(shard_id)
+        try:
+            t = pq.read_table(path)
+        except (pa.ArrowException, OSError) as e:
+            raise StoreError(f"cannot read {path}: {e}") from None
+        drop = set(keys)
+        keep = [(int(a), str(m), int(sd)) not in drop for a, m, sd in
+                zip(t.column("arch_index").to_pylist(), t.column("metric").to_pylist(), t.column("seed").to_pylist())]
+        self.write_shard(shard_id, t.filter(pa.array(keep, type=pa.bool_())))
 
     def done_keys(self) -> set[tuple[int, str, int]]:
         """``(arch_index, metric, seed)`` of every stored row, whatever its status."""

@@ -79,3 +79,36 @@ def test_resume_with_other_identity_needs_force(tmp_path: Path) -> None:
 
 def test_tiny_metrics_constant() -> None:
     assert TINY_METRICS == ("params", "grad_norm", "naswot")
+
+
+def test_resume_scores_failed_rows_again_without_duplicates(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A transient failure (here: the whole engine raising for one arch) is recorded as error rows; --resume
+    scores exactly those again, replaces them, and every key stays stored once."""
+    import raynas.metrics.engine as engine
+
+    cfg = tiny_score_config(tmp_path, shard_size=3)
+    ids = _ids(cfg)
+    victim = ids[1]
+    real = engine.compute_metrics
+    calls: list[int] = []
+
+    def flaky(factory, batch, names, **kw):  # type: ignore[no-untyped-def]
+        model = factory()
+        calls.append(sum(p.numel() for p in model.parameters()))
+        if len(calls) == 2:  # the second arch of the run
+            raise RuntimeError("CUDA error: an illegal memory access was encountered")
+        return real(factory, batch, names, **kw)
+
+    monkeypatch.setattr(engine, "compute_metrics", flaky)
+    first = run_scoring_from_dict(cfg)
+    assert first["error_rows"] == len(TINY_METRICS)
+    failed = [r for r in score_rows(tmp_path) if r[4] == "error"]
+    assert {r[0] for r in failed} == {victim}
+    monkeypatch.setattr(engine, "compute_metrics", real)
+    again = run_scoring_from_dict({**cfg, "resume": True})
+    assert again["scored"] == 1
+    rows = score_rows(tmp_path)
+    assert_complete(tmp_path, ids)
+    assert all(r[4] in ("ok", "nan") for r in rows if r[0] == victim)
+    # a third resume has nothing left to do
+    assert run_scoring_from_dict({**cfg, "resume": True})["scored"] == 0
