@@ -37,19 +37,14 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from raynas.cli.argtypes import positive_int as _positive  # noqa: E402
+
 from raynas.data.batch import Batch  # noqa: E402
 from raynas.metrics import get_metric, resolve_metric_names  # noqa: E402
 from raynas.metrics.engine import STATUSES, MetricResult, compute_metrics  # noqa: E402
 from raynas.spaces import create_space  # noqa: E402
 
 log = logging.getLogger("bench_darts_imagenet")
-
-
-def _positive(s: str) -> int:
-    v = int(s)
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {v}")
-    return v
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -33,17 +33,9 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from raynas.cli.argtypes import seed_list as _seeds  # noqa: E402
+
 ROBOT_METRICS = "grad_norm,snip,grasp,fisher,synflow,jacob_cov"
-
-
-def _seeds(spec: str) -> list[int]:
-    try:
-        if "-" in spec.strip("-"):
-            lo, hi = spec.split("-", 1)
-            return list(range(int(lo), int(hi) + 1))
-        return [int(s) for s in spec.split(",") if s.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"bad seed spec {spec!r}; use e.g. 0-9 or 1,2,3") from None
 
 
 def build_parser() -> argparse.ArgumentParser:

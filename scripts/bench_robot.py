@@ -27,29 +27,9 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from raynas.cli.argtypes import positive_int as _positive, seed_list as _seeds  # noqa: E402
+
 DEFAULT_METRICS = "grad_norm,snip,grasp,fisher,synflow,jacob_cov"
-
-
-def _seeds(spec: str) -> list[int]:
-    """``"10-19"`` (inclusive) or ``"1,5,7"`` -> list of seeds."""
-    try:
-        if "-" in spec.strip("-"):
-            lo, hi = spec.split("-", 1)
-            out = list(range(int(lo), int(hi) + 1))
-        else:
-            out = [int(s) for s in spec.split(",") if s.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"bad seed spec {spec!r}; use e.g. 10-19 or 1,2,3") from None
-    if not out:
-        raise argparse.ArgumentTypeError(f"seed spec {spec!r} selects no seed")
-    return out
-
-
-def _positive(s: str) -> int:
-    v = int(s)
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {v}")
-    return v
 
 
 def build_parser() -> argparse.ArgumentParser:
