@@ -40,7 +40,8 @@ ROBOT_METRICS = "grad_norm,snip,grasp,fisher,synflow,jacob_cov"
 
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--scores", type=Path, default=None, help="run directory written by `raynas score`")
+    ap.add_argument("--scores", default=None,
+                    help="run directory written by `raynas score`; several joined with ':' (archs scored in all)")
     ap.add_argument("--metric", default="ntk_trace", help="HNAS measure M: ntk_trace | grad_norm | snip | grasp")
     ap.add_argument("--budget", type=int, default=20, help="T: distinct queries per search")
     ap.add_argument("--json", type=Path, default=None, help="also write the raw results here")

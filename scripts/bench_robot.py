@@ -34,7 +34,8 @@ DEFAULT_METRICS = "grad_norm,snip,grasp,fisher,synflow,jacob_cov"
 
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--scores", required=True, type=Path, help="run directory written by `raynas score`")
+    ap.add_argument("--scores", required=True,
+                    help="run directory written by `raynas score`; several joined with ':' (archs scored in all)")
     ap.add_argument("--truth", type=Path, default=None,
                     help="nb201_cifar10.parquet (default: $RAYNAS_DATA or ../shared/data)")
     ap.add_argument("--metrics", default=DEFAULT_METRICS, help="comma-separated metric columns of the run")
@@ -101,9 +102,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     from raynas.metrics import get_metric
     from raynas.search import CandidatePool, NB201TableOracle, RoBoT, random_search, single_metric_greedy
-    from raynas.store import ScoreStore, to_wide
+    from raynas.search.runner import read_scores_wide
 
-    wide = to_wide(ScoreStore(args.scores).read())
+    wide = read_scores_wide(args.scores)[0]
     pool = CandidatePool.from_table(wide, args.metrics, transform=args.transform)
     oracle = NB201TableOracle(args.truth)
     full = len(pool) == len(oracle)

@@ -12,7 +12,8 @@ from raynas.errors import ConfigError
 
 def _common(p: argparse.ArgumentParser, *, scores: bool = True) -> None:
     if scores:
-        p.add_argument("--scores", required=True, help="run directory written by `raynas score` (the pool)")
+        p.add_argument("--scores", required=True, help="run directory written by `raynas score` (the pool); several joined with ':' "
+                       "pool the archs scored in all of them, e.g. runs/pool:runs/pool_ntk")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True, help="search directory (state, trace, results as Arrow)")
     p.add_argument("--resume", action="store_true", help="continue a killed search exactly where it stopped")

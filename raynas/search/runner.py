@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from raynas.config import from_dict, to_dict
 from raynas.errors import ConfigError, SearchError, StoreError
@@ -22,35 +24,77 @@ from raynas.search.pool import CandidatePool
 log = logging.getLogger(__name__)
 
 ROBOT_METRICS = ("grad_norm", "snip", "grasp", "fisher", "synflow", "jacob_cov")
+#: non-metric columns of a wide score table
+_KEYS = ("space", "arch_index", "arch", "seed")
 
 
-def read_scores_wide(scores_dir: str | Path) -> tuple[pa.Table, dict[str, Any]]:
-    """The scored pool of a ``raynas score`` run as a wide table (one row per arch, one column per metric;
-    several seeds are averaged) and the run's stored config."""
+def split_runs(scores: str | Path | Sequence[str | Path]) -> list[Path]:
+    """Run directories named by ``scores``: one path, a sequence, or several joined with ``os.pathsep`` (``:``)
+    like ``PATH``, e.g. ``runs/pool:runs/pool_ntk``."""
+    parts = [str(scores)] if isinstance(scores, (str, Path)) else [str(s) for s in scores]
+    runs = [Path(x) for part in parts for x in part.split(os.pathsep) if x.strip()]
+    if not runs:
+        raise SearchError("no scores directory given")
+    return runs
+
+
+def _read_one_run(scores_dir: Path) -> tuple[pa.Table, dict[str, Any]]:
     from raynas.store import ScoreStore, to_wide
 
-    store = ScoreStore(scores_dir)
-    if not Path(scores_dir).is_dir():
+    if not scores_dir.is_dir():
         raise SearchError(f"scores directory {scores_dir} does not exist")
+    store = ScoreStore(scores_dir)
     table = store.read()
     if table.num_rows == 0:
         raise SearchError(f"no scores stored in {scores_dir}")
     wide = to_wide(table)
-    metric_cols = [c for c in wide.column_names if c not in ("space", "arch_index", "arch", "seed")]
+    metric_cols = [c for c in wide.column_names if c not in _KEYS]
     if len(set(wide.column("seed").to_pylist())) > 1:
         grouped = wide.group_by(["arch_index", "arch"]).aggregate([(m, "mean") for m in metric_cols])
         wide = grouped.rename_columns([c.removesuffix("_mean") for c in grouped.column_names])
     cfg = store.load_config() or {}
-    return wide, cfg.get("identity", cfg)
+    return wide.select(["arch_index", "arch", *metric_cols]), cfg.get("identity", cfg)
 
 
-def load_pool(scores_dir: str | Path, metrics: list[str], transform: str = "none") -> tuple[CandidatePool, pa.Table, dict]:
-    """Candidate pool over ``metrics``; a metric missing from the scores is a :class:`SearchError`."""
-    wide, cfg = read_scores_wide(scores_dir)
+def read_scores_wide(scores: str | Path | Sequence[str | Path]) -> tuple[pa.Table, dict[str, Any]]:
+    """The scored pool as a wide table (one row per arch, one column per metric; several seeds are averaged)
+    and the first run's stored config.
+
+    Several runs (see :func:`split_runs`) are joined on the architecture: the pool is the archs scored in
+    EVERY run (e.g. cheap metrics over a sample plus NTK metrics over the same sample at another batch size).
+    They must score the same space; a metric stored by several runs is taken from the first that has it.
+    """
+    runs = split_runs(scores)
+    wide, cfg = _read_one_run(runs[0])
+    for run in runs[1:]:
+        other, other_cfg = _read_one_run(run)
+        if other_cfg.get("space", "nb201") != cfg.get("space", "nb201"):
+            raise SearchError(f"cannot join {runs[0]} (space {cfg.get('space')!r}) with {run} "
+                              f"(space {other_cfg.get('space')!r})")
+        new = [c for c in other.column_names if c not in _KEYS and c not in wide.column_names]
+        dup = [c for c in other.column_names if c not in _KEYS and c in wide.column_names]
+        if dup:
+            log.info("metric(s) %s of %s are already in an earlier run; using the earlier values", dup, run)
+        joined = wide.join(other.select(["arch_index", "arch", *new]), keys=["arch_index"], right_keys=["arch_index"],
+                           join_type="inner", right_suffix="__other")
+        mismatch = pc.sum(pc.not_equal(joined.column("arch"), joined.column("arch__other"))).as_py()
+        if mismatch:
+            raise SearchError(f"{run} names {mismatch} arch indices differently from {runs[0]}: not the same space")
+        wide = joined.drop_columns(["arch__other"]).sort_by("arch_index")
+        if wide.num_rows == 0:
+            raise SearchError(f"the runs {[str(r) for r in runs]} have no scored architecture in common")
+    return wide, cfg
+
+
+def load_pool(scores: str | Path | Sequence[str | Path], metrics: list[str],
+              transform: str = "none") -> tuple[CandidatePool, pa.Table, dict]:
+    """Candidate pool over ``metrics`` from one or several runs (:func:`read_scores_wide`); a metric missing
+    from the scores is a :class:`SearchError`."""
+    wide, cfg = read_scores_wide(scores)
     missing = [m for m in metrics if m not in wide.column_names]
     if missing:
-        have = sorted(c for c in wide.column_names if c not in ("space", "arch_index", "arch", "seed"))
-        raise SearchError(f"scores in {scores_dir} lack metric(s) {missing}; stored metrics: {have}")
+        have = sorted(c for c in wide.column_names if c not in _KEYS)
+        raise SearchError(f"scores in {scores} lack metric(s) {missing}; stored metrics: {have}")
     return CandidatePool.from_table(wide, metrics, transform), wide, cfg
 
 

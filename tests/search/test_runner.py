@@ -1,0 +1,70 @@
+"""Reading search pools from ``raynas score`` runs: one run, several runs joined on the architecture."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from raynas.errors import SearchError
+from raynas.search.runner import load_pool, read_scores_wide, split_runs
+from raynas.store import ScoreStore, results_to_table
+from raynas.testing import metric_results
+
+
+def _run(path, space, archs, values, seeds=(0,), names=None):
+    """A run dir with one shard: ``values(arch, seed) -> {metric: value}``."""
+    store = ScoreStore(path)
+    tables = [results_to_table(space, a, (names or {}).get(a, f"arch{a}"), s, "digits",
+                               metric_results(values(a, s)), "h") for a in archs for s in seeds]
+    store.write_shard(0, pa.concat_tables(tables))
+    store.save_config({"identity": {"space": space}})
+    return str(path)
+
+
+def test_split_runs_accepts_a_path_a_list_and_pathsep_joined_dirs(tmp_path):
+    assert split_runs(tmp_path / "a") == [tmp_path / "a"]
+    assert split_runs([tmp_path / "a", str(tmp_path / "b")]) == [tmp_path / "a", tmp_path / "b"]
+    assert split_runs(f"{tmp_path}/a{os.pathsep}{tmp_path}/b{os.pathsep}") == [tmp_path / "a", tmp_path / "b"]
+    with pytest.raises(SearchError, match="no scores"):
+        split_runs("")
+
+
+def test_one_run_averages_seeds(tmp_path):
+    run = _run(tmp_path / "r", "nb201", [3, 1], lambda a, s: {"snip": a + s}, seeds=(0, 1))
+    wide, cfg = read_scores_wide(run)
+    assert wide.column_names == ["arch_index", "arch", "snip"]
+    assert wide.column("arch_index").to_pylist() == [1, 3]
+    assert wide.column("snip").to_pylist() == [1.5, 3.5]
+    assert cfg == {"space": "nb201"}
+
+
+def test_runs_join_on_the_archs_scored_in_all_of_them(tmp_path):
+    a = _run(tmp_path / "a", "nb201", [0, 1, 2, 3], lambda x, s: {"snip": float(x), "synflow": 10.0 * x})
+    b = _run(tmp_path / "b", "nb201", [1, 2, 3, 4], lambda x, s: {"ntk_cond": 100.0 + x, "synflow": -1.0})
+    wide, _ = read_scores_wide(f"{a}{os.pathsep}{b}")
+    assert wide.column("arch_index").to_pylist() == [1, 2, 3]
+    assert wide.column("ntk_cond").to_pylist() == [101.0, 102.0, 103.0]
+    assert wide.column("synflow").to_pylist() == [10.0, 20.0, 30.0]  # the first run's values win
+    pool, _, _ = load_pool([a, b], ["snip", "ntk_cond"])
+    assert list(pool.arch_index) == [1, 2, 3]
+    np.testing.assert_allclose(pool.raw[:, 1], [101.0, 102.0, 103.0])
+
+
+def test_join_refuses_other_spaces_other_arch_names_and_disjoint_runs(tmp_path):
+    a = _run(tmp_path / "a", "nb201", [0, 1], lambda x, s: {"snip": 1.0})
+    other_space = _run(tmp_path / "d", "darts_cifar", [0, 1], lambda x, s: {"fisher": 1.0})
+    with pytest.raises(SearchError, match="space"):
+        read_scores_wide([a, other_space])
+    renamed = _run(tmp_path / "n", "nb201", [0, 1], lambda x, s: {"fisher": 1.0}, names={1: "other"})
+    with pytest.raises(SearchError, match="differently"):
+        read_scores_wide([a, renamed])
+    disjoint = _run(tmp_path / "j", "nb201", [5, 6], lambda x, s: {"fisher": 1.0})
+    with pytest.raises(SearchError, match="in common"):
+        read_scores_wide([a, disjoint])
+    with pytest.raises(SearchError, match="does not exist"):
+        read_scores_wide([a, tmp_path / "missing"])
+    with pytest.raises(SearchError, match=r"lack metric\(s\) \['grasp'\]"):
+        load_pool(a, ["snip", "grasp"])
