@@ -19,6 +19,9 @@ Most gradient and activation metrics read different reductions of the *same* qua
 ``"ntk"`` pass (train mode): one forward; ``hnas_ntk`` (true-class logit, conv/linear weights and biases) and
     ``tenas_ntk`` (sum of logits, all ``*weight`` parameters incl. BN) ``Theta [B, B]`` (float64) from per-sample
     gradients of that forward's graph (:func:`raynas.metrics._ntk.sample_gradients`).
+``"lwt"`` (train mode): ONE light-weight training run (:func:`raynas.metrics._lwt.light_weight_train`, 50 SGD
+    steps) on a private copy of the network; ``lwt`` is its :class:`~raynas.metrics._lwt.LWTResult`, read by both
+    ``lwt_angle`` (classifier cosine) and ``lwt_loss`` (last loss), which unfused train the network twice.
 ``"own"``: every other metric (synflow's BN-free float64 copy, thin-network metrics, params, flops, metrics
     without a ``reduce``, or whose metadata asks for another mode/BN/dtype) runs exactly as unfused, through
     :func:`raynas.metrics.engine.run_metric` on a private copy; these run first, on the untouched network.
@@ -39,6 +42,7 @@ import logging
 import math
 import time
 from contextlib import ExitStack, contextmanager
+from copy import deepcopy
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Sequence
 
@@ -50,6 +54,7 @@ from raynas.data.batch import Batch
 from raynas.errors import MetricError, RaynasError
 from raynas.metrics._codes import HammingAccumulator, relu_code_hooks
 from raynas.metrics._layers import grads_or_zeros, hessian_gradient, layer_weights, record_outputs, weight_layers
+from raynas.metrics._lwt import light_weight_train
 from raynas.metrics._ntk import NTK_KINDS, Method, gram, logits_of, per_sample_outputs, sample_gradients
 from raynas.metrics.engine import MetricResult, _free_device_memory, _one_line, is_oom, oom_note, run_metric
 from raynas.metrics.registry import MetricSpec
@@ -60,6 +65,7 @@ log = logging.getLogger(__name__)
 QUANTITIES: dict[str, frozenset[str]] = {
     "loss": frozenset({"weights", "weight_grads", "hvp", "fisher", "input_jac", "relu_kernel", "relu_units"}),
     "ntk": frozenset(NTK_KINDS),
+    "lwt": frozenset({"lwt"}),
 }
 
 Shared = dict[str, Any]  # quantity name -> value, or the exception that prevented computing it
@@ -152,6 +158,8 @@ def run_shared_pass(
             model.train(True)
             if p.kind == "loss":
                 shared = loss_pass(model, sub, p.uses)
+            elif p.kind == "lwt":
+                shared = lwt_pass(model, sub)
             else:
                 shared = ntk_pass(model, sub, p.uses, method=ntk_method)
             outcome = _finish({s.name: _reduce(s, shared, sub) for s in p.specs})
@@ -264,6 +272,14 @@ def ntk_pass(model: nn.Module, batch: Batch, uses: frozenset[str], *, method: Me
             rows = sample_gradients(scalars, select(model), method=method, retain_graph=i < len(kinds) - 1)
             out[kind] = gram(rows)
     return out
+
+
+def lwt_pass(model: nn.Module, batch: Batch) -> Shared:
+    """``{"lwt": LWTResult}`` of one light-weight training run on a private copy (training mutates weights)."""
+    copy = deepcopy(model)
+    copy.train(True)
+    copy.zero_grad(set_to_none=True)
+    return {"lwt": light_weight_train(copy, batch)}
 
 
 @contextmanager

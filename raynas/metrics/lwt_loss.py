@@ -14,6 +14,9 @@ from raynas.metrics.registry import register_metric
     needs_labels=True,
     mode="train",
     higher_is_better=False,
+    pass_kind="lwt",
+    uses=("lwt",),
+    reduce=lambda shared, batch: shared["lwt"].loss,
     reference="Yang, Yang, Jin, Chen. Revisiting Training-free NAS Metrics: An Efficient Training-based Method. "
     "WACV 2023",
 )

@@ -23,8 +23,9 @@ MetricFn = Callable[[nn.Module, Batch], float]
 ReduceFn = Callable[[Mapping[str, Any], Batch], "torch.Tensor | float"]
 
 #: passes of the fused engine: ``"own"`` (the metric's own call on a prepared copy), ``"loss"`` (one train-mode
-#: forward + CE backward shared by the gradient/activation metrics), ``"ntk"`` (one forward + per-sample gradients)
-PassKind = Literal["own", "loss", "ntk"]
+#: forward + CE backward shared by the gradient/activation metrics), ``"ntk"`` (one forward + per-sample gradients),
+#: ``"lwt"`` (one light-weight training run on a private copy, read by both of its signals)
+PassKind = Literal["own", "loss", "ntk", "lwt"]
 
 
 @dataclass(frozen=True)

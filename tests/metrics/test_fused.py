@@ -20,6 +20,7 @@ from raynas.testing import TinyConvNet, linear_net, tiny_bn_convnet, tiny_nb201
 ALL = list_metrics()
 LOSS = ["grad_norm", "snip", "grasp", "fisher", "jacob_cov", "naswot", "das", "das_distinguish", "das_units"]
 NTK = ["ntk_trace", "ntk_cond", "tenas_ntk_cond"]
+LWT = ["lwt_angle", "lwt_loss"]
 #: metrics whose value is a count (compared exactly) or computed in float64 from a float64 model (synflow)
 EXACT = {"synflow", "params", "flops", "das_units", "linear_regions"}
 
@@ -46,7 +47,7 @@ def _assert_same(plain: dict, fast: dict) -> None:
             assert b.value == pytest.approx(a.value, rel=1e-5, abs=1e-12), name
 
 
-#: the light-weight-training metrics (50 SGD steps, own pass either way) are only run on the small conv nets
+#: the light-weight-training metrics (50 SGD steps) are only run on the small conv nets
 NO_LWT = [n for n in ALL if not n.startswith("lwt")]
 
 
@@ -73,16 +74,37 @@ def test_thin_model_metric_and_duplicates() -> None:
 def test_plan_groups_metrics_into_passes() -> None:
     passes = fused.plan([get_metric(n) for n in ALL])
     kinds = [p.kind for p in passes]
-    assert kinds[-2:] == ["loss", "ntk"] and set(kinds[:-2]) == {"own"}  # own passes first (pristine network)
-    loss, ntk = passes[-2], passes[-1]
+    assert kinds[-3:] == ["loss", "ntk", "lwt"] and set(kinds[:-3]) == {"own"}  # own passes first (pristine net)
+    loss, ntk, lwt = passes[-3:]
     assert sorted(s.name for s in loss.specs) == sorted(LOSS)
     assert sorted(s.name for s in ntk.specs) == sorted(NTK)
+    assert sorted(s.name for s in lwt.specs) == LWT and lwt.uses == {"lwt"}
     assert ntk.uses == {"hnas_ntk", "tenas_ntk"}
-    assert {p.specs[0].name for p in passes[:-2]} == set(ALL) - set(LOSS) - set(NTK)
+    assert {p.specs[0].name for p in passes[:-3]} == set(ALL) - set(LOSS) - set(NTK) - set(LWT)
     # a metric whose metadata asks for another model state is not shared
     eval_snip = dataclasses.replace(get_metric("snip"), mode="eval")
     assert not fused.shareable(eval_snip) and fused.shareable(get_metric("snip"))
     assert [p.kind for p in fused.plan([eval_snip, get_metric("grad_norm")])] == ["own", "loss"]
+
+
+def test_light_weight_training_runs_once_for_both_signals(monkeypatch: pytest.MonkeyPatch) -> None:
+    from raynas.metrics import _lwt
+
+    calls: list[int] = []
+    real = _lwt.light_weight_train
+
+    def counting(model, batch, **kw):
+        calls.append(1)
+        return real(model, batch, **kw)
+
+    monkeypatch.setattr(fused, "light_weight_train", counting)
+    base = tiny_bn_convnet(3, 4)
+    before = [p.detach().clone() for p in base.parameters()]
+    res = compute_metrics(lambda: base, _batch(), ["lwt_angle", "grad_norm", "lwt_loss"], seed=3, fused=True)
+    assert len(calls) == 1 and all(r.status == "ok" for r in res)
+    assert all(torch.equal(a, b) for a, b in zip(before, base.parameters()))  # trained a copy
+    plain = {r.metric: r.value for r in compute_metrics(lambda: base, _batch(), LWT, seed=3)}
+    assert {r.metric: r.value for r in res if r.metric in LWT} == pytest.approx(plain, rel=1e-6)
 
 
 def test_shared_pass_time_is_split_evenly() -> None:
