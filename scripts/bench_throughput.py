@@ -167,6 +167,7 @@ def main(argv: list[str] | None = None) -> int:
         cpu = {False: 0.0, True: 0.0}
         peak = {False: 0, True: 0}
         worst = (0.0, "")
+        per_metric: dict[str, float] = {m: 0.0 for m in dict.fromkeys(names)}  # unfused seconds, summed over archs
         for k, idx in enumerate(ids):
             arch = space.index_to_arch(idx)
             factory = lambda: space.to_module(arch, args.num_classes, C=args.C, N=args.N)  # noqa: E731
@@ -188,6 +189,8 @@ def main(argv: list[str] | None = None) -> int:
             for fused, (sec, cpu_s) in best.items():
                 tot[fused] += sec
                 cpu[fused] += cpu_s
+            for r in runs[False]:
+                per_metric[r.metric] += r.seconds
             d = max_rel_diff(runs[False], runs[True])
             worst = max(worst, d)
         n = len(ids)
@@ -204,7 +207,18 @@ def main(argv: list[str] | None = None) -> int:
             "peak_ratio": peak[True] / peak[False] if peak[False] else float("nan"),
             "max_rel_diff": worst[0],
             "max_rel_diff_metric": worst[1],
+            "unfused_s_per_arch_by_metric": {m: v / n for m, v in per_metric.items()},
         }
+        share = sum(per_metric.values()) or 1.0
+        print(f"  [{set_name}] unfused s/arch by metric: " + ", ".join(
+            f"{m} {v / n:.2f} ({100 * v / share:.0f}%)" for m, v in sorted(per_metric.items(), key=lambda kv: -kv[1])))
+        if {"grasp", "grad_norm"} <= set(per_metric):
+            # GraSP's Hessian-vector product (its 2nd forward, graph-building backward and the HVP) cannot be
+            # shared: even if every other metric came free the fused engine needs about grasp - grad_norm
+            # (grad_norm ~ one forward/backward, the part of grasp the shared pass does provide)
+            floor = max(per_metric["grasp"] - per_metric["grad_norm"], 1e-9)
+            row["speedup_bound_hvp"] = sum(per_metric.values()) / floor
+            print(f"  [{set_name}] bound from GraSP's unshareable HVP: speedup <= x{row['speedup_bound_hvp']:.2f}")
         summary["sets"][set_name] = row
         print(f"{set_name}: unfused {row['unfused_archs_per_s']:.4f} archs/s, fused {row['fused_archs_per_s']:.4f} "
               f"archs/s -> speedup x{row['speedup']:.2f} (CPU time x{row['cpu_speedup']:.2f}); peak "
