@@ -23,7 +23,7 @@ def bench():
 
 def test_defaults(bench):
     a = bench.parse_args(["--scores", "runs/x"])
-    assert a.scores == Path("runs/x") and a.budget == 20 and a.seeds == list(range(10, 20))
+    assert a.scores == "runs/x" and a.budget == 20 and a.seeds == list(range(10, 20))
     assert a.metrics == ["grad_norm", "snip", "grasp", "fisher", "synflow", "jacob_cov"]
     assert a.target == 94.3 and a.transform == "signed_log" and a.bo_iters is None and a.acquisition == "ucb"
 
@@ -33,6 +33,8 @@ def test_options(bench):
                           "--transform", "none", "--bo-iters", "7", "--truth", "t.parquet"])
     assert (a.seeds, a.budget, a.metrics, a.transform, a.bo_iters) == ([1, 3], 5, ["snip", "synflow"], "none", 7)
     assert bench.parse_args(["--scores", "r", "--seeds", "0-2"]).seeds == [0, 1, 2]
+    a = bench.parse_args(["--scores", "r", "--metrics", "snip", "--pick-metric", "snip", "--pick-sample", "10"])
+    assert (a.pick_metric, a.pick_sample) == ("snip", 10)
 
 
 @pytest.mark.parametrize("argv", [
@@ -43,6 +45,7 @@ def test_options(bench):
     ["--scores", "r", "--metrics", " , "],
     ["--scores", "r", "--transform", "log"],
     ["--scores", "r", "--synthetic-from-table"],  # scores are never faked
+    ["--scores", "r", "--metrics", "snip,grasp"],  # the sample-pick-best metric (synflow) is not among them
 ])
 def test_rejected(bench, argv, capsys):
     with pytest.raises(SystemExit) as e:
