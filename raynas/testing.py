@@ -393,3 +393,34 @@ def assert_same_rows(got, want):  # type: ignore[no-untyped-def]
             assert g[3] is w[3], (g, w)
         else:
             assert math.isclose(g[3], w[3], rel_tol=1e-4, abs_tol=1e-6), (g, w)
+
+
+def hang_once_actor_factory(marker):  # type: ignore[no-untyped-def]
+    """A ``create_actor`` replacement whose actors hang (sleep an hour, as a deadlocked worker would) on the
+    first ``score`` call any of them receives; an ``O_EXCL``-created ``marker`` file picks that one call across
+    processes. Every later call scores normally. Exercises the driver's per-shard deadline."""
+    import os
+    import time
+
+    import ray
+
+    from raynas.parallel.actor import ScoringWorker
+
+    class HangOnceWorker(ScoringWorker):
+        def score(self, shard):  # type: ignore[no-untyped-def]
+            try:
+                os.close(os.open(marker, os.O_CREAT | os.O_EXCL))
+            except FileExistsError:
+                return super().score(shard)
+            time.sleep(3600)
+            raise RuntimeError("a hung shard should have been killed by its deadline")
+
+    actor_cls = ray.remote(HangOnceWorker)
+
+    def create(cfg, metrics, batch_ref, data_name):  # type: ignore[no-untyped-def]
+        return actor_cls.options(
+            num_cpus=cfg.cpus_per_worker, num_gpus=cfg.gpus_per_worker, max_restarts=cfg.max_retries,
+            max_task_retries=0,
+        ).remote(cfg.space, cfg.space_kwargs, list(metrics), batch_ref, cfg.seed, data_name, 1)
+
+    return create

@@ -34,6 +34,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--address", default=None, help="Ray cluster address or 'auto' (default: start a local Ray)")
     p.add_argument("--shard-size", type=int, default=None, help="archs per shard file")
     p.add_argument("--max-retries", type=int, default=3, help="retries of a shard whose actor died")
+    p.add_argument("--shard-timeout", type=float, default=None, metavar="SECONDS",
+                   help="restart an actor whose shard runs longer than this and retry the shard (default: none)")
     p.add_argument("--resume", action="store_true", help="continue a killed run, scoring only what is missing")
     p.add_argument("--force", action="store_true", help="resume even if the stored config differs")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -62,6 +64,7 @@ def config_from_args(args: argparse.Namespace) -> dict:
         "batch_size": args.batch_size,
         "image_size": args.image_size,
         "max_retries": args.max_retries,
+        "shard_timeout_s": args.shard_timeout,
         "out": args.out,
         "workers": args.workers,
         "gpus_per_worker": args.gpus_per_worker,

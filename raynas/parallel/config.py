@@ -25,6 +25,7 @@ VOLATILE_KEYS: tuple[str, ...] = (
     "resume",
     "force",
     "max_retries",
+    "shard_timeout_s",
 )
 
 #: archs per shard file when not given: small enough that a crash loses little work and progress is smooth,
@@ -64,6 +65,9 @@ class ScoreConfig:
     resume: bool = False
     force: bool = False
     max_retries: int = 3
+    #: seconds a shard may run on an actor before the actor is killed (and restarted) and the shard retried;
+    #: ``None``: no deadline. Guards against a hung worker (a deadlocked kernel, a stuck device) blocking a run.
+    shard_timeout_s: float | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.metrics, str):
@@ -98,6 +102,8 @@ class ScoreConfig:
             raise ConfigError(f"cpus_per_worker must be > 0, got {self.cpus_per_worker}")
         if self.max_retries < 0:
             raise ConfigError(f"max_retries must be >= 0, got {self.max_retries}")
+        if self.shard_timeout_s is not None and not self.shard_timeout_s > 0:
+            raise ConfigError(f"shard_timeout_s must be > 0 (or unset for no deadline), got {self.shard_timeout_s}")
         if not isinstance(self.space_kwargs, Mapping):
             raise ConfigError(f"space_kwargs must be a mapping, got {type(self.space_kwargs).__name__}")
         bad = {k: v for k, v in self.space_kwargs.items() if not isinstance(v, (int, float, str, bool))}

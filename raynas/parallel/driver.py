@@ -3,7 +3,9 @@
 Each actor holds one shard at a time and gets the next as soon as it returns one; completions are consumed in
 completion order (``ray.wait``) and written at once, atomically, so a killed driver loses at most the shards
 in flight. A shard whose actor (or node) dies is queued again, up to ``max_retries`` times, then recorded as
-``status="error"`` rows so the run always finishes. A failed actor is only given work again after it answers a
+``status="error"`` rows so the run always finishes. With ``shard_timeout_s`` a shard still running past its
+deadline counts as such a failure: its actor is killed (Ray restarts it) and the shard goes back to the queue,
+so a hung worker cannot block the run. A failed actor is only given work again after it answers a
 ``ready`` ping (Ray restarts it, possibly on another node); one that cannot restart is replaced.
 """
 
@@ -128,6 +130,7 @@ class _Pool:
         self.pending: deque[Shard] = deque(run.todo)
         self.attempts: Counter[str] = Counter()
         self.inflight: dict[Any, tuple[_Slot, Shard]] = {}
+        self.deadlines: dict[Any, float] = {}  # in-flight ref -> monotonic deadline (with shard_timeout_s)
         self.pings: dict[Any, _Slot] = {}
         self.replacements = 0
         self._any_ready = False
@@ -148,7 +151,10 @@ class _Pool:
             while self.pending or self.inflight:
                 self._assign()
                 refs = list(self.inflight) + list(self.pings)
-                done, _ = ray.wait(refs, num_returns=1, timeout=10.0)
+                done, _ = ray.wait(refs, num_returns=1, timeout=self._wait_s())
+                if self._expire(tracker):
+                    last_progress = time.monotonic()
+                    continue
                 if not done:
                     if not self.inflight and time.monotonic() - last_progress > STALL_TIMEOUT_S:
                         raise RaynasError(
@@ -166,6 +172,7 @@ class _Pool:
                         tracker.restart_clock()  # rate / ETA from the first ready actor on
                 else:
                     slot, shard = self.inflight.pop(ref)
+                    self.deadlines.pop(ref, None)
                     self._on_result(ref, slot, shard, tracker)
         finally:
             for slot in self.slots:
@@ -180,7 +187,33 @@ class _Pool:
             if slot.state == "idle" and self.pending:
                 shard = self.pending.popleft()
                 slot.state = "busy"
-                self.inflight[slot.actor.score.remote(shard)] = (slot, shard)
+                ref = slot.actor.score.remote(shard)
+                self.inflight[ref] = (slot, shard)
+                if self.cfg.shard_timeout_s is not None:
+                    self.deadlines[ref] = time.monotonic() + self.cfg.shard_timeout_s
+
+    def _wait_s(self) -> float:
+        """How long one ``ray.wait`` may block: 10 s, or less when a shard's deadline comes sooner."""
+        if not self.deadlines:
+            return 10.0
+        return min(10.0, max(0.0, min(self.deadlines.values()) - time.monotonic()))
+
+    def _expire(self, tracker: Any) -> bool:
+        """Kill the actors of shards past their deadline and queue the shards again; True if any expired."""
+        now = time.monotonic()
+        late = [ref for ref, t in self.deadlines.items() if t <= now]
+        for ref in late:
+            del self.deadlines[ref]
+            slot, shard = self.inflight.pop(ref)
+            log.warning("shard %s exceeded its %.0f s deadline; restarting its actor", shard.shard_id,
+                        self.cfg.shard_timeout_s)
+            try:
+                ray.kill(slot.actor, no_restart=False)  # Ray restarts it (max_restarts); the ping tells when
+            except rex.RayError as exc:
+                log.warning("could not kill the actor of shard %s: %s", shard.shard_id, _one_line(exc))
+            self._retry(shard, f"timed out after {self.cfg.shard_timeout_s:g} s", tracker)
+            self._start(slot, fresh=False)
+        return bool(late)
 
     def _on_ping(self, ref: Any, slot: _Slot) -> None:
         try:

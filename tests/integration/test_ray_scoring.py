@@ -100,3 +100,20 @@ def test_shard_given_up_after_max_retries_becomes_error_rows(
 
     text = ScoreStore(tmp_path).read(["error"]).column("error").to_pylist()
     assert any("shard failed 1 times" in t and "Actor" in t for t in text)
+
+
+def test_hung_shard_is_killed_at_its_deadline_and_retried(
+    local_ray: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from raynas.testing import hang_once_actor_factory
+
+    marker = tmp_path / "hung"
+    monkeypatch.setattr(driver_mod, "create_actor", hang_once_actor_factory(str(marker)))
+    cfg = tiny_score_config(tmp_path / "run", workers=2, max_retries=2, shard_timeout_s=4.0)
+    summary = run_scoring_from_dict(cfg)
+    assert marker.exists()  # one shard really hung
+    assert summary["retries"] == 1 and summary["failed_shards"] == [] and summary["error_rows"] == 0
+    assert_complete(tmp_path / "run", _ids(cfg))
+    local = tiny_score_config(tmp_path / "local")
+    run_scoring_from_dict(local)
+    assert_same_rows(score_rows(tmp_path / "run"), score_rows(tmp_path / "local"))

@@ -30,6 +30,8 @@ def test_from_dict_normalises_metrics_and_space_kwargs() -> None:
         {"out": "r", "sample": 3, "typo": 1},
         {"out": "r", "sample": "3"},
         {"out": "r", "sample": 3, "space_kwargs": {"C": [1]}},
+        {"out": "r", "sample": 3, "shard_timeout_s": 0},
+        {"out": "r", "sample": 3, "shard_timeout_s": -5.0},
     ],
 )
 def test_invalid_configs_raise(bad: dict) -> None:
@@ -40,7 +42,7 @@ def test_invalid_configs_raise(bad: dict) -> None:
 def test_resolved_splits_identity_and_volatile() -> None:
     a = ScoreConfig(out="r1", sample=4, metrics=("params",), workers=1)
     b = ScoreConfig(out="r2", sample=4, metrics=("params",), workers=8, gpus_per_worker=0.5, resume=True,
-                    address="auto", force=True, cpus_per_worker=2.0, max_retries=0)
+                    address="auto", force=True, cpus_per_worker=2.0, max_retries=0, shard_timeout_s=60.0)
     assert a.identity() == b.identity()
     assert set(a.resolved()["volatile"]) == set(VOLATILE_KEYS)
     assert a.identity()["metrics"] == ["params"]
