@@ -47,6 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--n-init", type=_positive, default=3, help="Sobol points before the GP")
     ap.add_argument("--bo-iters", type=_positive, default=None, help="max BO iterations (default: budget)")
     ap.add_argument("--acquisition", choices=["ucb", "logei"], default="ucb")
+    ap.add_argument("--kernel", choices=["rbf_ard", "matern_iso"], default="rbf_ard",
+                    help="GP covariance (matern_iso: the reference code's isotropic Matern-5/2, fixed tiny noise)")
     ap.add_argument("--pick-metric", default="synflow",
                     help="metric of the NASWOT-style sample-N-pick-best baseline (must be among --metrics)")
     ap.add_argument("--pick-sample", type=_positive, default=100, help="N of sample-N-pick-best")
@@ -128,7 +130,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     per_method: dict[str, list[dict[str, Any]]] = {"RoBoT": [], "random": [], f"sample-pick-best ({args.pick_metric})": []}
     for seed in args.seeds:
         r = RoBoT(pool, oracle, budget=args.budget, bo_iters=args.bo_iters, n_init=args.n_init, seed=seed,
-                  acquisition=args.acquisition).run()
+                  acquisition=args.acquisition, kernel=args.kernel).run()
         per_method["RoBoT"].append(r)
         per_method["random"].append(random_search(pool, oracle, args.budget, seed=seed))
         per_method[f"sample-pick-best ({args.pick_metric})"].append(sample_pick_best(

@@ -31,6 +31,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--budget", type=int, default=20, help="T: distinct architectures queried")
     r.add_argument("--metrics", default="grad_norm,snip,grasp,fisher,synflow,jacob_cov")
     r.add_argument("--bo-iters", type=int, default=None, help="BO steps before greedy exploitation")
+    r.add_argument("--transform", choices=["none", "signed_log"], default=None,
+                   help="score transform before min-max normalisation")
+    r.add_argument("--kernel", choices=["rbf_ard", "matern_iso"], default=None, help="GP covariance of the BO")
     r.set_defaults(func=_run("robot"))
 
     h = s.add_parser("hnas", help="HNAS: BO over the constants of the theory-derived objective")

@@ -34,6 +34,12 @@ from raynas.errors import SearchError
 log = logging.getLogger(__name__)
 
 Acquisition = Literal["ucb", "logei"]
+#: GP covariance: ``"rbf_ard"`` is BoTorch's default (RBF, one lengthscale per input, dimension-scaled
+#: lengthscale prior, learned noise); ``"matern_iso"`` is the RoBoT reference's (scikit-learn GP in
+#: ``bayes_opt``): ONE Matern-5/2 lengthscale for all inputs and a fixed, tiny observation noise (1e-6)
+Kernel = Literal["rbf_ard", "matern_iso"]
+#: observation noise variance of ``"matern_iso"`` (the reference's ``alpha``), in standardised outcome units
+FIXED_NOISE = 1e-6
 UCB_BETA = 2.576**2  # botorch's UCB is mean + sqrt(beta) * std; kappa = 2.576 as in the RoBoT reference code
 
 
@@ -64,13 +70,14 @@ def _check(X: np.ndarray, y: np.ndarray, bounds: np.ndarray) -> tuple[np.ndarray
 
 
 def _gp_step(X: np.ndarray, y: np.ndarray, bounds: np.ndarray, acquisition: Acquisition,
-             num_restarts: int, raw_samples: int, seed: int) -> np.ndarray:
+             num_restarts: int, raw_samples: int, seed: int, kernel: Kernel = "rbf_ard") -> np.ndarray:
     from botorch.acquisition import LogExpectedImprovement, UpperConfidenceBound
     from botorch.fit import fit_gpytorch_mll
     from botorch.models import SingleTaskGP
     from botorch.models.transforms.input import Normalize
     from botorch.models.transforms.outcome import Standardize
     from botorch.optim import optimize_acqf
+    from gpytorch.kernels import MaternKernel, ScaleKernel
     from gpytorch.mlls import ExactMarginalLogLikelihood
 
     tX = torch.as_tensor(X, dtype=torch.float64)
@@ -79,8 +86,15 @@ def _gp_step(X: np.ndarray, y: np.ndarray, bounds: np.ndarray, acquisition: Acqu
     with warnings.catch_warnings():
         # input-scaling / optimisation warnings on tiny data sets are expected and not actionable here
         warnings.simplefilter("ignore")
-        model = SingleTaskGP(tX, ty, input_transform=Normalize(d=tX.shape[1], bounds=tb),
-                             outcome_transform=Standardize(m=1))
+        if kernel == "matern_iso":
+            # Standardize rescales train_Yvar by the outcome variance: give it in the raw units
+            yvar = torch.full_like(ty, FIXED_NOISE) * ty.var().clamp_min(1e-12) if len(ty) > 1 else None
+            model = SingleTaskGP(tX, ty, train_Yvar=yvar, covar_module=ScaleKernel(MaternKernel(nu=2.5)),
+                                 input_transform=Normalize(d=tX.shape[1], bounds=tb),
+                                 outcome_transform=Standardize(m=1))
+        else:
+            model = SingleTaskGP(tX, ty, input_transform=Normalize(d=tX.shape[1], bounds=tb),
+                                 outcome_transform=Standardize(m=1))
         mll = ExactMarginalLogLikelihood(model.likelihood, model)
         fit_gpytorch_mll(mll)
         if acquisition == "ucb":
@@ -105,6 +119,7 @@ def propose(
     acquisition: Acquisition = "ucb",
     num_restarts: int = 4,
     raw_samples: int = 128,
+    kernel: Kernel = "rbf_ard",
 ) -> np.ndarray:
     """Next point ``x [d]`` to evaluate, maximising ``y``.
 
@@ -116,10 +131,13 @@ def propose(
         n_init: number of Sobol points before the GP takes over (at least 1, so the GP never fits 0 points).
         acquisition: ``"ucb"`` (default, see module docstring) or ``"logei"``.
         num_restarts, raw_samples: ``optimize_acqf`` effort; small defaults keep a step well under a second on CPU.
+        kernel: the GP covariance, ``"rbf_ard"`` (default) or ``"matern_iso"`` (see :data:`Kernel`).
     """
     X, y, bounds = _check(X, y, bounds)
     if acquisition not in ("ucb", "logei"):
         raise SearchError(f"unknown acquisition {acquisition!r} (known: logei, ucb)")
+    if kernel not in ("rbf_ard", "matern_iso"):
+        raise SearchError(f"unknown kernel {kernel!r} (known: matern_iso, rbf_ard)")
     n = X.shape[0]
     if n < max(1, int(n_init)):
         return sobol_point(n, bounds, seed)
@@ -130,7 +148,7 @@ def propose(
     with torch.random.fork_rng():
         torch.manual_seed(step_seed)
         try:
-            return _gp_step(X, y, bounds, acquisition, num_restarts, raw_samples, step_seed)
+            return _gp_step(X, y, bounds, acquisition, num_restarts, raw_samples, step_seed, kernel)
         except (ModelFittingError, BotorchError, NotPSDError, NanError, torch.linalg.LinAlgError,
                 FloatingPointError) as e:
             log.warning("GP proposal failed at n=%d (%s: %s); using the next Sobol point instead",

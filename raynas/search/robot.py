@@ -39,7 +39,8 @@ log = logging.getLogger(__name__)
 class RoBoTConfig:
     """``budget``: T distinct queries in total. ``bo_iters``: max BO iterations (default T, as in the reference
     code). ``bo_budget``: max distinct queries of the BO phase (default T). ``n_init``: Sobol points before the GP.
-    ``acquisition``: ``"ucb"`` or ``"logei"`` (see :mod:`raynas.search.bo`)."""
+    ``acquisition``: ``"ucb"`` or ``"logei"``; ``kernel``: ``"rbf_ard"`` or ``"matern_iso"`` (see
+    :mod:`raynas.search.bo`)."""
 
     budget: int = 20
     bo_iters: int | None = None
@@ -49,8 +50,11 @@ class RoBoTConfig:
     acquisition: Literal["ucb", "logei"] = "ucb"
     num_restarts: int = 4
     raw_samples: int = 128
+    kernel: Literal["rbf_ard", "matern_iso"] = "rbf_ard"
 
     def __post_init__(self) -> None:
+        if self.kernel not in ("rbf_ard", "matern_iso"):
+            raise ConfigError(f"kernel must be 'rbf_ard' or 'matern_iso', got {self.kernel!r}")
         if self.budget < 1:
             raise ConfigError(f"budget must be >= 1, got {self.budget}")
         for name in ("bo_iters", "bo_budget"):
@@ -79,8 +83,9 @@ class RoBoT:
     def __init__(self, pool: CandidatePool, oracle: Oracle | None = None, *, budget: int = 20,
                  bo_iters: int | None = None, bo_budget: int | None = None, n_init: int = 3, seed: int = 0,
                  acquisition: Literal["ucb", "logei"] = "ucb", num_restarts: int = 4, raw_samples: int = 128,
-                 state_path: str | Path | None = None):
-        self.config = RoBoTConfig(budget, bo_iters, bo_budget, n_init, seed, acquisition, num_restarts, raw_samples)
+                 kernel: Literal["rbf_ard", "matern_iso"] = "rbf_ard", state_path: str | Path | None = None):
+        self.config = RoBoTConfig(budget, bo_iters, bo_budget, n_init, seed, acquisition, num_restarts, raw_samples,
+                                  kernel)
         if len(pool) == 0:
             raise SearchError("the candidate pool is empty")
         self.pool = pool
@@ -138,7 +143,8 @@ class RoBoT:
             X = np.asarray(self._X, dtype=np.float64).reshape(-1, len(self.pool.metrics))
             w = propose(X, np.asarray(self._y, dtype=np.float64), self.bounds, self.config.seed,
                         n_init=self.config.n_init, acquisition=self.config.acquisition,
-                        num_restarts=self.config.num_restarts, raw_samples=self.config.raw_samples)
+                        num_restarts=self.config.num_restarts, raw_samples=self.config.raw_samples,
+                        kernel=self.config.kernel)
             arch, kind = int(self.pool.arch_index[self.pool.top(w)]), "bo"
         else:
             w, arch = self._next_greedy()

@@ -164,6 +164,7 @@ class RobotSearchConfig:
     transform: str = "none"
     resume: bool = False
     oracle_options: dict | None = None
+    kernel: str = "rbf_ard"
 
 
 def run_robot_search(cfg: dict[str, Any], progress_callback: Callable[..., None] | None = None) -> dict[str, Any]:
@@ -180,7 +181,8 @@ def run_robot_search(cfg: dict[str, Any], progress_callback: Callable[..., None]
         search = RoBoT.from_state(state, pool, oracle)
         log.info("resumed RoBoT at step %d", len(search.trace))
     else:
-        search = RoBoT(pool, oracle, budget=c.budget, bo_iters=c.bo_iters, seed=c.seed, state_path=state)
+        search = RoBoT(pool, oracle, budget=c.budget, bo_iters=c.bo_iters, seed=c.seed, state_path=state,
+                       kernel=c.kernel)  # type: ignore[arg-type]  # RoBoTConfig validates it
 
     def on_step(row: dict[str, Any]) -> None:
         log.info("step %d %s arch %d value %.3f cost %.1f", row["step"], row["kind"], row["arch_index"],

@@ -36,6 +36,42 @@ def test_gp_step_is_deterministic_and_in_bounds():
     assert c.shape == (2,) and np.all(np.abs(c) <= 1)
 
 
+def test_isotropic_matern_kernel_interpolates_and_proposes_near_the_optimum(monkeypatch):
+    rng = np.random.default_rng(0)
+    X = rng.uniform(-1, 1, (12, 2))
+    y = -((X[:, 0] - 0.3) ** 2) - (X[:, 1] + 0.5) ** 2
+    fits = []
+    real = bo._gp_step
+
+    def spy(*a, **k):
+        fits.append(a[-1] if len(a) == 8 else k.get("kernel"))
+        return real(*a, **k)
+
+    monkeypatch.setattr(bo, "_gp_step", spy)
+    x = bo.propose(X, y, B2, seed=1, n_init=3, kernel="matern_iso", acquisition="logei")
+    assert fits == ["matern_iso"]
+    assert np.linalg.norm(x - np.array([0.3, -0.5])) < 0.5  # EI on a smooth bowl heads for its top
+    assert np.array_equal(x, bo.propose(X, y, B2, seed=1, n_init=3, kernel="matern_iso", acquisition="logei"))
+    # the model itself: one lengthscale, (almost) noise-free, so it reproduces the observations
+    from botorch.models import SingleTaskGP
+
+    made = []
+    monkeypatch.setattr(SingleTaskGP, "__init__", _record_init(SingleTaskGP.__init__, made))
+    bo.propose(X, y, B2, seed=1, n_init=3, kernel="matern_iso")
+    model = made[0]
+    assert model.covar_module.base_kernel.lengthscale.numel() == 1
+    post = model.posterior(__import__("torch").as_tensor(X))
+    np.testing.assert_allclose(post.mean.detach().numpy().ravel(), y, atol=1e-3)
+
+
+def _record_init(init, made):
+    def wrapped(self, *a, **k):
+        init(self, *a, **k)
+        made.append(self)
+
+    return wrapped
+
+
 def test_constant_observations_still_propose():
     X = np.array([[0.0, 0.0], [0.5, 0.5], [-0.5, 0.2]])
     x = bo.propose(X, np.ones(3), B2, seed=0, n_init=1, raw_samples=32, num_restarts=2)
@@ -72,3 +108,5 @@ def test_bad_inputs():
         bo.propose(np.zeros((2, 2)), np.array([0.0, np.nan]), B2, seed=0)
     with pytest.raises(SearchError, match="acquisition"):
         bo.propose(np.zeros((2, 2)), np.zeros(2), B2, seed=0, acquisition="ei")
+    with pytest.raises(SearchError, match="kernel"):
+        bo.propose(np.zeros((2, 2)), np.zeros(2), B2, seed=0, kernel="rbf")
