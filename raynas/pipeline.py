@@ -54,7 +54,7 @@ class OracleSection:
 class SearchSection:
     budget: int = 8
     bo_iters: int | None = None
-    transform: str = "signed_log"
+    transform: str = "none"  # as bench_robot: raw min-max ranked better than log scaling on the NB201 pool
     hnas: bool = False
     hnas_metric: str = "ntk_trace"
 

@@ -85,7 +85,7 @@ def table_mode(args: argparse.Namespace) -> dict[str, Any]:
     oracle = NB201TableOracle(args.truth)
     robot_metrics = [m for m in args.robot_metrics.split(",") if m]
     try:
-        robot_pool = load_pool(args.scores, robot_metrics, "signed_log")[0]
+        robot_pool = load_pool(args.scores, robot_metrics, "none")[0]  # bench_robot's default transform
     except SearchError as e:
         logging.warning("RoBoT skipped: %s", e)
         robot_pool = None

@@ -6,7 +6,9 @@ Reads the training-free scores of a `raynas score` run directory (one row per ar
 seconds, reported = 200-epoch test acc) and prints, per method, mean +- std over seeds of the chosen arch's test
 accuracy, the simulated search cost, the regret against the best arch of the pool, and how many queries it took
 until the chosen-so-far arch (best query value so far) reaches the target test accuracy (94.3 on the full
-space; the pool's own optimum when the run scored a subset).
+space). On a subset the regret is given against the pool's optimum AND against the best answer a search can
+give at all (the final accuracy of the pool's best arch by query value, since every method answers with its best
+query), and queries-to-target counts until the search holds that best attainable answer.
 
     python scripts/bench_robot.py --scores runs/corr --budget 20 --seeds 10-19
 
@@ -42,8 +44,10 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--budget", type=_positive, default=20, help="T: distinct queries per search")
     ap.add_argument("--seeds", type=_seeds, default=_seeds("10-19"), help="e.g. 10-19 (inclusive) or 1,2,3")
     ap.add_argument("--target", type=float, default=94.3, help="test accuracy for queries-to-target (full space)")
-    ap.add_argument("--transform", choices=["signed_log", "none"], default="signed_log",
-                    help="score transform before min-max (reference RoBoT searches log-scaled measures)")
+    ap.add_argument("--transform", choices=["signed_log", "none"], default="none",
+                    help="score transform before min-max. Default none: chosen on tuning seeds 0-9 of the 1000-arch "
+                    "digits pool (94.22 +- 0.00 vs 93.23 +- 2.28 with signed_log, the reference code's log scaling); "
+                    "report on other seeds")
     ap.add_argument("--n-init", type=_positive, default=3, help="Sobol points before the GP")
     ap.add_argument("--bo-iters", type=_positive, default=None, help="max BO iterations (default: budget)")
     ap.add_argument("--acquisition", choices=["ucb", "logei"], default="ucb")
@@ -78,7 +82,7 @@ def queries_to_target(result: dict[str, Any], oracle: Any, target: float) -> int
 
 
 def summarize(method: str, results: list[dict[str, Any]], oracle: Any, target: float,
-              pool_best: float) -> dict[str, Any]:
+              pool_best: float, attainable: float | None = None) -> dict[str, Any]:
     """Mean/std over seeds of final, cost and regret; queries-to-target (median over seeds that reached it)."""
     finals = np.array([r["final"] for r in results], dtype=np.float64)
     costs = np.array([r["cost"] for r in results], dtype=np.float64)
@@ -89,18 +93,21 @@ def summarize(method: str, results: list[dict[str, Any]], oracle: Any, target: f
         "final_mean": float(finals.mean()), "final_std": float(finals.std()),
         "cost_mean": float(costs.mean()), "cost_std": float(costs.std()),
         "regret_mean": float((pool_best - finals).mean()),
+        "regret_attainable_mean": float(((pool_best if attainable is None else attainable) - finals).mean()),
         "reached": len(reached), "queries_to_target_median": float(np.median(reached)) if reached else None,
     }
 
 
 def format_rows(rows: list[dict[str, Any]], target: float) -> str:
-    head = f"{'method':24s} {'test acc (%)':>16s} {'cost (s)':>20s} {'regret':>7s}  queries to {target:.2f}"
+    head = (f"{'method':26s} {'test acc (%)':>16s} {'cost (s)':>20s} {'regret':>7s} {'vs att.':>7s}  "
+            f"queries to {target:.2f}")
     lines = [head, "-" * len(head)]
     for r in rows:
         q = f"{r['queries_to_target_median']:.0f} (median, {r['reached']}/{r['runs']} runs)" if r["reached"] \
             else f"never (0/{r['runs']})"
-        lines.append(f"{r['method']:24s} {r['final_mean']:8.3f} ± {r['final_std']:5.3f} "
-                     f"{r['cost_mean']:11.0f} ± {r['cost_std']:6.0f} {r['regret_mean']:7.3f}  {q}")
+        lines.append(f"{r['method']:26s} {r['final_mean']:8.3f} ± {r['final_std']:5.3f} "
+                     f"{r['cost_mean']:11.0f} ± {r['cost_std']:6.0f} {r['regret_mean']:7.3f} "
+                     f"{r['regret_attainable_mean']:7.3f}  {q}")
     return "\n".join(lines)
 
 
@@ -117,11 +124,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     oracle = NB201TableOracle(args.truth)
     full = len(pool) == len(oracle)
     pool_best = oracle.best_final_among(pool.arch_index)
-    target = args.target if full else pool_best
     # a search answers with its best QUERY value: the most it can return is the final accuracy of the pool's
     # best arch by query value (not always the best arch by final accuracy)
     top_query = max((int(i) for i in pool.arch_index), key=lambda i: oracle.query(i).value)
     attainable = oracle.final(top_query)
+    target = args.target if full else attainable
     print(f"\nNB201 CIFAR-10, pool of {len(pool)} archs ({'full space' if full else 'subset'}; "
           f"pool optimum {pool_best:.3f}; best arch by query value {top_query}: final {attainable:.3f}), "
           f"T={args.budget}, seeds {args.seeds[0]}..{args.seeds[-1]}, metrics {','.join(args.metrics)}, "
@@ -141,8 +148,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     # greedy by one metric is deterministic: one run, repeated per seed so every row averages the same count
     greedy = {m: single_metric_greedy(pool, oracle, args.budget, m, get_metric(m).higher_is_better)
               for m in args.metrics}
-    rows = [summarize(k, v, oracle, target, pool_best) for k, v in per_method.items()]
-    single = [summarize(f"greedy:{m}", [g] * len(args.seeds), oracle, target, pool_best) for m, g in greedy.items()]
+    rows = [summarize(k, v, oracle, target, pool_best, attainable) for k, v in per_method.items()]
+    single = [summarize(f"greedy:{m}", [g] * len(args.seeds), oracle, target, pool_best, attainable)
+              for m, g in greedy.items()]
     best = max(single, key=lambda r: r["final_mean"])
     rows.append(dict(best, method=f"best single ({best['method'].split(':')[1]})"))
     print(format_rows(rows + single, target))

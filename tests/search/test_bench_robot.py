@@ -25,13 +25,13 @@ def test_defaults(bench):
     a = bench.parse_args(["--scores", "runs/x"])
     assert a.scores == "runs/x" and a.budget == 20 and a.seeds == list(range(10, 20))
     assert a.metrics == ["grad_norm", "snip", "grasp", "fisher", "synflow", "jacob_cov"]
-    assert a.target == 94.3 and a.transform == "signed_log" and a.bo_iters is None and a.acquisition == "ucb"
+    assert a.target == 94.3 and a.transform == "none" and a.bo_iters is None and a.acquisition == "ucb"
 
 
 def test_options(bench):
     a = bench.parse_args(["--scores", "r", "--seeds", "1,3", "--budget", "5", "--metrics", "snip, synflow",
-                          "--transform", "none", "--bo-iters", "7", "--truth", "t.parquet"])
-    assert (a.seeds, a.budget, a.metrics, a.transform, a.bo_iters) == ([1, 3], 5, ["snip", "synflow"], "none", 7)
+                          "--transform", "signed_log", "--bo-iters", "7", "--truth", "t.parquet"])
+    assert (a.seeds, a.budget, a.metrics, a.transform, a.bo_iters) == ([1, 3], 5, ["snip", "synflow"], "signed_log", 7)
     assert bench.parse_args(["--scores", "r", "--seeds", "0-2"]).seeds == [0, 1, 2]
     a = bench.parse_args(["--scores", "r", "--metrics", "snip", "--pick-metric", "snip", "--pick-sample", "10"])
     assert (a.pick_metric, a.pick_sample) == ("snip", 10)
@@ -65,6 +65,9 @@ def test_queries_to_target_and_summary(bench):
     assert s["final_mean"] == pytest.approx(92.25) and s["final_std"] == pytest.approx(2.25)
     assert s["cost_mean"] == 35.0 and s["regret_mean"] == pytest.approx(2.25)
     assert (s["reached"], s["queries_to_target_median"]) == (1, 3.0)
+    assert s["regret_attainable_mean"] == s["regret_mean"]  # no attainable given: against the pool optimum
+    s2 = bench.summarize("m", [r, r2], o, 94.3, pool_best=94.5, attainable=93.0)
+    assert s2["regret_attainable_mean"] == pytest.approx(0.75)
     text = bench.format_rows([s], 94.3)
     assert "92.250 ± 2.250" in text and "1/2 runs" in text
     assert np.isfinite(s["cost_std"])
