@@ -37,7 +37,7 @@ sys.path.insert(0, str(REPO))
 import torch  # noqa: E402
 
 from raynas.data.batch import Batch  # noqa: E402
-from raynas.metrics import list_metrics  # noqa: E402
+from raynas.metrics import get_metric, list_metrics  # noqa: E402
 from raynas.metrics.engine import MetricResult, compute_metrics  # noqa: E402
 from raynas.spaces import create_space  # noqa: E402
 
@@ -212,7 +212,8 @@ def main(argv: list[str] | None = None) -> int:
         share = sum(per_metric.values()) or 1.0
         print(f"  [{set_name}] unfused s/arch by metric: " + ", ".join(
             f"{m} {v / n:.2f} ({100 * v / share:.0f}%)" for m, v in sorted(per_metric.items(), key=lambda kv: -kv[1])))
-        if {"grasp", "grad_norm"} <= set(per_metric):
+        heavy = [m for m in per_metric if get_metric(m).pass_kind in ("ntk", "lwt")]
+        if {"grasp", "grad_norm"} <= set(per_metric) and not heavy:  # else NTK / training runs set the floor
             # GraSP's Hessian-vector product (its 2nd forward, graph-building backward and the HVP) cannot be
             # shared: even if every other metric came free the fused engine needs about grasp - grad_norm
             # (grad_norm ~ one forward/backward, the part of grasp the shared pass does provide)
