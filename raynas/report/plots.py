@@ -15,6 +15,20 @@ import numpy as np  # noqa: E402
 from raynas.report.correlation import Correlation  # noqa: E402
 
 
+def _scale_axis(ax: plt.Axes, x: np.ndarray) -> None:
+    """Heavy-tailed metrics (synflow, grasp, ntk_cond) are unreadable on a linear axis: log when every value
+    is positive, symlog (linear only below the smallest non-zero magnitude) when zeros or both signs occur."""
+    mag = np.abs(x[x != 0])
+    if mag.size == 0 or mag.max() / mag.min() <= 1e3:
+        return
+    if np.all(x > 0):
+        ax.set_xscale("log")
+    else:
+        ax.set_xscale("symlog", linthresh=float(np.quantile(mag, 0.01)))
+    ax.xaxis.get_major_locator().set_params(numticks=5)  # dozens of decades would overprint their labels
+    ax.xaxis.set_minor_locator(plt.NullLocator())
+
+
 def scatter_metrics(
     scores: dict[str, np.ndarray], accuracy: np.ndarray, corr: Sequence[Correlation], path: Path, acc_label: str
 ) -> Path:
@@ -28,9 +42,7 @@ def scatter_metrics(
         v = np.asarray(scores[name], dtype=float)
         ok = np.isfinite(v) & np.isfinite(accuracy)
         x = v[ok]
-        # heavy-tailed metrics (synflow, grasp, ntk_cond) are unreadable on a linear axis
-        if x.size and np.all(x > 0) and x.max() / max(x.min(), 1e-300) > 1e3:
-            ax.set_xscale("log")
+        _scale_axis(ax, x)
         ax.scatter(x, accuracy[ok], s=4, alpha=0.5)
         c = by_name.get(name)
         rho = f"rho={c.rho:.3f}" if c is not None and np.isfinite(c.rho) else "rho=n/a"
