@@ -43,6 +43,9 @@ ACTOR_FAILURES: tuple[type[BaseException], ...] = (
 #: with work pending, no actor ready and nothing in flight for this long, the cluster has lost its capacity
 STALL_TIMEOUT_S = 600.0
 
+#: after the last shard, how long to wait for actors still starting (only to report where they ran)
+PING_GRACE_S = 10.0
+
 
 @dataclass
 class _Slot:
@@ -152,7 +155,7 @@ class _Pool:
                 self._assign()
                 refs = list(self.inflight) + list(self.pings)
                 done, _ = ray.wait(refs, num_returns=1, timeout=self._wait_s())
-                if self._expire(tracker):
+                if self._expire(tracker, done):
                     last_progress = time.monotonic()
                     continue
                 if not done:
@@ -174,6 +177,7 @@ class _Pool:
                     slot, shard = self.inflight.pop(ref)
                     self.deadlines.pop(ref, None)
                     self._on_result(ref, slot, shard, tracker)
+            self._collect_late_pings()
         finally:
             for slot in self.slots:
                 try:
@@ -181,6 +185,19 @@ class _Pool:
                 except rex.RayError as exc:  # best effort: the cluster may be gone already
                     log.warning("could not stop a scoring actor: %s", _one_line(exc))
         return [s.info for s in self.slots if s.info is not None]
+
+    def _collect_late_pings(self) -> None:
+        """Placement of actors that started after the work ran out (a busy node can start one late), so the
+        summary lists every actor of the run; waits at most :data:`PING_GRACE_S`."""
+        if not self.pings:
+            return
+        ready, _ = ray.wait(list(self.pings), num_returns=len(self.pings), timeout=PING_GRACE_S)
+        for ref in ready:
+            slot = self.pings.pop(ref)
+            try:
+                slot.info = ray.get(ref)
+            except rex.RayError as exc:  # it could not start; nothing was lost, it had no work
+                log.warning("an idle scoring actor failed to start: %s", _one_line(exc))
 
     def _assign(self) -> None:
         for slot in self.slots:
@@ -198,10 +215,11 @@ class _Pool:
             return 10.0
         return min(10.0, max(0.0, min(self.deadlines.values()) - time.monotonic()))
 
-    def _expire(self, tracker: Any) -> bool:
-        """Kill the actors of shards past their deadline and queue the shards again; True if any expired."""
+    def _expire(self, tracker: Any, done: list[Any]) -> bool:
+        """Kill the actors of shards past their deadline and queue the shards again; True if any expired.
+        A shard in ``done`` finished before this check and is not expired (its result is read next)."""
         now = time.monotonic()
-        late = [ref for ref, t in self.deadlines.items() if t <= now]
+        late = [ref for ref, t in self.deadlines.items() if t <= now and ref not in done]
         for ref in late:
             del self.deadlines[ref]
             slot, shard = self.inflight.pop(ref)
