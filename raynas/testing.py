@@ -404,7 +404,7 @@ def hang_once_actor_factory(marker):  # type: ignore[no-untyped-def]
 
     import ray
 
-    from raynas.parallel.actor import ScoringWorker
+    from raynas.parallel.actor import ScoringWorker, create_actor
 
     class HangOnceWorker(ScoringWorker):
         def score(self, shard):  # type: ignore[no-untyped-def]
@@ -418,9 +418,6 @@ def hang_once_actor_factory(marker):  # type: ignore[no-untyped-def]
     actor_cls = ray.remote(HangOnceWorker)
 
     def create(cfg, metrics, batch_ref, data_name):  # type: ignore[no-untyped-def]
-        return actor_cls.options(
-            num_cpus=cfg.cpus_per_worker, num_gpus=cfg.gpus_per_worker, max_restarts=cfg.max_retries,
-            max_task_retries=0,
-        ).remote(cfg.space, cfg.space_kwargs, list(metrics), batch_ref, cfg.seed, data_name, 1)
+        return create_actor(cfg, metrics, batch_ref, data_name, actor_cls=actor_cls)
 
     return create

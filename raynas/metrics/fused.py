@@ -42,7 +42,6 @@ import logging
 import math
 import time
 from contextlib import ExitStack, contextmanager
-from copy import deepcopy
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Sequence
 
@@ -56,7 +55,8 @@ from raynas.metrics._codes import HammingAccumulator, relu_code_hooks
 from raynas.metrics._layers import grads_or_zeros, hessian_gradient, layer_weights, record_outputs, weight_layers
 from raynas.metrics._lwt import light_weight_train
 from raynas.metrics._ntk import NTK_KINDS, Method, gram, logits_of, per_sample_outputs, sample_gradients
-from raynas.metrics.engine import MetricResult, _free_device_memory, _one_line, is_oom, oom_note, run_metric
+from raynas.metrics.engine import (MetricResult, _free_device_memory, _one_line, is_oom, oom_note, prepare_model,
+                                   run_metric)
 from raynas.metrics.registry import MetricSpec
 
 log = logging.getLogger(__name__)
@@ -158,8 +158,8 @@ def run_shared_pass(
             model.train(True)
             if p.kind == "loss":
                 shared = loss_pass(model, sub, p.uses)
-            elif p.kind == "lwt":
-                shared = lwt_pass(model, sub)
+            elif p.kind == "lwt":  # training mutates weights: a private copy, prepared as the unfused engine does
+                shared = {"lwt": light_weight_train(prepare_model(model, p.specs[0], device), sub)}
             else:
                 shared = ntk_pass(model, sub, p.uses, method=ntk_method)
             outcome = _finish({s.name: _reduce(s, shared, sub) for s in p.specs})
@@ -272,14 +272,6 @@ def ntk_pass(model: nn.Module, batch: Batch, uses: frozenset[str], *, method: Me
             rows = sample_gradients(scalars, select(model), method=method, retain_graph=i < len(kinds) - 1)
             out[kind] = gram(rows)
     return out
-
-
-def lwt_pass(model: nn.Module, batch: Batch) -> Shared:
-    """``{"lwt": LWTResult}`` of one light-weight training run on a private copy (training mutates weights)."""
-    copy = deepcopy(model)
-    copy.train(True)
-    copy.zero_grad(set_to_none=True)
-    return {"lwt": light_weight_train(copy, batch)}
 
 
 @contextmanager

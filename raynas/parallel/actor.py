@@ -89,13 +89,15 @@ def pick_device(gpu_ids: Sequence[str]) -> str:
 ScoringActor = ray.remote(max_restarts=3, max_task_retries=0)(ScoringWorker)
 
 
-def create_actor(cfg: "ScoreConfig", metrics: Sequence[str], batch_ref: Any, data_name: str) -> Any:
-    """A :data:`ScoringActor` with the run's resources (fractional GPUs allowed).
+def create_actor(cfg: "ScoreConfig", metrics: Sequence[str], batch_ref: Any, data_name: str,
+                 actor_cls: Any = ScoringActor) -> Any:
+    """A :data:`ScoringActor` (or another ``ray.remote`` subclass of :class:`ScoringWorker`, e.g. a test fake)
+    with the run's resources (fractional GPUs allowed).
 
     ``max_restarts`` lets Ray restart an actor whose worker or node died; tasks are not retried by Ray
     (``max_task_retries=0``) because the driver retries whole shards itself and counts the attempts.
     """
-    return ScoringActor.options(
+    return actor_cls.options(
         num_cpus=cfg.cpus_per_worker,
         num_gpus=cfg.gpus_per_worker,
         max_restarts=cfg.max_retries,

@@ -43,6 +43,9 @@ ACTOR_FAILURES: tuple[type[BaseException], ...] = (
 #: with work pending, no actor ready and nothing in flight for this long, the cluster has lost its capacity
 STALL_TIMEOUT_S = 600.0
 
+#: longest single ``ray.wait`` of the driver loop (stall checks and shard deadlines run between waits)
+POLL_S = 10.0
+
 #: after the last shard, how long to wait for actors still starting (only to report where they ran)
 PING_GRACE_S = 10.0
 
@@ -210,10 +213,10 @@ class _Pool:
                     self.deadlines[ref] = time.monotonic() + self.cfg.shard_timeout_s
 
     def _wait_s(self) -> float:
-        """How long one ``ray.wait`` may block: 10 s, or less when a shard's deadline comes sooner."""
+        """How long one ``ray.wait`` may block: :data:`POLL_S`, or less when a shard's deadline comes sooner."""
         if not self.deadlines:
-            return 10.0
-        return min(10.0, max(0.0, min(self.deadlines.values()) - time.monotonic()))
+            return POLL_S
+        return min(POLL_S, max(0.0, min(self.deadlines.values()) - time.monotonic()))
 
     def _expire(self, tracker: Any, done: list[Any]) -> bool:
         """Kill the actors of shards past their deadline and queue the shards again; True if any expired.
@@ -237,7 +240,7 @@ class _Pool:
         try:
             slot.info = ray.get(ref)
             slot.state = "idle"
-        except (*ACTOR_FAILURES, rex.RayTaskError, rex.RayError) as exc:
+        except rex.RayError as exc:  # the ACTOR_FAILURES, a task error or anything else Ray reports
             # Ray could not (re)start it: replace it, within a bound so a crash-looping actor cannot spin forever.
             self.replacements += 1
             if self.replacements > self.max_replacements:
