@@ -7,7 +7,10 @@ order flips from arch to arch, so drift of a shared machine hits both alike) on 
 Prints archs/s (wall clock), the fused/unfused speed ratio in wall and in process CPU time (the robust one on a
 shared machine when torch runs one thread), the peak memory of each mode and the largest relative difference
 between the two engines' values (a sanity check: they compute the same numbers). With ``--repeats R`` each
-arch is timed R times per engine (still alternating) and the fastest run of each engine counts.
+arch is timed R times per engine (still alternating) and the fastest run of each engine counts. Each set also
+prints the projected time to score all 15,625 NB201 archs at the measured rate (one process, one device).
+``--count-ops`` also counts the ATen operators each engine dispatches per arch (untimed calls): on a GPU, small
+NB201 networks are bound by kernel launches, so that ratio is what a GPU speedup would tend to, without a GPU.
 
 Peak memory: on CUDA ``torch.cuda.max_memory_allocated`` (reset before each call); on CPU the peak resident set
 size above the pre-call level, sampled every 5 ms from ``/proc/self/statm`` (freed heap is returned to the OS
@@ -35,6 +38,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 import torch  # noqa: E402
+from torch.utils._python_dispatch import TorchDispatchMode  # noqa: E402
 
 from raynas.data.batch import Batch  # noqa: E402
 from raynas.metrics import get_metric, list_metrics  # noqa: E402
@@ -42,6 +46,19 @@ from raynas.metrics.engine import MetricResult, compute_metrics  # noqa: E402
 from raynas.spaces import create_space  # noqa: E402
 
 ROBOT = "grad_norm,snip,grasp,fisher,synflow,jacob_cov"
+NB201_SIZE = 15625
+
+
+class OpCounter(TorchDispatchMode):
+    """Counts every ATen operator dispatched while active (a proxy of GPU kernel launches)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.count = 0
+
+    def __torch_dispatch__(self, func: Any, types: Any, args: tuple = (), kwargs: dict | None = None) -> Any:
+        self.count += 1
+        return func(*args, **(kwargs or {}))
 
 
 class PeakMemory:
@@ -130,6 +147,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--warmup", type=int, default=1, help="untimed calls of both engines first (default 1)")
     ap.add_argument("--repeats", type=int, default=1,
                     help="alternating repeats per arch; the fastest of each engine counts (robust on a busy machine)")
+    ap.add_argument("--count-ops", action="store_true",
+                    help="also count dispatched ATen ops per arch for each engine (extra, untimed calls)")
     ap.add_argument("--json", type=Path, default=None, help="also write the summary here")
     args = ap.parse_args(argv)
     if args.threads:
@@ -166,6 +185,7 @@ def main(argv: list[str] | None = None) -> int:
         tot = {False: 0.0, True: 0.0}
         cpu = {False: 0.0, True: 0.0}
         peak = {False: 0, True: 0}
+        ops = {False: 0, True: 0}
         worst = (0.0, "")
         per_metric: dict[str, float] = {m: 0.0 for m in dict.fromkeys(names)}  # unfused seconds, summed over archs
         for k, idx in enumerate(ids):
@@ -191,6 +211,12 @@ def main(argv: list[str] | None = None) -> int:
                 cpu[fused] += cpu_s
             for r in runs[False]:
                 per_metric[r.metric] += r.seconds
+            if args.count_ops:
+                for fused in (False, True):
+                    with OpCounter() as counter:
+                        compute_metrics(factory, batch, names, device=device, seed=args.seed, thin_factory=thin,
+                                        fused=fused, channels_last=args.channels_last, allow_tf32=args.tf32)
+                    ops[fused] += counter.count
             d = max_rel_diff(runs[False], runs[True])
             worst = max(worst, d)
         n = len(ids)
@@ -208,6 +234,9 @@ def main(argv: list[str] | None = None) -> int:
             "max_rel_diff": worst[0],
             "max_rel_diff_metric": worst[1],
             "unfused_s_per_arch_by_metric": {m: v / n for m, v in per_metric.items()},
+            # one process on one device at this batch size: minutes to score all of NB201 at the measured rate
+            "projected_nb201_minutes": {"unfused": NB201_SIZE * tot[False] / n / 60,
+                                        "fused": NB201_SIZE * tot[True] / n / 60},
         }
         share = sum(per_metric.values()) or 1.0
         print(f"  [{set_name}] unfused s/arch by metric: " + ", ".join(
@@ -225,6 +254,14 @@ def main(argv: list[str] | None = None) -> int:
               f"archs/s -> speedup x{row['speedup']:.2f} (CPU time x{row['cpu_speedup']:.2f}); peak "
               f"{row['unfused_peak_mib']:.1f} -> {row['fused_peak_mib']:.1f} MiB (x{row['peak_ratio']:.2f}); "
               f"max rel diff {worst[0]:.2e} {worst[1]}")
+        if args.count_ops:
+            row["unfused_ops_per_arch"], row["fused_ops_per_arch"] = ops[False] / n, ops[True] / n
+            row["op_ratio"] = ops[False] / max(ops[True], 1)
+            print(f"{set_name}: ATen ops per arch unfused {ops[False] / n:.0f}, fused {ops[True] / n:.0f} "
+                  f"(x{row['op_ratio']:.2f} fewer)")
+        proj = row["projected_nb201_minutes"]
+        print(f"{set_name}: projected time for all {NB201_SIZE} NB201 archs on one {device.type} device: unfused "
+              f"{proj['unfused']:.0f} min, fused {proj['fused']:.0f} min")
     summary["process_maxrss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     if args.json is not None:
         args.json.write_text(json.dumps(summary, indent=2))
