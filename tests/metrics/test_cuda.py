@@ -55,7 +55,8 @@ def test_fused_loss_pass_makes_no_host_sync() -> None:
     torch.cuda.set_sync_debug_mode("error")
     try:
         shared = fused.loss_pass(model, batch, uses)
-        for name in ("grad_norm", "snip", "grasp", "fisher", "jacob_cov"):
+        # not jacob_cov's reduce: torch.linalg.eigvalsh checks its solver's status on the host
+        for name in ("grad_norm", "snip", "grasp", "fisher"):
             get_metric(name).reduce(shared, batch)  # type: ignore[misc]
     finally:
         torch.cuda.set_sync_debug_mode("default")
