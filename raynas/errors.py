@@ -45,6 +45,13 @@ class MetricError(RaynasError):
     """A metric cannot be computed for this model/batch (bad input, unsupported network)."""
 
 
+class NonFiniteError(MetricError):
+    """A metric's computation went non-finite or diverged (e.g. a short training run whose loss exploded).
+
+    The engine records it with status ``nan`` (not ``error``): the network was scored, its value is not a number.
+    """
+
+
 class DataError(RaynasError):
     """A dataset cannot be read: missing files, wrong format, wrong shapes."""
 

@@ -16,17 +16,28 @@ whoever combines metric columns. The hyper-parameters below are those of the aut
 Training uses the engine's fixed batch as the whole training set (every iteration sees the same batch, as
 with their batch size equal to the subset size), so the result is deterministic given the model and batch.
 The model keeps the initialisation the engine gave it (the authors re-initialise with Kaiming-normal).
+
+Divergence. lr 0.2 with Nesterov momentum was set for NAS-Bench-201 networks, whose classifier reads
+BN + ReLU + pooled features (norm ~3-4 per sample). A network whose classifier reads un-normalised features
+is far less stable: a 3-cell DARTS-V2 net ends in its reduction cell (max pools and skip connections), its
+pooled features are all positive with norm ~30, the cross-entropy curvature in the classifier weight grows with
+the squared feature norm, and the FIRST step alone takes the loss from 1.4 to 75; the run then swings through
+1e6-1e12 and ends wherever float rounding takes it (0 on one CPU, 1.8e8 on another). Such a run has no score:
+a loss that turns non-finite, or exceeds :data:`DIVERGENCE_FACTOR` times ``max(first loss, ln K)``, raises
+:class:`~raynas.errors.NonFiniteError` naming the step, which the engine records as status ``nan``. Stable runs
+(every NAS-Bench-201 cell, the DARTS presets) stay within 1.3x of their first loss, far from the bound.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
 import torch.nn as nn
 
 from raynas.data.batch import Batch
-from raynas.errors import MetricError
+from raynas.errors import MetricError, NonFiniteError
 from raynas.metrics._layers import cross_entropy
 
 #: SGD iterations of the light-weight training
@@ -38,6 +49,8 @@ NESTEROV = True
 WEIGHT_DECAY = 5e-4
 #: classifier cosine at or above which a network counts as trivial (its classifier hardly trained)
 TRIVIAL_COSINE = 0.95
+#: a training run diverged once a loss exceeds this multiple of max(first loss, ln K) (or is not finite)
+DIVERGENCE_FACTOR = 10.0
 
 
 @dataclass(frozen=True)
@@ -96,11 +109,31 @@ def light_weight_train(
     if not fc.weight.requires_grad:
         raise MetricError("the classifier weight is frozen: light-weight training cannot move it")
     opt = torch.optim.SGD(params, lr=lr, momentum=momentum, nesterov=nesterov, weight_decay=weight_decay)
-    loss = torch.tensor(float("nan"))
+    losses: list[torch.Tensor] = []
     for _ in range(steps):
         opt.zero_grad(set_to_none=True)
         loss = cross_entropy(model, batch)
         loss.backward()
         opt.step()
+        losses.append(loss.detach())
+    check_convergence(torch.stack(losses), batch.num_classes)  # one host sync per run, not one per step
     after = fc.weight.detach().clone()
-    return LWTResult(cosine(before, after), float(loss.detach()), before, after)
+    return LWTResult(cosine(before, after), float(losses[-1]), before, after)
+
+
+def check_convergence(losses: torch.Tensor, num_classes: int) -> None:
+    """Raise :class:`NonFiniteError` at the first diverged step of a run's losses ``[steps]`` (see module doc).
+
+    Steps are numbered from 0 (the loss of the initial weights); the bound is ``DIVERGENCE_FACTOR *
+    max(losses[0], ln num_classes)``, so a run that starts near chance may rise tenfold before it counts.
+    """
+    values = losses.double().cpu()
+    first = float(values[0])
+    bound = DIVERGENCE_FACTOR * max(first if math.isfinite(first) else 0.0, math.log(max(num_classes, 2)))
+    bad = ~torch.isfinite(values) | (values > bound)
+    if bool(bad.any()):
+        step = int(bad.nonzero()[0])
+        raise NonFiniteError(
+            f"light-weight training diverged at step {step} of {len(values)}: loss {float(values[step]):.4g} "
+            f"(first step {first:.4g}, bound {bound:.4g})"
+        )

@@ -23,7 +23,7 @@ import torch
 import torch.nn as nn
 
 from raynas.data.batch import Batch
-from raynas.errors import RaynasError
+from raynas.errors import NonFiniteError, RaynasError
 from raynas.metrics.registry import MetricSpec, get_metric
 
 log = logging.getLogger(__name__)
@@ -106,6 +106,8 @@ def run_metric(
                     sub = sub.head(sub.size // 2)
                     continue
                 return MetricResult(spec.name, None, "oom", _one_line(exc), seconds, str(device))
+            if isinstance(exc, NonFiniteError):  # scored, but the value is not a number (e.g. diverged training)
+                return MetricResult(spec.name, None, "nan", _one_line(exc), seconds, str(device))
             if not isinstance(exc, (RaynasError, RuntimeError, ValueError, ArithmeticError)):
                 log.exception("metric %s raised an unexpected %s", spec.name, type(exc).__name__)
             return MetricResult(spec.name, None, "error", f"{type(exc).__name__}: {_one_line(exc)}", seconds, str(device))

@@ -50,7 +50,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from raynas.data.batch import Batch
-from raynas.errors import MetricError, RaynasError
+from raynas.errors import MetricError, NonFiniteError, RaynasError
 from raynas.metrics._codes import HammingAccumulator, relu_code_hooks
 from raynas.metrics._layers import grads_or_zeros, hessian_gradient, layer_weights, record_outputs, weight_layers
 from raynas.metrics._lwt import light_weight_train
@@ -320,6 +320,8 @@ def _result(name: str, v: float | BaseException, seconds: float, device: str, no
     if isinstance(v, BaseException):
         if is_oom(v):
             return MetricResult(name, None, "oom", _one_line(v), seconds, device)
+        if isinstance(v, NonFiniteError):
+            return MetricResult(name, None, "nan", _one_line(v), seconds, device)
         if not isinstance(v, (RaynasError, RuntimeError, ValueError, ArithmeticError)):
             log.error("metric %s raised an unexpected %s: %s", name, type(v).__name__, v)
         return MetricResult(name, None, "error", f"{type(v).__name__}: {_one_line(v)}", seconds, device)

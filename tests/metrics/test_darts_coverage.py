@@ -62,10 +62,11 @@ B, NUM_CLASSES = 6, 10
 #: each, ~70% of the run time) which run on LWT_CASES only, to keep the file well under 30 s on one thread
 CASES = [
     ("darts_cifar", "darts_v2"), ("darts_cifar", "dil5_pools"), ("darts_cifar", "sampled0"),
-    ("darts_imagenet", "sampled1"),
+    ("darts_imagenet", "sampled2"),
 ]
 LWT_METRICS = frozenset({"lwt_angle", "lwt_loss"})
-LWT_CASES = frozenset({("darts_cifar", "dil5_pools"), ("darts_imagenet", "sampled1")})
+#: (sampled1's 3-cell ImageNet net at 32 px swings between loss 0 and 56 in those 50 steps: recorded as diverged, nan)
+LWT_CASES = frozenset({("darts_cifar", "dil5_pools"), ("darts_imagenet", "sampled2")})
 
 
 @lru_cache(maxsize=None)
@@ -170,7 +171,7 @@ def test_metric_values_are_consistent(net: str, which: str) -> None:
     assert v["linear_regions"] <= 1000
 
 
-@pytest.mark.parametrize("net,which", [("darts_cifar", "darts_v2"), ("darts_imagenet", "sampled1")])
+@pytest.mark.parametrize("net,which", [("darts_cifar", "darts_v2"), ("darts_imagenet", "sampled2")])
 def test_linear_regions_counts_on_the_thin_network(net: str, which: str) -> None:
     s, g = space(net), genotype(net, which)
     direct = compute_metrics(lambda: s.to_module(g, NUM_CLASSES, **s.thin_kwargs()), batch(net), ["linear_regions"])

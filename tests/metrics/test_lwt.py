@@ -9,7 +9,7 @@ import torch
 import torch.nn as nn
 
 from raynas.data.batch import Batch
-from raynas.errors import MetricError
+from raynas.errors import MetricError, NonFiniteError
 from raynas.metrics import _lwt
 from raynas.metrics.engine import compute_metrics
 from raynas.metrics.lwt_angle import lwt_angle
@@ -37,6 +37,7 @@ W0 = [[1.0, 0.0], [1.0, 0.0]]
 def test_constants_follow_the_authors_code() -> None:
     assert (_lwt.STEPS, _lwt.LR, _lwt.MOMENTUM, _lwt.NESTEROV, _lwt.WEIGHT_DECAY, _lwt.TRIVIAL_COSINE) == (
         50, 0.2, 0.9, True, 5e-4, 0.95)
+    assert _lwt.DIVERGENCE_FACTOR == 10.0
 
 
 def test_plain_sgd_step_by_hand() -> None:
@@ -94,6 +95,11 @@ def test_classifier_is_the_last_linear_and_errors() -> None:
         _lwt.light_weight_train(linear_model(W0), one_sample_batch(), steps=0)
 
 
+def tiny_darts_batch(size: int, n: int) -> Batch:
+    g = torch.Generator().manual_seed(0)
+    return Batch(torch.randn(n, 3, size, size, generator=g), torch.arange(n) % 3, num_classes=3)
+
+
 def test_registered_and_run_by_the_engine_on_a_tiny_darts_net() -> None:
     from raynas.spaces import create_space
     from raynas.spaces.darts_genotypes import DARTS_V2
@@ -102,10 +108,39 @@ def test_registered_and_run_by_the_engine_on_a_tiny_darts_net() -> None:
     assert angle.higher_is_better and not loss.higher_is_better
     assert angle.needs_labels and loss.needs_labels and angle.mode == loss.mode == "train"
     space = create_space("darts_cifar")
-    g = torch.Generator().manual_seed(0)
-    batch = Batch(torch.randn(4, 3, 8, 8, generator=g), torch.tensor([0, 1, 2, 0]), num_classes=3)
-    factory = lambda: space.to_module(DARTS_V2, 3, C=4, layers=3)  # noqa: E731
+    # 5 cells as in the proxy preset: the last cell is a normal cell, as in every DARTS preset (a 3-cell net
+    # ends in DARTS-V2's pool-only reduction cell and diverges: see the next test)
+    batch = tiny_darts_batch(16, 12)
+    factory = lambda: space.to_module(DARTS_V2, 3, C=8, layers=5)  # noqa: E731
     res = compute_metrics(factory, batch, ["lwt_angle", "lwt_loss"], seed=0)
     assert [r.status for r in res] == ["ok", "ok"], res
     assert -1.0 <= res[0].value < 1.0
-    assert res[1].value < math.log(3)  # 50 steps on 4 samples reduce the loss below chance
+    assert res[1].value < math.log(3)  # 50 steps on 12 samples reduce the loss below chance
+
+
+@pytest.mark.parametrize("fused", [False, True])
+def test_a_diverged_run_is_recorded_as_nan_with_its_step(fused: bool) -> None:
+    from raynas.spaces import create_space
+    from raynas.spaces.darts_genotypes import DARTS_V2
+
+    space = create_space("darts_cifar")
+    # 3 cells: the classifier reads the reduction cell's max-pool/skip features (norm ~30), and the first
+    # step at lr 0.2 takes the loss from 1.4 to ~75 (the old engine stored whatever the swings ended on)
+    factory = lambda: space.to_module(DARTS_V2, 3, C=4, layers=3)  # noqa: E731
+    res = compute_metrics(factory, tiny_darts_batch(8, 4), ["lwt_angle", "lwt_loss"], seed=0, fused=fused)
+    assert [r.status for r in res] == ["nan", "nan"], res
+    assert all(r.value is None for r in res)
+    assert all("diverged at step 1 of 50" in r.error for r in res), res
+
+
+def test_convergence_check_bounds() -> None:
+    ln3 = math.log(3)
+    _lwt.check_convergence(torch.tensor([ln3, 5 * ln3, 9.9 * ln3, 0.0]), 3)  # below the bound: no error
+    with pytest.raises(NonFiniteError, match="diverged at step 2 of 3"):
+        _lwt.check_convergence(torch.tensor([ln3, 2.0, 10.1 * ln3]), 3)
+    with pytest.raises(NonFiniteError, match="diverged at step 1 of 2: loss nan"):
+        _lwt.check_convergence(torch.tensor([1.0, float("nan")]), 3)
+    # the bound follows a first loss above chance: 10 x 5.0
+    _lwt.check_convergence(torch.tensor([5.0, 49.0]), 3)
+    with pytest.raises(NonFiniteError, match="step 1"):
+        _lwt.check_convergence(torch.tensor([5.0, 51.0]), 3)
