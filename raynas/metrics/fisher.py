@@ -1,4 +1,4 @@
-"""Fisher: the BlockSwap channel-saliency estimate summed over every Conv2d/Linear output channel."""
+"""fisher: the zero-cost proxy of Abdelfattah et al. (zero-cost-nas), each channel's Fisher value per weight."""
 
 from __future__ import annotations
 
@@ -8,26 +8,25 @@ import torch
 import torch.nn as nn
 
 from raynas.data.batch import Batch
-from raynas.errors import MetricError
-from raynas.metrics._layers import LayerOutput, cross_entropy, grads_or_zeros, record_outputs, weight_layers
+from raynas.metrics._fisher import channel_estimates, layer_outputs_and_grads
+from raynas.metrics._layers import LayerOutput
 from raynas.metrics.registry import register_metric
 
 
 def fisher_score(acts: list[LayerOutput], grads: list[torch.Tensor]) -> torch.Tensor:
-    """``sum_layers sum_channels 0.5 * mean_b (sum_{h,w} a ⊙ g)^2`` (0-dim float64) of outputs and their grads."""
-    total: torch.Tensor | None = None
-    for (module, a), g in zip(acts, grads):
-        prod = a.detach() * g
-        if isinstance(module, nn.Linear):
-            prod = prod.movedim(-1, 1)  # channels to dim 1, like Conv2d
-        per_sample = prod.flatten(2).sum(2) if prod.dim() > 2 else prod  # [B, C]
-        term = (0.5 * per_sample.pow(2).mean(0)).sum().to(torch.float64)
-        total = term if total is None else total + term
-    return total if total is not None else torch.zeros((), dtype=torch.float64)
+    """``sum_layers fan_in(layer) * sum_channels 0.5 * mean_b (sum_{h,w} a ⊙ g)^2`` (0-dim float64).
+
+    ``fan_in`` is the number of weights of one output channel, ``weight[0].numel()`` (``C_in/groups * kh * kw``
+    for a conv, ``in_features`` for a Linear).
+    """
+    total = torch.zeros((), dtype=torch.float64)
+    for module, est in channel_estimates(acts, grads):
+        total = total.to(est.device) + est.sum().to(torch.float64) * module.weight[0].numel()
+    return total
 
 
 def fisher_reduce(shared: Mapping[str, Any], batch: Batch) -> torch.Tensor:
-    """Fisher (0-dim float64) of ``shared["fisher"] = (layer outputs, dL/d outputs)`` from the loss pass."""
+    """fisher (0-dim float64) of ``shared["fisher"] = (layer outputs, dL/d outputs)`` from the loss pass."""
     acts, grads = shared["fisher"]
     return fisher_score(acts, grads)
 
@@ -39,26 +38,18 @@ def fisher_reduce(shared: Mapping[str, Any], batch: Batch) -> torch.Tensor:
     pass_kind="loss",
     uses=("fisher",),
     reduce=fisher_reduce,
-    reference="Turner, Crowley, O'Boyle, Storkey, Gray. BlockSwap: Fisher-guided Block Substitution for Network "
-    "Compression on a Budget. ICLR 2020 (as a proxy: Abdelfattah et al., ICLR 2021)",
+    reference="Abdelfattah, Mehrotra, Dudziak, Lane. Zero-Cost Proxies for Lightweight NAS. ICLR 2021 "
+    "(SamsungLabs/zero-cost-nas, foresight/pruners/measures/fisher.py; saliency of Turner et al., ICLR 2020)",
 )
 def fisher(model: nn.Module, batch: Batch) -> float:
-    """``sum_layers sum_channels 0.5 * mean_b (sum_{h,w} a ⊙ g)^2`` (Turner et al. 2020; Theis et al. 2018).
+    """zero-cost-nas's fisher: per-channel Fisher estimates, each broadcast over the channel's weights, summed.
 
-    For every call of an ``nn.Conv2d`` (output ``a [B, C, H, W]``, channel dim 1) or ``nn.Linear`` (output
-    ``a [B, C]`` or ``[B, ..., C]``, channel dim -1), ``g = dL/da`` with ``L`` the mean cross-entropy on the
-    whole batch (train mode). The per-channel Fisher estimate is ``0.5 * mean_over_batch((sum over the
-    non-batch, non-channel positions of a*g)^2)``; the score sums it over channels and layers.
-
-    Choice: the zero-cost paper hooks the activation of each layer; here "activation" is precisely the raw
-    output of each Conv2d/Linear (before BN/ReLU), the same layers whose weights the other proxies score.
-    The outputs are recorded with :func:`raynas.metrics._layers.record_outputs` (hooked outputs are cloned, so
-    an in-place op downstream cannot overwrite the stored ``a``).
+    For every call of an ``nn.Conv2d`` (output ``a [B, C, H, W]``) or ``nn.Linear`` (``a [B, ..., C]``),
+    ``g = dL/da`` with ``L`` the mean cross-entropy on the whole batch (train mode, BN kept; ``a`` is the raw
+    layer output, before BN/ReLU). Channel ``k``'s estimate ``0.5 * mean_b (sum_{h,w} a_k g_k)^2`` is given to
+    each of the channel's ``weight[0].numel()`` weights, as the reference does to fit its per-weight API, and
+    the score sums over all weights: ``sum_layers fan_in * sum_channels estimate``. This is the fisher of
+    zero-cost-nas, NAS-Bench-Suite-Zero and RoBoT; ``fisher_channel`` counts each channel once.
     """
-    layers = weight_layers(model)
-    if not layers:
-        raise MetricError(f"{type(model).__name__} has no Conv2d/Linear layers to score")
-    with record_outputs(layers) as acts:
-        loss = cross_entropy(model, batch)
-    grads = grads_or_zeros(loss, [a for _, a in acts])
-    return float(fisher_reduce({"fisher": (acts, grads)}, batch))
+    acts, grads = layer_outputs_and_grads(model, batch)
+    return float(fisher_score(acts, grads))

@@ -32,6 +32,7 @@ EXPECTED: dict[str, str | re.Pattern[str]] = {
     "das_distinguish": "ok",
     "das_units": "ok",
     "fisher": "ok",
+    "fisher_channel": "ok",
     "flops": "ok",
     "grad_norm": "ok",
     "grasp": "ok",

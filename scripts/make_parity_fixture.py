@@ -1,0 +1,111 @@
+"""Regenerate the parity fixture (``tests/parity/fixture/``) from the authors' own code.
+
+The fixture holds small NAS-Bench-201 and DARTS networks built by raynas (their weights, BN buffers included),
+one batch, and the value each metric's reference implementation gives on exactly those networks and that
+batch. ``tests/parity/`` asserts that raynas computes the same values. Nothing of the authors' code is copied
+here: it is imported from local checkouts whose paths are given on the command line, and run in a scratch
+environment outside this repository (its own venv with torch and numpy, raynas installed with ``--no-deps``).
+
+Usage (each checkout is a plain clone of the public repository):
+
+    python scripts/make_parity_fixture.py --zero-cost-nas /path/to/zero-cost-nas [--out tests/parity/fixture]
+
+References run, per metric:
+    zero-cost-nas (SamsungLabs/zero-cost-nas, foresight/pruners/measures/*.py): grad_norm, snip, grasp, fisher,
+    jacob_cov, synflow (its ``synflow`` measure: BN forward replaced by the identity, float64, all-ones input).
+
+The networks are small on purpose (NB201 C=8, N=1; DARTS C=4, 5 cells) so the fixture stays under 2 MB; the
+metric definitions do not depend on the width. Files written: ``weights.npz`` (``"{case}/{state_dict key}"``
+arrays, plus ``"batch/inputs"`` ``[B, 3, 32, 32]`` float32 and ``"batch/labels"`` ``[B]`` int64) and
+``values.json`` (the cases, the network settings and the reference values).
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import subprocess
+import sys
+import types
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from raynas.parity import CASES, NUM_CLASSES, build_network  # noqa: E402
+
+BATCH, SEED = 16, 0
+
+
+def zero_cost_nas_values(
+    checkout: Path, net: nn.Module, inputs: torch.Tensor, labels: torch.Tensor
+) -> tuple[dict[str, float | None], dict[str, float]]:
+    """The six zero-cost-nas measures of ``net``, summed over weights as ``find_measures`` sums them.
+
+    Also returns each per-weight measure's sum of absolute values: the scale that float32 rounding of the sum
+    is relative to (GraSP's signed terms cancel, so its sum can be far smaller than its terms).
+    """
+    sys.path.insert(0, str(checkout))
+    from foresight.pruners import measures  # type: ignore[import-not-found]
+    from foresight.pruners.predictive import copynet  # type: ignore[import-not-found]
+
+    out: dict[str, float | None] = {}
+    scales: dict[str, float] = {}
+    for name in ("grad_norm", "snip", "grasp", "fisher", "jacob_cov", "synflow"):
+        model = copy.deepcopy(net)
+        model.get_prunable_copy = types.MethodType(copynet, model)
+        torch.manual_seed(SEED)
+        arr = measures.calc_measure(name, model, torch.device("cpu"), inputs.clone(), labels.clone(),
+                                    loss_fn=F.cross_entropy, split_data=1)
+        value = float(arr) if name == "jacob_cov" else float(sum(float(torch.sum(a)) for a in arr))
+        out[name] = value if np.isfinite(value) else None  # no finite value: raynas must record status nan
+        if name != "jacob_cov":
+            scales[name] = float(sum(float(torch.sum(torch.abs(a))) for a in arr))
+    return out, scales
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--zero-cost-nas", type=Path, required=True, help="checkout of SamsungLabs/zero-cost-nas")
+    p.add_argument("--out", type=Path, default=REPO / "tests" / "parity" / "fixture")
+    args = p.parse_args(argv)
+
+    torch.set_num_threads(1)
+    gen = torch.Generator().manual_seed(SEED)
+    inputs = torch.randn(BATCH, 3, 32, 32, generator=gen)
+    labels = torch.arange(BATCH) % NUM_CLASSES
+    arrays: dict[str, np.ndarray] = {"batch/inputs": inputs.numpy(), "batch/labels": labels.numpy()}
+    commit = subprocess.run(["git", "-C", str(args.zero_cost_nas), "rev-parse", "HEAD"], capture_output=True,
+                            text=True).stdout.strip()
+    cases: dict[str, Any] = {}
+    for key, (space, arch) in CASES.items():
+        torch.manual_seed(SEED)
+        net = build_network(space, arch)
+        for name, t in net.state_dict().items():
+            arrays[f"{key}/{name}"] = t.detach().numpy()
+        values, scales = zero_cost_nas_values(args.zero_cost_nas, net, inputs, labels)
+        cases[key] = {"space": space, "arch": arch, "values": values, "scales": scales}
+        sys.stderr.write(f"{key}: {values}\n")
+    args.out.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(args.out / "weights.npz", **arrays)
+    meta = {
+        "batch": {"size": BATCH, "seed": SEED, "shape": [3, 32, 32], "num_classes": NUM_CLASSES,
+                  "inputs": "torch.randn (Generator seed 0)", "labels": "arange(B) % num_classes"},
+        "references": {m: f"SamsungLabs/zero-cost-nas@{commit}: foresight/pruners/measures/{m}.py"
+                       for m in ("grad_norm", "snip", "grasp", "fisher", "jacob_cov", "synflow")},
+        "torch": torch.__version__,
+        "cases": cases,
+    }
+    (args.out / "values.json").write_text(json.dumps(meta, indent=1, sort_keys=True) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
