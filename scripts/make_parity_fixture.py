@@ -8,11 +8,19 @@ environment outside this repository (its own venv with torch and numpy, raynas i
 
 Usage (each checkout is a plain clone of the public repository):
 
-    python scripts/make_parity_fixture.py --zero-cost-nas /path/to/zero-cost-nas [--out tests/parity/fixture]
+    python scripts/make_parity_fixture.py --zero-cost-nas /path/to/zero-cost-nas --hnas /path/to/HNAS \
+        [--out tests/parity/fixture]
 
 References run, per metric:
     zero-cost-nas (SamsungLabs/zero-cost-nas, foresight/pruners/measures/*.py): grad_norm, snip, grasp, fisher,
     jacob_cov, synflow (its ``synflow`` measure: BN forward replaced by the identity, float64, all-ones input).
+    HNAS (shuyao95/HNAS, foresight/pruners/measures/ntk_trace.py, condnum.py, tools/autograd_hacks.py):
+    ntk_trace, ntk_cond. Two shims, no change to what they compute: HNAS's ``measures/__init__.py`` imports
+    modules its repository does not contain (``ntk``, ``naswot_sim``), so the two measure files are loaded under
+    a stub package; ``torch.symeig`` (removed in torch 2) is given as ``torch.linalg.eigvalsh``, the same
+    ascending float32 eigenvalues.
+
+Both references ship a package called ``foresight``: each is imported with the other's modules purged.
 
 The networks are small on purpose (NB201 C=8, N=1; DARTS C=4, 5 cells) so the fixture stays under 2 MB; the
 metric definitions do not depend on the width. Files written: ``weights.npz`` (``"{case}/{state_dict key}"``
@@ -44,6 +52,47 @@ from raynas.parity import CASES, NUM_CLASSES, build_network  # noqa: E402
 BATCH, SEED = 16, 0
 
 
+def _purge(*prefixes: str) -> None:
+    """Forget imported modules under ``prefixes`` (both references name their package ``foresight``)."""
+    for name in [m for m in sys.modules if m.split(".")[0] in prefixes]:
+        del sys.modules[name]
+
+
+def _hnas_measures(checkout: Path) -> tuple[Any, Any]:
+    """HNAS's ``compute_ntk_trace`` and ``compute_condnum``, imported under a stub ``measures`` package."""
+    _purge("foresight", "tools")
+    sys.path.insert(0, str(checkout))
+    import foresight.pruners  # type: ignore[import-not-found]  # noqa: F401
+
+    stub = types.ModuleType("foresight.pruners.measures")
+    stub.__path__ = [str(checkout / "foresight" / "pruners" / "measures")]  # type: ignore[attr-defined]
+    stub.measure = lambda name, **kw: (lambda fn: fn)  # type: ignore[attr-defined]  # the functions, unwrapped
+    sys.modules["foresight.pruners.measures"] = stub
+    # torch 2 keeps a symeig that only raises: the same ascending eigenvalues from eigvalsh
+    torch.symeig = lambda a, eigenvectors=False: (torch.linalg.eigvalsh(a), None)  # type: ignore[attr-defined]
+    import importlib
+
+    trace = importlib.import_module("foresight.pruners.measures.ntk_trace").compute_ntk_trace
+    cond = importlib.import_module("foresight.pruners.measures.condnum").compute_condnum
+    sys.path.remove(str(checkout))
+    return trace, cond
+
+
+def hnas_values(checkout: Path, net: nn.Module, inputs: torch.Tensor, labels: torch.Tensor) -> dict[str, float | None]:
+    """HNAS's ntk_trace and condnum of ``net`` (train mode, BN kept, as their search scores networks)."""
+    trace_fn, cond_fn = _hnas_measures(checkout)
+    out: dict[str, float | None] = {}
+    for name, fn in (("ntk_trace", trace_fn), ("ntk_cond", cond_fn)):
+        model = copy.deepcopy(net).train()
+        torch.manual_seed(SEED)
+        value = float(fn(model, inputs.clone(), labels.clone(), mode="param", loss_fn=F.cross_entropy))
+        # condnum maps NaN to 100000 and inf to the largest float (np.nan_to_num): a singular NTK, for which raynas
+        # records status nan (see ntk_cond's docstring)
+        singular = name == "ntk_cond" and (value <= 0 or value in (1e5, np.finfo(np.float64).max))
+        out[name] = value if np.isfinite(value) and not singular else None
+    return out
+
+
 def zero_cost_nas_values(
     checkout: Path, net: nn.Module, inputs: torch.Tensor, labels: torch.Tensor
 ) -> tuple[dict[str, float | None], dict[str, float]]:
@@ -52,6 +101,7 @@ def zero_cost_nas_values(
     Also returns each per-weight measure's sum of absolute values: the scale that float32 rounding of the sum
     is relative to (GraSP's signed terms cancel, so its sum can be far smaller than its terms).
     """
+    _purge("foresight")
     sys.path.insert(0, str(checkout))
     from foresight.pruners import measures  # type: ignore[import-not-found]
     from foresight.pruners.predictive import copynet  # type: ignore[import-not-found]
@@ -68,12 +118,14 @@ def zero_cost_nas_values(
         out[name] = value if np.isfinite(value) else None  # no finite value: raynas must record status nan
         if name != "jacob_cov":
             scales[name] = float(sum(float(torch.sum(torch.abs(a))) for a in arr))
+    sys.path.remove(str(checkout))
     return out, scales
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--zero-cost-nas", type=Path, required=True, help="checkout of SamsungLabs/zero-cost-nas")
+    p.add_argument("--hnas", type=Path, required=True, help="checkout of shuyao95/HNAS")
     p.add_argument("--out", type=Path, default=REPO / "tests" / "parity" / "fixture")
     args = p.parse_args(argv)
 
@@ -82,8 +134,10 @@ def main(argv: list[str] | None = None) -> int:
     inputs = torch.randn(BATCH, 3, 32, 32, generator=gen)
     labels = torch.arange(BATCH) % NUM_CLASSES
     arrays: dict[str, np.ndarray] = {"batch/inputs": inputs.numpy(), "batch/labels": labels.numpy()}
-    commit = subprocess.run(["git", "-C", str(args.zero_cost_nas), "rev-parse", "HEAD"], capture_output=True,
-                            text=True).stdout.strip()
+    zc_commit, hnas_commit = (
+        subprocess.run(["git", "-C", str(c), "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
+        for c in (args.zero_cost_nas, args.hnas)
+    )
     cases: dict[str, Any] = {}
     for key, (space, arch) in CASES.items():
         torch.manual_seed(SEED)
@@ -91,6 +145,7 @@ def main(argv: list[str] | None = None) -> int:
         for name, t in net.state_dict().items():
             arrays[f"{key}/{name}"] = t.detach().numpy()
         values, scales = zero_cost_nas_values(args.zero_cost_nas, net, inputs, labels)
+        values.update(hnas_values(args.hnas, net, inputs, labels))
         cases[key] = {"space": space, "arch": arch, "values": values, "scales": scales}
         sys.stderr.write(f"{key}: {values}\n")
     args.out.mkdir(parents=True, exist_ok=True)
@@ -98,8 +153,12 @@ def main(argv: list[str] | None = None) -> int:
     meta = {
         "batch": {"size": BATCH, "seed": SEED, "shape": [3, 32, 32], "num_classes": NUM_CLASSES,
                   "inputs": "torch.randn (Generator seed 0)", "labels": "arange(B) % num_classes"},
-        "references": {m: f"SamsungLabs/zero-cost-nas@{commit}: foresight/pruners/measures/{m}.py"
-                       for m in ("grad_norm", "snip", "grasp", "fisher", "jacob_cov", "synflow")},
+        "references": {
+            **{m: f"SamsungLabs/zero-cost-nas@{zc_commit}: foresight/pruners/measures/{m}.py"
+               for m in ("grad_norm", "snip", "grasp", "fisher", "jacob_cov", "synflow")},
+            "ntk_trace": f"shuyao95/HNAS@{hnas_commit}: foresight/pruners/measures/ntk_trace.py",
+            "ntk_cond": f"shuyao95/HNAS@{hnas_commit}: foresight/pruners/measures/condnum.py",
+        },
         "torch": torch.__version__,
         "cases": cases,
     }

@@ -222,8 +222,9 @@ def logit_sum(logits: torch.Tensor, batch: Batch) -> torch.Tensor:
     return logits.sum(dim=1)
 
 
-#: the NTKs the metrics use, by shared-quantity name: ``(per-sample output, parameter selection)``
+#: the Jacobian NTKs (rows from ``B`` backward passes) by shared-quantity name: ``(per-sample output, parameter
+#: selection)``; HNAS's own one-backward NTK (``hnas_ntk``) is :mod:`raynas.metrics._ntk_decomposed`
 NTK_KINDS: dict[str, tuple[OutputFn, Callable[[nn.Module], list[nn.Parameter]]]] = {
-    "hnas_ntk": (true_class_logit, conv_linear_params),
+    "hnas_jacobian_ntk": (true_class_logit, conv_linear_params),
     "tenas_ntk": (logit_sum, weight_params),
 }

@@ -16,9 +16,11 @@ Most gradient and activation metrics read different reductions of the *same* qua
       same forward serves the Hessian-vector product (the unfused grasp runs a second forward for it);
     * ``relu_kernel`` ``(K_H [B, B] float64, N_A)`` / ``relu_units`` ``N_A``: ReLU-input sign codes collected by
       pre-hooks during the forward (naswot, das, das_distinguish, das_units).
-``"ntk"`` pass (train mode): one forward; ``hnas_ntk`` (true-class logit, conv/linear weights and biases) and
-    ``tenas_ntk`` (sum of logits, all ``*weight`` parameters incl. BN) ``Theta [B, B]`` (float64) from per-sample
-    gradients of that forward's graph (:func:`raynas.metrics._ntk.sample_gradients`).
+``"ntk"`` pass (train mode): one forward; ``hnas_ntk`` (HNAS: rows read off ONE backward of the true-class
+    logits, :mod:`raynas.metrics._ntk_decomposed`; the forward records the conv/linear calls for it),
+    ``hnas_jacobian_ntk`` (true-class logit, conv/linear weights and biases) and ``tenas_ntk`` (sum of logits, all
+    ``*weight`` parameters incl. BN) ``Theta [B, B]`` (float64) from per-sample gradients of that forward's graph
+    (:func:`raynas.metrics._ntk.sample_gradients`).
 ``"lwt"`` (train mode): ONE light-weight training run (:func:`raynas.metrics._lwt.light_weight_train`, 50 SGD
     steps) on a private copy of the network; ``lwt`` is its :class:`~raynas.metrics._lwt.LWTResult`, read by both
     ``lwt_angle`` (classifier cosine) and ``lwt_loss`` (last loss), which unfused train the network twice.
@@ -54,7 +56,9 @@ from raynas.errors import MetricError, NonFiniteError, RaynasError
 from raynas.metrics._codes import HammingAccumulator, relu_code_hooks
 from raynas.metrics._layers import grads_or_zeros, hessian_gradient, layer_weights, record_outputs, weight_layers
 from raynas.metrics._lwt import light_weight_train
-from raynas.metrics._ntk import NTK_KINDS, Method, gram, logits_of, per_sample_outputs, sample_gradients
+from raynas.metrics._ntk import (NTK_KINDS, Method, gram, logits_of, per_sample_outputs, sample_gradients,
+                                 true_class_logit)
+from raynas.metrics._ntk_decomposed import LayerCall, capture_layer_calls, decomposed_ntk
 from raynas.metrics.engine import (MetricResult, _free_device_memory, _one_line, is_oom, oom_note, prepare_model,
                                    run_metric)
 from raynas.metrics.registry import MetricSpec
@@ -64,7 +68,7 @@ log = logging.getLogger(__name__)
 #: quantities each shared pass can compute (names a metric lists in ``uses``)
 QUANTITIES: dict[str, frozenset[str]] = {
     "loss": frozenset({"weights", "weight_grads", "hvp", "fisher", "input_jac", "relu_kernel", "relu_units"}),
-    "ntk": frozenset(NTK_KINDS),
+    "ntk": frozenset(NTK_KINDS) | {"hnas_ntk"},
     "lwt": frozenset({"lwt"}),
 }
 
@@ -263,8 +267,18 @@ def ntk_pass(model: nn.Module, batch: Batch, uses: frozenset[str], *, method: Me
     makes, so the rows are the same numbers); a failure of one leaves the other.
     """
     out: Shared = {}
-    logits = logits_of(model, batch)
     kinds = [k for k in NTK_KINDS if k in uses]
+    hnas_failed = lambda keys, e: out.__setitem__("hnas_ntk", e)  # noqa: E731
+    calls: list[LayerCall] = []
+    with ExitStack() as stack:
+        if "hnas_ntk" in uses:  # HNAS's rows need every conv/linear call's input and output
+            with _isolated(hnas_failed, {"hnas_ntk"}):
+                calls = stack.enter_context(capture_layer_calls(model))
+        logits = logits_of(model, batch)
+    if "hnas_ntk" in uses and "hnas_ntk" not in out:
+        with _isolated(hnas_failed, {"hnas_ntk"}):
+            scalars = per_sample_outputs(logits, batch, true_class_logit)
+            out["hnas_ntk"] = decomposed_ntk(calls, scalars, retain_graph=bool(kinds))
     for i, kind in enumerate(kinds):
         output, select = NTK_KINDS[kind]
         with _isolated(lambda keys, e: out.__setitem__(kind, e), {kind}):

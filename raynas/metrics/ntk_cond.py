@@ -1,4 +1,4 @@
-"""HNAS NTK condition number: lambda_max / lambda_min of the true-class-logit NTK."""
+"""HNAS NTK condition number: lambda_max / lambda_min of HNAS's one-backward NTK of the true-class logit."""
 
 from __future__ import annotations
 
@@ -28,10 +28,11 @@ def ntk_cond_reduce(shared: Mapping[str, Any], batch: Batch) -> torch.Tensor:
     reduce=ntk_cond_reduce,
 )
 def ntk_cond(model: nn.Module, batch: Batch) -> float:
-    """lambda_max(Theta) / lambda_min(Theta) of the HNAS NTK of the true-class logit (Shu et al. 2022).
+    """lambda_max(Theta) / lambda_min(Theta) of HNAS's NTK (Shu et al. 2022; their ``condnum`` measure).
 
-    Same ``Theta [B, B]`` (float64) as ``ntk_trace``: per-sample gradients of ``f_{y_i}(x_i)`` w.r.t. all conv/linear
-    weights and biases, from one batch forward. Eigenvalues by ``eigvalsh``; a singular NTK (``lambda_min <= 0``,
-    e.g. ``B`` larger than the number of parameters) gives ``inf``. Lower is better.
+    Same ``Theta [B, B]`` as ``ntk_trace`` (one backward, per-sample rows of every Conv2d/Linear weight and
+    bias). Eigenvalues by ``eigvalsh`` in float64; a singular NTK (``lambda_min`` at rounding level, e.g. ``B``
+    larger than the number of parameters) gives ``inf``, recorded as status ``nan``, where the reference's
+    float32 eigenvalues give a rounding-noise ratio (or its NaN fallback, 100000). Lower is better.
     """
     return float(ntk_cond_reduce({"hnas_ntk": hnas_ntk(model, batch)}, batch))

@@ -1,4 +1,4 @@
-"""HNAS NTK trace norm: sqrt(trace(Theta) / B) of the true-class-logit NTK."""
+"""HNAS NTK trace norm: sqrt(trace(Theta) / B) of HNAS's one-backward NTK of the true-class logit."""
 
 from __future__ import annotations
 
@@ -8,22 +8,25 @@ import torch
 import torch.nn as nn
 
 from raynas.data.batch import Batch
-from raynas.metrics._ntk import conv_linear_params, ntk, trace_norm_t, true_class_logit
+from raynas.metrics._ntk import logits_of, per_sample_outputs, trace_norm_t, true_class_logit
+from raynas.metrics._ntk_decomposed import capture_layer_calls, decomposed_ntk
 from raynas.metrics.registry import register_metric
 
 HNAS_REFERENCE = (
-    "Shu, Dai, Wu, Low. Unifying and Boosting Gradient-Based Training-Free Neural Architecture Search. NeurIPS 2022"
+    "Shu, Dai, Wu, Low. Unifying and Boosting Gradient-Based Training-Free Neural Architecture Search. NeurIPS 2022 "
+    "(shuyao95/HNAS, foresight/pruners/measures/ntk_trace.py and condnum.py)"
 )
 
 
 def hnas_ntk(model: nn.Module, batch: Batch) -> torch.Tensor:
-    """``Theta [B, B]`` (float64): ``Theta_ij = g_i . g_j``, ``g_i = d logits[i, y_i] / d theta``.
+    """``Theta [B, B]`` (float64) of HNAS: rows ``g_i`` from ONE backward of ``sum_i logits[i, y_i]``.
 
-    ``theta`` = weights and biases of every conv and ``nn.Linear`` module (BatchNorm affine parameters are not
-    included). Gradients come from one batch forward (BN in train mode couples the samples) and ``B`` backward
-    passes.
+    ``g_i`` is sample ``i``'s share of that batch gradient for every conv/``nn.Linear`` weight and bias (layer
+    input ``a_i`` times output gradient ``b_i``; :mod:`raynas.metrics._ntk_decomposed`); BN parameters excluded.
     """
-    return ntk(model, batch, true_class_logit, conv_linear_params(model))
+    with capture_layer_calls(model) as calls:
+        logits = logits_of(model, batch)
+    return decomposed_ntk(calls, per_sample_outputs(logits, batch, true_class_logit))
 
 
 def ntk_trace_reduce(shared: Mapping[str, Any], batch: Batch) -> torch.Tensor:
@@ -41,10 +44,11 @@ def ntk_trace_reduce(shared: Mapping[str, Any], batch: Batch) -> torch.Tensor:
     reduce=ntk_trace_reduce,
 )
 def ntk_trace(model: nn.Module, batch: Batch) -> float:
-    """sqrt(trace(Theta) / B) of the HNAS NTK of the true-class logit (Shu et al. 2022).
+    """sqrt(trace(Theta) / B) of HNAS's NTK (Shu et al. 2022), exactly as their code computes it.
 
-    ``g_i = d f_{y_i}(x_i) / d theta`` for ``inputs [B, C, H, W]`` and labels ``y [B]``, ``theta`` = all conv/linear
-    weights and biases; ``Theta = G G^T [B, B]`` in float64. ``trace(Theta) / B`` is the mean squared per-sample
-    gradient norm, so the score ranks like ``grad_norm`` (higher is better).
+    One train-mode forward of ``inputs [B, C, H, W]``, ONE backward of ``sum_i f(x_i)[y_i]``, per-sample rows
+    ``g_i`` of every Conv2d/Linear weight and bias read off that backward (HNAS's ``autograd_hacks``), ``Theta =
+    G G^T [B, B]`` in float64 (the reference: float32). ``trace(Theta) / B`` is the mean squared row norm (higher
+    is better). ``ntk_trace_jacobian`` is the same statistic of the per-sample Jacobian (``B`` backward passes).
     """
     return float(ntk_trace_reduce({"hnas_ntk": hnas_ntk(model, batch)}, batch))

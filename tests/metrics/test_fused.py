@@ -19,7 +19,7 @@ from raynas.testing import TinyConvNet, linear_net, tiny_bn_convnet, tiny_nb201
 
 ALL = list_metrics()
 LOSS = ["grad_norm", "snip", "grasp", "fisher", "fisher_channel", "jacob_cov", "naswot", "das", "das_distinguish", "das_units"]
-NTK = ["ntk_trace", "ntk_cond", "tenas_ntk_cond"]
+NTK = ["ntk_trace", "ntk_cond", "ntk_trace_jacobian", "ntk_cond_jacobian", "tenas_ntk_cond"]
 LWT = ["lwt_angle", "lwt_loss"]
 #: metrics whose value is a count (compared exactly) or computed in float64 from a float64 model (synflow)
 EXACT = {"synflow", "params", "flops", "das_units", "linear_regions"}
@@ -79,7 +79,7 @@ def test_plan_groups_metrics_into_passes() -> None:
     assert sorted(s.name for s in loss.specs) == sorted(LOSS)
     assert sorted(s.name for s in ntk.specs) == sorted(NTK)
     assert sorted(s.name for s in lwt.specs) == LWT and lwt.uses == {"lwt"}
-    assert ntk.uses == {"hnas_ntk", "tenas_ntk"}
+    assert ntk.uses == {"hnas_ntk", "hnas_jacobian_ntk", "tenas_ntk"}
     assert {p.specs[0].name for p in passes[:-3]} == set(ALL) - set(LOSS) - set(NTK) - set(LWT)
     # a metric whose metadata asks for another model state is not shared
     eval_snip = dataclasses.replace(get_metric("snip"), mode="eval")

@@ -26,6 +26,9 @@ from raynas.parity import CASES, NUM_CLASSES, build_network
 
 FIXTURE = Path(__file__).parent / "fixture"
 REL_TOL = 1e-5
+#: condition numbers: the reference takes float32 eigenvalues of a float32 Gram matrix, raynas float64 ones
+COND_REL_TOL = 1e-3
+COND_METRICS = frozenset({"ntk_cond", "tenas_ntk_cond"})
 
 #: registered metrics not (yet) in the fixture, each with why: a new metric fails
 #: test_every_metric_is_covered_or_pending until it is given a reference or a reason
@@ -34,8 +37,8 @@ PENDING: dict[str, str] = {
     "flops": "a count; NB-Suite-Zero's counter differs by BN/ReLU/pool FLOPs (documented in flops.py)",
     "fisher_channel": "raynas's per-channel variant of fisher: no reference code by definition",
     "naswot": "BayesWatch/nas-without-training: not yet in the fixture",
-    "ntk_trace": "shuyao95/HNAS: not yet in the fixture",
-    "ntk_cond": "shuyao95/HNAS: not yet in the fixture",
+    "ntk_trace_jacobian": "raynas's per-sample-Jacobian variant of ntk_trace: no reference code by definition",
+    "ntk_cond_jacobian": "raynas's per-sample-Jacobian variant of ntk_cond: no reference code by definition",
     "tenas_ntk_cond": "VITA-Group/TENAS: not yet in the fixture",
     "linear_regions": "VITA-Group/TENAS: not yet in the fixture",
     "lwt_angle": "taoyang1122/Revisit_TrainingFree_NAS: not yet in the fixture",
@@ -102,4 +105,5 @@ def test_metric_equals_the_reference(case: str, metric: str, fused: bool) -> Non
     assert r.status == "ok", r.error
     # relative to the sum's scale: sum |per-weight terms| where the reference has them (GraSP's terms cancel)
     scale = max(abs(expected), meta()["cases"][case].get("scales", {}).get(metric, 0.0))
-    assert abs(r.value - expected) <= REL_TOL * scale + 1e-12, (r.value, expected, scale)
+    tol = COND_REL_TOL if metric in COND_METRICS else REL_TOL
+    assert abs(r.value - expected) <= tol * scale + 1e-12, (r.value, expected, scale)
