@@ -57,6 +57,8 @@ class SearchSection:
     transform: str = "none"  # as bench_robot: raw min-max ranked better than log scaling on the NB201 pool
     hnas: bool = False
     hnas_metric: str = "ntk_trace"
+    #: search the scored sample even if scoring left failed or corrupt shards (the result lists them)
+    allow_incomplete: bool = False
 
 
 @dataclass(frozen=True)
@@ -136,14 +138,17 @@ def run_pipeline(cfg: dict[str, Any], progress_callback: Callable[..., None] | N
             "transform": pc.search.transform,
             "resume": (out / "robot" / "search.json").exists(),
             "oracle_options": oracle_options,
+            "allow_incomplete": pc.search.allow_incomplete,
         },
         progress_callback=progress_callback,
     )
     summary: dict[str, Any] = {
         "run_dir": str(out),
         "scored": score_summary,
-        "robot": {k: robot[k] for k in ("arch_index", "arch", "value", "queries", "cost", "weights")},
+        "robot": {k: robot.get(k) for k in ("arch_index", "arch", "value", "queries", "cost", "weights", "budget",
+                                            "budget_requested", "pool", "benchmark")},
     }
+    lines = [robot["benchmark"]["line"]] if robot.get("benchmark") else []
     if pc.search.hnas:
         from raynas.search.hnas import run_hnas_search
 
@@ -157,10 +162,15 @@ def run_pipeline(cfg: dict[str, Any], progress_callback: Callable[..., None] | N
                 "seed": pc.seed,
                 "resume": (out / "hnas" / "search.json").exists(),
                 "oracle_options": oracle_options,
+                "allow_incomplete": pc.search.allow_incomplete,
             },
             progress_callback=progress_callback,
         )
-        summary["hnas"] = {k: hnas.get(k) for k in ("arch_index", "arch", "value", "queries", "cost")}
+        summary["hnas"] = {k: hnas.get(k) for k in ("arch_index", "arch", "value", "queries", "cost", "benchmark")}
+        if hnas.get("benchmark"):
+            lines.append(f"HNAS: {hnas['benchmark']['line']}")
+    #: one line per search: the chosen arch's benchmark answer (NB201: 200-epoch test accuracy and rank)
+    summary["benchmark_lines"] = lines
     summary["report"] = [str(p) for p in write_report(out)]
     summary["message"] = (
         f"chosen architecture {robot['arch']} (NB201 index {robot['arch_index']}): "
@@ -168,4 +178,6 @@ def run_pipeline(cfg: dict[str, Any], progress_callback: Callable[..., None] | N
         f"({robot['queries']} architectures trained, {robot['cost']:.0f} s); results in {out}"
     )
     log.info(summary["message"])
+    for line in lines:
+        log.info(line)
     return summary

@@ -1,12 +1,14 @@
 """``raynas`` command line: parses arguments and calls exactly one library function per command.
 
 Exit codes: 0 success, 2 bad input (any :class:`RaynasError`, argparse errors), 1 unexpected failure.
+A reader that closes stdout early (``raynas show RUN | head``) ends any command quietly with 0.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from typing import Callable, Sequence
 
@@ -16,7 +18,7 @@ from raynas.errors import RaynasError
 log = logging.getLogger("raynas")
 
 #: command modules, each exposing ``add_parser(subparsers)`` that sets ``func`` on its parser
-_COMMANDS = ("list_cmd", "score_cmd", "search_cmd", "report_cmd", "show_cmd")
+_COMMANDS = ("list_cmd", "score_cmd", "search_cmd", "report_cmd", "show_cmd", "export_cmd")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -41,7 +43,44 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _stdout_closed() -> bool:
+    """True when stdout is a pipe or socket whose reader has gone (poll reports an error on it)."""
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):  # replaced by a non-file object, or already closed
+        return False
+    try:
+        import select
+
+        poller = select.poll()
+        poller.register(fd, select.POLLOUT)
+        events = poller.poll(0)
+    except (AttributeError, OSError, ValueError):  # no poll() here (Windows): trust the BrokenPipeError
+        return True
+    return any(ev & (select.POLLERR | select.POLLHUP) for _, ev in events)
+
+
+def _silence_stdout() -> None:
+    """Point stdout at devnull so the interpreter's final flush cannot fail again (the recipe of the Python
+    docs' signal module notes on SIGPIPE)."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, sys.stdout.fileno())
+    finally:
+        os.close(devnull)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        rc = _main(argv)
+        sys.stdout.flush()  # a closed stdout shows up here at the latest
+    except BrokenPipeError:  # only a closed stdout gets here (see _main)
+        _silence_stdout()
+        return 0
+    return rc
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(
@@ -58,11 +97,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         sys.stderr.write("raynas: interrupted; stored results are kept (re-run with --resume)\n")
         return 130
+    except BrokenPipeError as e:
+        if _stdout_closed():  # the reader of our output has gone: main() ends quietly
+            raise
+        return _failure(e)  # some other pipe (a worker's, a socket) broke: a real failure
     except Exception as e:  # noqa: BLE001 - last-resort mapping to exit code 1 with one line
-        log.debug("unexpected failure", exc_info=True)
-        sys.stderr.write(f"raynas: failure: {type(e).__name__}: {e} (use --log-level DEBUG for the traceback)\n")
-        return 1
+        return _failure(e)
     return int(rc or 0)
+
+
+def _failure(e: BaseException) -> int:
+    log.debug("unexpected failure", exc_info=e)
+    sys.stderr.write(f"raynas: failure: {type(e).__name__}: {e} (use --log-level DEBUG for the traceback)\n")
+    return 1
 
 
 if __name__ == "__main__":  # pragma: no cover

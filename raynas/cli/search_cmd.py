@@ -34,6 +34,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--transform", choices=["none", "signed_log"], default=None,
                    help="score transform before min-max normalisation")
     r.add_argument("--kernel", choices=["rbf_ard", "matern_iso"], default=None, help="GP covariance of the BO")
+    _allow_incomplete(r)
     r.set_defaults(func=_run("robot"))
 
     h = s.add_parser("hnas", help="HNAS: BO over the constants of the theory-derived objective")
@@ -41,6 +42,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     h.add_argument("--oracle", default="nb201", help="nb201 (benchmark table) or train (Ray Tune + ASHA)")
     h.add_argument("--budget", type=int, default=20)
     h.add_argument("--metric", default="ntk_trace", help="M: ntk_trace | grad_norm | snip | grasp")
+    _allow_incomplete(h)
     h.set_defaults(func=_run("hnas"))
 
     t = s.add_parser("tenas", help="TE-NAS pruning search from the supernet")
@@ -93,6 +95,12 @@ def parse_overrides(items: list[str]) -> dict[str, Any]:
     return out
 
 
+def _allow_incomplete(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--allow-incomplete", action="store_true", default=None,
+                   help="search a score run with a missing config or missing, corrupt or failed shards (the result "
+                        "lists them); without it such a run is refused")
+
+
 def _config(method: str, args: argparse.Namespace) -> dict[str, Any]:
     if method == "pipeline":
         return {"config": args.config, "overrides": parse_overrides(args.set), "out": args.out}
@@ -119,6 +127,8 @@ def _run(method: str):
                 result = call(cfg, progress_callback=update)
         if method == "pipeline":
             print(result["message"])
+            for line in result.get("benchmark_lines") or []:
+                print(line)
             print("report: " + " ".join(result["report"]))
             return 0
         trace = result.pop("trace", None)
@@ -129,6 +139,42 @@ def _run(method: str):
                 print(f"{r['step']:>4} {r['kind']:6} {r['arch_index']:>6} {r['value']:>8.3f} "
                       f"{r['cumulative_cost']:>10.1f}  {w}")
         print(json.dumps(result, indent=2, default=str))
+        for line in summary_lines(method, result, args):
+            print(line)
         return 0
 
     return run
+
+
+def summary_lines(method: str, result: dict[str, Any], args: argparse.Namespace) -> list[str]:
+    """Human lines after a search's JSON: the budget actually used, the pool (and what its runs lack), and the
+    benchmark's answer for the chosen arch (NB201: 200-epoch test accuracy and rank)."""
+    lines = []
+    budget, asked = result.get("budget"), result.get("budget_requested")
+    if budget is not None:
+        capped = f" (requested {asked}, capped to the pool size {result.get('pool_size')})" if asked != budget else ""
+        most = result.get("bo_iters", result.get("max_iters"))  # RoBoT's BO phase / HNAS's whole search
+        iters = f", BO iterations at most {most}" if most is not None else ""
+        lines.append(f"budget: {budget} distinct queries{capped}{iters}")
+    pool = result.get("pool")
+    if isinstance(pool, dict):
+        state = "complete score run" if pool.get("complete") else "INCOMPLETE score run (--allow-incomplete)"
+        lines.append(f"pool: {pool.get('size')} archs searched, {state}")
+        for run in pool.get("runs") or []:
+            lines.append(f"  {run['run']}: {run['summary']}")
+            lines += [f"    {p}" for p in run.get("problems") or []]
+    answer = _benchmark(method, result, args)
+    if answer is not None:
+        lines.append(answer)
+    return lines
+
+
+def _benchmark(method: str, result: dict[str, Any], args: argparse.Namespace) -> str | None:
+    """The benchmark line of the chosen arch: from the result when the search stored it, else looked up."""
+    stored = result.get("benchmark")
+    if isinstance(stored, dict):
+        return stored.get("line")
+    from raynas.search.oracle import benchmark_answer
+
+    answer = benchmark_answer(str(result.get("space", "")), result.get("arch_index"))
+    return answer.line if answer is not None else None

@@ -12,8 +12,9 @@ from __future__ import annotations
 import json
 import logging
 import os
+import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -48,22 +49,56 @@ def _truth(path: str | Path | None) -> dict[int, float] | None:
     return dict(zip(t.column(0).to_pylist(), t.column(1).to_pylist()))
 
 
-def _score_section(run: Path, out: Path, truth_path: str | None, queried: dict[int, float]) -> list[str]:
+def _plot(written: list[Path], fn: Callable[..., Path], *args: Any) -> Path:
+    """Run one plot function and add its PNG to ``written``; an unwritable PNG (the args' Path) becomes a
+    :class:`StoreError`."""
+    try:
+        png = fn(*args)
+    except OSError as e:
+        path = next((a for a in args if isinstance(a, Path)), None)
+        raise StoreError(f"cannot write {path or 'a report plot'}: {e.strerror or e}") from None
+    written.append(png)
+    return png
+
+
+def _from_rows(table: pa.Table, column: str) -> str:
+    """The distinct values of ``column`` (what the rows say when the config is missing), or ``?``."""
+    values = sorted({str(v) for v in table.column(column).to_pylist() if v is not None})
+    return ", ".join(values) if values else "?"
+
+
+def _completeness_lines(store: Any) -> list[str]:
+    c = store.completeness()
+    return [f"**Completeness** ({c.summary()})", ""] + [f"- {p}" for p in c.problems()] + \
+        ([""] if c.problems() else [])
+
+
+def _score_section(run: Path, out: Path, truth_path: str | None, queried: dict[int, float],
+                   written: list[Path]) -> list[str]:
     from raynas.metrics import METRICS, get_metric
     from raynas.report.plots import scatter_metrics
     from raynas.store import ScoreStore, to_wide
 
     store = ScoreStore(run)
     table = store.read()
-    cfg = store.load_config() or {}
+    try:
+        cfg = store.load_config() or {}
+    except StoreError:  # unreadable config.json: the completeness lines below say so
+        cfg = {}
     cfg = cfg.get("identity", cfg)  # scoring runs store identity and volatile keys apart
-    lines = [f"## Scores: `{run}`", ""]
+    lines = [f"## Scores: `{run}`", ""] + _completeness_lines(store)
     if table.num_rows == 0:
         return lines + ["(no scores stored yet)", ""]
     df = table.select(["metric", "status", "seconds"]).to_pandas()
     counts = df.pivot_table(index="metric", columns="status", values="seconds", aggfunc="count", fill_value=0)
     secs = df.groupby("metric")["seconds"].mean()
-    lines += [f"space `{cfg.get('space', '?')}`, data `{cfg.get('data', '?')}`, seed {cfg.get('seed', '?')}, "
+    if cfg:
+        space, data, seed = cfg.get("space", "?"), cfg.get("data", "?"), cfg.get("seed", "?")
+        origin = ""
+    else:  # no config: say what the stored rows themselves hold
+        space, data, seed = (_from_rows(table, c) for c in ("space", "data", "seed"))
+        origin = " (from the stored rows: no usable config.json)"
+    lines += [f"space `{space}`, data `{data}`, seed {seed}{origin}, "
               f"{table.num_rows} rows", "", "| metric | " + " | ".join(counts.columns) + " | mean s/arch |",
               "|---|" + "---:|" * (len(counts.columns) + 1)]
     for m, row in counts.iterrows():
@@ -73,7 +108,7 @@ def _score_section(run: Path, out: Path, truth_path: str | None, queried: dict[i
     wide = to_wide(table).to_pandas().groupby("arch_index").mean(numeric_only=True)
     metrics = [m for m in wide.columns if m != "seed" and m in METRICS]
     acc, label = None, None
-    truth = _truth(truth_path) if cfg.get("space", "nb201") == "nb201" else None
+    truth = _truth(truth_path) if str(space) == "nb201" else None
     if truth is not None:
         acc = np.array([truth.get(int(i), np.nan) for i in wide.index])
         label = "CIFAR-10 test acc (200 ep)"
@@ -83,7 +118,7 @@ def _score_section(run: Path, out: Path, truth_path: str | None, queried: dict[i
     if acc is not None and np.isfinite(acc).sum() >= 3 and metrics:
         scores = {m: wide[m].to_numpy(dtype=float) for m in metrics}
         rows = correlate(scores, acc, {m: get_metric(m).higher_is_better for m in metrics})
-        png = scatter_metrics(scores, acc, rows, out / "metrics_vs_accuracy.png", label)
+        png = _plot(written, scatter_metrics, scores, acc, rows, out / "metrics_vs_accuracy.png", label)
         lines += [f"Rank correlation with {label} (n = {int(np.isfinite(acc).sum())} archs; rho signed by each "
                   "metric's direction):", "", format_table(rows, published=truth is not None), "", f"![metrics vs accuracy]({png.name})", ""]
     else:
@@ -91,7 +126,7 @@ def _score_section(run: Path, out: Path, truth_path: str | None, queried: dict[i
     return lines
 
 
-def _search_section(search: Path, out: Path, top_k: int) -> tuple[list[str], dict[int, float]]:
+def _search_section(search: Path, out: Path, top_k: int, written: list[Path]) -> tuple[list[str], dict[int, float]]:
     from raynas.report.plots import search_trace, weight_trace
     from raynas.search.state import load_state
 
@@ -109,13 +144,14 @@ def _search_section(search: Path, out: Path, top_k: int) -> tuple[list[str], dic
     new = [r for r in rows if r.get("new_query", True)]
     values = np.array([r["value"] for r in new], dtype=float)
     cost = np.array([r["cumulative_cost"] for r in new], dtype=float)
-    png = search_trace(np.arange(1, len(new) + 1), values, cost, out / f"{tag}_trace.png", "query value")
+    png = _plot(written, search_trace, np.arange(1, len(new) + 1), values, cost, out / f"{tag}_trace.png",
+                "query value", None, result.get("query_label"))
     lines += [f"{len(new)} distinct queries, total cost {cost[-1]:.1f} s. ![trace]({png.name})", ""]
     bo = [r for r in rows if r.get("kind") == "bo" and r.get("weights") is not None]
     names = (cfg.get("pool") or {}).get("metrics") or []
     if bo and names:
         w = np.array([r["weights"] for r in bo], dtype=float)
-        wpng = weight_trace(w, names, out / f"{tag}_weights.png")
+        wpng = _plot(written, weight_trace, w, names, out / f"{tag}_weights.png")
         lines += [f"Weights over BO steps: ![weights]({wpng.name})", ""]
     if result:
         lines += [f"**Result**: arch {result.get('arch_index')} `{result.get('arch', '')}`, query value "
@@ -127,28 +163,50 @@ def _search_section(search: Path, out: Path, top_k: int) -> tuple[list[str], dic
     return lines + [""], queried
 
 
-def write_report(run_dir: str | Path, truth: str | None = None, top_k: int = 10) -> list[Path]:
-    """Write ``RUN_DIR/report/report.md`` and its PNGs; returns the written paths."""
+def _prepare_out(out: Path, default: bool) -> None:
+    """Create ``out`` and check a file can be written there; a :class:`StoreError` otherwise."""
+    hint = "; write the report elsewhere with --out DIR" if default else ""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".report.", suffix=".tmp", dir=out)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as e:
+        raise StoreError(f"cannot write the report to {out}: {e.strerror or e}{hint}") from None
+
+
+def write_report(run_dir: str | Path, truth: str | None = None, top_k: int = 10,
+                 out: str | Path | None = None) -> list[Path]:
+    """Write ``report.md`` and its PNGs into ``out`` (default ``RUN_DIR/report``); returns the written paths.
+
+    Every score run's section states its completeness (:meth:`raynas.store.ScoreStore.completeness`): archs
+    with rows out of the planned total, and a missing or unusable config, missing, corrupt and failed shards.
+
+    Raises:
+        StoreError: ``run_dir`` holds neither scores nor a search, or ``out`` cannot be written.
+    """
+    from raynas.store.store import atomic_write
+
     run = Path(run_dir)
     if not run.is_dir():
         raise StoreError(f"{run} is not a directory")
     scores, searches = _find(run)
     if not scores and not searches:
         raise StoreError(f"{run} holds neither scores (scores/) nor a search (search.json + state.parquet)")
-    out = run / "report"
-    out.mkdir(exist_ok=True)
+    dest = Path(out) if out is not None else run / "report"
+    _prepare_out(dest, default=out is None)
     lines = [f"# raynas report: `{run}`", ""]
     queried: dict[int, float] = {}
     search_lines: list[str] = []
+    written: list[Path] = []
     for s in searches:
-        sec, q = _search_section(s, out, top_k)
+        sec, q = _search_section(s, dest, top_k, written)
         search_lines += sec
         queried.update(q)
     for s in scores:
-        lines += _score_section(s, out, truth, queried)
+        lines += _score_section(s, dest, truth, queried, written)
     lines += search_lines
-    md = out / "report.md"
-    tmp = md.with_suffix(".tmp")
-    tmp.write_text("\n".join(lines) + "\n")
-    os.replace(tmp, md)
-    return [md] + sorted(out.glob("*.png"))
+    md = dest / "report.md"
+    text = ("\n".join(lines) + "\n").encode()
+    atomic_write(md, lambda f: f.write(text))
+    return [md] + sorted(set(written))

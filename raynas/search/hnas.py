@@ -17,7 +17,8 @@ Choices (documented because the paper leaves them to the code):
 * ``M`` enters as ``|M|``: grasp (and snip on some nets) can be negative, the bound is on a magnitude.
 * a repeated ``A*`` is answered from the cache (no new query, no cost) but is still a BO observation, as in
   RoBoT; ``exclude_queried=True`` instead takes the best not-yet-queried arch (the released script's
-  behaviour). ``budget`` counts distinct queries; ``max_iters`` (default ``3 * budget``) bounds BO steps.
+  behaviour). ``budget`` counts distinct queries (capped at the archs with valid scores); ``max_iters``
+  (default ``3 * budget``, of the capped budget) bounds BO steps.
 
 The answer is the queried arch with the best query value. Ask/tell with ``state_path``: the trace (RoBoT's
 columns, ``weights = [t, c]``) is saved atomically after every tell and :meth:`HNAS.from_state` resumes to the
@@ -135,7 +136,9 @@ class HNAS:
         if self.config.budget > self.n_valid:
             log.warning("budget %d exceeds the %d archs with valid scores; the search stops after querying them all",
                         self.config.budget, self.n_valid)
-        self.max_iters = self.config.max_iters if self.config.max_iters is not None else 3 * self.config.budget
+        # the default follows the *capped* budget: 3x the requested one let a budget of 1000 on a 31-arch pool
+        # run 3000 GP fits hunting for archs that do not exist
+        self.max_iters = self.config.max_iters if self.config.max_iters is not None else 3 * self.budget
         self.bounds = np.array([self.config.t_bounds, self.config.c_bounds], dtype=np.float64).T
         self.trace: list[dict[str, Any]] = []
         self._log = QueryLog()
@@ -236,10 +239,12 @@ class HNAS:
         return self.result()
 
     def result(self) -> dict[str, Any]:
-        """Common result dict (see :meth:`QueryLog.result`) plus ``t``, ``c`` (best BO point), ``steps``, ``scale``."""
+        """Common result dict (see :meth:`QueryLog.result`) plus ``t``, ``c`` (best BO point), ``steps``, ``scale``,
+        the effective ``budget`` and ``max_iters``, ``budget_requested`` and ``pool_size``."""
         t, c = self.best_params()
         return self._log.result("hnas", self.oracle, t=t, c=c, steps=len(self.trace), metric=self.config.metric,
-                                scale=self.scale)
+                                scale=self.scale, budget=self.budget, budget_requested=self.config.budget,
+                                max_iters=self.max_iters, pool_size=len(self.pool))
 
     # ------------------------------------------------------------------ state
     def fingerprint(self) -> str:

@@ -56,6 +56,8 @@ class HNASSearchConfig:
     reduction_factor: int = 2
     cpus_per_trial: float = 1.0
     gpus_per_trial: float = 0.0
+    # search a score run with a missing config or missing, corrupt or failed shards (the result lists them)
+    allow_incomplete: bool = False
 
     def __post_init__(self) -> None:
         if self.metric not in HNAS_METRICS:
@@ -103,10 +105,12 @@ def _asha_stage(c: HNASSearchConfig, search: HNAS, out: Path, space_name: str,
 
 def run_hnas_search(cfg: dict[str, Any], progress_callback: Callable[..., None] | None = None) -> dict[str, Any]:
     """Run (or resume) HNAS as configured by ``cfg`` (keys of :class:`HNASSearchConfig`); returns the result."""
-    from raynas.search.runner import load_pool, make_oracle, prepare_out, write_result
+    from raynas.search.oracle import benchmark_answer
+    from raynas.search.runner import load_checked_pool, make_oracle, prepare_out, run_space, write_result
 
     c = from_dict(HNASSearchConfig, cfg)
-    pool, wide, score_cfg = load_pool(c.scores, [c.metric, KAPPA_METRIC])
+    loaded = load_checked_pool(c.scores, [c.metric, KAPPA_METRIC], allow_incomplete=c.allow_incomplete)
+    pool, wide, score_cfg = loaded.pool, loaded.wide, loaded.config
     oracle = make_oracle(c.oracle, score_cfg, c.seed, c.oracle_options)
     out = prepare_out(c.out, to_dict(c), c.resume)
     state = out / "state.parquet"
@@ -126,9 +130,12 @@ def run_hnas_search(cfg: dict[str, Any], progress_callback: Callable[..., None] 
     arch_of = dict(zip(wide.column("arch_index").to_pylist(), wide.column("arch").to_pylist()))
     result.update(arch=arch_of.get(result["arch_index"]), trace=search.trace)
     if c.oracle == "train" and c.top_k > 0:
-        hybrid = _asha_stage(c, search, out, score_cfg.get("space", "nb201"), arch_of)
+        hybrid = _asha_stage(c, search, out, run_space(c.scores), arch_of)
         result.update(bo_arch_index=result["arch_index"], bo_value=result["value"], asha=hybrid,
                       arch_index=hybrid["arch_index"], arch=hybrid["arch"], value=hybrid["value"],
                       final=hybrid["value"])
+    space = run_space(c.scores)
+    answer = benchmark_answer(space, result["arch_index"])
+    result.update(pool=loaded.summary(), space=space, benchmark=answer.as_dict() if answer is not None else None)
     write_result(out, result)
     return result

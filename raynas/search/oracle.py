@@ -25,6 +25,13 @@ log = logging.getLogger(__name__)
 
 _REPO = Path(__file__).resolve().parents[2]
 NB201_RELPATH = Path("nb201") / "nb201_cifar10.parquet"
+#: what the NB201 table's columns measure, for axis labels and result text (see /work/shared/data/README.md)
+NB201_LABELS = {
+    "cifar10_valid_acc_12ep": "12-epoch validation accuracy (%) on CIFAR-10",
+    "cifar10_train_seconds_12ep": "12-epoch training time (s) on CIFAR-10",
+    "cifar10_test_acc_200ep": "200-epoch test accuracy (%) on CIFAR-10",
+}
+NB201_FINAL_COLUMN = "cifar10_test_acc_200ep"
 
 
 @dataclass(frozen=True)
@@ -84,6 +91,9 @@ class NB201TableOracle:
             arr[idx] = table.column(col).to_numpy(zero_copy_only=False).astype(np.float64)
         self._known = np.zeros(n, dtype=bool)
         self._known[idx] = True
+        #: what ``query`` / ``final`` measure (search results and plots name their values with these)
+        self.query_label = NB201_LABELS.get(query_column, query_column)
+        self.final_label = NB201_LABELS.get(final_column, final_column)
 
     def __len__(self) -> int:
         return int(self._known.sum())
@@ -170,6 +180,77 @@ def create_oracle(name: str, **kwargs: Any) -> Oracle:
     return ORACLES.get(name)(**kwargs)
 
 
+def query_label(oracle: Oracle | None) -> str | None:
+    """What ``oracle.query`` measures, in words (e.g. ``"12-epoch validation accuracy (%) on CIFAR-10"``).
+
+    An oracle may say so itself with a ``query_label`` attribute; a training oracle (one with ``dataset`` and
+    ``train_cfg.epochs``, like :class:`raynas.search.train_oracle.TrainingOracle`) is described from its settings.
+    None when nothing is known (e.g. a :class:`CallableOracle`).
+    """
+    label = getattr(oracle, "query_label", None)
+    if isinstance(label, str) and label:
+        return label
+    dataset, epochs = getattr(oracle, "dataset", None), getattr(getattr(oracle, "train_cfg", None), "epochs", None)
+    if isinstance(dataset, str) and isinstance(epochs, int):
+        return f"validation accuracy (%) on {dataset} after {epochs} epoch{'s' if epochs != 1 else ''} of training"
+    return None
+
+
+@dataclass(frozen=True)
+class BenchmarkAnswer:
+    """The benchmark's ground truth for a chosen architecture, with one line to print (:func:`benchmark_answer`).
+
+    ``test_acc``: NB201 CIFAR-10 test accuracy (%) after 200 epochs; ``rank``: 1 + the number of archs in the table
+    with a strictly higher one (ties share a rank); ``total``: archs in the table. All three are None when the
+    table is absent or unreadable, or the index is not in it; ``line`` then says which.
+    """
+
+    space: str
+    arch_index: int
+    line: str
+    test_acc: float | None = None
+    rank: int | None = None
+    total: int | None = None
+    table: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"space": self.space, "arch_index": self.arch_index, "line": self.line, "test_acc": self.test_acc,
+                "rank": self.rank, "total": self.total, "table": self.table}
+
+
+def benchmark_answer(space: str, arch_index: int | None, path: str | Path | None = None) -> BenchmarkAnswer | None:
+    """The NB201 answer for ``arch_index`` (None for other spaces, which have no benchmark table, or no arch).
+
+    Reads ``arch_index`` and the 200-epoch test column of the table at ``path`` (default
+    :func:`default_nb201_path`). Never raises for a missing or unreadable table: the search that asks has
+    finished, and one line saying the answer is unknown is worth more than an error after it.
+    """
+    if space != "nb201" or arch_index is None:
+        return None
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    i = int(arch_index)
+    p = Path(path) if path is not None else default_nb201_path()
+    if not p.exists():
+        return BenchmarkAnswer(space, i, f"NB201 index {i}: no benchmark answer, the NB201 ground truth table "
+                                         f"{p} is absent (set RAYNAS_DATA to the folder holding nb201/)")
+    try:
+        t = pq.read_table(p, columns=["arch_index", NB201_FINAL_COLUMN])
+    except (OSError, KeyError, pa.ArrowException) as e:
+        return BenchmarkAnswer(space, i, f"NB201 index {i}: no benchmark answer, cannot read {p}: {e}", table=str(p))
+    idx = t.column(0).to_numpy().astype(np.int64)
+    acc = t.column(1).to_numpy(zero_copy_only=False).astype(np.float64)
+    hit = np.flatnonzero(idx == i)
+    if hit.size == 0 or not np.isfinite(acc[hit[0]]):
+        return BenchmarkAnswer(space, i, f"NB201 index {i}: not in the ground truth table {p.name}", table=str(p))
+    mine = float(acc[hit[0]])
+    total = int(idx.size)
+    rank = 1 + int(np.sum(acc[np.isfinite(acc)] > mine))
+    line = f"NB201 index {i}: {mine:.2f} % test accuracy after 200 epochs, rank {rank:,} of {total:,}"
+    return BenchmarkAnswer(space, i, line, mine, rank, total, str(p))
+
+
 class QueryLog:
     """Distinct queries of one search, in order. A repeated architecture is answered from the cache at no cost."""
 
@@ -214,7 +295,8 @@ class QueryLog:
 
     def result(self, method: str, oracle: Oracle | None = None, **extra: Any) -> dict[str, Any]:
         """The common result dict: best ``arch_index``, its query ``value`` and ``final``, ``queries`` (distinct),
-        total ``cost`` and the query history (``queried``, ``values``, ``costs``)."""
+        total ``cost``, the query history (``queried``, ``values``, ``costs``) and ``query_label`` (what the values
+        measure, :func:`query_label`; None when unknown)."""
         b = self.best()
         arch = self.arch[b]
         out: dict[str, Any] = {
@@ -227,6 +309,7 @@ class QueryLog:
             "queried": list(self.arch),
             "values": list(self.values),
             "costs": list(self.costs),
+            "query_label": query_label(oracle),
         }
         out.update(extra)
         return out

@@ -4,10 +4,18 @@ The search optimises ``w in [-1, 1]^K``. Evaluating ``w`` means querying the ora
 ``M(.; w) = normalized @ w`` ranks first; an architecture queried before is answered from the cache (no new
 query, no cost) but is still a BO observation, as in the paper's code. Phases (``T = budget`` distinct queries):
 
-1. **BO** for ``bo_iters`` iterations, or until ``bo_budget`` distinct archs were queried. The number of distinct
-   archs this phase queried is the paper's ``T0``.
+1. **BO** for ``bo_iters`` iterations, or until ``bo_budget`` distinct archs were queried, or until
+   ``bo_patience`` iterations in a row proposed archs already queried. The number of distinct archs this phase
+   queried is the paper's ``T0``.
 2. **Greedy exploitation**: with ``w*`` = the BO point with the best observed value (ties: earliest), query the
    next-best not-yet-queried archs under ``M(.; w*)`` until ``T`` distinct archs are queried.
+
+Caps (the result reports the effective values): ``budget`` is at most the pool size (the search cannot query
+more distinct archs than the pool holds) and so is ``bo_iters``: its default is the capped budget, never the
+requested one. ``bo_patience`` bounds the GP fits a new query can wait for: a BO over weights that only reaches a
+few archs (one metric reaches two) keeps re-proposing them, and without the bound every such iteration refits
+the GP on one more point, so each new query costs more than the last. ``bo_patience=None`` keeps the paper's
+rule (only ``bo_iters`` and ``bo_budget`` end the BO phase).
 
 The answer is the queried arch with the best query value. :class:`RoBoT` is an ask/tell object (a driver such as
 Ray Tune owns the queries) with a :meth:`RoBoT.run` loop for plain oracles. With ``state_path`` the trace is saved
@@ -37,10 +45,12 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class RoBoTConfig:
-    """``budget``: T distinct queries in total. ``bo_iters``: max BO iterations (default T, as in the reference
-    code). ``bo_budget``: max distinct queries of the BO phase (default T). ``n_init``: Sobol points before the GP.
-    ``acquisition``: ``"ucb"`` or ``"logei"``; ``kernel``: ``"rbf_ard"`` or ``"matern_iso"`` (see
-    :mod:`raynas.search.bo`)."""
+    """``budget``: T distinct queries in total (capped at the pool size). ``bo_iters``: max BO iterations
+    (default T, as in the reference code; capped at the pool size). ``bo_budget``: max distinct queries of the BO
+    phase (default T). ``bo_patience``: the BO phase also ends after this many BO iterations in a row proposed an
+    already-queried arch (None: never). ``n_init``: Sobol points before the GP. ``acquisition``: ``"ucb"`` or
+    ``"logei"``; ``kernel``: ``"rbf_ard"`` or ``"matern_iso"`` (see :mod:`raynas.search.bo`). The requested values
+    are kept here (resume); :class:`RoBoT` holds the effective ones."""
 
     budget: int = 20
     bo_iters: int | None = None
@@ -51,18 +61,40 @@ class RoBoTConfig:
     num_restarts: int = 4
     raw_samples: int = 128
     kernel: Literal["rbf_ard", "matern_iso"] = "rbf_ard"
+    bo_patience: int | None = 10
 
     def __post_init__(self) -> None:
         if self.kernel not in ("rbf_ard", "matern_iso"):
             raise ConfigError(f"kernel must be 'rbf_ard' or 'matern_iso', got {self.kernel!r}")
         if self.budget < 1:
             raise ConfigError(f"budget must be >= 1, got {self.budget}")
-        for name in ("bo_iters", "bo_budget"):
+        for name in ("bo_iters", "bo_budget", "bo_patience"):
             v = getattr(self, name)
             if v is not None and v < 1:
                 raise ConfigError(f"{name} must be >= 1, got {v}")
         if self.n_init < 1 or self.num_restarts < 1 or self.raw_samples < 1:
             raise ConfigError("n_init, num_restarts and raw_samples must be >= 1")
+
+
+def effective_limits(config: RoBoTConfig, pool_size: int) -> tuple[int, int, int]:
+    """``(budget, bo_iters, bo_budget)`` actually used on a pool of ``pool_size`` archs.
+
+    A budget beyond the pool is capped (a search cannot query more distinct archs than there are), and the
+    default ``bo_iters`` follows the *capped* budget: following the requested one let ``--budget 1000`` on a
+    40-arch pool run 1000 GP fits. An explicit ``bo_iters`` is capped at the pool size too.
+    """
+    budget = min(config.budget, pool_size)
+    if config.budget > pool_size:
+        log.warning("budget %d exceeds the pool size %d; capped to %d (the search stops after querying every arch)",
+                    config.budget, pool_size, budget)
+    if config.bo_iters is None:
+        bo_iters = budget
+    else:
+        bo_iters = min(config.bo_iters, pool_size)
+        if config.bo_iters > pool_size:
+            log.warning("bo_iters %d exceeds the pool size %d; capped to %d", config.bo_iters, pool_size, bo_iters)
+    bo_budget = min(config.bo_budget if config.bo_budget is not None else budget, budget)
+    return budget, bo_iters, bo_budget
 
 
 @dataclass(frozen=True)
@@ -83,20 +115,18 @@ class RoBoT:
     def __init__(self, pool: CandidatePool, oracle: Oracle | None = None, *, budget: int = 20,
                  bo_iters: int | None = None, bo_budget: int | None = None, n_init: int = 3, seed: int = 0,
                  acquisition: Literal["ucb", "logei"] = "ucb", num_restarts: int = 4, raw_samples: int = 128,
-                 kernel: Literal["rbf_ard", "matern_iso"] = "rbf_ard", state_path: str | Path | None = None):
+                 kernel: Literal["rbf_ard", "matern_iso"] = "rbf_ard", state_path: str | Path | None = None,
+                 bo_patience: int | None = 10):
         self.config = RoBoTConfig(budget, bo_iters, bo_budget, n_init, seed, acquisition, num_restarts, raw_samples,
-                                  kernel)
+                                  kernel, bo_patience)
         if len(pool) == 0:
             raise SearchError("the candidate pool is empty")
         self.pool = pool
         self.oracle = oracle
         self.state_path = Path(state_path) if state_path is not None else None
-        self.budget = min(budget, len(pool))
-        if budget > len(pool):
-            log.warning("budget %d exceeds the pool size %d; the search stops after querying every arch",
-                        budget, len(pool))
-        self.bo_iters = bo_iters if bo_iters is not None else budget
-        self.bo_budget = min(bo_budget if bo_budget is not None else budget, self.budget)
+        self.budget, self.bo_iters, self.bo_budget = effective_limits(self.config, len(pool))
+        self._stale = 0  # BO iterations in a row whose proposal was an already-queried arch
+        self._bo_end: str | None = None  # why the BO phase ended (see bo_stop)
         self.bounds = np.stack([-np.ones(len(pool.metrics)), np.ones(len(pool.metrics))])
         self.trace: list[dict[str, Any]] = []
         self._log = QueryLog()
@@ -112,8 +142,27 @@ class RoBoT:
         return len(self._log) >= self.budget
 
     @property
+    def queries(self) -> int:
+        """Distinct archs queried so far."""
+        return len(self._log)
+
+    @property
     def in_bo_phase(self) -> bool:
-        return len(self._X) < self.bo_iters and len(self._log) < self.bo_budget
+        return self._bo_end is None
+
+    def bo_stop(self) -> str | None:
+        """Why the BO phase ended (``"bo_iters"``, ``"bo_budget"``, ``"patience"``), None while it runs."""
+        return self._bo_end
+
+    def _stop_reason(self) -> str | None:
+        if len(self._X) >= self.bo_iters:
+            return "bo_iters"
+        if len(self._log) >= self.bo_budget:
+            return "bo_budget"
+        patience = self.config.bo_patience
+        if patience is not None and self._stale >= patience:
+            return "patience"
+        return None
 
     def best_weights(self) -> np.ndarray:
         """``w*``: the BO observation with the best value (ties: earliest)."""
@@ -182,6 +231,8 @@ class RoBoT:
             self._X.append(w.astype(np.float64))
             self._y.append(value)
             self._bo_queries += int(new)
+            self._stale = 0 if new else self._stale + 1
+            self._bo_end = self._stop_reason()  # fixed once reached: greedy rows never reopen the BO phase
         prev = self.trace[-1]["cumulative_cost"] if self.trace else 0.0
         row = {"step": len(self.trace), "kind": kind, "weights": [float(v) for v in w], "arch_index": int(arch),
                "value": value, "cost": cost if new else 0.0, "cumulative_cost": prev + (cost if new else 0.0),
@@ -198,9 +249,13 @@ class RoBoT:
         return self.result()
 
     def result(self) -> dict[str, Any]:
-        """Common result dict (see :meth:`QueryLog.result`) plus ``weights`` (w*), ``steps`` and ``t0``."""
+        """Common result dict (see :meth:`QueryLog.result`) plus ``weights`` (w*), ``steps``, ``t0``, the effective
+        ``budget`` / ``bo_iters`` with ``budget_requested`` and ``pool_size``, and ``bo_stop`` (why the BO phase
+        ended, None if the budget ran out during it)."""
         return self._log.result("robot", self.oracle, weights=[float(v) for v in self.best_weights()],
-                                steps=len(self.trace), t0=self._bo_queries)
+                                steps=len(self.trace), t0=self._bo_queries, budget=self.budget,
+                                budget_requested=self.config.budget, bo_iters=self.bo_iters,
+                                pool_size=len(self.pool), bo_stop=self.bo_stop())
 
     # ------------------------------------------------------------------ state
     def state_config(self) -> dict[str, Any]:
@@ -220,8 +275,10 @@ class RoBoT:
         if saved.get("metrics") != list(pool.metrics) or saved.get("fingerprint") != pool.fingerprint():
             raise StoreError(f"{path} was saved for a different candidate pool "
                              f"(metrics {saved.get('metrics')}, {saved.get('size')} archs)")
+        # states written before bo_patience existed ran without it: replaying them needs the same rule
+        saved_cfg = {"bo_patience": None, **cfg["robot"]}
         try:
-            rc = from_dict(RoBoTConfig, cfg["robot"])
+            rc = from_dict(RoBoTConfig, saved_cfg)
         except ConfigError as e:
             raise StoreError(f"{path}: bad RoBoT config: {e}") from None
         self = cls(pool, oracle, state_path=path if keep_saving else None, **to_dict(rc))

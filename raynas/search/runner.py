@@ -2,6 +2,11 @@
 
 A search directory holds ``search.json`` (the resolved config), ``state.parquet`` (the versioned trace, saved
 after every query) and ``result.json``. A search killed at any moment continues with ``resume=True``.
+
+A pool is only searched from *complete* score runs (:meth:`raynas.store.ScoreStore.completeness`: a usable
+``config.json``, no missing, corrupt or failed shard). An incomplete run is an :class:`IncompleteRunError`
+naming what is wrong unless ``allow_incomplete`` is set; either way the result's ``pool`` entry states the
+pool size used and every problem of every run.
 """
 
 from __future__ import annotations
@@ -11,17 +16,24 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from raynas.config import from_dict, to_dict
 from raynas.errors import ConfigError, SearchError, StoreError
-from raynas.search.oracle import Oracle, create_oracle
+from raynas.search.oracle import Oracle, benchmark_answer, create_oracle
 from raynas.search.pool import CandidatePool
 
+if TYPE_CHECKING:
+    from raynas.store import RunCompleteness
+
 log = logging.getLogger(__name__)
+
+
+class IncompleteRunError(SearchError):
+    """A score run to search is incomplete (config, shards) and ``allow_incomplete`` was not given."""
 
 ROBOT_METRICS = ("grad_norm", "snip", "grasp", "fisher", "synflow", "jacob_cov")
 #: non-metric columns of a wide score table
@@ -48,12 +60,22 @@ def _read_one_run(scores_dir: Path) -> tuple[pa.Table, dict[str, Any]]:
     if table.num_rows == 0:
         raise SearchError(f"no scores stored in {scores_dir}")
     wide = to_wide(table)
+    spaces = sorted(set(wide.column("space").to_pylist()))
+    if len(spaces) > 1:
+        raise SearchError(f"{scores_dir} mixes scores of several spaces {spaces}")
     metric_cols = [c for c in wide.column_names if c not in _KEYS]
     if len(set(wide.column("seed").to_pylist())) > 1:
         grouped = wide.group_by(["arch_index", "arch"]).aggregate([(m, "mean") for m in metric_cols])
         wide = grouped.rename_columns([c.removesuffix("_mean") for c in grouped.column_names])
-    cfg = store.load_config() or {}
-    return wide.select(["arch_index", "arch", *metric_cols]), cfg.get("identity", cfg)
+    try:
+        cfg = store.load_config() or {}
+    except StoreError as e:  # unreadable config: the completeness check names it; the rows still say the space
+        log.warning("%s", e)
+        cfg = {}
+    cfg = dict(cfg.get("identity", cfg))
+    # without config.json (an incomplete run searched anyway) the rows are the only record of the space
+    cfg.setdefault("space", spaces[0])
+    return wide.select(["arch_index", "arch", *metric_cols]), cfg
 
 
 def read_scores_wide(scores: str | Path | Sequence[str | Path]) -> tuple[pa.Table, dict[str, Any]]:
@@ -86,16 +108,106 @@ def read_scores_wide(scores: str | Path | Sequence[str | Path]) -> tuple[pa.Tabl
     return wide, cfg
 
 
-def load_pool(scores: str | Path | Sequence[str | Path], metrics: list[str],
-              transform: str = "none") -> tuple[CandidatePool, pa.Table, dict]:
-    """Candidate pool over ``metrics`` from one or several runs (:func:`read_scores_wide`); a metric missing
-    from the scores is a :class:`SearchError`."""
-    wide, cfg = read_scores_wide(scores)
+def check_runs(scores: str | Path | Sequence[str | Path]) -> list["RunCompleteness"]:
+    """:meth:`ScoreStore.completeness` of every run named by ``scores`` (see :func:`split_runs`)."""
+    from raynas.store import ScoreStore
+
+    out = []
+    for run in split_runs(scores):
+        if not run.is_dir():
+            raise SearchError(f"scores directory {run} does not exist")
+        out.append(ScoreStore(run).completeness())
+    return out
+
+
+def require_complete(checks: Sequence["RunCompleteness"], allow_incomplete: bool = False,
+                     pool_size: int | None = None) -> None:
+    """Raise :class:`IncompleteRunError` naming every problem of every incomplete run, unless
+    ``allow_incomplete`` (then each run's problems are logged as warnings)."""
+    bad = [c for c in checks if not c.complete]
+    if not bad:
+        return
+    detail = _problems(bad)
+    if not allow_incomplete:
+        using = f" the {pool_size} archs that were read" if pool_size is not None else " what was read"
+        # a resume re-scores missing, corrupt and failed shards, but refuses a run without its config
+        fix = ("Resume the scoring run (raynas score --resume) to complete it"
+               if all(c.config_present and c.config_error is None for c in bad)
+               else "Restore config.json, then resume the scoring run (raynas score --resume) to complete it")
+        raise IncompleteRunError(f"incomplete score run: {detail}. {fix}, or allow incomplete runs (search robot|hnas "
+                                 f"--allow-incomplete; pipeline: --set search.allow_incomplete=true) to search{using}")
+    log.warning("searching an incomplete score run (allow_incomplete): %s", detail)
+
+
+def _problems(checks: Sequence["RunCompleteness"]) -> str:
+    """Every problem of every run in one line: ``RUN: p1; p2 | RUN2: ...``."""
+    return " | ".join(f"{c.run_dir}: {'; '.join(c.problems())}" for c in checks)
+
+
+def pool_summary(pool: CandidatePool, checks: Sequence["RunCompleteness"]) -> dict[str, Any]:
+    """The result's ``pool`` entry: the size used, whether every run was complete, and each run's state."""
+    runs = [{"run": str(c.run_dir), "complete": c.complete, "summary": c.summary(), "problems": c.problems(),
+             "planned_archs": c.planned_archs, "missing_shards": list(c.missing_shards),
+             "corrupt_shards": [name for name, _ in c.corrupt_shards], "failed_shards": list(c.failed_shards),
+             "config_present": c.config_present} for c in checks]
+    return {"size": len(pool), "complete": all(c.complete for c in checks), "runs": runs}
+
+
+@dataclass(frozen=True)
+class LoadedPool:
+    """What :func:`load_checked_pool` read: the pool, its wide table, the first run's config, the runs' state."""
+
+    pool: CandidatePool
+    wide: pa.Table
+    config: dict[str, Any]
+    checks: tuple["RunCompleteness", ...]
+
+    def summary(self) -> dict[str, Any]:
+        return pool_summary(self.pool, self.checks)
+
+
+def load_checked_pool(scores: str | Path | Sequence[str | Path], metrics: Sequence[str], transform: str = "none",
+                      *, allow_incomplete: bool = False) -> LoadedPool:
+    """Candidate pool over ``metrics`` from one or several runs (:func:`read_scores_wide`), refused with
+    :class:`IncompleteRunError` when a run is incomplete unless ``allow_incomplete``; a metric missing from the
+    scores is a :class:`SearchError`."""
+    checks = tuple(check_runs(scores))
+    try:
+        wide, cfg = read_scores_wide(scores)
+    except SearchError as e:
+        bad = [c for c in checks if not c.complete]
+        if not bad:
+            raise
+        raise IncompleteRunError(f"{e}; the score run is incomplete: {_problems(bad)}") from None
     missing = [m for m in metrics if m not in wide.column_names]
     if missing:
         have = sorted(c for c in wide.column_names if c not in _KEYS)
         raise SearchError(f"scores in {scores} lack metric(s) {missing}; stored metrics: {have}")
-    return CandidatePool.from_table(wide, metrics, transform), wide, cfg
+    pool = CandidatePool.from_table(wide, metrics, transform)
+    require_complete(checks, allow_incomplete, len(pool))
+    return LoadedPool(pool, wide, cfg, checks)
+
+
+def load_pool(scores: str | Path | Sequence[str | Path], metrics: list[str], transform: str = "none", *,
+              allow_incomplete: bool = False) -> tuple[CandidatePool, pa.Table, dict]:
+    """``(pool, wide table, config)`` of :func:`load_checked_pool` (incomplete runs refused by default)."""
+    got = load_checked_pool(scores, metrics, transform, allow_incomplete=allow_incomplete)
+    return got.pool, got.wide, got.config
+
+
+def run_space(scores: str | Path | Sequence[str | Path]) -> str:
+    """The space of the (first) score run: its config's, else that of its rows (``nb201`` when neither says)."""
+    from raynas.store import ScoreStore
+
+    store = ScoreStore(split_runs(scores)[0])
+    try:
+        cfg = store.flat_config() or {}
+    except StoreError:
+        cfg = {}
+    if isinstance(cfg.get("space"), str):
+        return cfg["space"]
+    spaces = store.read(["space"]).column("space").to_pylist()
+    return str(spaces[0]) if spaces else "nb201"
 
 
 def make_oracle(name: str, score_cfg: dict[str, Any], seed: int, options: dict[str, Any] | None = None) -> Oracle:
@@ -127,7 +239,7 @@ def prepare_out(out: str | Path, config: dict[str, Any], resume: bool) -> Path:
             raise StoreError(f"{cfg_path} is corrupt (not a JSON object); choose another --out")
         if not resume:
             raise StoreError(f"{out} already holds a search; use --resume to continue it or choose another --out")
-        volatile = {"resume", "out"}
+        volatile = {"resume", "out", "allow_incomplete"}  # allow_incomplete only decides whether to refuse
         diff = sorted(k for k in set(stored) | set(config) if k not in volatile and stored.get(k) != config.get(k))
         if diff:
             raise StoreError(f"cannot resume {out}: config differs in {diff}")
@@ -165,15 +277,22 @@ class RobotSearchConfig:
     resume: bool = False
     oracle_options: dict | None = None
     kernel: str = "rbf_ard"
+    allow_incomplete: bool = False
 
 
 def run_robot_search(cfg: dict[str, Any], progress_callback: Callable[..., None] | None = None) -> dict[str, Any]:
-    """Run (or resume) RoBoT over the pool scored in ``cfg["scores"]``; returns the result dict with the trace."""
+    """Run (or resume) RoBoT over the pool scored in ``cfg["scores"]``; returns the result dict with the trace.
+
+    Beyond :meth:`RoBoT.result` (effective ``budget``, ``budget_requested``, ``bo_iters``) the result holds ``pool``
+    (:func:`pool_summary`), ``space`` and ``benchmark`` (the NB201 ground truth of the answer,
+    :func:`raynas.search.oracle.benchmark_answer`; None for other spaces).
+    """
     from raynas.search.robot import RoBoT
 
     c = from_dict(RobotSearchConfig, cfg)
     metrics = [m.strip() for m in c.metrics.split(",") if m.strip()]
-    pool, wide, score_cfg = load_pool(c.scores, metrics, c.transform)
+    loaded = load_checked_pool(c.scores, metrics, c.transform, allow_incomplete=c.allow_incomplete)
+    pool, wide, score_cfg = loaded.pool, loaded.wide, loaded.config
     oracle = make_oracle(c.oracle, score_cfg, c.seed, c.oracle_options)
     out = prepare_out(c.out, {k: v for k, v in to_dict(c).items()}, c.resume)
     state = out / "state.parquet"
@@ -188,12 +307,16 @@ def run_robot_search(cfg: dict[str, Any], progress_callback: Callable[..., None]
         log.info("step %d %s arch %d value %.3f cost %.1f", row["step"], row["kind"], row["arch_index"],
                  row["value"], row["cumulative_cost"])
         if progress_callback is not None:
-            progress_callback(sum(bool(r["new_query"]) for r in search.trace), search.budget)
+            progress_callback(search.queries, search.budget)
 
     result = search.run(on_step=on_step)
     arch_of = dict(zip(wide.column("arch_index").to_pylist(), wide.column("arch").to_pylist()))
     result["arch"] = arch_of.get(result["arch_index"])
     result["metrics"] = metrics
+    result["space"] = space = str(score_cfg.get("space", "nb201"))
+    result["pool"] = loaded.summary()
+    answer = benchmark_answer(space, result["arch_index"])
+    result["benchmark"] = answer.as_dict() if answer is not None else None
     result["trace"] = search.trace
     write_result(out, {k: v for k, v in result.items()})
     return result

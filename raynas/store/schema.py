@@ -141,7 +141,38 @@ def validate_table(table: pa.Table, require_version: bool = True) -> None:
             raise StoreError(f"score table has unknown status(es) {unknown} (known: {', '.join(STATUSES)})")
 
 
+def relabel_nonfinite(table: pa.Table) -> pa.Table:
+    """``table`` with every ``status == "ok"`` row whose value is NaN or infinite re-labelled ``nan``.
+
+    Such a row is not a score (the engine itself never writes one, see ``raynas.metrics.engine``), but a
+    foreign or buggy writer may leave one behind. Its value becomes null and its ``error`` text records what
+    was stored (``non-finite value inf stored with status ok``, after any text it already had), so nothing
+    is lost and every reader counts it as ``nan``. Needs the ``status`` and ``value`` columns (``error`` is
+    updated when present); a table without non-finite ok rows is returned unchanged.
+    """
+    if table.num_rows == 0 or "status" not in table.column_names or "value" not in table.column_names:
+        return table
+    value = table.column("value")
+    finite = pc.is_finite(value)  # null for null values, false for NaN and +-inf
+    bad = pc.and_kleene(pc.equal(table.column("status"), "ok"), pc.invert(pc.fill_null(finite, True)))
+    bad = pc.fill_null(bad, False)
+    if not pc.any(bad).as_py():
+        return table
+    out = table.set_column(table.column_names.index("status"), "status",
+                           pc.if_else(bad, pa.scalar("nan"), table.column("status")))
+    if "error" in table.column_names:
+        note = pc.binary_join_element_wise("non-finite value ", pc.cast(value, pa.string()),
+                                           " stored with status ok (re-labelled nan)", "")
+        old = pc.fill_null(table.column("error"), "")
+        joined = pc.if_else(pc.equal(old, ""), note, pc.binary_join_element_wise(old, note, "; "))
+        out = out.set_column(out.column_names.index("error"), "error",
+                             pc.if_else(bad, joined, table.column("error")))
+    return out.set_column(out.column_names.index("value"), "value",
+                          pc.if_else(bad, pa.scalar(None, value.type), value))
+
+
 def conform(table: pa.Table) -> pa.Table:
-    """``table`` validated, its columns in schema order and the schema (with version metadata) attached."""
+    """``table`` validated, its columns in schema order and the schema (with version metadata) attached;
+    non-finite ``ok`` values are re-labelled ``nan`` (:func:`relabel_nonfinite`)."""
     validate_table(table, require_version=False)
-    return table.select(list(COLUMNS)).cast(SCHEMA)
+    return relabel_nonfinite(table.select(list(COLUMNS)).cast(SCHEMA))

@@ -14,17 +14,20 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import re
 import tempfile
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Collection, Iterable, Mapping
+from types import MappingProxyType
+from typing import Any, Collection, Iterable, Iterator, Mapping
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from raynas.errors import StoreError
-from raynas.store.schema import COLUMNS, conform, empty_table, validate_table
+from raynas.errors import RaynasError, StoreError
+from raynas.store.schema import COLUMNS, STATUSES, conform, empty_table, relabel_nonfinite, validate_table
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +39,9 @@ SHARD_RE = re.compile(r"^shard-(\d{6,})\.parquet$")
 #: statuses of rows a resumed run scores again (their replacements supersede them, see ``drop_keys``)
 RETRY_STATUSES = ("error", "oom")
 CONFIG_NAME = "config.json"
+#: the wide table written by :meth:`ScoreStore.export_wide` when no path is given: ``RUN/scores_wide.<fmt>``
+EXPORT_STEM = "scores_wide"
+EXPORT_FORMATS = ("csv", "parquet")
 
 
 def _fsync_dir(d: Path) -> None:
@@ -165,25 +171,152 @@ class ScoreStore:
         log.warning("moved damaged shard %s to %s", src, dst)
         return dst
 
+    def _read_shards(self, columns: list[str]) -> Iterator[tuple[Path, pa.Table | None, str | None]]:
+        """``(path, table, None)`` for each readable shard, ``(path, None, reason)`` for each damaged one.
+
+        ``table`` holds ``columns`` with non-finite ``ok`` values re-labelled ``nan`` (they are read along
+        whenever ``status`` is asked for, so a column subset sees the same statuses as a full read).
+        """
+        need = list(columns)
+        if "status" in need:
+            need += [c for c in ("value", "error") if c not in need]
+        for p in self.shard_files():
+            reason = self.check_file(p)
+            if reason is None:
+                try:
+                    t = pq.read_table(p, columns=need)
+                except (pa.ArrowException, OSError) as e:  # footer fine, data pages damaged
+                    reason = f"{type(e).__name__}: {e}"
+                else:
+                    yield p, relabel_nonfinite(t).select(columns), None
+                    continue
+            yield p, None, reason
+
     def read(self, columns: Iterable[str] | None = None) -> pa.Table:
-        """All good shards concatenated in shard order (damaged files are skipped with a warning)."""
+        """All good shards concatenated in shard order (damaged files are skipped with a warning).
+
+        A row stored with status ``ok`` but a NaN or infinite value is returned with status ``nan``, a null
+        value and an error text naming the stored value (:func:`raynas.store.schema.relabel_nonfinite`); the
+        file itself is left as it is.
+        """
         cols = list(columns) if columns is not None else list(COLUMNS)
         unknown = [c for c in cols if c not in COLUMNS]
         if unknown:
             raise StoreError(f"unknown score column(s) {unknown} (known: {', '.join(COLUMNS)})")
         tables = []
-        for p in self.shard_files():
-            reason = self.check_file(p)
-            if reason is None:
-                try:
-                    tables.append(pq.read_table(p, columns=cols))
-                    continue
-                except (pa.ArrowException, OSError) as e:  # footer fine, data pages damaged
-                    reason = f"{type(e).__name__}: {e}"
-            log.warning("skipping damaged shard %s (%s)", p, reason)
+        for p, t, reason in self._read_shards(cols):
+            if t is None:
+                log.warning("skipping damaged shard %s (%s)", p, reason)
+            else:
+                tables.append(t)
         if not tables:
             return empty_table().select(cols)
         return pa.concat_tables(tables)
+
+    def read_wide(self) -> pa.Table:
+        """:func:`to_wide` of :meth:`read`: one row per ``(space, arch_index, arch, seed)``, one column per metric."""
+        return to_wide(self.read())
+
+    def export_path(self, fmt: str) -> Path:
+        """Where :meth:`export_wide` writes by default: ``RUN/scores_wide.<fmt>``."""
+        return self.run_dir / f"{EXPORT_STEM}.{_export_format(fmt)}"
+
+    def export_wide(self, fmt: str = "csv", path: str | Path | None = None) -> Path:
+        """Atomically write :meth:`read_wide` as ``fmt`` (``csv`` or ``parquet``) to ``path`` (default
+        :meth:`export_path`); returns the path. In CSV a metric that has no ok value is an empty field.
+
+        Raises:
+            ConfigError: unknown format. StoreError: the run holds no shard files, or ``path`` cannot be written.
+        """
+        fmt = _export_format(fmt)
+        if not self.shard_files():
+            raise StoreError(f"{self.run_dir} is not a score run (no {self.scores_dir.name}/shard-*.parquet)")
+        wide = self.read_wide()
+        dest = Path(path) if path is not None else self.export_path(fmt)
+        if fmt == "parquet":
+            atomic_write(dest, lambda f: pq.write_table(wide, f))
+        else:
+            import pyarrow.csv as pcsv
+
+            atomic_write(dest, lambda f: pcsv.write_csv(wide, f))
+        return dest
+
+    def completeness(self) -> "RunCompleteness":
+        """How complete this run is, against the plan of its stored config (one pass over every shard).
+
+        The plan (which archs, in which shards) is recomputed from ``config.json`` exactly as ``raynas score``
+        planned it; without a readable config the planned totals are ``None``. A shard file that cannot be
+        read (bad footer, wrong schema, damaged pages) is corrupt; a readable one holding ``error``/``oom``
+        rows is failed (a resume scores those rows again). Rows are counted by status after re-labelling
+        non-finite ``ok`` values as ``nan``.
+        """
+        config_present = self.config_path.exists()
+        config_error: str | None = None
+        plan: _Plan | None = None
+        try:
+            cfg = self.flat_config()
+        except StoreError as e:
+            cfg, config_error = None, str(e)
+        if cfg is not None:
+            try:
+                plan = _plan(cfg, self.run_dir)
+            except RaynasError as e:
+                config_error = f"{self.config_path} does not describe a scoring run: {e}"
+        present: list[int] = []
+        corrupt: list[tuple[str, str]] = []
+        failed: list[int] = []
+        seen_ids: set[int] = set()
+        archs: set[int] = set()
+        stored: set[tuple[int, str]] = set()  # (arch, metric) rows of the planned seed
+        counts = {s: 0 for s in STATUSES}
+        for p, t, reason in self._read_shards(["arch_index", "metric", "seed", "status"]):
+            sid = int(SHARD_RE.match(p.name).group(1))  # type: ignore[union-attr]
+            seen_ids.add(sid)
+            if t is None:
+                corrupt.append((p.name, str(reason)))
+                continue
+            present.append(sid)
+            a_col, m_col, s_col, st_col = (t.column(c).to_pylist() for c in ("arch_index", "metric", "seed", "status"))
+            archs.update(int(a) for a in a_col)
+            if plan is not None:
+                stored.update((int(a), str(m)) for a, m, sd in zip(a_col, m_col, s_col) if sd == plan.seed)
+            for st in st_col:
+                counts[st] = counts.get(st, 0) + 1
+            if any(st in RETRY_STATUSES for st in st_col):
+                failed.append(sid)
+        quarantined = tuple(sorted(p.name for p in self.corrupt_dir.iterdir() if p.is_file())) \
+            if self.corrupt_dir.is_dir() else ()
+        missing: tuple[int, ...] = ()
+        archs_missing = archs_partial = None
+        if plan is not None:
+            lacking = {a for a in plan.ids if any((a, m) not in stored for m in plan.metrics)}
+            # a planned shard without a file is missing unless its archs are stored elsewhere (a re-sharded run)
+            missing = tuple(sid for sid, ids in plan.shards if sid not in seen_ids and lacking.intersection(ids))
+            archs_missing = len(set(plan.ids) - archs)
+            archs_partial = len({a for a in lacking if a in archs})
+        return RunCompleteness(
+            run_dir=self.run_dir,
+            config_present=config_present,
+            config_error=config_error,
+            planned_archs=len(plan.ids) if plan is not None else None,
+            planned_shards=tuple(sid for sid, _ in plan.shards) if plan is not None else None,
+            present_shards=tuple(present),
+            corrupt_shards=tuple(corrupt),
+            missing_shards=missing,
+            failed_shards=tuple(failed),
+            quarantined=quarantined,
+            archs_present=len(archs),
+            archs_missing=archs_missing,
+            archs_partial=archs_partial,
+            rows_by_status=MappingProxyType({k: v for k, v in counts.items() if v}),
+        )
+
+    def require_complete(self, action: str = "use it") -> "RunCompleteness":
+        """:meth:`completeness`, raising :class:`StoreError` (naming every problem) unless the run is complete."""
+        c = self.completeness()
+        if not c.complete:
+            raise StoreError(f"{self.run_dir} is incomplete, refusing to {action}: {'; '.join(c.problems())}")
+        return c
 
     def failed_rows(self) -> dict[tuple[int, str, int], int]:
         """Key -> shard id of every stored row whose status is in :data:`RETRY_STATUSES` (a resume scores
@@ -282,6 +415,123 @@ class ScoreStore:
         return diff
 
 
+def _export_format(fmt: str) -> str:
+    from raynas.errors import ConfigError
+
+    if fmt not in EXPORT_FORMATS:
+        raise ConfigError(f"unknown export format {fmt!r} (known: {', '.join(EXPORT_FORMATS)})")
+    return fmt
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """What a stored scoring config plans: arch ids, ``(shard id, arch ids)`` per shard, metrics, seed."""
+
+    ids: list[int]
+    shards: list[tuple[int, tuple[int, ...]]]
+    metrics: list[str]
+    seed: int
+
+
+def _plan(cfg: Mapping[str, Any], run_dir: Path) -> _Plan:
+    """The plan of a stored scoring config, recomputed as ``raynas score`` computes it."""
+    from raynas.config import from_dict
+    from raynas.parallel.config import ScoreConfig
+    from raynas.parallel.shards import plan_shards, select_ids
+    from raynas.spaces import create_space
+
+    sc = from_dict(ScoreConfig, {**dict(cfg), "out": str(run_dir)})
+    ids = select_ids(create_space(sc.space), sc)
+    return _Plan(ids, [(s.shard_id, s.ids) for s in plan_shards(ids, sc.shard_size)], sc.metric_names(), sc.seed)
+
+
+@dataclass(frozen=True)
+class RunCompleteness:
+    """What a score run holds compared with what its config planned (:meth:`ScoreStore.completeness`).
+
+    Attributes:
+        run_dir: the run directory.
+        config_present: ``config.json`` exists.
+        config_error: why the config could not be used to plan the run (unreadable JSON, not a scoring
+            config), else None.
+        planned_archs, planned_shards: the plan's arch count and shard ids; None without a usable config.
+        present_shards: ids of the readable shard files.
+        corrupt_shards: ``(file name, reason)`` of each shard file that cannot be read.
+        missing_shards: planned shard ids with no file while some of their archs lack a planned row (a
+            shard whose archs are all stored in other files, after a re-sharded resume, is not missing;
+            empty when the plan is unknown).
+        failed_shards: readable shards holding ``error``/``oom`` rows.
+        quarantined: file names moved to ``scores/corrupt/`` by an earlier resume (information only).
+        archs_present: distinct archs with at least one row in a readable shard.
+        archs_missing: planned archs with no such row; None when the plan is unknown.
+        archs_partial: planned archs with some rows but not one for every planned metric (at the run's
+            seed); None when the plan is unknown.
+        rows_by_status: row count per status (statuses with no rows left out).
+    """
+
+    run_dir: Path
+    config_present: bool
+    config_error: str | None
+    planned_archs: int | None
+    planned_shards: tuple[int, ...] | None
+    present_shards: tuple[int, ...]
+    corrupt_shards: tuple[tuple[str, str], ...]
+    missing_shards: tuple[int, ...]
+    failed_shards: tuple[int, ...]
+    quarantined: tuple[str, ...]
+    archs_present: int
+    archs_missing: int | None
+    archs_partial: int | None
+    rows_by_status: Mapping[str, int] = field(hash=False)
+
+    @property
+    def complete(self) -> bool:
+        """A usable config, no missing, corrupt or failed shard, and a row for every planned (arch, metric)."""
+        return not self.problems()
+
+    def problems(self) -> list[str]:
+        """One line per reason the run is not complete (empty when it is)."""
+        out: list[str] = []
+        if not self.config_present:
+            out.append(f"{CONFIG_NAME} missing: the planned total is unknown")
+        elif self.config_error is not None:
+            out.append(f"config unusable ({self.config_error}): the planned total is unknown")
+        if self.missing_shards and self.planned_shards is not None:
+            out.append(f"{len(self.missing_shards)} of {len(self.planned_shards)} planned shards missing "
+                       f"({_ids(self.missing_shards)})")
+        out += [f"corrupt shard {name}: {reason}" for name, reason in self.corrupt_shards]
+        if self.failed_shards:
+            out.append(f"failed rows (error/oom) in shard{'s' if len(self.failed_shards) > 1 else ''} "
+                       f"{_ids(self.failed_shards)}")
+        if self.archs_missing:
+            out.append(f"{self.archs_missing} of {self.planned_archs} planned archs have no stored rows")
+        if self.archs_partial:
+            out.append(f"{self.archs_partial} of {self.planned_archs} planned archs lack rows for some planned "
+                       "metrics")
+        return out
+
+    def summary(self) -> str:
+        """One line: archs present of planned, and the shard counts."""
+        planned = "?" if self.planned_archs is None else str(self.planned_archs)
+        shards = [f"{len(self.present_shards)} readable"]
+        if self.planned_shards is not None:
+            shards.insert(0, f"{len(self.planned_shards)} planned")
+            if self.missing_shards:
+                shards.append(f"{len(self.missing_shards)} missing")
+        if self.corrupt_shards:
+            shards.append(f"{len(self.corrupt_shards)} corrupt")
+        if self.failed_shards:
+            shards.append(f"{len(self.failed_shards)} with failed rows")
+        rows = ", ".join(f"{n} {s}" for s, n in self.rows_by_status.items()) or "none"
+        return (f"{'complete' if self.complete else 'INCOMPLETE'}: archs {self.archs_present} of {planned} planned "
+                f"have stored rows; shards: {', '.join(shards)}; rows: {rows}")
+
+
+def _ids(ids: tuple[int, ...], limit: int = 10) -> str:
+    shown = ", ".join(str(i) for i in ids[:limit])
+    return shown + (f", ... ({len(ids) - limit} more)" if len(ids) > limit else "")
+
+
 _MISSING = object()
 
 
@@ -306,7 +556,8 @@ WIDE_ID_COLUMNS = ("space", "arch_index", "arch", "seed")
 def to_wide(table: pa.Table) -> pa.Table:
     """Pivot long score rows to one row per ``(space, arch_index, arch, seed)``, one float64 column per metric.
 
-    A metric whose status is not ``ok`` (or that was never scored for that arch) is null. When a key
+    A metric whose status is not ``ok``, whose value is not finite, or that was never scored for that arch is
+    null. When a key
     occurs twice (an arch re-scored after an error), an ``ok`` value wins over a failure, and the later
     of two ``ok`` values wins. Rows are sorted by ``(space, arch_index, seed)``, metric columns by name.
     """
@@ -319,7 +570,7 @@ def to_wide(table: pa.Table) -> pa.Table:
     rows: dict[tuple, dict[str, float | None]] = {}
     for key, m, v, s in zip(zip(*ids), metrics, values, statuses):
         cell = rows.setdefault(key, {})
-        ok = s == "ok" and v is not None
+        ok = s == "ok" and v is not None and math.isfinite(v)  # a non-finite "ok" value is no score
         if ok or m not in cell:
             cell[m] = float(v) if ok else None
     names = sorted(set(metrics))

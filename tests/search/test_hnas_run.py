@@ -24,14 +24,15 @@ def fake_scores(monkeypatch):
     wide = pa.table({**table, "arch": [f"arch{i}" for i in table["arch_index"]]})
     oracles = []
 
-    def load_pool(scores, metrics, transform="none"):
-        return CandidatePool.from_table(wide, metrics, transform), wide, {"space": "nb201"}
+    def load_checked_pool(scores, metrics, transform="none", *, allow_incomplete=False):
+        return runner.LoadedPool(CandidatePool.from_table(wide, metrics, transform), wide, {"space": "nb201"}, ())
 
     def make_oracle(name, score_cfg, seed, options=None):
         oracles.append(FakeOracle(table["arch_index"], acc))
         return oracles[-1]
 
-    monkeypatch.setattr(runner, "load_pool", load_pool)
+    monkeypatch.setattr(runner, "load_checked_pool", load_checked_pool)
+    monkeypatch.setattr(runner, "run_space", lambda scores: "nb201")
     monkeypatch.setattr(runner, "make_oracle", make_oracle)
     return table, acc, oracles
 

@@ -9,18 +9,25 @@ import pyarrow as pa
 import pytest
 
 from raynas.errors import SearchError
+from raynas.parallel.config import ScoreConfig
 from raynas.search.runner import load_pool, read_scores_wide, split_runs
 from raynas.store import ScoreStore, results_to_table
 from raynas.testing import metric_results
 
 
-def _run(path, space, archs, values, seeds=(0,), names=None):
-    """A run dir with one shard: ``values(arch, seed) -> {metric: value}``."""
+def _run(path, space, archs, values, seeds=(0,), names=None, planned=False):
+    """A run dir with one shard: ``values(arch, seed) -> {metric: value}``. ``planned``: the config is a real
+    scoring config planning exactly these archs in that shard (a complete run), else just ``{"space": ...}``."""
     store = ScoreStore(path)
     tables = [results_to_table(space, a, (names or {}).get(a, f"arch{a}"), s, "digits",
                                metric_results(values(a, s)), "h") for a in archs for s in seeds]
     store.write_shard(0, pa.concat_tables(tables))
-    store.save_config({"identity": {"space": space}})
+    if planned:
+        metrics = tuple(sorted(values(archs[0], seeds[0])))
+        store.save_config(ScoreConfig(out=str(path), space=space, metrics=metrics, ids=tuple(archs),
+                                      shard_size=len(archs), workers=0).resolved())
+    else:
+        store.save_config({"identity": {"space": space}})
     return str(path)
 
 
@@ -42,8 +49,10 @@ def test_one_run_averages_seeds(tmp_path):
 
 
 def test_runs_join_on_the_archs_scored_in_all_of_them(tmp_path):
-    a = _run(tmp_path / "a", "nb201", [0, 1, 2, 3], lambda x, s: {"snip": float(x), "synflow": 10.0 * x})
-    b = _run(tmp_path / "b", "nb201", [1, 2, 3, 4], lambda x, s: {"ntk_cond": 100.0 + x, "synflow": -1.0})
+    a = _run(tmp_path / "a", "nb201", [0, 1, 2, 3], lambda x, s: {"snip": float(x), "synflow": 10.0 * x},
+             planned=True)
+    b = _run(tmp_path / "b", "nb201", [1, 2, 3, 4], lambda x, s: {"ntk_cond": 100.0 + x, "synflow": -1.0},
+             planned=True)
     wide, _ = read_scores_wide(f"{a}{os.pathsep}{b}")
     assert wide.column("arch_index").to_pylist() == [1, 2, 3]
     assert wide.column("ntk_cond").to_pylist() == [101.0, 102.0, 103.0]
