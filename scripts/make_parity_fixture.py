@@ -20,7 +20,17 @@ References run, per metric:
     a stub package; ``torch.symeig`` (removed in torch 2) is given as ``torch.linalg.eigvalsh``, the same
     ascending float32 eigenvalues.
 
-Both references ship a package called ``foresight``: each is imported with the other's modules purged.
+    Revisit (taoyang1122/Revisit_TrainingFree_NAS, evaluate_anglefc.py): lwt_angle, lwt_loss. That file is a script
+    (it parses arguments and loads CIFAR at import), so its two functions ``short_train`` and
+    ``get_weights_by_layer`` are taken from its syntax tree and executed; the few lines of its main loop that turn
+    them into the angle and loss scores (trivial nets: 0 and -100) are restated in :func:`revisit_values`. CPU
+    shims: ``Tensor.cuda`` is the identity, the loader's iterator has the ``.next()`` the file calls, and the
+    fixed ``range(17)`` over NB201's 17 cells is ``range(len(model.cells))`` for the fixture's smaller networks.
+    The networks keep the fixture's weights (the file's Kaiming re-initialisation is not applied, as in raynas).
+    Both sides run in float64: 50 SGD steps at lr 0.2 amplify float32 rounding to 5-35 % of the final loss
+    (one thread vs two already differ), so only a float64 comparison tests the definition.
+
+Both foresight references ship a package called ``foresight``: each is imported with the other's modules purged.
 
 The networks are small on purpose (NB201 C=8, N=1; DARTS C=4, 5 cells) so the fixture stays under 2 MB; the
 metric definitions do not depend on the width. Files written: ``weights.npz`` (``"{case}/{state_dict key}"``
@@ -93,6 +103,86 @@ def hnas_values(checkout: Path, net: nn.Module, inputs: torch.Tensor, labels: to
     return out
 
 
+class _OnceLoader:
+    """A loader of one fixed batch whose iterator has the Python-2 ``.next()`` that ``short_train`` calls."""
+
+    def __init__(self, inputs: torch.Tensor, labels: torch.Tensor):
+        self.batch = (inputs, labels)
+
+    def __len__(self) -> int:
+        return 1
+
+    def __iter__(self) -> "_OnceLoader._It":
+        return _OnceLoader._It(self.batch)
+
+    class _It:
+        def __init__(self, batch: tuple[torch.Tensor, torch.Tensor]):
+            self.batch, self.done = batch, False
+
+        def __iter__(self) -> "_OnceLoader._It":
+            return self
+
+        def next(self) -> tuple[torch.Tensor, torch.Tensor]:
+            if self.done:
+                raise StopIteration
+            self.done = True
+            return self.batch
+
+        __next__ = next
+
+
+class _TupleNet(nn.Module):
+    """The fixture network as Revisit's code expects it: ``(logits, features)`` out, ``stem``/``cells``/
+    ``classifier`` attributes (the same modules), cells with ``in_dim``/``out_dim`` (only shape a placeholder)."""
+
+    def __init__(self, net: nn.Module):
+        super().__init__()
+        self.net, self.stem, self.cells, self.classifier = net, net.stem, net.cells, net.classifier
+        for cell in net.cells:
+            cell.in_dim = cell.out_dim = 1
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        logits = self.net(x)
+        return logits, logits
+
+
+def _revisit_functions(checkout: Path) -> dict[str, Any]:
+    """``short_train`` and ``get_weights_by_layer`` of evaluate_anglefc.py (see the module doc for the shims)."""
+    import ast
+
+    source = (checkout / "evaluate_anglefc.py").read_text()
+    wanted = {"short_train", "get_weights_by_layer"}
+    nodes = [n for n in ast.parse(source).body if isinstance(n, ast.FunctionDef) and n.name in wanted]
+    code = "\n\n".join(ast.get_source_segment(source, n) or "" for n in nodes)
+    code = code.replace("range(17)", "range(len(model.cells))")
+    namespace: dict[str, Any] = {"torch": torch, "nn": nn, "np": np}
+    exec(compile(code, str(checkout / "evaluate_anglefc.py"), "exec"), namespace)  # noqa: S102 - the reference
+    return namespace
+
+
+def revisit_values(checkout: Path, net: nn.Module, inputs: torch.Tensor, labels: torch.Tensor) -> dict[str, float]:
+    """Revisit's angle score and loss (the negated loss score) of ``net``: its main loop for one network."""
+    fns = _revisit_functions(checkout)
+    model = _TupleNet(copy.deepcopy(net).double().train())
+    inputs = inputs.double()
+    cuda, torch.Tensor.cuda = torch.Tensor.cuda, lambda self, *a, **k: self  # type: ignore[method-assign]
+    try:
+        torch.manual_seed(SEED)
+        before, isnan = fns["get_weights_by_layer"](model)
+        if isnan:
+            return {"lwt_angle": 0.0, "lwt_loss": 100.0}
+        loader = _OnceLoader(inputs.clone(), labels.clone())
+        loss_score = -fns["short_train"](loader, iter(loader), model, torch.nn.CrossEntropyLoss(), lr=0.2,
+                                         num_iter=50)
+        after, _ = fns["get_weights_by_layer"](model)
+    finally:
+        torch.Tensor.cuda = cuda  # type: ignore[method-assign]
+    score = float(nn.functional.cosine_similarity(before[-1], after[-1], dim=-1))
+    if score < 0.95:
+        return {"lwt_angle": score, "lwt_loss": -loss_score}
+    return {"lwt_angle": 0.0, "lwt_loss": 100.0}
+
+
 def zero_cost_nas_values(
     checkout: Path, net: nn.Module, inputs: torch.Tensor, labels: torch.Tensor
 ) -> tuple[dict[str, float | None], dict[str, float]]:
@@ -126,6 +216,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--zero-cost-nas", type=Path, required=True, help="checkout of SamsungLabs/zero-cost-nas")
     p.add_argument("--hnas", type=Path, required=True, help="checkout of shuyao95/HNAS")
+    p.add_argument("--revisit", type=Path, required=True, help="checkout of taoyang1122/Revisit_TrainingFree_NAS")
     p.add_argument("--out", type=Path, default=REPO / "tests" / "parity" / "fixture")
     args = p.parse_args(argv)
 
@@ -134,9 +225,9 @@ def main(argv: list[str] | None = None) -> int:
     inputs = torch.randn(BATCH, 3, 32, 32, generator=gen)
     labels = torch.arange(BATCH) % NUM_CLASSES
     arrays: dict[str, np.ndarray] = {"batch/inputs": inputs.numpy(), "batch/labels": labels.numpy()}
-    zc_commit, hnas_commit = (
+    zc_commit, hnas_commit, revisit_commit = (
         subprocess.run(["git", "-C", str(c), "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
-        for c in (args.zero_cost_nas, args.hnas)
+        for c in (args.zero_cost_nas, args.hnas, args.revisit)
     )
     cases: dict[str, Any] = {}
     for key, (space, arch) in CASES.items():
@@ -146,6 +237,7 @@ def main(argv: list[str] | None = None) -> int:
             arrays[f"{key}/{name}"] = t.detach().numpy()
         values, scales = zero_cost_nas_values(args.zero_cost_nas, net, inputs, labels)
         values.update(hnas_values(args.hnas, net, inputs, labels))
+        values.update(revisit_values(args.revisit, net, inputs, labels))
         cases[key] = {"space": space, "arch": arch, "values": values, "scales": scales}
         sys.stderr.write(f"{key}: {values}\n")
     args.out.mkdir(parents=True, exist_ok=True)
@@ -158,8 +250,11 @@ def main(argv: list[str] | None = None) -> int:
                for m in ("grad_norm", "snip", "grasp", "fisher", "jacob_cov", "synflow")},
             "ntk_trace": f"shuyao95/HNAS@{hnas_commit}: foresight/pruners/measures/ntk_trace.py",
             "ntk_cond": f"shuyao95/HNAS@{hnas_commit}: foresight/pruners/measures/condnum.py",
+            **{m: f"taoyang1122/Revisit_TrainingFree_NAS@{revisit_commit}: evaluate_anglefc.py"
+               for m in ("lwt_angle", "lwt_loss")},
         },
         "torch": torch.__version__,
+        "float64": ["lwt_angle", "lwt_loss"],  # computed (by both sides) on float64 copies of net and batch
         "cases": cases,
     }
     (args.out / "values.json").write_text(json.dumps(meta, indent=1, sort_keys=True) + "\n")

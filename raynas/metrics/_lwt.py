@@ -12,7 +12,12 @@ two signals:
 
 The paper ranks candidates by ``rank(angle) + rank(loss)`` and ensembles that rank with ``rank(#params)``;
 here each signal is its own metric (``lwt_angle``, ``lwt_loss``) and the rank combination is left to
-whoever combines metric columns. The hyper-parameters below are those of the authors' released code.
+whoever combines metric columns.
+
+Trivial networks, as the authors' ``evaluate_anglefc.py`` scores them: a network one of whose cells holds no
+Conv2d, BatchNorm2d or AvgPool module (a cell of only ``skip_connect``/``none`` edges) is not trained at all,
+and a trained network whose classifier cosine is at least :data:`TRIVIAL_COSINE` hardly moved; both get angle
+score 0 and loss :data:`TRIVIAL_LOSS` (the reference's loss score -100, negated as ``lwt_loss`` is a loss). The hyper-parameters below are those of the authors' released code.
 Training uses the engine's fixed batch as the whole training set (every iteration sees the same batch, as
 with their batch size equal to the subset size), so the result is deterministic given the model and batch.
 The model keeps the initialisation the engine gave it (the authors re-initialise with Kaiming-normal).
@@ -51,6 +56,11 @@ WEIGHT_DECAY = 5e-4
 TRIVIAL_COSINE = 0.95
 #: a training run diverged once a loss exceeds this multiple of max(first loss, ln K) (or is not finite)
 DIVERGENCE_FACTOR = 10.0
+#: the scores of a trivial network (see the module doc): angle 0, loss 100
+TRIVIAL_ANGLE = 0.0
+TRIVIAL_LOSS = 100.0
+#: module types whose presence makes a cell non-trivial (the reference matches these class names)
+_CELL_WEIGHT_TYPES: tuple[type[nn.Module], ...] = (nn.Conv2d, nn.BatchNorm2d, nn.AvgPool2d, nn.AdaptiveAvgPool2d)
 
 
 @dataclass(frozen=True)
@@ -62,12 +72,38 @@ class LWTResult:
         loss: mean cross-entropy of the last iteration's forward pass (before its update).
         weight_before: classifier weight at initialisation ``[K, F]`` (detached copy).
         weight_after: classifier weight after training ``[K, F]`` (detached copy).
+        trained: False when the network was not trained because a cell holds no weights (then ``cosine`` is 1
+            and ``loss`` NaN).
     """
 
     cosine: float
     loss: float
     weight_before: torch.Tensor
     weight_after: torch.Tensor
+    trained: bool = True
+
+    @property
+    def trivial(self) -> bool:
+        """The authors' trivial network: untrained (weightless cell) or classifier cosine >= TRIVIAL_COSINE."""
+        return not self.trained or self.cosine >= TRIVIAL_COSINE
+
+    @property
+    def angle_score(self) -> float:
+        """``lwt_angle``: the cosine, or :data:`TRIVIAL_ANGLE` for a trivial network."""
+        return TRIVIAL_ANGLE if self.trivial else self.cosine
+
+    @property
+    def loss_score(self) -> float:
+        """``lwt_loss``: the last loss, or :data:`TRIVIAL_LOSS` for a trivial network."""
+        return TRIVIAL_LOSS if self.trivial else self.loss
+
+
+def has_weightless_cell(model: nn.Module) -> bool:
+    """True when ``model.cells`` (NB201, DARTS networks) has a cell without Conv2d / BatchNorm2d / AvgPool."""
+    cells = getattr(model, "cells", None)
+    if not isinstance(cells, nn.Module):
+        return False
+    return any(not any(isinstance(m, _CELL_WEIGHT_TYPES) for m in cell.modules()) for cell in cells.children())
 
 
 def classifier_layer(model: nn.Module) -> nn.Linear:
@@ -108,6 +144,8 @@ def light_weight_train(
     params = [p for p in model.parameters() if p.requires_grad]
     if not fc.weight.requires_grad:
         raise MetricError("the classifier weight is frozen: light-weight training cannot move it")
+    if has_weightless_cell(model):  # trivial by structure: the reference does not train it
+        return LWTResult(1.0, float("nan"), before, before.clone(), trained=False)
     opt = torch.optim.SGD(params, lr=lr, momentum=momentum, nesterov=nesterov, weight_decay=weight_decay)
     losses: list[torch.Tensor] = []
     for _ in range(steps):

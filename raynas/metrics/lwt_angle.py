@@ -5,8 +5,13 @@ from __future__ import annotations
 import torch.nn as nn
 
 from raynas.data.batch import Batch
-from raynas.metrics._lwt import TRIVIAL_COSINE, light_weight_train
+from raynas.metrics._lwt import light_weight_train
 from raynas.metrics.registry import register_metric
+
+REVISIT_REFERENCE = (
+    "Yang, Yang, Jin, Chen. Revisiting Training-free NAS Metrics: An Efficient Training-based Method. WACV 2023 "
+    "(taoyang1122/Revisit_TrainingFree_NAS, evaluate_anglefc.py)"
+)
 
 
 @register_metric(
@@ -16,19 +21,13 @@ from raynas.metrics.registry import register_metric
     higher_is_better=True,
     pass_kind="lwt",
     uses=("lwt",),
-    reduce=lambda shared, batch: angle_score(shared["lwt"].cosine),
-    reference="Yang, Yang, Jin, Chen. Revisiting Training-free NAS Metrics: An Efficient Training-based Method. "
-    "WACV 2023",
+    reduce=lambda shared, batch: shared["lwt"].angle_score,
+    reference=REVISIT_REFERENCE,
 )
 def lwt_angle(model: nn.Module, batch: Batch) -> float:
-    """cos(angle) of the last Linear's weight before vs. after 50 SGD steps on the batch; trivial nets -> -1.
+    """cos(angle) of the last Linear's weight before vs. after 50 SGD steps on the batch; trivial nets -> 0.
 
-    Higher (smaller angle) ranks better. A cosine >= 0.95 marks a trivial network whose classifier did not
-    train (constant features); it gets -1, the lowest possible cosine, so it ranks last as in the paper.
+    Higher (smaller angle) ranks better. As in the authors' code, a trivial network scores 0: one with a cell
+    of only skip/none edges (not trained at all), or whose classifier cosine is >= 0.95 (it did not train).
     """
-    return angle_score(light_weight_train(model, batch).cosine)
-
-
-def angle_score(cosine: float) -> float:
-    """The metric value of a classifier cosine: itself, or -1 for a trivial network (cosine >= 0.95)."""
-    return cosine if cosine < TRIVIAL_COSINE else -1.0
+    return light_weight_train(model, batch).angle_score

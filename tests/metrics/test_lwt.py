@@ -37,7 +37,7 @@ W0 = [[1.0, 0.0], [1.0, 0.0]]
 def test_constants_follow_the_authors_code() -> None:
     assert (_lwt.STEPS, _lwt.LR, _lwt.MOMENTUM, _lwt.NESTEROV, _lwt.WEIGHT_DECAY, _lwt.TRIVIAL_COSINE) == (
         50, 0.2, 0.9, True, 5e-4, 0.95)
-    assert _lwt.DIVERGENCE_FACTOR == 10.0
+    assert (_lwt.DIVERGENCE_FACTOR, _lwt.TRIVIAL_ANGLE, _lwt.TRIVIAL_LOSS) == (10.0, 0.0, 100.0)
 
 
 def test_plain_sgd_step_by_hand() -> None:
@@ -76,12 +76,38 @@ def test_angle_metric_and_trivial_networks() -> None:
     value = lwt_angle(model, one_sample_batch())
     assert -1.0 < value < 0.95
     assert value == pytest.approx(_lwt.light_weight_train(linear_model(W0), one_sample_batch()).cosine, abs=1e-7)
-    # constant (zero) features: dL/dW = 0, weight decay only rescales W, cosine 1 -> trivial -> -1
+    assert lwt_loss(linear_model(W0), one_sample_batch()) == pytest.approx(
+        _lwt.light_weight_train(linear_model(W0), one_sample_batch()).loss, abs=1e-7)
+    # constant (zero) features: dL/dW = 0, weight decay only rescales W, cosine 1 -> trivial: the authors'
+    # angle score 0 and loss score -100 (lwt_loss 100), although the raw last loss is ln 2
     zero = Batch(torch.zeros(4, 2, 1, 1), torch.tensor([0, 1, 0, 1]), num_classes=2)
-    assert _lwt.light_weight_train(linear_model(W0), zero).cosine == pytest.approx(1.0, abs=1e-9)
-    assert lwt_angle(linear_model(W0), zero) == -1.0
-    # the loss metric reports the raw loss: balanced labels, bias-free zero logits -> ln 2 at every step
-    assert lwt_loss(linear_model(W0), zero) == pytest.approx(math.log(2), abs=1e-6)
+    r = _lwt.light_weight_train(linear_model(W0), zero)
+    assert r.cosine == pytest.approx(1.0, abs=1e-9) and r.loss == pytest.approx(math.log(2), abs=1e-6)
+    assert r.trained and r.trivial
+    assert lwt_angle(linear_model(W0), zero) == 0.0
+    assert lwt_loss(linear_model(W0), zero) == 100.0
+
+
+@pytest.mark.parametrize("fused", [False, True])
+def test_a_cell_of_only_skip_and_none_edges_is_trivial_and_not_trained(fused: bool) -> None:
+    from raynas.spaces import create_space
+
+    space = create_space("nb201")
+    batch = tiny_darts_batch(8, 6)
+    skip = "|skip_connect~0|+|none~0|skip_connect~1|+|none~0|none~1|skip_connect~2|"
+    conv = "|nor_conv_3x3~0|+|none~0|skip_connect~1|+|none~0|none~1|skip_connect~2|"
+    net = space.to_module(space.parse(skip), 3, C=4, N=1)
+    assert _lwt.has_weightless_cell(net)
+    assert not _lwt.has_weightless_cell(space.to_module(space.parse(conv), 3, C=4, N=1))
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    r = _lwt.light_weight_train(net, batch)
+    assert not r.trained and r.trivial and all(torch.equal(v, net.state_dict()[k]) for k, v in before.items())
+    res = compute_metrics(lambda: space.to_module(space.parse(skip), 3, C=4, N=1), batch, ["lwt_angle", "lwt_loss"],
+                          fused=fused)
+    assert [(x.status, x.value) for x in res] == [("ok", 0.0), ("ok", 100.0)]
+    res = compute_metrics(lambda: space.to_module(space.parse(conv), 3, C=4, N=1), batch, ["lwt_angle", "lwt_loss"],
+                          fused=fused)
+    assert [x.status for x in res] == ["ok", "ok"] and res[0].value != 0.0 and res[1].value < 100.0
 
 
 def test_classifier_is_the_last_linear_and_errors() -> None:
