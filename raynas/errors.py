@@ -36,6 +36,11 @@ class UnknownNameError(ConfigError, KeyError):
     def __str__(self) -> str:  # KeyError would otherwise quote the whole message
         return self.args[0]
 
+    def __reduce__(self) -> tuple:
+        # pickled by its constructor's arguments (the default would call __init__ with the message alone), so
+        # the error crosses process boundaries (Ray actors) as itself
+        return (type(self), (self.kind, self.name, self.known))
+
 
 class InvalidArchitectureError(RaynasError, ValueError):
     """An architecture string, index or genotype is malformed or outside its space."""

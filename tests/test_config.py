@@ -73,3 +73,13 @@ def test_registry_close_matches():
 def test_section_given_a_scalar_is_a_config_error():
     with pytest.raises(ConfigError, match="inner must be a mapping of Inner settings"):
         from_dict(Outer, {"name": "x", "inner": 5})
+
+
+def test_unknown_name_error_survives_pickling() -> None:
+    # Ray hands an actor's exception back pickled: the typed error (and its close matches) must come back as itself
+    import pickle
+
+    from raynas.errors import UnknownNameError
+
+    err = pickle.loads(pickle.dumps(UnknownNameError("metric", "fishr", ["fisher", "snip"])))
+    assert type(err) is UnknownNameError and err.known == ["fisher", "snip"] and "did you mean 'fisher'" in str(err)

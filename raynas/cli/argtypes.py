@@ -26,3 +26,16 @@ def seed_list(spec: str) -> list[int]:
     if not out:
         raise argparse.ArgumentTypeError(f"seed spec {spec!r} selects no seed")
     return out
+
+
+def optional_seconds(s: str) -> float | None:
+    """A duration in seconds (> 0), or ``none`` for no limit."""
+    if s.strip().lower() in ("none", "off"):
+        return None
+    try:
+        v = float(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seconds (e.g. 900) or 'none', got {s!r}") from None
+    if not v > 0:
+        raise argparse.ArgumentTypeError(f"must be > 0 seconds (or 'none' for no limit), got {s}")
+    return v

@@ -32,3 +32,8 @@ def progress_bar(desc: str, unit: str = "arch") -> Iterator[Callable[..., None]]
         yield update
     finally:
         bar.close()
+
+
+def write_line(text: str) -> None:
+    """One line on stderr that does not tear an active progress bar."""
+    tqdm.write(text, file=sys.stderr)

@@ -1,11 +1,21 @@
-"""``raynas score``: score architectures of a space with training-free metrics (locally or on Ray)."""
+"""``raynas score``: score architectures of a space with training-free metrics (locally or on Ray).
+
+Only the flags given on the command line go into the run config (every other key keeps its default), so a
+resume (``--resume RUN``) takes whatever is not given from the run's stored config.
+"""
 
 from __future__ import annotations
 
 import argparse
+import sys
+from typing import Any
 
-from raynas.cli.progress import progress_bar
+from raynas.cli.argtypes import optional_seconds
+from raynas.cli.progress import progress_bar, write_line
 from raynas.errors import ConfigError
+
+#: flags left out of the namespace unless given (their defaults are the config's, or the stored run's)
+_UNSET = argparse.SUPPRESS
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -13,69 +23,85 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "score",
         help="score architectures with training-free metrics into an Arrow/Parquet run directory",
         description="Score a sample (or all) of a search space. Results go to OUT/scores/shard-*.parquet, one "
-        "file per shard written atomically; a killed run continues with --resume.",
+        "file per shard written atomically; a killed or interrupted run continues with --resume RUN, which "
+        "takes every flag not given from RUN/config.json. Exit codes: 0 every shard scored (the summary "
+        "counts ok / nan / error / oom rows), 1 no row scored successfully or a shard failed for good, "
+        "2 bad input.",
+        argument_default=_UNSET,
     )
-    p.add_argument("--space", default="nb201", help="search space (see `raynas list spaces`)")
-    p.add_argument("--metrics", default="all", help="'all' or comma-separated names (see `raynas list metrics`)")
+    p.add_argument("--space", help="search space (see `raynas list spaces`; default nb201)")
+    p.add_argument("--metrics", help="'all' (the default) or comma-separated names (see `raynas list metrics`)")
+    p.add_argument("--metric-module", action="append", dest="metric_modules", metavar="MODULE",
+                   help="import MODULE (on PYTHONPATH) first: it registers metrics with @register_metric; the "
+                   "scoring actors import it too (repeatable)")
     g = p.add_mutually_exclusive_group()
-    g.add_argument("--sample", type=int, default=None, metavar="N", help="score N archs drawn by --seed")
+    g.add_argument("--sample", type=int, metavar="N", help="score N archs drawn by --seed")
     g.add_argument("--all", action="store_true", help="score the whole space")
-    g.add_argument("--ids", default=None, help="comma-separated arch indices")
-    p.add_argument("--seed", type=int, default=0, help="seed of the sample, the batch and every metric")
-    p.add_argument("--data", default="digits", help="digits | noise | cifar10:PATH | cifar100:PATH | folder:PATH")
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--image-size", type=int, default=32, help="side of the input images")
-    p.add_argument("--C", type=int, default=None, help="network width (space default if unset)")
-    p.add_argument("--N", type=int, default=None, help="cells per stage / layers (space default if unset)")
-    p.add_argument("--out", required=True, help="run directory")
-    p.add_argument("--workers", type=int, default=1, help="Ray scoring actors (0: plain in-process loop)")
-    p.add_argument("--gpus-per-worker", type=float, default=0.0, help="GPUs per actor, fractional allowed")
-    p.add_argument("--cpus-per-worker", type=float, default=1.0)
-    p.add_argument("--address", default=None, help="Ray cluster address or 'auto' (default: start a local Ray)")
-    p.add_argument("--shard-size", type=int, default=None, help="archs per shard file")
-    p.add_argument("--max-retries", type=int, default=3, help="retries of a shard whose actor died")
-    p.add_argument("--shard-timeout", type=float, default=None, metavar="SECONDS",
-                   help="restart an actor whose shard runs longer than this and retry the shard (default: none)")
-    p.add_argument("--resume", action="store_true", help="continue a killed run, scoring only what is missing")
-    p.add_argument("--force", action="store_true", help="resume even if the stored config differs")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    g.add_argument("--ids", help="comma-separated arch indices")
+    p.add_argument("--seed", type=int, help="seed of the sample, the batch and every metric (default 0)")
+    p.add_argument("--data", help="digits (default) | noise | cifar10:PATH | cifar100:PATH | folder:PATH")
+    p.add_argument("--batch-size", type=int, help="default 64")
+    p.add_argument("--image-size", type=int, help="side of the input images (default 32)")
+    p.add_argument("--C", type=int, help="network width (space default if unset)")
+    p.add_argument("--N", type=int, help="cells per stage / layers (space default if unset)")
+    p.add_argument("--out", help="run directory (required unless given as --resume RUN)")
+    p.add_argument("--workers", type=int,
+                   help="Ray scoring actors (default 1; 0: plain in-process loop; capped at what a local Ray can run)")
+    p.add_argument("--gpus-per-worker", type=float, help="GPUs per actor, fractional allowed (default 0)")
+    p.add_argument("--cpus-per-worker", type=float, help="default 1")
+    p.add_argument("--address", help="Ray cluster address or 'auto' (default: start a local Ray)")
+    p.add_argument("--shard-size", type=int, help="archs per shard file (default 25)")
+    p.add_argument("--max-retries", type=int, help="retries of a shard whose actor died (default 3)")
+    p.add_argument("--shard-timeout", type=optional_seconds, metavar="SECONDS",
+                   help="restart an actor whose shard runs longer than this and retry the shard "
+                   "(default / 'none': no deadline)")
+    p.add_argument("--resume", nargs="?", const=True, metavar="RUN",
+                   help="continue a killed run, scoring only what is missing; flags not given are taken from "
+                   "the run's stored config (RUN: the run directory, instead of --out)")
+    p.add_argument("--force", action="store_true",
+                   help="resume with more metrics than stored (or another shard size); never another sample, "
+                   "seed, data or network")
+    p.add_argument("--no-progress", action="store_true", default=False, help="no progress bar")
     p.set_defaults(func=run)
 
 
-def _parse_ids(text: str | None) -> list[int] | None:
-    if not text:
-        return None
+def _parse_ids(text: str) -> list[int]:
     try:
-        return [int(i) for i in text.split(",") if i.strip()]
+        ids = [int(i) for i in text.split(",") if i.strip()]
     except ValueError:
         raise ConfigError(f"--ids expects comma-separated integers, got {text!r}") from None
+    if not ids:
+        raise ConfigError(f"--ids got no index ({text!r}): give comma-separated arch indices, e.g. --ids 0,17,42")
+    return ids
 
 
-def config_from_args(args: argparse.Namespace) -> dict:
-    space_kwargs = {k: v for k, v in (("C", args.C), ("N", args.N)) if v is not None}
-    cfg = {
-        "space": args.space,
-        "metrics": args.metrics,
-        "sample": args.sample,
-        "all": bool(args.all),
-        "ids": _parse_ids(args.ids),
-        "seed": args.seed,
-        "data": args.data,
-        "batch_size": args.batch_size,
-        "image_size": args.image_size,
-        "max_retries": args.max_retries,
-        "shard_timeout_s": args.shard_timeout,
-        "out": args.out,
-        "workers": args.workers,
-        "gpus_per_worker": args.gpus_per_worker,
-        "cpus_per_worker": args.cpus_per_worker,
-        "address": args.address,
-        "resume": args.resume,
-        "force": args.force,
-        "space_kwargs": space_kwargs,
-    }
-    if args.shard_size is not None:
-        cfg["shard_size"] = args.shard_size
+#: command-line dests copied to the config unchanged
+_SAME = ("space", "metrics", "sample", "seed", "data", "batch_size", "image_size", "out", "workers",
+         "gpus_per_worker", "cpus_per_worker", "address", "shard_size", "max_retries", "force", "metric_modules")
+
+
+def config_from_args(args: argparse.Namespace) -> dict[str, Any]:
+    """The run config of the flags given on the command line (and only those)."""
+    given = vars(args)
+    cfg: dict[str, Any] = {k: given[k] for k in _SAME if k in given}
+    if "all" in given:
+        cfg["all"] = True
+    if "ids" in given:
+        cfg["ids"] = _parse_ids(given["ids"])
+    if "shard_timeout" in given:
+        cfg["shard_timeout_s"] = given["shard_timeout"]
+    space_kwargs = {k: given[k] for k in ("C", "N") if k in given}
+    if space_kwargs:
+        cfg["space_kwargs"] = space_kwargs
+    resume = given.get("resume")
+    if isinstance(resume, str):
+        if "out" in cfg and cfg["out"] != resume:
+            raise ConfigError(f"--resume {resume} and --out {cfg['out']} name two run directories; give one")
+        cfg["out"] = resume
+    if resume is not None:
+        cfg["resume"] = True
+    if "out" not in cfg:
+        raise ConfigError("--out is required (or name the run to continue: --resume RUN)")
     return cfg
 
 
@@ -83,11 +109,20 @@ def run(args: argparse.Namespace) -> int:
     from raynas.parallel import run_scoring_from_dict
 
     cfg = config_from_args(args)
+
+    def estimate(est: Any) -> None:
+        write_line(est.describe())
+
     if args.no_progress:
-        summary = run_scoring_from_dict(cfg)
+        summary = run_scoring_from_dict(cfg, estimate_callback=estimate)
     else:
         with progress_bar("scoring") as update:
-            summary = run_scoring_from_dict(cfg, progress_callback=update)
+            summary = run_scoring_from_dict(cfg, progress_callback=update, estimate_callback=estimate)
     for k, v in summary.items():
         print(f"{k}: {v}")
+    if summary.get("outcome") == "failed":
+        sys.stderr.write(f"raynas: failure: {summary.get('problem')}\n")
+        return 1
+    if summary.get("outcome") == "partial":
+        sys.stderr.write(f"raynas: warning: {summary.get('problem')}\n")
     return 0

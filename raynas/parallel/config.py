@@ -9,8 +9,9 @@ between a run and its resume.
 from __future__ import annotations
 
 import dataclasses
+import importlib
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 from raynas.config import from_dict, to_dict
 from raynas.errors import ConfigError
@@ -26,7 +27,13 @@ VOLATILE_KEYS: tuple[str, ...] = (
     "force",
     "max_retries",
     "shard_timeout_s",
+    "metric_modules",
 )
+
+#: identity keys a ``force``d resume may change: more metrics (only new (arch, metric) pairs are scored) and the
+#: shard plan. Everything else (space, selection, seed, data, batch, network options) decides the values of rows
+#: already stored, so changing it would mix two runs in one directory under one config.
+FORCE_MAY_CHANGE: tuple[str, ...] = ("metrics", "shard_size")
 
 #: archs per shard file when not given: small enough that a crash loses little work and progress is smooth,
 #: large enough that per-shard overhead (one Parquet file, one Ray round trip) stays negligible.
@@ -68,6 +75,10 @@ class ScoreConfig:
     #: seconds a shard may run on an actor before the actor is killed (and restarted) and the shard retried;
     #: ``None``: no deadline. Guards against a hung worker (a deadlocked kernel, a stuck device) blocking a run.
     shard_timeout_s: float | None = None
+    #: modules defining metrics registered outside raynas (``@register_metric``): imported before the metric
+    #: names are resolved, here and in every scoring actor. Modules of such metrics already imported by the
+    #: caller are found on their own (:func:`plugin_modules`) and recorded in the saved config.
+    metric_modules: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if isinstance(self.metrics, str):
@@ -110,6 +121,9 @@ class ScoreConfig:
         if bad:
             raise ConfigError(f"space_kwargs values must be scalars, got {bad}")
         object.__setattr__(self, "space_kwargs", dict(self.space_kwargs))
+        bad_mods = [m for m in self.metric_modules if not isinstance(m, str) or not m.strip()]
+        if bad_mods:
+            raise ConfigError(f"metric_modules must be importable module names, got {bad_mods}")
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "ScoreConfig":
@@ -120,6 +134,7 @@ class ScoreConfig:
         """The validated metric names (``all`` expanded); unknown names raise ``UnknownNameError``."""
         from raynas.metrics import resolve_metric_names
 
+        import_metric_modules(self.metric_modules)
         if self.metrics == ("all",):
             return resolve_metric_names("all")
         return resolve_metric_names(list(self.metrics))
@@ -135,6 +150,7 @@ class ScoreConfig:
         d = to_dict(self)
         d["metrics"] = self.metric_names()
         d["space_kwargs"] = dict(sorted(self.space_kwargs.items()))
+        d["metric_modules"] = list(dict.fromkeys([*self.metric_modules, *plugin_modules(d["metrics"])]))
         return {
             "identity": {k: v for k, v in d.items() if k not in VOLATILE_KEYS},
             "volatile": {k: v for k, v in d.items() if k in VOLATILE_KEYS},
@@ -143,6 +159,38 @@ class ScoreConfig:
     def identity(self) -> dict[str, Any]:
         """Only the keys that decide the produced rows (compared on resume)."""
         return self.resolved()["identity"]
+
+
+def import_metric_modules(modules: Sequence[str]) -> None:
+    """Import each module (registering the metrics it defines); a failed import is a :class:`ConfigError`."""
+    for name in modules:
+        try:
+            importlib.import_module(name)
+        except ImportError as exc:
+            raise ConfigError(
+                f"metric module {name!r} cannot be imported ({type(exc).__name__}: {exc}); it must be on the "
+                "Python path (PYTHONPATH) of the process that starts the run"
+            ) from None
+
+
+def is_builtin_metric_module(module: str) -> bool:
+    return module == "raynas" or module.startswith("raynas.")
+
+
+def plugin_modules(metric_names: Sequence[str]) -> list[str]:
+    """Importable modules (in first-use order) defining the non-built-in metrics among ``metric_names``.
+
+    A metric defined in ``__main__`` (a script) has no importable name; the Ray driver ships such a metric by
+    value instead (:func:`raynas.parallel.actor.metric_plugins`).
+    """
+    from raynas.metrics import get_metric
+
+    out: list[str] = []
+    for n in metric_names:
+        module = getattr(get_metric(n).fn, "__module__", None) or "__main__"
+        if not is_builtin_metric_module(module) and module != "__main__" and module not in out:
+            out.append(module)
+    return out
 
 
 def _positive(name: str, value: int) -> None:

@@ -1,9 +1,11 @@
 """The Ray driver of a scoring run: a work queue over N scoring actors with shard-level fault tolerance.
 
-Each actor holds one shard at a time and gets the next as soon as it returns one; completions are consumed in
-completion order (``ray.wait``) and written at once, atomically, so a killed driver loses at most the shards
-in flight. A shard whose actor (or node) dies is queued again, up to ``max_retries`` times, then recorded as
-``status="error"`` rows so the run always finishes. With ``shard_timeout_s`` a shard still running past its
+Each actor holds one shard at a time and gets the next as soon as it returns one. It streams each arch's rows
+back as soon as that arch is scored (``num_returns="streaming"``), so progress counts archs; a shard is written
+at once, atomically, when its last arch arrives, so a killed driver loses at most the shards in flight, and an
+interrupted one (Ctrl-C) first writes the archs they finished. A shard whose actor (or node) dies has its
+unscored archs queued again, up to ``max_retries`` times, then recorded as ``status="error"`` rows so the run
+always finishes. With ``shard_timeout_s`` a shard still running past its
 deadline counts as such a failure: its actor is killed (Ray restarts it) and the shard goes back to the queue,
 so a hung worker cannot block the run. A failed actor is only given work again after it answers a
 ``ready`` ping (Ray restarts it, possibly on another node); one that cannot restart is replaced.
@@ -13,18 +15,20 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import time
 from collections import Counter, deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+import pyarrow as pa
 import ray
 from ray import exceptions as rex
 
-from raynas.errors import RaynasError
+from raynas.errors import ConfigError, RaynasError
 from raynas.parallel.actor import create_actor
 from raynas.parallel.config import ScoreConfig
-from raynas.parallel.run import ProgressCallback, RunState, prepare_run
+from raynas.parallel.run import EstimateCallback, ProgressCallback, RunState, format_seconds, prepare_run
 from raynas.parallel.scoring import failed_table, run_local
 from raynas.parallel.shards import Shard
 
@@ -46,6 +50,9 @@ STALL_TIMEOUT_S = 600.0
 #: longest single ``ray.wait`` of the driver loop (stall checks and shard deadlines run between waits)
 POLL_S = 10.0
 
+#: pings in a row a restarting actor may answer "unavailable" before it counts as one that cannot start
+MAX_UNAVAILABLE_PINGS = 3
+
 #: after the last shard, how long to wait for actors still starting (only to report where they ran)
 PING_GRACE_S = 10.0
 
@@ -57,32 +64,45 @@ class _Slot:
     actor: Any
     state: str = "starting"
     info: dict[str, Any] | None = None
+    unavailable: int = 0  # consecutive pings answered "actor unavailable" (restarting)
 
 
-def run_scoring(cfg: ScoreConfig, progress_callback: ProgressCallback | None = None) -> dict[str, Any]:
+def run_scoring(cfg: ScoreConfig, progress_callback: ProgressCallback | None = None,
+                estimate_callback: EstimateCallback | None = None) -> dict[str, Any]:
     """Score the archs selected by ``cfg`` into ``cfg.out``; returns a summary dict.
 
     ``cfg.workers == 0`` runs the plain in-process loop. Otherwise Ray is used: an already initialised Ray is
     reused, ``cfg.address`` (e.g. ``"auto"``) attaches to a cluster, and no address starts a local instance
-    sized for the actors (with logical GPUs when ``gpus_per_worker > 0`` on a machine without any).
-    ``progress_callback(done_archs, total_archs, archs_per_s, eta_s)`` is called after every shard.
+    sized for the actors (with logical GPUs when ``gpus_per_worker > 0`` on a machine without any). Without an
+    address, ``workers`` is capped at what the (local) cluster can run at once, with a warning; the summary's
+    ``workers`` is the number of actors that really started (``workers_requested`` the asked-for number).
+    ``progress_callback(done_archs, total_archs, archs_per_s, eta_s)`` is called after every arch (actors stream
+    each arch's rows back as it finishes), ``estimate_callback(CostEstimate)`` once, after the first arch.
+    On ``KeyboardInterrupt`` the finished archs of every unfinished shard are written before it propagates.
     """
     if cfg.workers == 0:
-        return run_local(cfg, progress_callback)
+        return run_local(cfg, progress_callback, estimate_callback)
     run = prepare_run(cfg)
     t0 = time.perf_counter()
-    tracker = run.tracker(progress_callback)
     if not run.todo:
-        return {**run.summary(0.0, cfg.workers), "actors": []}
+        run.tracker(progress_callback)
+        return {**run.summary(0.0, 0), "actors": []}
     started = _init_ray(cfg)
     try:
         if cfg.address:
             _check_capacity(cfg)
-        actors = _Pool(cfg, run).drain(tracker)
+            workers = cfg.workers
+        else:
+            workers = _cap_workers(cfg, ray.cluster_resources())
+        pool = _Pool(cfg.replace(workers=workers), run)
+        tracker = run.tracker(progress_callback, estimate_callback, workers=len(pool.slots))
+        actors = pool.drain(tracker)
     finally:
         if started:
             ray.shutdown()
-    summary = run.summary(time.perf_counter() - t0, cfg.workers)
+    summary = run.summary(time.perf_counter() - t0, len(actors))
+    if len(actors) != cfg.workers:
+        summary["workers_requested"] = cfg.workers
     summary["actors"] = actors
     return summary
 
@@ -97,13 +117,44 @@ def _init_ray(cfg: ScoreConfig) -> bool:
         except ConnectionError as exc:
             raise RaynasError(f"cannot connect to the Ray cluster at {cfg.address!r}: {_one_line(exc)}") from exc
         return True
+    workers = _cap_workers(cfg, _machine_resources(cfg), warn=False)  # run_scoring warns, from the cluster's view
     ray.init(
-        num_cpus=max(1, math.ceil(cfg.workers * cfg.cpus_per_worker)),
-        num_gpus=_local_gpus(cfg),
+        num_cpus=max(1, math.ceil(workers * cfg.cpus_per_worker)),
+        num_gpus=_local_gpus(cfg.replace(workers=workers)),
         include_dashboard=False,
         log_to_driver=False,
     )
     return True
+
+
+def _machine_resources(cfg: ScoreConfig) -> dict[str, float]:
+    """CPUs (and real GPUs, when actors ask for GPUs and torch sees some) this machine offers a local Ray."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on every OS
+        cpus = os.cpu_count() or 1
+    res = {"CPU": float(cpus)}
+    if cfg.gpus_per_worker > 0:
+        import torch
+
+        if torch.cuda.is_available():
+            res["GPU"] = float(torch.cuda.device_count())
+    return res
+
+
+def _cap_workers(cfg: ScoreConfig, resources: dict[str, float], warn: bool = True) -> int:
+    """``cfg.workers``, or fewer when ``resources`` (a local cluster's CPUs / GPUs) cannot run that many actors
+    at once (logged as a warning; never below 1). GPUs only cap when ``resources`` has a ``GPU`` entry."""
+    fits = {"CPU": int(resources.get("CPU", 0.0) / cfg.cpus_per_worker + 1e-9)}
+    if cfg.gpus_per_worker > 0 and "GPU" in resources:
+        fits["GPU"] = int(resources["GPU"] / cfg.gpus_per_worker + 1e-9)
+    n = max(1, min([cfg.workers, *fits.values()]))
+    if n < cfg.workers and warn:
+        why = ", ".join(f"{resources[k]:g} {k}s at {need:g} per worker" for k, need in
+                        (("CPU", cfg.cpus_per_worker), ("GPU", cfg.gpus_per_worker)) if k in fits)
+        log.warning("workers=%d is more than this Ray cluster can run at once (%s): starting %d", cfg.workers,
+                    why, n)
+    return n
 
 
 def _local_gpus(cfg: ScoreConfig) -> int | None:
@@ -127,6 +178,19 @@ def _check_capacity(cfg: ScoreConfig) -> None:
                         cfg.address, res.get(name, 0.0), name, need)
 
 
+@dataclass
+class _Work:
+    """A planned shard while it is scored: the rows of its finished archs (streamed back one arch at a time)."""
+
+    shard: Shard
+    tables: list[pa.Table] = field(default_factory=list)
+    done: set[int] = field(default_factory=set)
+
+    def rest(self) -> Shard:
+        """The part still to score (same shard id: its rows end up in the shard's one file)."""
+        return Shard(self.shard.shard_id, tuple(i for i in self.shard.ids if i not in self.done), self.shard.metrics)
+
+
 class _Pool:
     """The actor pool and its work queue for one run."""
 
@@ -134,9 +198,11 @@ class _Pool:
         self.cfg, self.run = cfg, run
         self.batch_ref = ray.put(run.batch)  # sent once; every actor receives the same object
         self.pending: deque[Shard] = deque(run.todo)
-        self.attempts: Counter[str] = Counter()
+        self.work: dict[int, _Work] = {s.shard_id: _Work(s) for s in run.todo}  # shards not written yet
+        self.attempts: Counter[int] = Counter()
+        #: streaming ``score`` call -> (its actor slot, the shard part it scores)
         self.inflight: dict[Any, tuple[_Slot, Shard]] = {}
-        self.deadlines: dict[Any, float] = {}  # in-flight ref -> monotonic deadline (with shard_timeout_s)
+        self.deadlines: dict[Any, float] = {}  # in-flight call -> monotonic deadline (with shard_timeout_s)
         self.pings: dict[Any, _Slot] = {}
         self.replacements = 0
         self._any_ready = False
@@ -151,7 +217,9 @@ class _Pool:
         return slot
 
     def drain(self, tracker: Any) -> list[dict[str, Any]]:
-        """Run until every shard is written (scored or recorded as failed); returns the actors' placements."""
+        """Run until every shard is written (scored or recorded as failed); returns the actors' placements.
+
+        An interrupt (``KeyboardInterrupt``) writes the finished archs of every unwritten shard first."""
         last_progress = time.monotonic()
         try:
             while self.pending or self.inflight:
@@ -177,10 +245,11 @@ class _Pool:
                         self._any_ready = True
                         tracker.restart_clock()  # rate / ETA from the first ready actor on
                 else:
-                    slot, shard = self.inflight.pop(ref)
-                    self.deadlines.pop(ref, None)
-                    self._on_result(ref, slot, shard, tracker)
+                    self._on_item(ref, tracker)
             self._collect_late_pings()
+        except KeyboardInterrupt:
+            self._save_finished_archs()
+            raise
         finally:
             for slot in self.slots:
                 try:
@@ -205,12 +274,13 @@ class _Pool:
     def _assign(self) -> None:
         for slot in self.slots:
             if slot.state == "idle" and self.pending:
-                shard = self.pending.popleft()
+                part = self.pending.popleft()
                 slot.state = "busy"
-                ref = slot.actor.score.remote(shard)
-                self.inflight[ref] = (slot, shard)
+                # streaming: one ref per finished arch, so progress and an interrupt see every arch
+                gen = slot.actor.stream.options(num_returns="streaming").remote(part)
+                self.inflight[gen] = (slot, part)
                 if self.cfg.shard_timeout_s is not None:
-                    self.deadlines[ref] = time.monotonic() + self.cfg.shard_timeout_s
+                    self.deadlines[gen] = time.monotonic() + self.cfg.shard_timeout_s
 
     def _wait_s(self) -> float:
         """How long one ``ray.wait`` may block: :data:`POLL_S`, or less when a shard's deadline comes sooner."""
@@ -219,20 +289,20 @@ class _Pool:
         return min(POLL_S, max(0.0, min(self.deadlines.values()) - time.monotonic()))
 
     def _expire(self, tracker: Any, done: list[Any]) -> bool:
-        """Kill the actors of shards past their deadline and queue the shards again; True if any expired.
-        A shard in ``done`` finished before this check and is not expired (its result is read next)."""
+        """Kill the actors of shards past their deadline and queue their unscored archs again; True if any
+        expired. A call in ``done`` has a result ready (read next), so it is not expired now."""
         now = time.monotonic()
         late = [ref for ref, t in self.deadlines.items() if t <= now and ref not in done]
+        limit = format_seconds(self.cfg.shard_timeout_s or 0.0)
         for ref in late:
             del self.deadlines[ref]
-            slot, shard = self.inflight.pop(ref)
-            log.warning("shard %s exceeded its %.0f s deadline; restarting its actor", shard.shard_id,
-                        self.cfg.shard_timeout_s)
+            slot, part = self.inflight.pop(ref)
+            log.warning("shard %s exceeded its %s deadline; restarting its actor", part.shard_id, limit)
             try:
                 ray.kill(slot.actor, no_restart=False)  # Ray restarts it (max_restarts); the ping tells when
             except rex.RayError as exc:
-                log.warning("could not kill the actor of shard %s: %s", shard.shard_id, _one_line(exc))
-            self._retry(shard, f"timed out after {self.cfg.shard_timeout_s:g} s", tracker)
+                log.warning("could not kill the actor of shard %s: %s", part.shard_id, _one_line(exc))
+            self._retry(part.shard_id, f"timed out after {limit}", tracker)
             self._start(slot, fresh=False)
         return bool(late)
 
@@ -240,54 +310,134 @@ class _Pool:
         try:
             slot.info = ray.get(ref)
             slot.state = "idle"
-        except rex.RayError as exc:  # the ACTOR_FAILURES, a task error or anything else Ray reports
-            # Ray could not (re)start it: replace it, within a bound so a crash-looping actor cannot spin forever.
-            self.replacements += 1
-            if self.replacements > self.max_replacements:
-                raise RaynasError(
-                    f"scoring actors keep dying ({self.replacements} replaced); last error: {_one_line(exc)}"
-                ) from exc
-            log.warning("actor could not start (%s); replacing it", type(exc).__name__)
-            ray.kill(slot.actor, no_restart=True)
-            self._start(slot)
+            slot.unavailable = 0
+        except rex.ActorUnavailableError as exc:
+            # Restarting (e.g. the ping went to the incarnation a deadline just killed): ask the new one, a few
+            # times, before counting it as an actor that cannot start.
+            slot.unavailable += 1
+            if slot.unavailable <= MAX_UNAVAILABLE_PINGS:
+                log.info("actor restarting (%s); asking again", _one_line(exc))
+                self._start(slot, fresh=False)
+                return
+            slot.unavailable = 0
+            self._replace(slot, exc)
+        except rex.RayTaskError as exc:
+            if isinstance(getattr(exc, "cause", None), RaynasError):
+                # the actor is up but cannot score this run (a metric it cannot load): no retry can help
+                raise ConfigError(f"{exc.cause} (written shards are kept)") from None
+            self._replace(slot, exc)
+        except rex.RayError as exc:  # the ACTOR_FAILURES or anything else Ray reports
+            self._replace(slot, exc)
 
-    def _on_result(self, ref: Any, slot: _Slot, shard: Shard, tracker: Any) -> None:
+    def _replace(self, slot: _Slot, exc: BaseException) -> None:
+        # Ray could not (re)start it: replace it, within a bound so a crash-looping actor cannot spin forever.
+        self.replacements += 1
+        if self.replacements > self.max_replacements:
+            raise RaynasError(
+                f"scoring actors keep dying ({self.replacements} replaced); last error: {_one_line(exc)}"
+            ) from exc
+        log.warning("actor could not start (%s); replacing it", type(exc).__name__)
+        ray.kill(slot.actor, no_restart=True)
+        self._start(slot)
+
+    def _on_item(self, gen: Any, tracker: Any) -> None:
+        """The next arch of an in-flight shard: store its rows, or handle the end of the stream or its failure."""
+        slot, part = self.inflight[gen]
         try:
-            _shard_id, table = ray.get(ref)
+            ref = next(gen)
+            idx, table = ray.get(ref)
+        except StopIteration:
+            self._drop(gen)
+            slot.state = "idle"
+            work = self.work[part.shard_id]
+            if work.rest().ids:  # cannot happen with ScoringWorker; a broken subclass must not lose archs
+                self._retry(part.shard_id, "the actor's stream ended before every arch was scored", tracker)
+            else:
+                self._write(work)
+            return
         except ACTOR_FAILURES as exc:
             # The actor (or its node) is gone; wait for Ray to restart it before giving it work again.
-            self._retry(shard, f"{type(exc).__name__}: {_one_line(exc)}", tracker)
+            self._drop(gen)
+            self._retry(part.shard_id, f"{type(exc).__name__}: {_one_line(exc)}", tracker)
             self._start(slot, fresh=False)
             return
         except rex.RayTaskError as exc:  # the scoring code itself raised: the actor is fine
-            self._retry(shard, f"{type(exc).__name__}: {_one_line(exc)}", tracker)
+            self._drop(gen)
+            if isinstance(getattr(exc, "cause", None), RaynasError):
+                raise ConfigError(f"{exc.cause} (written shards are kept)") from None
+            self._retry(part.shard_id, f"{type(exc).__name__}: {_one_line(exc)}", tracker)
             slot.state = "idle"
             return
         except rex.RayError as exc:
             # Anything else Ray reports for the task (its memory monitor killing the worker, a cancelled task,
             # a lost object): retry the shard on a checked actor rather than abort the run.
-            self._retry(shard, f"{type(exc).__name__}: {_one_line(exc)}", tracker)
+            self._drop(gen)
+            self._retry(part.shard_id, f"{type(exc).__name__}: {_one_line(exc)}", tracker)
             self._start(slot, fresh=False)
             return
-        slot.state = "idle"
-        self.run.write(shard, table)
-        tracker.add(len(shard))
+        work = self.work[part.shard_id]
+        work.tables.append(table)
+        work.done.add(int(idx))
+        tracker.add(1, table)
 
-    def _retry(self, shard: Shard, error: str, tracker: Any) -> None:
+    def _drop(self, gen: Any) -> None:
+        self.inflight.pop(gen, None)
+        self.deadlines.pop(gen, None)
+
+    def _write(self, work: _Work, failed: bool = False) -> None:
+        self.work.pop(work.shard.shard_id, None)
+        self.run.write(work.shard, pa.concat_tables(work.tables), failed=failed)
+
+    def _retry(self, shard_id: int, error: str, tracker: Any) -> None:
+        """One failed attempt of shard ``shard_id``: queue its unscored archs again, or after ``max_retries``
+        write its scored archs plus error rows for the rest."""
         self.run.retries += 1
-        self.attempts[shard.shard_id] += 1
-        n = self.attempts[shard.shard_id]
-        if n <= self.cfg.max_retries:
-            log.warning("shard %s failed (attempt %d/%d): %s; retrying",
-                        shard.shard_id, n, self.cfg.max_retries + 1, error)
-            self.pending.appendleft(shard)
+        self.attempts[shard_id] += 1
+        n = self.attempts[shard_id]
+        work = self.work[shard_id]
+        rest = work.rest()
+        if not rest.ids:  # every arch was streamed back before the failure
+            self._write(work)
             return
-        log.error("shard %s failed %d times, recording its rows as errors: %s", shard.shard_id, n, error)
+        if n <= self.cfg.max_retries:
+            log.warning("shard %s failed (attempt %d/%d): %s; retrying its %d unscored arch(s)",
+                        shard_id, n, self.cfg.max_retries + 1, error, len(rest))
+            self.pending.appendleft(rest)
+            return
+        log.error("shard %s failed %d times, recording its %d unscored arch(s) as errors: %s",
+                  shard_id, n, len(rest), error)
         run = self.run
-        table = failed_table(run.space, shard.ids, list(shard.metrics or run.metrics), self.cfg.seed, run.data_name,
-                             f"shard failed {n} times: {error}")
-        run.write(shard, table, failed=True)
-        tracker.add(len(shard))
+        work.tables.append(failed_table(run.space, rest.ids, list(rest.metrics or run.metrics), self.cfg.seed,
+                                        run.data_name, f"shard failed {n} times: {error}"))
+        self._write(work, failed=True)
+        tracker.add(len(rest))
+
+    def _save_finished_archs(self) -> None:
+        """On interrupt: read the archs already streamed back (without waiting), then write every unwritten
+        shard's finished archs as its file, so a resume scores only the rest (a partly stored shard becomes a
+        sub-shard of its missing archs, see :func:`raynas.parallel.shards.missing_work`)."""
+        try:
+            while self.inflight:
+                ready, _ = ray.wait(list(self.inflight), num_returns=len(self.inflight), timeout=0)
+                if not ready:
+                    break
+                for gen in ready:
+                    _slot, part = self.inflight[gen]
+                    try:
+                        idx, table = ray.get(next(gen), timeout=1.0)
+                    except (StopIteration, rex.RayError):
+                        self._drop(gen)
+                        continue
+                    work = self.work[part.shard_id]
+                    work.tables.append(table)
+                    work.done.add(int(idx))
+        except rex.RayError as exc:  # the cluster may be going down with the interrupt: keep what was read
+            log.warning("interrupted: could not read the last streamed archs (%s)", _one_line(exc))
+        for work in list(self.work.values()):
+            if work.tables:
+                self._write(work)
+                log.warning("interrupted: stored the %d finished arch(s) of shard %d", len(work.done),
+                            work.shard.shard_id)
 
 
 def _one_line(exc: BaseException) -> str:

@@ -8,17 +8,19 @@ missing ``(arch, metric, seed)`` work.
 
 from __future__ import annotations
 
+import json
 import logging
-from collections import Counter
 import time
+from collections import Counter
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 import pyarrow as pa
 
-from raynas.errors import StoreError
-from raynas.parallel.scoring import count_errors, drop_done_rows
+from raynas.errors import ConfigError, StoreError
+from raynas.parallel.scoring import count_errors, drop_done_rows, status_counts
 from raynas.parallel.shards import Shard, missing_work, plan_shards, select_ids
+from raynas.store.schema import STATUSES
 
 if TYPE_CHECKING:
     from raynas.data.batch import Batch
@@ -29,21 +31,79 @@ log = logging.getLogger(__name__)
 
 #: ``(done_archs, total_archs, archs_per_s, eta_s)``
 ProgressCallback = Callable[[int, int, float | None, float | None], None]
+#: called once, after the run's first scored arch, with the projected cost of the rest
+EstimateCallback = Callable[["CostEstimate"], None]
+
+
+def format_seconds(s: float) -> str:
+    """A duration for people: ``0.01 s``, ``4 s``, ``12.5 s``, ``3.2 min``, ``5.1 h`` (never ``0 s`` for a
+    positive duration: small values keep their significant digits)."""
+    if s < 60:
+        return f"{s:.3g} s"
+    if s < 3600:
+        return f"{s / 60:.3g} min"
+    return f"{s / 3600:.3g} h"
+
+
+@dataclass(frozen=True)
+class CostEstimate:
+    """What the rest of a run will cost, measured on its first scored arch.
+
+    ``per_metric_s``: seconds each metric took on that arch (the ``seconds`` column of its rows);
+    ``archs_left``: archs still to score after it; ``workers``: how many score in parallel.
+    """
+
+    per_metric_s: dict[str, float]
+    archs_left: int
+    workers: int
+
+    @property
+    def s_per_arch(self) -> float:
+        return float(sum(self.per_metric_s.values()))
+
+    @property
+    def projected_s(self) -> float:
+        return self.s_per_arch * self.archs_left / max(1, self.workers)
+
+    def describe(self) -> str:
+        """``estimated s/arch per metric: ntk_cond 81.2, ... (total 308 s/arch); projected ...``, slowest first."""
+        items = sorted(self.per_metric_s.items(), key=lambda kv: (-kv[1], kv[0]))
+        per = ", ".join(f"{m} {v:.3g}" for m, v in items)
+        workers = f"{self.workers} worker{'s' if self.workers != 1 else ''}"
+        return (f"estimated s/arch per metric: {per} (total {self.s_per_arch:.3g} s/arch); projected "
+                f"{format_seconds(self.projected_s)} for the {self.archs_left} archs left on {workers}")
 
 
 class Tracker:
-    """Counts finished archs and reports rate / ETA (rate counts only what this run scored)."""
+    """Counts finished archs and reports rate / ETA (rate counts only what this run scored); the first scored
+    arch's rows also give the run's :class:`CostEstimate`."""
 
-    def __init__(self, total: int, done: int, callback: ProgressCallback | None):
+    def __init__(self, total: int, done: int, callback: ProgressCallback | None,
+                 estimate_callback: EstimateCallback | None = None, workers: int = 1):
         self.total, self.done, self.scored = total, done, 0
         self.callback = callback
+        self.estimate_callback = estimate_callback
+        self.workers = workers
+        self.estimate: CostEstimate | None = None
         self.t0 = time.perf_counter()
         self._emit()
 
-    def add(self, n: int) -> None:
+    def add(self, n: int, table: pa.Table | None = None) -> None:
+        """``n`` more archs finished (``table``: their rows, when they were scored rather than given up on)."""
         self.done += n
         self.scored += n
         self._emit()
+        if self.estimate is None and table is not None and table.num_rows:
+            self._estimate(table)
+
+    def _estimate(self, table: pa.Table) -> None:
+        per: dict[str, float] = {}
+        for m, sec in zip(table.column("metric").to_pylist(), table.column("seconds").to_pylist()):
+            per[str(m)] = per.get(str(m), 0.0) + float(sec or 0.0)
+        self.estimate = CostEstimate(per, self.total - self.done, self.workers)
+        log.info("%s", self.estimate.describe())
+        if self.estimate_callback is not None:
+            self.estimate_callback(self.estimate)
 
     def restart_clock(self) -> None:
         """Measure the rate from now (called once the first actor is up, so start-up does not skew the ETA)."""
@@ -81,6 +141,8 @@ class RunState:
     failed: list[int] = field(default_factory=list)
     error_rows: int = 0
     retries: int = 0
+    #: rows written by this run, per status
+    rows: Counter = field(default_factory=Counter)
 
     @property
     def data_name(self) -> str:
@@ -90,8 +152,9 @@ class RunState:
     def todo_archs(self) -> int:
         return sum(len(s) for s in self.todo)
 
-    def tracker(self, callback: ProgressCallback | None) -> Tracker:
-        return Tracker(len(self.ids), len(self.ids) - self.todo_archs, callback)
+    def tracker(self, callback: ProgressCallback | None, estimate_callback: EstimateCallback | None = None,
+                workers: int = 1) -> Tracker:
+        return Tracker(len(self.ids), len(self.ids) - self.todo_archs, callback, estimate_callback, workers)
 
     def write(self, shard: Shard, table: pa.Table, failed: bool = False) -> None:
         """Atomically write ``shard``'s rows, minus any already stored key (so keys never duplicate)."""
@@ -106,12 +169,29 @@ class RunState:
             self.store.drop_keys(sid, old)
         self.written.append(shard.shard_id)
         self.error_rows += count_errors(table)
+        self.rows.update(status_counts(table))
         if failed:
             self.failed.append(shard.shard_id)
 
     def summary(self, seconds: float, workers: int) -> dict[str, Any]:
+        """The run's summary; ``outcome`` is ``ok``, ``partial`` (some rows are errors / ooms) or ``failed`` (a
+        shard was given up on, or the run scored archs but stored no ``ok`` row); when not ``ok``, ``problem`` says
+        why."""
         scored = self.todo_archs
-        return {
+        rows = {st: int(self.rows.get(st, 0)) for st in STATUSES}
+        outcome, problem = "ok", ""
+        if self.failed:
+            outcome = "failed"
+            problem = (f"{len(self.failed)} shard(s) failed after every retry (their {rows['error']} error rows "
+                       f"are stored; rerun with --resume to score them again)")
+        elif scored and not rows["ok"]:
+            outcome = "failed"
+            problem = f"no successful row: all {sum(rows.values())} rows scored are " + ", ".join(
+                f"{n} {st}" for st, n in rows.items() if n)
+        elif rows["error"] or rows["oom"]:
+            outcome = "partial"
+            problem = f"{rows['error']} error and {rows['oom']} oom rows (of {sum(rows.values())})"
+        summary: dict[str, Any] = {
             "out": self.cfg.out,
             "archs": len(self.ids),
             "already_done": len(self.ids) - scored,
@@ -119,12 +199,17 @@ class RunState:
             "shards_written": len(self.written),
             "failed_shards": list(self.failed),
             "retries": self.retries,
+            "rows": rows,
             "error_rows": self.error_rows,
             "corrupt_shards": list(self.corrupt),
             "workers": workers,
             "seconds": round(seconds, 3),
             "archs_per_s": round(scored / seconds, 3) if seconds > 0 and scored else 0.0,
+            "outcome": outcome,
         }
+        if problem:
+            summary["problem"] = problem
+        return summary
 
 
 def prepare_run(cfg: "ScoreConfig") -> RunState:
@@ -158,6 +243,8 @@ def prepare_run(cfg: "ScoreConfig") -> RunState:
             raise StoreError(f"{cfg.out} holds shard files but no run config; cannot resume it safely")
         store.save_config(resolved)
     else:
+        if cfg.force:
+            check_forced_resume(cfg.out, stored_cfg, resolved)
         store.check_config(resolved, force=cfg.force)
         if cfg.force:
             store.save_config(resolved)
@@ -183,6 +270,93 @@ def prepare_run(cfg: "ScoreConfig") -> RunState:
     todo = missing_work(plan_shards(ids, cfg.shard_size), done, metrics, cfg.seed, existing_ids=existing)
     log.info("%s: %d archs, %d shards to score (%d corrupt moved aside)", cfg.out, len(ids), len(todo), len(corrupt))
     return RunState(cfg, store, space, metrics, batch, ids, todo, done, corrupt, superseded=retry)
+
+
+def _stored_identity(stored: Mapping[str, Any]) -> dict[str, Any]:
+    if isinstance(stored.get("identity"), Mapping):
+        return dict(stored["identity"])
+    from raynas.parallel.config import VOLATILE_KEYS
+
+    return {k: v for k, v in stored.items() if k not in VOLATILE_KEYS}
+
+
+def check_forced_resume(out: str, stored: Mapping[str, Any], resolved: Mapping[str, Any]) -> None:
+    """A ``force``d resume may add metrics (and change the shard plan), never what the stored rows are.
+
+    Raises:
+        ConfigError: the new config differs from the stored one in a key outside
+            :data:`~raynas.parallel.config.FORCE_MAY_CHANGE` (space, selection, seed, data, batch, network
+            options) or drops a stored metric; the message names every such key with both values.
+    """
+    from raynas.parallel.config import FORCE_MAY_CHANGE
+
+    a = _stored_identity(stored)
+    b = json.loads(json.dumps(dict(resolved["identity"])))  # tuples -> lists, as the stored copy went through JSON
+    missing = object()
+    diff = sorted(k for k in set(a) | set(b) if a.get(k, missing) != b.get(k, missing))
+    problems = [f"{k}: stored {_show(a.get(k, missing), missing)}, given {_show(b.get(k, missing), missing)}"
+                for k in diff if k not in FORCE_MAY_CHANGE]
+    if "metrics" in diff:
+        new = set(b.get("metrics") or [])
+        dropped = [m for m in (a.get("metrics") or []) if m not in new]
+        if dropped:
+            problems.append(f"metrics: the given list drops stored metric(s) {dropped}")
+    if problems:
+        raise ConfigError(
+            f"{out}: force may only add metrics (or change shard_size) to a stored run, never change which rows "
+            f"it holds; the config differs in {'; '.join(problems)}. Score these settings into another --out"
+        )
+
+
+def _show(v: Any, missing: object) -> str:
+    if v is missing:
+        return "(absent)"
+    text = json.dumps(v)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+#: the keys that select a run's architectures (exactly one is set)
+SELECTION_KEYS = ("sample", "all", "ids")
+#: keys never taken from a stored config: how this invocation runs, and where
+_NOT_INHERITED = ("out", "resume", "force")
+
+
+def resume_defaults(given: Mapping[str, Any]) -> dict[str, Any]:
+    """``given`` completed from the stored config when it resumes a run: the stored config (``OUT/config.json``)
+    is the default of every key ``given`` leaves out, so ``raynas score --resume RUN`` needs no other flag.
+
+    Keys ``given`` sets override the stored ones (identity keys are then checked against the stored config by
+    :func:`prepare_run`); giving any selection key (``sample``/``all``/``ids``) replaces the stored selection;
+    ``space_kwargs`` merge key by key. Not resuming, or nothing stored: ``given`` unchanged.
+
+    Raises:
+        ConfigError: resuming a directory without a stored config, and ``given`` selects no architectures.
+    """
+    import dataclasses
+
+    from raynas.parallel.config import ScoreConfig
+    from raynas.store import ScoreStore
+
+    given = dict(given)
+    if not given.get("resume") or not isinstance(given.get("out"), str):
+        return given
+    stored = ScoreStore(given["out"]).flat_config()
+    if stored is None:
+        if not any(k in given for k in SELECTION_KEYS):
+            raise ConfigError(
+                f"nothing to resume in {given['out']}: it holds no run config (config.json); start a run there "
+                "with a selection (sample=N / --sample N, all / --all, or ids / --ids)"
+            )
+        return given
+    fields = {f.name for f in dataclasses.fields(ScoreConfig)}
+    base = {k: v for k, v in stored.items() if k in fields and k not in _NOT_INHERITED}
+    if any(k in given for k in SELECTION_KEYS):
+        for k in SELECTION_KEYS:
+            base.pop(k, None)
+    merged = {**base, **given}
+    if isinstance(base.get("space_kwargs"), Mapping) and isinstance(given.get("space_kwargs"), Mapping):
+        merged["space_kwargs"] = {**base["space_kwargs"], **given["space_kwargs"]}
+    return merged
 
 
 def _by_shard(keys: dict[tuple[int, str, int], int]) -> dict[int, set[tuple[int, str, int]]]:

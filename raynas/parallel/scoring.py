@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import socket
 import time
-from typing import TYPE_CHECKING, Any, Callable, Collection, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Collection, Iterator, Mapping, Sequence
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -71,6 +71,33 @@ def score_ids(
         the concatenated rows of all archs. An arch whose index or network cannot be built gets one
         ``status="error"`` row per metric carrying the error text; the other archs are still scored.
     """
+    tables: list[pa.Table] = []
+    for k, (_idx, table) in enumerate(iter_scored(space, ids, metric_names, batch, seed, device, data_name, host,
+                                                  space_kwargs, to_table)):
+        tables.append(table)
+        if progress is not None:
+            progress(k + 1, len(ids))
+    if not tables:
+        from raynas.store.schema import empty_table
+
+        return empty_table()
+    return pa.concat_tables(tables)
+
+
+def iter_scored(
+    space: "SearchSpace",
+    ids: Sequence[int],
+    metric_names: Sequence[str],
+    batch: "Batch",
+    seed: int,
+    device: str = "cpu",
+    data_name: str | None = None,
+    host: str | None = None,
+    space_kwargs: Mapping[str, Any] | None = None,
+    to_table: ToTable | None = None,
+) -> Iterator[tuple[int, pa.Table]]:
+    """:func:`score_ids` one arch at a time: yields ``(arch_index, rows)`` as soon as each arch is scored (the
+    unit of progress, and of what an interrupted run keeps). Unknown metric names raise before the first arch."""
     from raynas.metrics import get_metric
     from raynas.metrics.engine import compute_metrics
 
@@ -82,8 +109,7 @@ def score_ids(
     thin_kw = space.thin_kwargs()
     data_name = data_name if data_name is not None else batch.name
     host = host or socket.gethostname()
-    tables: list[pa.Table] = []
-    for k, idx in enumerate(ids):
+    for idx in ids:
         arch = None
         try:
             arch = space.index_to_arch(int(idx))
@@ -97,14 +123,7 @@ def score_ids(
         except Exception as exc:  # noqa: BLE001 - a broken arch becomes error rows, the run goes on
             log.warning("arch %s: cannot be built (%s: %s)", idx, type(exc).__name__, exc)
             results = error_results(names, f"build failed: {type(exc).__name__}: {exc}", str(device))
-        tables.append(to_table(space, int(idx), arch, seed, data_name, results, host))
-        if progress is not None:
-            progress(k + 1, len(ids))
-    if not tables:
-        from raynas.store.schema import empty_table
-
-        return empty_table()
-    return pa.concat_tables(tables)
+        yield int(idx), to_table(space, int(idx), arch, seed, data_name, results, host)
 
 
 def _factory(space: "SearchSpace", arch: Any, num_classes: int, kwargs: Mapping[str, Any]) -> Callable[[], Any]:
@@ -145,8 +164,16 @@ def drop_done_rows(table: pa.Table, done_keys: Collection[tuple[int, str, int]])
     return table.filter(keep)
 
 
-def run_local(cfg: "ScoreConfig", progress_callback: Callable[..., None] | None = None) -> dict[str, Any]:
-    """The whole scoring run in this process, no Ray: same store, resume and shard logic as the Ray driver."""
+def run_local(
+    cfg: "ScoreConfig",
+    progress_callback: Callable[..., None] | None = None,
+    estimate_callback: Callable[..., None] | None = None,
+) -> dict[str, Any]:
+    """The whole scoring run in this process, no Ray: same store, resume and shard logic as the Ray driver.
+
+    Progress is counted per arch. On ``KeyboardInterrupt`` the archs of the current shard finished so far are
+    written (as that shard's file) before the interrupt propagates, so ``resume`` scores only the rest.
+    """
     import torch
 
     from raynas.parallel.run import prepare_run
@@ -154,14 +181,23 @@ def run_local(cfg: "ScoreConfig", progress_callback: Callable[..., None] | None 
     run = prepare_run(cfg)
     device = "cuda" if torch.cuda.is_available() else "cpu"
     t0 = time.perf_counter()
-    tracker = run.tracker(progress_callback)
+    tracker = run.tracker(progress_callback, estimate_callback, workers=1)
     for shard in run.todo:
-        table = score_ids(
-            run.space, shard.ids, shard.metrics or run.metrics, run.batch, cfg.seed, device, run.data_name,
-            space_kwargs=cfg.space_kwargs,
-        )
-        run.write(shard, table)
-        tracker.add(len(shard))
+        tables: list[pa.Table] = []
+        try:
+            for _idx, table in iter_scored(
+                run.space, shard.ids, shard.metrics or run.metrics, run.batch, cfg.seed, device, run.data_name,
+                space_kwargs=cfg.space_kwargs,
+            ):
+                tables.append(table)
+                tracker.add(1, table)
+        except KeyboardInterrupt:
+            if tables:
+                run.write(shard, pa.concat_tables(tables))
+                log.warning("interrupted: stored the %d finished arch(s) of shard %d", len(tables), shard.shard_id)
+            raise
+        if tables:
+            run.write(shard, pa.concat_tables(tables))
     return run.summary(time.perf_counter() - t0, workers=0)
 
 
@@ -170,3 +206,11 @@ def count_errors(table: pa.Table) -> int:
     if table.num_rows == 0 or "status" not in table.column_names:
         return 0
     return int(pc.sum(pc.equal(table.column("status"), "error")).as_py() or 0)
+
+
+def status_counts(table: pa.Table) -> dict[str, int]:
+    """Rows per status (``ok``, ``nan``, ``error``, ``oom``) of ``table``."""
+    if table.num_rows == 0 or "status" not in table.column_names:
+        return {}
+    counts = pc.value_counts(table.column("status")).to_pylist()
+    return {str(c["values"]): int(c["counts"]) for c in counts}

@@ -104,4 +104,9 @@ def select_ids(space: "SearchSpace", cfg: "ScoreConfig") -> list[int]:
         return list(range(size))
     if cfg.sample is None:  # ScoreConfig guarantees one selector; kept for configs built by hand
         raise ConfigError("no architecture selection (sample, all or ids)")
-    return [int(i) for i in space.sample_indices(min(cfg.sample, size), cfg.seed)]
+    if cfg.sample > size:
+        raise ConfigError(
+            f"sample={cfg.sample} is more than the {size} archs of {space.name}; give a sample of at most "
+            f"{size}, or all=true (--all) to score the whole space"
+        )
+    return [int(i) for i in space.sample_indices(cfg.sample, cfg.seed)]

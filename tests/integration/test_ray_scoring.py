@@ -117,3 +117,138 @@ def test_hung_shard_is_killed_at_its_deadline_and_retried(
     local = tiny_score_config(tmp_path / "local")
     run_scoring_from_dict(local)
     assert_same_rows(score_rows(tmp_path / "run"), score_rows(tmp_path / "local"))
+
+
+# --- issue 13 ---------------------------------------------------------------------------------------------
+
+
+def _user_metric_module(tmp_path: Path, module: str, name: str) -> None:
+    (tmp_path / f"{module}.py").write_text(
+        "from raynas.metrics.registry import register_metric\n\n"
+        f"@register_metric({name!r}, needs_data=False, needs_labels=False)\n"
+        "def twice_params(model, batch):\n"
+        '    """Twice the parameter count."""\n'
+        "    return 2.0 * sum(p.numel() for p in model.parameters())\n"
+    )
+
+
+@pytest.fixture
+def user_metric(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, str]]:
+    """A metric registered with ``@register_metric`` in a module of ``tmp_path``, imported by the test (as a user
+    script would) after Ray started, so Ray's workers do not have that directory on their path."""
+    import importlib
+    import sys
+
+    from raynas.metrics.registry import METRICS
+
+    module, name = f"issue13_user_metrics_{tmp_path.name}", "issue13_twice_params"
+    (tmp_path / "code").mkdir()
+    _user_metric_module(tmp_path / "code", module, name)
+    monkeypatch.syspath_prepend(str(tmp_path / "code"))
+    monkeypatch.setattr(METRICS, "_entries", dict(METRICS._entries))  # the registration ends with the test
+    importlib.import_module(module)
+    try:
+        yield module, name
+    finally:
+        sys.modules.pop(module, None)
+
+
+def test_user_registered_metric_is_scored_by_the_actors(
+    local_ray: None, tmp_path: Path, user_metric: tuple[str, str]
+) -> None:
+    module, name = user_metric
+    cfg = tiny_score_config(tmp_path / "run", workers=2, metrics=["params", name])
+    summary = run_scoring_from_dict(cfg)
+    assert summary["outcome"] == "ok" and summary["retries"] == 0
+    assert summary["rows"] == {"ok": 12, "nan": 0, "error": 0, "oom": 0}
+    rows = score_rows(tmp_path / "run")
+    values = {(a, m): v for a, m, _s, v, _st in rows}
+    assert all(values[(a, name)] == 2 * values[(a, "params")] for a in _ids(cfg))
+    from raynas.store import ScoreStore
+
+    assert ScoreStore(tmp_path / "run").load_config()["volatile"]["metric_modules"] == [module]
+
+
+def test_unknown_metric_fails_before_any_actor_starts(
+    local_ray: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from raynas.errors import UnknownNameError
+
+    handles = _record_actors(monkeypatch)
+    with pytest.raises(UnknownNameError, match="issue13_nope"):
+        run_scoring_from_dict(tiny_score_config(tmp_path / "run", workers=2, metrics=["params", "issue13_nope"]))
+    assert handles == [] and not (tmp_path / "run" / "config.json").exists()
+
+
+def test_metric_the_actors_cannot_load_stops_the_run_with_a_config_error(
+    local_ray: None, tmp_path: Path, user_metric: tuple[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without its code shipped (as before the fix) the actor cannot import the module: the run stops at once
+    with a typed error naming it, instead of retrying and storing every row as an error."""
+    from raynas.errors import ConfigError
+    from raynas.parallel import actor as actor_mod
+
+    module, name = user_metric
+    monkeypatch.setattr(actor_mod, "_module_code", lambda module: None, raising=False)  # ship nothing
+    handles = _record_actors(monkeypatch)
+    with pytest.raises(ConfigError, match=f"cannot import metric module '{module}'"):
+        run_scoring_from_dict(tiny_score_config(tmp_path / "run", workers=1, metrics=["params", name]))
+    assert len(handles) == 1  # not replaced or retried
+    from raynas.store import ScoreStore
+
+    assert ScoreStore(tmp_path / "run").shard_ids() == set()
+
+
+def test_run_whose_shards_all_time_out_is_failed_and_exits_1(
+    local_ray: None, tmp_path: Path, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture
+) -> None:
+    import logging
+
+    from raynas.cli.main import main
+
+    caplog.set_level(logging.WARNING, logger="raynas.parallel.driver")
+    cfg = tiny_score_config(tmp_path / "run", sample=2, workers=1, shard_timeout_s=0.01, max_retries=1)
+    summary = run_scoring_from_dict(cfg)
+    assert summary["outcome"] == "failed" and summary["failed_shards"]
+    assert "failed after every retry" in summary["problem"]
+    assert "exceeded its 0.01 s deadline" in caplog.text and "0 s deadline" not in caplog.text
+    rc = main(["score", "--space", "nb201", "--C", "4", "--N", "1", "--batch-size", "8", "--image-size", "8",
+               "--metrics", "params,naswot", "--sample", "2", "--workers", "1", "--shard-timeout", "0.01",
+               "--max-retries", "1", "--no-progress", "--out", str(tmp_path / "cli")])
+    out, err = capsys.readouterr()
+    assert rc == 1 and "raynas: failure:" in err and "outcome: failed" in out
+
+
+def test_progress_per_arch_and_an_interrupt_keeps_finished_archs(local_ray: None, tmp_path: Path) -> None:
+    reference = tmp_path / "local"
+    run_scoring_from_dict(tiny_score_config(reference))
+    cfg = tiny_score_config(tmp_path / "run", workers=1, shard_size=6)  # one shard: 6 archs on one actor
+    seen: list[int] = []
+
+    def progress(done: int, total: int, rate: Any, eta: Any) -> None:
+        seen.append(done)
+        if done == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_scoring_from_dict(cfg, progress_callback=progress)
+    assert seen == [0, 1, 2]  # counted per arch while the shard was still running
+    stored = score_rows(tmp_path / "run")
+    archs = {r[0] for r in stored}
+    assert len(archs) >= 2 and len(stored) == 3 * len(archs)  # every finished arch, each with all its metrics
+    summary = run_scoring_from_dict({"out": str(tmp_path / "run"), "resume": True})
+    assert summary["already_done"] == len(archs) and summary["outcome"] == "ok"
+    assert_complete(tmp_path / "run", _ids(cfg))
+    assert_same_rows(score_rows(tmp_path / "run"), score_rows(reference))
+
+
+def test_more_workers_than_the_cluster_runs_are_capped_and_reported(
+    local_ray: None, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+
+    caplog.set_level(logging.WARNING, logger="raynas.parallel.driver")
+    summary = run_scoring_from_dict(tiny_score_config(tmp_path / "run", workers=100000))
+    assert summary["workers"] == 2 and summary["workers_requested"] == 100000 and len(summary["actors"]) == 2
+    assert "workers=100000 is more than this Ray cluster can run at once (2 CPUs at 1 per worker)" in caplog.text
+    assert_complete(tmp_path / "run", _ids(tiny_score_config(tmp_path / "run")))

@@ -24,7 +24,7 @@ def test_fresh_run_writes_all_shards_and_reports_progress(tmp_path: Path) -> Non
     summary = run_scoring_from_dict(cfg, progress_callback=lambda *a: calls.append(a))
     assert summary["archs"] == summary["scored"] == 6 and summary["shards_written"] == 2
     assert summary["error_rows"] == 0 and summary["failed_shards"] == [] and summary["retries"] == 0
-    assert [c[:2] for c in calls] == [(0, 6), (4, 6), (6, 6)]
+    assert [c[:2] for c in calls] == [(k, 6) for k in range(7)]  # one call per arch, not per shard (issue 13)
     assert calls[0][2:] == (None, None) and calls[-1][3] == 0.0 and calls[-1][2] > 0
     assert sorted(ScoreStore(tmp_path / "r").shard_ids()) == [0, 1]
     assert_complete(tmp_path / "r", _ids(cfg))
