@@ -30,6 +30,11 @@ References run, per metric:
     Both sides run in float64: 50 SGD steps at lr 0.2 amplify float32 rounding to 5-35 % of the final loss
     (one thread vs two already differ), so only a float64 comparison tests the definition.
 
+    NASWOT (BayesWatch/nas-without-training, search.py with scores.py): naswot_code. Its hook functions and
+    ``get_batch_jacobian`` live inside the search script's main loop, so they are taken from the syntax tree
+    and executed as that loop uses them (hooks on every module whose type name contains "ReLU", the Jacobian
+    forward/backward that marks the visited modules, the counting forward, ``hooklogdet``).
+
 Both foresight references ship a package called ``foresight``: each is imported with the other's modules purged.
 
 The networks are small on purpose (NB201 C=8, N=1; DARTS C=4, 5 cells) so the fixture stays under 2 MB; the
@@ -45,6 +50,7 @@ import copy
 import json
 import subprocess
 import sys
+import textwrap
 import types
 from pathlib import Path
 from typing import Any
@@ -183,6 +189,45 @@ def revisit_values(checkout: Path, net: nn.Module, inputs: torch.Tensor, labels:
     return {"lwt_angle": 0.0, "lwt_loss": 100.0}
 
 
+def _functions_from(path: Path, names: set[str], namespace: dict[str, Any]) -> dict[str, Any]:
+    """Execute the function definitions called ``names`` found anywhere in ``path``'s syntax tree."""
+    import ast
+
+    source = path.read_text()
+    nodes = [n for n in ast.walk(ast.parse(source)) if isinstance(n, ast.FunctionDef) and n.name in names]
+    for n in nodes:
+        code = ast.get_source_segment(source, n) or ""
+        exec(compile(textwrap.dedent(code), str(path), "exec"), namespace)  # noqa: S102 - the reference's code
+    missing = names - set(namespace)
+    if missing:
+        raise SystemExit(f"{path}: functions {sorted(missing)} not found")
+    return namespace
+
+
+def naswot_values(checkout: Path, net: nn.Module, inputs: torch.Tensor, labels: torch.Tensor) -> dict[str, float | None]:
+    """Mellor et al.'s hook_logdet score of ``net`` as search.py computes it (train mode, BN kept)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("naswot_scores", checkout / "scores.py")
+    scores = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+    spec.loader.exec_module(scores)  # type: ignore[union-attr]
+    network = _TupleNet(copy.deepcopy(net).train())
+    ns = _functions_from(checkout / "search.py", {"get_batch_jacobian", "counting_forward_hook",
+                                                   "counting_backward_hook"}, {"torch": torch, "np": np})
+    ns["network"] = network  # the hooks add into the global ``network.K``, as in the search loop
+    network.K = np.zeros((inputs.shape[0], inputs.shape[0]))
+    for _, module in network.named_modules():
+        if "ReLU" in str(type(module)):
+            module.register_forward_hook(ns["counting_forward_hook"])
+            module.register_backward_hook(ns["counting_backward_hook"])
+    torch.manual_seed(SEED)
+    x = inputs.clone()
+    ns["get_batch_jacobian"](network, x, labels.clone(), torch.device("cpu"))
+    network(inputs.clone())
+    value = float(scores.hooklogdet(network.K, labels))
+    return {"naswot_code": value if np.isfinite(value) else None}
+
+
 def zero_cost_nas_values(
     checkout: Path, net: nn.Module, inputs: torch.Tensor, labels: torch.Tensor
 ) -> tuple[dict[str, float | None], dict[str, float]]:
@@ -217,6 +262,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--zero-cost-nas", type=Path, required=True, help="checkout of SamsungLabs/zero-cost-nas")
     p.add_argument("--hnas", type=Path, required=True, help="checkout of shuyao95/HNAS")
     p.add_argument("--revisit", type=Path, required=True, help="checkout of taoyang1122/Revisit_TrainingFree_NAS")
+    p.add_argument("--naswot", type=Path, required=True, help="checkout of BayesWatch/nas-without-training")
     p.add_argument("--out", type=Path, default=REPO / "tests" / "parity" / "fixture")
     args = p.parse_args(argv)
 
@@ -225,9 +271,9 @@ def main(argv: list[str] | None = None) -> int:
     inputs = torch.randn(BATCH, 3, 32, 32, generator=gen)
     labels = torch.arange(BATCH) % NUM_CLASSES
     arrays: dict[str, np.ndarray] = {"batch/inputs": inputs.numpy(), "batch/labels": labels.numpy()}
-    zc_commit, hnas_commit, revisit_commit = (
+    zc_commit, hnas_commit, revisit_commit, naswot_commit = (
         subprocess.run(["git", "-C", str(c), "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
-        for c in (args.zero_cost_nas, args.hnas, args.revisit)
+        for c in (args.zero_cost_nas, args.hnas, args.revisit, args.naswot)
     )
     cases: dict[str, Any] = {}
     for key, (space, arch) in CASES.items():
@@ -238,6 +284,7 @@ def main(argv: list[str] | None = None) -> int:
         values, scales = zero_cost_nas_values(args.zero_cost_nas, net, inputs, labels)
         values.update(hnas_values(args.hnas, net, inputs, labels))
         values.update(revisit_values(args.revisit, net, inputs, labels))
+        values.update(naswot_values(args.naswot, net, inputs, labels))
         cases[key] = {"space": space, "arch": arch, "values": values, "scales": scales}
         sys.stderr.write(f"{key}: {values}\n")
     args.out.mkdir(parents=True, exist_ok=True)
@@ -252,6 +299,7 @@ def main(argv: list[str] | None = None) -> int:
             "ntk_cond": f"shuyao95/HNAS@{hnas_commit}: foresight/pruners/measures/condnum.py",
             **{m: f"taoyang1122/Revisit_TrainingFree_NAS@{revisit_commit}: evaluate_anglefc.py"
                for m in ("lwt_angle", "lwt_loss")},
+            "naswot_code": f"BayesWatch/nas-without-training@{naswot_commit}: search.py (hook_logdet), scores.py",
         },
         "torch": torch.__version__,
         "float64": ["lwt_angle", "lwt_loss"],  # computed (by both sides) on float64 copies of net and batch

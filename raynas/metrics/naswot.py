@@ -34,6 +34,9 @@ def naswot(model: nn.Module, batch: Batch) -> float:
     over every ``nn.ReLU`` call of the flattened ``(ReLU input > 0)``. With
     ``K_H[i, j] = N_A - Hamming(c_i, c_j)`` (``[B, B]``, float64) the score is ``log|det K_H|`` (slogdet).
     Identical codes make ``K_H`` singular and the score ``-inf``. Networks must use ``nn.ReLU`` modules
-    (functional relu is invisible to hooks). This is Mellor's score, not the variant vendored in HNAS/RoBoT.
+    (functional relu is invisible to hooks). This is the paper's score, not the variant vendored in HNAS/RoBoT,
+    and not exactly the released code's either: that one also hooks modules merely named after ReLU (NB201's
+    ``ReLUConvBN``, so conv-op codes count twice) and skips branches that do not reach the output; it is
+    registered as ``naswot_code`` (same ranks on the parity archs, log-det +5 to +11 there).
     """
     return float(naswot_reduce({"relu_kernel": hamming_kernel(model, batch.inputs)}, batch))

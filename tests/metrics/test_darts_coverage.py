@@ -41,6 +41,7 @@ EXPECTED: dict[str, str | re.Pattern[str]] = {
     "lwt_angle": "ok",
     "lwt_loss": "ok",
     "naswot": "ok",
+    "naswot_code": "ok",
     "ntk_cond": "ok",
     "ntk_cond_jacobian": "ok",
     "ntk_trace": "ok",

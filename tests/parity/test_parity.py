@@ -39,7 +39,7 @@ PENDING: dict[str, str] = {
     "params": "a count; pinned by hand in tests/metrics/test_params.py and against NB-Suite-Zero's params",
     "flops": "a count; NB-Suite-Zero's counter differs by BN/ReLU/pool FLOPs (documented in flops.py)",
     "fisher_channel": "raynas's per-channel variant of fisher: no reference code by definition",
-    "naswot": "BayesWatch/nas-without-training: not yet in the fixture",
+    "naswot": "the paper's definition (each ReLU unit once); the released code's score is naswot_code, in the fixture",
     "ntk_trace_jacobian": "raynas's per-sample-Jacobian variant of ntk_trace: no reference code by definition",
     "ntk_cond_jacobian": "raynas's per-sample-Jacobian variant of ntk_cond: no reference code by definition",
     "tenas_ntk_cond": "VITA-Group/TENAS: not yet in the fixture",
