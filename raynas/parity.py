@@ -57,7 +57,9 @@ def _cases() -> dict[str, tuple[str, str]]:
 CASES: dict[str, tuple[str, str]] = _cases()
 
 
-def build_network(space: str, arch: str) -> nn.Module:
-    """The case's network, freshly initialised under the caller's torch seed (weights are loaded by the suite)."""
+def build_network(space: str, arch: str, thin: bool = False) -> nn.Module:
+    """The case's network (``thin``: the space's thin network, ``thin_kwargs()``, on which the linear regions
+    are counted), freshly initialised under the caller's torch seed (weights are loaded by the suite)."""
     s = create_space(space)
-    return s.to_module(s.parse(arch), NUM_CLASSES, **NETWORK_KWARGS[space])
+    kwargs = s.thin_kwargs() if thin else NETWORK_KWARGS[space]
+    return s.to_module(s.parse(arch), NUM_CLASSES, **kwargs)

@@ -35,6 +35,14 @@ References run, per metric:
     and executed as that loop uses them (hooks on every module whose type name contains "ReLU", the Jacobian
     forward/backward that marks the visited modules, the counting forward, ``hooklogdet``).
 
+    TE-NAS (VITA-Group/TENAS, lib/procedures/ntk.py ``get_ntk_n``, lib/procedures/linear_region_counter.py
+    ``Linear_Region_Collector``): tenas_ntk_cond, linear_regions. The module imports torchvision (for its dataset
+    loaders, not used here: the collector is given its input batches) and calls ``.cuda()`` and the
+    Python-2 ``loader.next()``: torchvision is stubbed, ``.cuda()`` is the identity, the loaders are
+    :class:`_OnceLoader`. The linear-region inputs are the crops raynas draws (3 x 1000 one-channel 3x3 windows
+    of the batch, seed 0), handed to the collector as its 3 batches; the count runs on the case's thin network
+    (its weights are stored too, as ``"{case}/thin/{key}"``).
+
 Both foresight references ship a package called ``foresight``: each is imported with the other's modules purged.
 
 The networks are small on purpose (NB201 C=8, N=1; DARTS C=4, 5 cells) so the fixture stays under 2 MB; the
@@ -66,6 +74,9 @@ sys.path.insert(0, str(REPO))
 from raynas.parity import CASES, NUM_CLASSES, build_network  # noqa: E402
 
 BATCH, SEED = 16, 0
+#: a float32 eigen-solve of a ``[B, B]`` Gram matrix resolves eigenvalues down to about ``B * eps32 * lambda_max``:
+#: a reference condition number above this is rounding noise (raynas solves in float64)
+FLOAT32_COND_LIMIT = 1.0 / (BATCH * float(np.finfo(np.float32).eps))
 
 
 def _purge(*prefixes: str) -> None:
@@ -107,6 +118,12 @@ def hnas_values(checkout: Path, net: nn.Module, inputs: torch.Tensor, labels: to
         singular = name == "ntk_cond" and (value <= 0 or value in (1e5, np.finfo(np.float64).max))
         out[name] = value if np.isfinite(value) and not singular else None
     return out
+
+
+def unresolved(values: dict[str, float | None]) -> list[str]:
+    """The condition numbers beyond the reference's float32 resolution (:data:`FLOAT32_COND_LIMIT`)."""
+    return sorted(m for m in ("ntk_cond", "tenas_ntk_cond")
+                  if values.get(m) is not None and values[m] > FLOAT32_COND_LIMIT)  # type: ignore[operator]
 
 
 class _OnceLoader:
@@ -228,6 +245,60 @@ def naswot_values(checkout: Path, net: nn.Module, inputs: torch.Tensor, labels: 
     return {"naswot_code": value if np.isfinite(value) else None}
 
 
+def _tenas_procedures(checkout: Path) -> Any:
+    """TE-NAS's ``ntk.py`` and ``linear_region_counter.py`` (loaded as files: the package's ``__init__`` also
+    imports its logging helpers), with torchvision and its ``datasets`` stubbed (only the dataset loaders,
+    unused here, need them)."""
+    _purge("datasets", "torchvision")
+    for name in ("torchvision", "torchvision.transforms", "torchvision.datasets"):
+        sys.modules[name] = types.ModuleType(name)
+    sys.modules["torchvision"].transforms = sys.modules["torchvision.transforms"]  # type: ignore[attr-defined]
+    sys.modules["torchvision"].datasets = sys.modules["torchvision.datasets"]  # type: ignore[attr-defined]
+    datasets = types.ModuleType("datasets")
+    datasets.CUTOUT, datasets.Dataset2Class, datasets.ImageNet16 = object, {}, object  # type: ignore[attr-defined]
+    sys.modules["datasets"] = datasets
+    procs = types.SimpleNamespace()
+    for file, attr in (("ntk.py", "get_ntk_n"), ("linear_region_counter.py", "Linear_Region_Collector")):
+        path = checkout / "lib" / "procedures" / file
+        # ``res += res.T`` (self-overlapping in-place add) is refused by torch >= 1.5: the out-of-place sum it means
+        source = path.read_text().replace("res += res.T", "res = res + res.T")
+        module = types.ModuleType(f"tenas_{file[:-3]}")
+        exec(compile(source, str(path), "exec"), module.__dict__)  # noqa: S102 - the reference's own code
+        setattr(procs, attr, getattr(module, attr))
+    torch.symeig = lambda a, eigenvectors=False: (torch.linalg.eigvalsh(a), None)  # type: ignore[attr-defined]
+    return procs
+
+
+def tenas_values(checkout: Path, net: nn.Module, thin: nn.Module, inputs: torch.Tensor) -> dict[str, float | None]:
+    """TE-NAS's NTK condition number (train mode, one batch) of ``net`` and its region count of ``thin``."""
+    from raynas.metrics._regions import input_channels, region_inputs
+    from raynas.metrics.linear_regions import CHUNK, CHUNKS
+
+    procs = _tenas_procedures(checkout)
+    cuda, torch.Tensor.cuda = torch.Tensor.cuda, lambda self, *a, **k: self  # type: ignore[method-assign]
+    cur = torch.cuda.current_device
+    torch.cuda.current_device = lambda: 0  # type: ignore[assignment]
+    try:
+        loader = _OnceLoader(inputs.clone(), torch.zeros(inputs.shape[0], dtype=torch.long))
+        (cond,) = procs.get_ntk_n(loader, [copy.deepcopy(net)], recalbn=0, train_mode=True, num_batch=1)
+        channels = input_channels(thin, 1)  # NB201's thin network: 1 (TE-NAS's RandChannel(1))
+        crops = region_inputs("crops", CHUNK * CHUNKS, channels, SEED, inputs)
+        lrc = procs.Linear_Region_Collector(input_size=(CHUNK, channels, 3, 3), sample_batch=CHUNKS,
+                                            dataset="cifar10",
+                                            data_path=None, seed=SEED)
+        model = copy.deepcopy(thin).train()
+        lrc.reinit(models=[model], seed=SEED)
+        chunks = iter([(c, None) for c in crops.split(CHUNK)])
+        lrc.loader = types.SimpleNamespace(next=lambda: next(chunks))
+        (regions,) = lrc.forward_batch_sample()
+    finally:
+        torch.Tensor.cuda = cuda  # type: ignore[method-assign]
+        torch.cuda.current_device = cur  # type: ignore[assignment]
+    cond = float(cond)
+    singular = cond <= 0 or cond in (1e5, np.finfo(np.float64).max) or not np.isfinite(cond)
+    return {"tenas_ntk_cond": None if singular else cond, "linear_regions": float(regions)}
+
+
 def zero_cost_nas_values(
     checkout: Path, net: nn.Module, inputs: torch.Tensor, labels: torch.Tensor
 ) -> tuple[dict[str, float | None], dict[str, float]]:
@@ -263,6 +334,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--hnas", type=Path, required=True, help="checkout of shuyao95/HNAS")
     p.add_argument("--revisit", type=Path, required=True, help="checkout of taoyang1122/Revisit_TrainingFree_NAS")
     p.add_argument("--naswot", type=Path, required=True, help="checkout of BayesWatch/nas-without-training")
+    p.add_argument("--tenas", type=Path, required=True, help="checkout of VITA-Group/TENAS")
     p.add_argument("--out", type=Path, default=REPO / "tests" / "parity" / "fixture")
     args = p.parse_args(argv)
 
@@ -271,9 +343,9 @@ def main(argv: list[str] | None = None) -> int:
     inputs = torch.randn(BATCH, 3, 32, 32, generator=gen)
     labels = torch.arange(BATCH) % NUM_CLASSES
     arrays: dict[str, np.ndarray] = {"batch/inputs": inputs.numpy(), "batch/labels": labels.numpy()}
-    zc_commit, hnas_commit, revisit_commit, naswot_commit = (
+    zc_commit, hnas_commit, revisit_commit, naswot_commit, tenas_commit = (
         subprocess.run(["git", "-C", str(c), "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
-        for c in (args.zero_cost_nas, args.hnas, args.revisit, args.naswot)
+        for c in (args.zero_cost_nas, args.hnas, args.revisit, args.naswot, args.tenas)
     )
     cases: dict[str, Any] = {}
     for key, (space, arch) in CASES.items():
@@ -281,11 +353,16 @@ def main(argv: list[str] | None = None) -> int:
         net = build_network(space, arch)
         for name, t in net.state_dict().items():
             arrays[f"{key}/{name}"] = t.detach().numpy()
+        thin = build_network(space, arch, thin=True)
+        for name, t in thin.state_dict().items():
+            arrays[f"{key}/thin/{name}"] = t.detach().numpy()
         values, scales = zero_cost_nas_values(args.zero_cost_nas, net, inputs, labels)
         values.update(hnas_values(args.hnas, net, inputs, labels))
         values.update(revisit_values(args.revisit, net, inputs, labels))
         values.update(naswot_values(args.naswot, net, inputs, labels))
-        cases[key] = {"space": space, "arch": arch, "values": values, "scales": scales}
+        values.update(tenas_values(args.tenas, net, thin, inputs))
+        cases[key] = {"space": space, "arch": arch, "values": values, "scales": scales,
+                      "float32_unresolved": unresolved(values)}
         sys.stderr.write(f"{key}: {values}\n")
     args.out.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(args.out / "weights.npz", **arrays)
@@ -300,8 +377,11 @@ def main(argv: list[str] | None = None) -> int:
             **{m: f"taoyang1122/Revisit_TrainingFree_NAS@{revisit_commit}: evaluate_anglefc.py"
                for m in ("lwt_angle", "lwt_loss")},
             "naswot_code": f"BayesWatch/nas-without-training@{naswot_commit}: search.py (hook_logdet), scores.py",
+            "tenas_ntk_cond": f"VITA-Group/TENAS@{tenas_commit}: lib/procedures/ntk.py (get_ntk_n)",
+            "linear_regions": f"VITA-Group/TENAS@{tenas_commit}: lib/procedures/linear_region_counter.py",
         },
         "torch": torch.__version__,
+        "float32_cond_limit": FLOAT32_COND_LIMIT,
         "float64": ["lwt_angle", "lwt_loss"],  # computed (by both sides) on float64 copies of net and batch
         "cases": cases,
     }

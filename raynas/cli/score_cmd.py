@@ -44,6 +44,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--image-size", type=int, help="side of the input images (default 32)")
     p.add_argument("--C", type=int, help="network width (space default if unset)")
     p.add_argument("--N", type=int, help="cells per stage / layers (space default if unset)")
+    # no argparse choices: the space validates the name (ConfigError, exit 2) and knows which it builds
+    p.add_argument("--network", metavar="NAME",
+                   help="nb201 only: 'benchmark' (default, NAS-Bench-201's network) or 'zero_cost_nas' "
+                   "(zero-cost-nas's nasbench2, scored by zero-cost-nas/HNAS/RoBoT: cell convs with bias, "
+                   "non-affine cell BNs)")
     p.add_argument("--out", help="run directory (required unless given as --resume RUN)")
     p.add_argument("--workers", type=int,
                    help="Ray scoring actors (default 1; 0: plain in-process loop; capped at what a local Ray can run)")
@@ -90,7 +95,7 @@ def config_from_args(args: argparse.Namespace) -> dict[str, Any]:
         cfg["ids"] = _parse_ids(given["ids"])
     if "shard_timeout" in given:
         cfg["shard_timeout_s"] = given["shard_timeout"]
-    space_kwargs = {k: given[k] for k in ("C", "N") if k in given}
+    space_kwargs = {k: given[k] for k in ("C", "N", "network") if k in given}
     if space_kwargs:
         cfg["space_kwargs"] = space_kwargs
     resume = given.get("resume")

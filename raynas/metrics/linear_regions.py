@@ -1,4 +1,4 @@
-"""TE-NAS linear-region count: distinct ReLU activation patterns over Gaussian 3x3 inputs (data-free)."""
+"""TE-NAS linear-region count: distinct ReLU activation patterns over 3 x 1000 one-channel 3x3 image crops."""
 
 from __future__ import annotations
 
@@ -6,51 +6,35 @@ import torch
 import torch.nn as nn
 
 from raynas.data.batch import Batch
-from raynas.metrics._codes import activation_codes
+from raynas.metrics._regions import count_patterns, input_channels, region_inputs
 from raynas.metrics.registry import register_metric
 
-#: number of Gaussian inputs whose activation patterns are counted (TE-NAS uses 1000)
-N_SAMPLES = 1000
-#: spatial size of the inputs: tiny, so that the patterns of a deep network stay countable
-SPATIAL = 3
-
-
-def gaussian_inputs(channels: int, *, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
-    """``[N_SAMPLES, channels, 3, 3]`` standard normal, from a generator seeded with ``torch.initial_seed()``.
-
-    The engine calls ``torch.manual_seed(seed)`` before each metric, so the inputs are reproducible; they are
-    drawn on the CPU so every device sees the same numbers.
-    """
-    gen = torch.Generator(device="cpu").manual_seed(torch.initial_seed())
-    x = torch.randn(N_SAMPLES, channels, SPATIAL, SPATIAL, generator=gen, dtype=torch.float64)
-    return x.to(device=device, dtype=dtype)
+#: TE-NAS's ``Linear_Region_Collector(input_size=(1000, 1, 3, 3), sample_batch=3)``: 3 forwards of 1000 crops
+CHUNK, CHUNKS, SPATIAL = 1000, 3, 3
 
 
 @register_metric(
     "linear_regions",
     needs_labels=False,
-    needs_data=False,
     higher_is_better=True,
     thin_model=True,
     reference=(
-        "Chen, Gong, Wang. Neural Architecture Search on ImageNet in Four GPU Hours: "
-        "A Theoretically Inspired Perspective (TE-NAS). ICLR 2021"
+        "Chen, Gong, Wang. Neural Architecture Search on ImageNet in Four GPU Hours: A Theoretically Inspired "
+        "Perspective (TE-NAS). ICLR 2021 (VITA-Group/TENAS, lib/procedures/linear_region_counter.py, "
+        "prune_tenas.py)"
     ),
 )
 def linear_regions(model: nn.Module, batch: Batch) -> float:
-    """Number of distinct ReLU activation patterns over 1000 Gaussian inputs (TE-NAS, Chen et al. 2021).
+    """Number of distinct ReLU activation patterns over 3,000 3x3 crops of the batch's images (TE-NAS).
 
-    Inputs ``[N_SAMPLES=1000, C, 3, 3]`` (``C = batch.inputs.shape[1]``; only the channel count, device and dtype
-    of the batch are used) go through one forward pass; each sample's pattern is its code ``[N_A]`` (concatenated
-    ``ReLU input > 0`` over all ``nn.ReLU`` modules); the score is the number of unique rows of the code matrix
-    ``[1000, N_A]``, an estimate of how many linear regions of the piecewise-linear network the input
-    distribution visits. The network must accept 3x3 inputs (e.g. global adaptive pooling before the classifier).
-
-    Saturation: the count is at most ``N_SAMPLES``; a full-width network (e.g. 7 conv layers of 16-64 channels)
-    already gives 1000 distinct patterns. TE-NAS therefore counts regions on a *thin* copy of the architecture
-    (NB201: ``C=1, N=1``, no stem); this function counts on whatever model it is given, so reproducing TE-NAS
-    means building that thin network in the model factory.
+    As TE-NAS counts: 3 forward passes (train mode: BN on each pass's statistics) of 1000 inputs
+    ``[1000, C, 3, 3]``, each a random 3x3 window of ``C`` random channels of a random batch image (``C``: the
+    model's first Conv2d's input channels; 1 without a conv, and for the thin network), drawn from ``torch.initial_seed()``; a
+    sample's pattern is ``ReLU input > 0`` over all ``nn.ReLU`` modules; the score is the number of unique
+    patterns among the 3,000 (so at most 3,000). It is counted on the space's thin network, TE-NAS's
+    ``model_config_thin``: NB201 one cell at C=1 without stem, then BN-ReLU-pool-Linear.
     """
-    x = gaussian_inputs(int(batch.inputs.shape[1]), device=batch.inputs.device, dtype=batch.inputs.dtype)
-    codes = activation_codes(model, x)
-    return float(torch.unique(codes.to(torch.uint8), dim=0).shape[0])
+    channels = input_channels(model, 1)  # TE-NAS: RandChannel(1)
+    x = region_inputs("crops", CHUNK * CHUNKS, channels, torch.initial_seed(), batch.inputs, SPATIAL)
+    x = x.to(device=batch.inputs.device, dtype=batch.inputs.dtype)
+    return float(count_patterns(model, list(x.split(CHUNK))))

@@ -9,8 +9,8 @@ candidate; common weights remove that noise from the ranking and halve the NTK w
   statistics): per-sample gradients of the summed logits w.r.t. every ``*weight`` parameter, ``Theta = G G^T``,
   ``lambda_max / lambda_min``. Weights of dead ops get zero gradients, so they do not change ``Theta``.
 * ``regions``: number of distinct ReLU activation patterns of the *thin* supernet (train mode, no grad) over
-  ``[n, C_thin, 3, 3]`` inputs: Gaussian (as :func:`raynas.metrics.linear_regions`) or random 3x3 crops of
-  random channels of the batch images (as the public TE-NAS code, which uses 3 x 1000 CIFAR crops).
+  ``[n, C_thin, 3, 3]`` inputs: Gaussian (as ``linear_regions_gaussian``) or random 3x3 crops of
+  random channels of the batch images (as the public TE-NAS code and ``linear_regions``: 3 x 1000 crops).
 
 TE-NAS initialises with Kaiming-normal weights (fan-out for the NTK net, fan-in for the thin net), zero biases,
 BN weight 1 / bias 0 (``init="kaiming_normal"``); ``init="pytorch"`` keeps PyTorch's default init.
@@ -30,11 +30,11 @@ from raynas.data.batch import Batch
 from raynas.errors import ConfigError
 from raynas.metrics._codes import activation_codes
 from raynas.metrics._ntk import condition_number, logit_sum, ntk, weight_params
+from raynas.metrics._regions import RegionInputs, region_inputs
 
 log = logging.getLogger(__name__)
 
 Init = Literal["kaiming_normal", "pytorch"]
-RegionInputs = Literal["gaussian", "crops"]
 
 
 def kaiming_init(model: nn.Module, mode: str) -> nn.Module:
@@ -54,36 +54,6 @@ def kaiming_init(model: nn.Module, mode: str) -> nn.Module:
 def repeat_seed(seed: int, repeat: int) -> int:
     """A 31-bit torch seed for repeat ``repeat`` of a search seeded ``seed`` (independent streams)."""
     return int(np.random.SeedSequence([seed, repeat]).generate_state(1)[0] & 0x7FFFFFFF)
-
-
-def region_inputs(
-    kind: RegionInputs, n: int, channels: int, seed: int, images: torch.Tensor | None = None, size: int = 3
-) -> torch.Tensor:
-    """``[n, channels, size, size]`` float32 inputs for the region count, deterministic in ``seed``.
-
-    ``gaussian``: standard normal. ``crops``: for each sample a random image of ``images [B, C, H, W]``,
-    ``channels`` distinct random channels of it (sorted) and a random ``size x size`` window.
-    """
-    gen = torch.Generator().manual_seed(seed)
-    if kind == "gaussian":
-        return torch.randn(n, channels, size, size, generator=gen)
-    if kind != "crops":
-        raise ConfigError(f"region inputs must be 'gaussian' or 'crops', got {kind!r}")
-    if images is None or images.dim() != 4:
-        raise ConfigError("crop region inputs need the batch images [B, C, H, W]")
-    imgs = images.detach().float().cpu()
-    B, C, H, W = imgs.shape
-    if C < channels or H < size or W < size:
-        raise ConfigError(f"cannot crop {channels}x{size}x{size} inputs from images of shape {tuple(imgs.shape)}")
-    idx = torch.randint(B, (n,), generator=gen)
-    ys = torch.randint(H - size + 1, (n,), generator=gen)
-    xs = torch.randint(W - size + 1, (n,), generator=gen)
-    out = torch.empty(n, channels, size, size)
-    for s in range(n):
-        ch = torch.randperm(C, generator=gen)[:channels].sort().values
-        y, x = int(ys[s]), int(xs[s])
-        out[s] = imgs[int(idx[s]), ch, y : y + size, x : x + size]
-    return out
 
 
 class SupernetMeasure:

@@ -164,8 +164,17 @@ def official_permutation(n: int = 5**6, seed: int = _OFFICIAL_SEED) -> tuple[tup
 class NB201Space(SearchSpace):
     """NAS-Bench-201 (or a variant with another op list / node count from a spec).
 
-    Macro defaults (``C``, ``N``, ``stages``, BN flags, input channels) are used by :meth:`to_module`
-    unless overridden per call.
+    Macro defaults (``C``, ``N``, ``stages``, BN flags, input channels, ``network``) are used by
+    :meth:`to_module` unless overridden per call.
+
+    ``network`` picks the cell network (:data:`raynas.spaces.nb201_model.NETWORKS`): ``"benchmark"`` (default)
+    is NAS-Bench-201's own; ``"zero_cost_nas"`` is zero-cost-nas's ``nasbench2``, the network zero-cost-nas,
+    HNAS, RoBoT and NB-Suite-Zero scored, identical except that the cell convs carry a bias and the cell BNs
+    are neither affine nor tracking (stem, reductions and head unchanged). Use it to regenerate those
+    papers' values on their own network; :class:`~raynas.spaces.nb201_model.NB201Network` has the details.
+    The spec files have no such key: the option is given per space (``create_space("nb201",
+    network=...)``) or per network (``to_module(..., network=...)``, a scoring config's ``space_kwargs``,
+    ``raynas score --network``).
     """
 
     name = "nb201"
@@ -182,8 +191,10 @@ class NB201Space(SearchSpace):
         input_size: int = 32,
         affine: bool = True,
         track_running_stats: bool = True,
+        network: str = "benchmark",
         name: str = "nb201",
     ):
+        from raynas.spaces.nb201_model import NETWORKS
         from raynas.spaces.ops import OPS
 
         self.ops = tuple(ops)
@@ -192,24 +203,32 @@ class NB201Space(SearchSpace):
             raise ConfigError(f"space {name!r}: ops must be distinct known op names, got {list(self.ops)}")
         if nodes < 2:
             raise ConfigError(f"space {name!r}: a cell needs at least 2 nodes, got {nodes}")
+        if network not in NETWORKS:
+            raise ConfigError(
+                f"space {name!r}: network must be one of {', '.join(map(repr, NETWORKS))}, got {network!r}"
+            )
         self.nodes = nodes
         self.edges = cell_edges(nodes)
         self.name = name
         self.macro = dict(C=C, N=N, stages=stages, in_channels=in_channels, affine=affine,
-                          track_running_stats=track_running_stats)
+                          track_running_stats=track_running_stats, network=network, stem=True)
         self.input_size = input_size
         #: True when indices follow the official NAS-Bench-201 numbering
         self.official_order = self.ops == OPS_NB201 and nodes == 4
 
     @classmethod
     def from_spec(cls, spec: SpaceSpec, **overrides: Any) -> NB201Space:
-        """Space from a validated spec; ``overrides`` replace macro defaults (C, N, stages, affine, ...)."""
+        """Space from a validated spec; ``overrides`` replace macro defaults (C, N, stages, affine, network, ...).
+
+        ``network`` is not a spec key (specs describe the benchmark's network): it defaults to ``"benchmark"``.
+        """
         if spec.kind != "nb201":
             raise ConfigError(f"space spec {spec.name!r} has kind {spec.kind!r}, expected 'nb201'")
         m = spec.macro
         kw: dict[str, Any] = dict(C=m.C, N=m.N, stages=m.stages, affine=m.affine,
                                   track_running_stats=m.track_running_stats,
-                                  in_channels=spec.input.channels, input_size=spec.input.size)
+                                  in_channels=spec.input.channels, input_size=spec.input.size,
+                                  network="benchmark")
         unknown = sorted(set(overrides) - set(kw))
         if unknown:
             raise ConfigError(f"space {spec.name!r}: unknown option(s) {unknown}; allowed: {sorted(kw)}")
@@ -253,7 +272,13 @@ class NB201Space(SearchSpace):
 
     # --- networks -------------------------------------------------------------------------------------
     def to_module(self, arch: NB201Arch | str, num_classes: int, **kwargs: Any) -> nn.Module:
-        """The benchmark network; kwargs ``C, N, stages, in_channels, affine, track_running_stats``."""
+        """The cell network ``[B, in_channels, H, W] -> logits [B, num_classes]``.
+
+        kwargs override the macro: ``C, N, stages, in_channels, affine, track_running_stats`` and ``network``
+        (``"benchmark"``: NAS-Bench-201's network; ``"zero_cost_nas"``: zero-cost-nas's ``nasbench2``, cell
+        convs with bias and non-affine, non-tracking cell BNs). Unknown keys or values raise
+        :class:`ConfigError`.
+        """
         from raynas.spaces.nb201_model import NB201Network
 
         unknown = sorted(set(kwargs) - set(self.macro))
@@ -262,8 +287,9 @@ class NB201Space(SearchSpace):
         return NB201Network(self._check(arch), num_classes, **{**self.macro, **kwargs})
 
     def thin_kwargs(self) -> dict[str, Any]:
-        """TE-NAS counts linear regions on a C=1, N=1 copy of the cell network (patterns stay countable)."""
-        return {"C": 1, "N": 1}
+        """TE-NAS's thin network for the linear regions (``model_config_thin``: C=1, N=1, depth=1, no stem): one
+        cell at one channel on the 1-channel input, then BN-ReLU-pool-Linear."""
+        return {"C": 1, "N": 1, "stages": 1, "stem": False, "in_channels": 1}
 
     def describe(self) -> dict[str, Any]:
         return {**super().describe(), "ops": list(self.ops), "nodes": self.nodes, "macro": dict(self.macro)}

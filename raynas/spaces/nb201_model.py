@@ -12,6 +12,26 @@ Shape walk for the default ``C=16, N=5, stages=3`` on ``[B, 3, 32, 32]``::
 
 With the default BN flags the parameter counts equal the benchmark's (e.g. 1,531,546 for the all
 ``nor_conv_3x3`` cell, 73,306 for cells without parameters, at 10 classes).
+
+Two networks share this skeleton (``network=``, see :data:`NETWORKS`):
+
+``"benchmark"`` (default)
+    NAS-Bench-201's own network: every BN affine with running statistics, convs without bias.
+``"zero_cost_nas"``
+    The ``nasbench2`` network of SamsungLabs/zero-cost-nas (``foresight/models/nasbench2.py``), which is
+    what zero-cost-nas, HNAS, RoBoT and NB-Suite-Zero score. It differs from the benchmark's **only inside
+    the cells**: the cell ``nor_conv_1x1`` / ``nor_conv_3x3`` convs carry a bias and the cell BNs are
+    ``affine=False, track_running_stats=False`` (so they normalise with the batch statistics in eval mode
+    too). The stem, the ResNet reduction blocks (their convs bias-free, BNs affine and tracking, the
+    AvgPool + 1x1-conv shortcut), the head BN and the classifier are the benchmark's. It exists so the
+    values behind the RoBoT / HNAS / NB-Suite-Zero tables can be regenerated on the network those values
+    were computed on. ``tests/parity/test_nasbench2_network.py`` checks it against the reference's logits.
+    Not reproduced, because no forward pass sees it: the reference also instantiates the four unused
+    candidate ops of every edge (their parameters never get a gradient and do not reach the logits), and
+    it fixes ``N=5``, three stages and 3 input channels, where this class keeps them options. (Those dead
+    parameters do count in the reference's ``sum(p.numel())``.) Metric-side, not covered here: zero-cost-nas
+    runs ``synflow`` on ``get_prunable_copy(bn=False)``, which drops the stem, cell and head BNs but keeps
+    the four reduction-block BNs, whereas raynas's ``synflow`` removes every BN.
 """
 
 from __future__ import annotations
@@ -21,6 +41,9 @@ import torch.nn as nn
 
 from raynas.errors import ConfigError
 from raynas.spaces.ops import OPS, ReLUConvBN
+
+#: the networks :class:`NB201Network` builds (``network=``): the benchmark's, and zero-cost-nas's ``nasbench2``
+NETWORKS: tuple[str, ...] = ("benchmark", "zero_cost_nas")
 
 
 class NB201Cell(nn.Module):
@@ -82,7 +105,14 @@ class NB201Network(nn.Module):
     """Stem, ``stages`` stages of ``N`` cells (channels ``C * 2**s``) with reduction blocks between them,
     then BN-ReLU-global-pool-Linear. ``forward([B, in_channels, H, W]) -> logits [B, num_classes]``.
 
-    ``affine`` / ``track_running_stats`` apply to every BN (the benchmark's trained nets use True, True).
+    ``network="benchmark"``: ``affine`` / ``track_running_stats`` apply to every BN (the benchmark's trained
+    nets use True, True); a non-affine BN gives its conv a bias, as in the benchmark.
+
+    ``network="zero_cost_nas"``: zero-cost-nas's ``nasbench2`` (see the module docstring): the cells are
+    built as with ``affine=False, track_running_stats=False`` (cell convs with bias, cell BNs without
+    weights or running statistics), everything outside the cells as the benchmark's. That network has no BN
+    flags of its own, so ``affine`` / ``track_running_stats`` other than True raise :class:`ConfigError`
+    rather than silently building a network that is neither.
     """
 
     def __init__(
@@ -95,24 +125,47 @@ class NB201Network(nn.Module):
         in_channels: int = 3,
         affine: bool = True,
         track_running_stats: bool = True,
+        network: str = "benchmark",
+        stem: bool = True,
     ):
         super().__init__()
+        if network not in NETWORKS:
+            raise ConfigError(
+                f"NB201Network: network must be one of {', '.join(map(repr, NETWORKS))}, got {network!r}"
+            )
+        if network == "zero_cost_nas" and not (affine is True and track_running_stats is True):
+            raise ConfigError(
+                "NB201Network: network='zero_cost_nas' fixes its BatchNorms (cells: affine=False, "
+                "track_running_stats=False; stem, reductions, head: True, True); do not combine it with "
+                f"affine={affine!r}, track_running_stats={track_running_stats!r}"
+            )
         for key, value, low in (("num_classes", num_classes, 1), ("C", C, 1), ("N", N, 0), ("stages", stages, 1),
                                 ("in_channels", in_channels, 1)):
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
                 raise ConfigError(f"NB201Network: {key} must be an int >= {low}, got {value!r}")
         self.arch_str = str(arch)
-        self.stem = nn.Sequential(
+        self.network = network
+        # nasbench2 builds its cells with affine=False, track_running_stats=False; with the benchmark's rule
+        # "conv bias iff the BN is not affine" (ops.ReLUConvBN) that also gives the cell convs their bias.
+        cell_bn = (False, False) if network == "zero_cost_nas" else (affine, track_running_stats)
+        if not isinstance(stem, bool):
+            raise ConfigError(f"NB201Network: stem must be True or False, got {stem!r}")
+        if not stem and in_channels != C:
+            raise ConfigError(f"NB201Network: without a stem the first cell takes the input, so in_channels must "
+                              f"equal C; got in_channels={in_channels}, C={C}")
+        # stem=False: TE-NAS's thin network for the linear regions (``use_stem=False``: the input goes straight
+        # into the first cell)
+        self.stem: nn.Module = nn.Sequential(
             nn.Conv2d(in_channels, C, kernel_size=3, padding=1, bias=False),
             nn.BatchNorm2d(C, affine=affine, track_running_stats=track_running_stats),
-        )
+        ) if stem else nn.Identity()
         cells: list[nn.Module] = []
         c_prev = C
         for s in range(stages):
             c = C * 2**s
             if s > 0:
                 cells.append(ResNetBasicBlock(c_prev, c, 2, affine, track_running_stats))
-            cells.extend(NB201Cell(arch, c, c, 1, affine, track_running_stats) for _ in range(N))
+            cells.extend(NB201Cell(arch, c, c, 1, *cell_bn) for _ in range(N))
             c_prev = c
         self.cells = nn.Sequential(*cells)
         self.lastact = nn.Sequential(
@@ -126,4 +179,4 @@ class NB201Network(nn.Module):
         return self.classifier(torch.flatten(self.global_pooling(x), 1))
 
     def extra_repr(self) -> str:
-        return f"arch={self.arch_str}"
+        return f"arch={self.arch_str}, network={self.network}"

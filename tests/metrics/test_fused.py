@@ -22,7 +22,7 @@ LOSS = ["grad_norm", "snip", "grasp", "fisher", "fisher_channel", "jacob_cov", "
 NTK = ["ntk_trace", "ntk_cond", "ntk_trace_jacobian", "ntk_cond_jacobian", "tenas_ntk_cond"]
 LWT = ["lwt_angle", "lwt_loss"]
 #: metrics whose value is a count (compared exactly) or computed in float64 from a float64 model (synflow)
-EXACT = {"synflow", "params", "flops", "das_units", "linear_regions"}
+EXACT = {"synflow", "params", "flops", "das_units", "linear_regions", "linear_regions_gaussian"}
 
 
 def _batch(n: int = 6, hw: int = 8, classes: int = 4, seed: int = 0) -> Batch:

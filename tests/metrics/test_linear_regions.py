@@ -1,55 +1,71 @@
-"""linear_regions (TE-NAS): distinct activation patterns over 1000 seeded Gaussian 3x3 inputs."""
+"""linear_regions (TE-NAS): distinct activation patterns over 3 x 1000 one-channel 3x3 crops of the batch."""
 
 from __future__ import annotations
 
 import pytest
 import torch
+import torch.nn as nn
 
 from raynas.data.batch import Batch
 from raynas.metrics._codes import activation_codes
-from raynas.metrics.linear_regions import N_SAMPLES, gaussian_inputs, linear_regions
+from raynas.metrics._regions import region_inputs
+from raynas.metrics.engine import compute_metrics
+from raynas.metrics.linear_regions import linear_regions
 from raynas.metrics.registry import get_metric
 from raynas.testing import threshold_net, tiny_bn_convnet
 
-C = 2
-BATCH = Batch(torch.zeros(2, C, 8, 8), torch.zeros(2, dtype=torch.long), 2)  # only its channel count is used
+
+def images(seed: int = 0) -> torch.Tensor:
+    return torch.randn(6, 3, 8, 8, generator=torch.Generator().manual_seed(seed))
 
 
-@pytest.mark.parametrize(
-    ("thresholds", "axes", "count"),
-    [
-        ([0.0], None, 2),  # a half-line split in two
-        ([-1.0, 0.0, 1.0], None, 4),  # a line cut at three points: 4 intervals, all visited by N(0,1)
-        ([0.0, 0.0, 0.0], [0, 5, 17], 8),  # three coordinate hyperplanes: 8 orthants
-        ([5.0, 6.0], None, 1),  # regions beyond 5 sigma are (almost surely) not visited
-    ],
-)
-def test_known_pattern_counts(thresholds: list[float], axes: list[int] | None, count: int) -> None:
+def test_inputs_are_crops_of_the_batch_images() -> None:
+    # a net whose one unit thresholds the top-left pixel at 0: 2 patterns for random images, 1 for constant ones
+    net = threshold_net(9, [0.0], [0])
     torch.manual_seed(0)
-    assert linear_regions(threshold_net(C * 9, thresholds, axes), BATCH) == count
+    assert linear_regions(net, Batch(images(), torch.zeros(6, dtype=torch.long), 2)) == 2
+    constant = torch.full((6, 3, 8, 8), 0.7)
+    assert linear_regions(net, Batch(constant, torch.zeros(6, dtype=torch.long), 2)) == 1
+    x = region_inputs("crops", 3000, 1, torch.initial_seed(), images())
+    assert x.shape == (3000, 1, 3, 3)
+    flat = images().reshape(-1)
+    assert all(bool((flat == v).any()) for v in x[:20, 0, 0, 0])  # every value comes from an image
 
 
-def test_inputs_are_seeded_from_initial_seed() -> None:
-    torch.manual_seed(7)
-    a = gaussian_inputs(C, device=torch.device("cpu"), dtype=torch.float32)
-    torch.randn(3)  # global RNG use does not matter: the generator is seeded from initial_seed()
-    b = gaussian_inputs(C, device=torch.device("cpu"), dtype=torch.float32)
-    torch.manual_seed(8)
-    c = gaussian_inputs(C, device=torch.device("cpu"), dtype=torch.float32)
-    assert a.shape == (N_SAMPLES, C, 3, 3) == (1000, C, 3, 3)
-    assert torch.equal(a, b) and not torch.equal(a, c)
-
-
-def test_conv_net_matches_brute_force_count() -> None:
+def test_three_forwards_of_1000_and_the_brute_force_count() -> None:
     torch.manual_seed(4)
-    model = tiny_bn_convnet(C, 3)
-    x = gaussian_inputs(C, device=torch.device("cpu"), dtype=torch.float32)
-    patterns = {tuple(row) for row in activation_codes(model, x).to(torch.uint8).tolist()}
-    value = linear_regions(model, BATCH)
-    assert value == len(patterns)
-    assert 1 < value <= N_SAMPLES
+    model = tiny_bn_convnet(1, 3, width=16)  # one input channel, as the thin network
+    sizes: list[int] = []
+    model.register_forward_pre_hook(lambda m, a: sizes.append(a[0].shape[0]))
+    batch = Batch(images(), torch.zeros(6, dtype=torch.long), 3)
+    seed = 11
+    torch.manual_seed(seed)
+    value = linear_regions(model, batch)
+    assert sizes == [1000, 1000, 1000]
+    x = region_inputs("crops", 3000, 1, seed, batch.inputs)
+    patterns = {tuple(r) for chunk in x.split(1000) for r in activation_codes(model, chunk).to(torch.uint8).tolist()}
+    assert value == len(patterns) and 1000 < value <= 3000  # the cap is 3,000, not 1,000
+
+
+def test_engine_counts_on_the_spaces_thin_network() -> None:
+    from raynas.spaces import create_space
+
+    space = create_space("nb201")
+    arch = space.index_to_arch(6111)
+    batch = Batch(torch.randn(8, 3, 32, 32, generator=torch.Generator().manual_seed(1)), torch.arange(8) % 3, 3)
+    (r,) = compute_metrics(lambda: space.to_module(arch, 3), batch, ["linear_regions"], seed=0,
+                           thin_factory=lambda: space.to_module(arch, 3, **space.thin_kwargs()))
+    thin = space.to_module(arch, 3, **space.thin_kwargs())
+    assert r.status == "ok" and 1 <= r.value <= 3000
+    assert next(m for m in thin.modules() if isinstance(m, nn.Conv2d)).in_channels == 1  # no stem: 1 channel
 
 
 def test_spec() -> None:
     spec = get_metric("linear_regions")
-    assert not spec.needs_data and not spec.needs_labels and spec.higher_is_better
+    assert spec.needs_data and not spec.needs_labels and spec.higher_is_better and spec.thin_model
+    assert "TENAS" in spec.reference
+
+
+@pytest.mark.parametrize("name", ["linear_regions", "linear_regions_gaussian"])
+def test_both_counts_are_registered_thin_metrics(name: str) -> None:
+    assert get_metric(name).thin_model

@@ -42,8 +42,7 @@ PENDING: dict[str, str] = {
     "naswot": "the paper's definition (each ReLU unit once); the released code's score is naswot_code, in the fixture",
     "ntk_trace_jacobian": "raynas's per-sample-Jacobian variant of ntk_trace: no reference code by definition",
     "ntk_cond_jacobian": "raynas's per-sample-Jacobian variant of ntk_cond: no reference code by definition",
-    "tenas_ntk_cond": "VITA-Group/TENAS: not yet in the fixture",
-    "linear_regions": "VITA-Group/TENAS: not yet in the fixture",
+    "linear_regions_gaussian": "raynas's data-free variant of linear_regions (Gaussian inputs): no reference code",
     "das": "DAS has no official code: tested against its paper's formulas in tests/metrics/test_das.py",
     "das_distinguish": "DAS has no official code: tested against its paper's formulas",
     "das_units": "DAS has no official code: tested against its paper's formulas",
@@ -66,11 +65,13 @@ def batch() -> Batch:
     return Batch(torch.from_numpy(a["batch/inputs"]), torch.from_numpy(a["batch/labels"]), NUM_CLASSES, "parity")
 
 
-def network(case: str) -> nn.Module:
+def network(case: str, thin: bool = False) -> nn.Module:
+    """The case's network (``thin``: its thin network) with the fixture's weights, loaded strictly."""
     space, arch = CASES[case]
-    net = build_network(space, arch)
-    prefix = f"{case}/"
-    state = {k[len(prefix):]: torch.from_numpy(v) for k, v in arrays().items() if k.startswith(prefix)}
+    net = build_network(space, arch, thin=thin)
+    prefix = f"{case}/thin/" if thin else f"{case}/"
+    state = {k[len(prefix):]: torch.from_numpy(v) for k, v in arrays().items()
+             if k.startswith(prefix) and (thin or not k.startswith(f"{case}/thin/"))}
     net.load_state_dict(state, strict=True)
     return net
 
@@ -90,6 +91,11 @@ def check(metric: str, case: str, status: str, value: float | None) -> None:
         assert status == "nan", (status, value)
         return
     assert status == "ok" and value is not None, status
+    if metric in meta()["cases"][case].get("float32_unresolved", ()):
+        # the reference's float32 eigenvalues cannot resolve this condition number (its value is rounding
+        # noise above the limit): raynas's float64 one must be beyond that limit too
+        assert value > meta()["float32_cond_limit"], (value, expected)
+        return
     scale = max(abs(expected), meta()["cases"][case].get("scales", {}).get(metric, 0.0))
     tol = COND_REL_TOL if metric in COND_METRICS else REL_TOL
     assert abs(value - expected) <= tol * scale + 1e-12, (value, expected, scale)
@@ -113,8 +119,8 @@ def test_every_metric_is_covered_or_pending() -> None:
 @pytest.mark.parametrize("fused", [False, True], ids=["unfused", "fused"])
 @pytest.mark.parametrize("case, metric", reference_cases())
 def test_metric_equals_the_reference(case: str, metric: str, fused: bool) -> None:
-    net = network(case)
-    (r,) = compute_metrics(lambda: net, batch(), [metric], seed=0, fused=fused)
+    net, thin = network(case), network(case, thin=True)
+    (r,) = compute_metrics(lambda: net, batch(), [metric], seed=0, fused=fused, thin_factory=lambda: thin)
     check(metric, case, r.status, r.value)
 
 

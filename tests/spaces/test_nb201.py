@@ -239,6 +239,76 @@ def test_bn_flags_and_macro_options() -> None:
         NB201Network(parse_arch(CONV3), 0)
 
 
+# ------------------------------------------------------------------------- network="zero_cost_nas" option
+# (logit-for-logit equality with zero-cost-nas's nasbench2: tests/parity/test_nasbench2_network.py)
+@pytest.mark.parametrize(
+    "arch,conv3,conv1",
+    [(uniform("nor_conv_3x3"), 6, 0), (uniform("nor_conv_1x1"), 0, 6), (OFFICIAL[6111], 4, 1),
+     (uniform("skip_connect"), 0, 0)],
+)
+def test_zero_cost_nas_param_counts_c16_n5(arch: str, conv3: int, conv1: int) -> None:
+    model = SPACE.to_module(arch, num_classes=10, network="zero_cost_nas")
+    # each cell conv trades its BN's weight + bias (2 * c) for a conv bias (c)
+    cell_convs = sum(5 * (conv3 + conv1) * 16 * 2**s for s in range(3))
+    assert sum(p.numel() for p in model.parameters()) == nb201_param_count(conv3, conv1) - cell_convs
+
+
+def test_zero_cost_nas_changes_only_cell_convs_and_bns() -> None:
+    model = SPACE.to_module(CONV3, num_classes=3, C=4, N=2, network="zero_cost_nas")
+    bench = SPACE.to_module(CONV3, num_classes=3, C=4, N=2)
+    in_cells = {id(m) for c in model.modules() if isinstance(c, NB201Cell) for m in c.modules()}
+    for (name, m), (_, b) in zip(model.named_modules(), bench.named_modules()):
+        assert type(m) is type(b), name
+        if isinstance(m, nn.Conv2d):
+            assert (m.bias is not None) == (id(m) in in_cells) and b.bias is None, name
+        if isinstance(m, nn.BatchNorm2d):
+            cell = id(m) in in_cells
+            assert (m.affine, m.track_running_stats) == (not cell, not cell), name
+            assert b.affine and b.track_running_stats, name
+    assert model.network == "zero_cost_nas" and bench.network == "benchmark"
+    # the cell BNs have no running statistics: eval mode normalises each batch by its own statistics too
+    x = torch.randn(4, 3, 8, 8)
+    assert torch.isfinite(model.eval()(x)).all() and tuple(model(x).shape) == (4, 3)
+    assert tuple(model.train()(x).shape) == (4, 3)
+    thin = SPACE.to_module(CONV3, num_classes=3, network="zero_cost_nas", **SPACE.thin_kwargs())
+    assert tuple(thin(torch.randn(2, 1, 3, 3)).shape) == (2, 3)
+
+
+def test_network_option_is_validated_everywhere() -> None:
+    with pytest.raises(ConfigError, match="'benchmark', 'zero_cost_nas'.*got 'nasbench2'"):
+        SPACE.to_module(CONV3, num_classes=3, network="nasbench2")
+    with pytest.raises(ConfigError, match="'benchmark', 'zero_cost_nas'"):
+        NB201Space(network="zero-cost-nas")
+    with pytest.raises(ConfigError, match="'benchmark', 'zero_cost_nas'"):
+        create_space("nb201", network="")
+    with pytest.raises(ConfigError, match="fixes its BatchNorms"):
+        SPACE.to_module(CONV3, num_classes=3, network="zero_cost_nas", affine=False)
+    with pytest.raises(ConfigError, match="fixes its BatchNorms"):
+        SPACE.to_module(CONV3, num_classes=3, network="zero_cost_nas", track_running_stats=False)
+    space = create_space("nb201", network="zero_cost_nas", C=4, N=1)
+    assert space.macro["network"] == "zero_cost_nas"  # type: ignore[attr-defined]
+    assert space.to_module(CONV3, num_classes=2).network == "zero_cost_nas"
+    assert space.to_module(CONV3, num_classes=2, network="benchmark").network == "benchmark"
+    assert SPACE.macro["network"] == "benchmark" and SPACE.to_module(CONV3, num_classes=2).network == "benchmark"
+
+
+def test_score_network_flag_reaches_space_kwargs(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    from raynas.cli.main import build_parser, main
+    from raynas.cli.score_cmd import config_from_args
+    from raynas.parallel.config import ScoreConfig
+
+    args = build_parser().parse_args(["score", "--sample", "1", "--out", "x", "--N", "1", "--network", "zero_cost_nas"])
+    cfg = config_from_args(args)
+    assert cfg["space_kwargs"] == {"N": 1, "network": "zero_cost_nas"}
+    assert ScoreConfig.from_dict(cfg).identity()["space_kwargs"] == {"N": 1, "network": "zero_cost_nas"}
+    assert "space_kwargs" not in config_from_args(build_parser().parse_args(["score", "--sample", "1", "--out", "x"]))
+    rc = main(["score", "--sample", "1", "--C", "2", "--N", "1", "--batch-size", "4", "--image-size", "8",
+               "--workers", "0", "--metrics", "params", "--network", "bogus", "--no-progress",
+               "--out", str(tmp_path / "run")])
+    assert rc == 2 and "'benchmark', 'zero_cost_nas'" in capsys.readouterr().err
+    assert not (tmp_path / "run" / "config.json").exists()
+
+
 # ------------------------------------------------------------------------------------------------- spec
 def test_spec_file_round_trip(tmp_path: Path) -> None:
     import yaml
@@ -311,3 +381,14 @@ def test_sampling_is_deterministic() -> None:
     assert SPACE.sample_indices(5, seed=3) == SPACE.sample_indices(5, seed=3)
     arch = SPACE.sample(__import__("numpy").random.default_rng(0))
     assert isinstance(arch, NB201Arch) and 0 <= SPACE.arch_to_index(arch) < 15625
+
+
+def test_thin_network_is_tenas_one_cell_without_stem() -> None:
+    # TE-NAS's model_config_thin: C=1, N=1, depth=1, use_stem=False -> one cell on the 1-channel input
+    from raynas.errors import ConfigError
+
+    thin = SPACE.to_module(CONV3, num_classes=3, **SPACE.thin_kwargs())
+    assert isinstance(thin.stem, torch.nn.Identity) and len(thin.cells) == 1
+    assert tuple(thin(torch.randn(5, 1, 3, 3)).shape) == (5, 3)
+    with pytest.raises(ConfigError, match="in_channels must equal C"):
+        SPACE.to_module(CONV3, num_classes=3, stem=False, C=4, in_channels=3)
