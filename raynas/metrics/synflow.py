@@ -30,6 +30,12 @@ def synflow(model: nn.Module, batch: Batch) -> float:
     (sign linearisation; the engine hands over a private copy). The input is all ones ``[1, C, H, W]`` with the
     batch's shape, dtype and device; ``R`` is the sum of the output logits. The score sums ``|W ⊙ dR/dW|`` over
     the Conv2d/Linear weights. Input values, labels and the batch size are not used.
+
+    Every BatchNorm is removed (registered ``bn="remove"``), which equals zero-cost-nas's ``synflow`` measure on
+    any network whose BNs its ``copynet(bn=False)`` reaches (parity fixture: exact). A quirk of the reference:
+    its own ``nasbench2`` NB201 network has a ``get_prunable_copy`` of its own that drops the stem, cell and head
+    BNs but keeps the four BNs of the two ResNet reduction blocks, so the synflow values zero-cost-nas (and
+    NB-Suite-Zero) report for NB201 include those BNs; raynas removes them all, as the paper defines it.
     """
     with torch.no_grad():
         for p in model.parameters():
