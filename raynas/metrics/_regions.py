@@ -49,7 +49,11 @@ def region_inputs(
 
 
 def input_channels(model: nn.Module, default: int) -> int:
-    """The channels ``model`` takes: its first ``nn.Conv2d``'s ``in_channels`` (``default`` without a conv)."""
+    """The channels ``model`` takes: its ``in_channels`` attribute (the space networks set it), else its first
+    ``nn.Conv2d``'s ``in_channels``, else ``default`` (a cell of only pools and skips has no conv to ask)."""
+    declared = getattr(model, "in_channels", None)
+    if isinstance(declared, int) and not isinstance(declared, bool):
+        return declared
     conv = next((m for m in model.modules() if isinstance(m, nn.Conv2d)), None)
     return int(conv.in_channels) if conv is not None else default
 

@@ -102,6 +102,7 @@ class DartsNetworkCIFAR(nn.Module):
     ):
         super().__init__()
         _check(C, layers, num_classes, in_channels)
+        self.in_channels = in_channels  # channels of the input [B, in_channels, H, W]
         if stem_multiplier < 1:
             raise ConfigError(f"stem_multiplier must be >= 1, got {stem_multiplier}")
         C_stem = stem_multiplier * C
@@ -129,6 +130,7 @@ class DartsNetworkImageNet(nn.Module):
     def __init__(self, genotype: DartsGenotype, num_classes: int, C: int = 48, layers: int = 14, in_channels: int = 3):
         super().__init__()
         _check(C, layers, num_classes, in_channels)
+        self.in_channels = in_channels  # channels of the input [B, in_channels, H, W]
         self.stem0 = nn.Sequential(
             nn.Conv2d(in_channels, C // 2, 3, stride=2, padding=1, bias=False),
             nn.BatchNorm2d(C // 2),

@@ -145,6 +145,8 @@ class NB201Network(nn.Module):
                 raise ConfigError(f"NB201Network: {key} must be an int >= {low}, got {value!r}")
         self.arch_str = str(arch)
         self.network = network
+        #: channels of the input ``[B, in_channels, H, W]`` (C without a stem): what input-making metrics read
+        self.in_channels = in_channels
         # nasbench2 builds its cells with affine=False, track_running_stats=False; with the benchmark's rule
         # "conv bias iff the BN is not affine" (ops.ReLUConvBN) that also gives the cell convs their bias.
         cell_bn = (False, False) if network == "zero_cost_nas" else (affine, track_running_stats)

@@ -54,3 +54,18 @@ def test_conv_net_matches_brute_force_count() -> None:
 def test_spec() -> None:
     spec = get_metric("linear_regions_gaussian")
     assert not spec.needs_data and not spec.needs_labels and spec.higher_is_better
+
+
+@pytest.mark.parametrize("name", ["linear_regions", "linear_regions_gaussian"])
+def test_a_thin_cell_without_convs_gets_inputs_of_its_channels(name: str) -> None:
+    # an all-pool/skip cell has no conv: the channel count comes from the network (1 on the thin network),
+    # not from the batch (3); seen on 49 of 1000 NB201 archs before the network declared it
+    from raynas.metrics.engine import compute_metrics
+    from raynas.spaces import create_space
+
+    space = create_space("nb201")
+    arch = space.parse("|avg_pool_3x3~0|+|avg_pool_3x3~0|skip_connect~1|+|avg_pool_3x3~0|skip_connect~1|skip_connect~2|")
+    batch = Batch(torch.randn(4, 3, 8, 8), torch.zeros(4, dtype=torch.long), 3)
+    (r,) = compute_metrics(lambda: space.to_module(arch, 3), batch, [name],
+                           thin_factory=lambda: space.to_module(arch, 3, **space.thin_kwargs()))
+    assert r.status == "ok" and r.value >= 1, r
