@@ -151,6 +151,16 @@ class DartsSpace(SearchSpace):
         """The macro network of this space; kwargs override ``C, layers, in_channels`` (and
         ``stem_multiplier`` for CIFAR) or pick a ``preset``. Returns logits ``[B, num_classes]``."""
         preset = kwargs.pop("preset", None)
+        if kwargs.pop("thin", False):
+            # thin_kwargs(): TE-NAS's thin network, the same for both skeletons; it fixes its own width, depth and
+            # input, so the macro options a scoring run passes for the full network (C, layers, ...) do not apply
+            from raynas.spaces.darts_model import DartsThinNetwork
+
+            unknown = sorted(set(kwargs) - set(self.macro))
+            if unknown:
+                raise ConfigError(f"{self.name}.to_module: unknown option(s) {unknown}; allowed: "
+                                  f"{sorted(self.macro) + ['preset', 'thin']}")
+            return DartsThinNetwork(self._check(arch), num_classes)
         unknown = sorted(set(kwargs) - set(self.macro))
         if unknown:
             raise ConfigError(
@@ -163,14 +173,9 @@ class DartsSpace(SearchSpace):
         return DartsNetworkImageNet(genotype, num_classes, **kw)
 
     def thin_kwargs(self) -> dict[str, Any]:
-        """Narrow copy of the network for TE-NAS linear-region counting, where patterns stay countable.
-
-        C=2 is the narrowest both skeletons build (the ImageNet stem halves C). On the CIFAR skeleton a
-        3*C-channel stem and 5 cells still saturate 1000 patterns, so it also gets a 1x stem and 3 cells.
-        """
-        if self.network == "cifar":
-            return {"C": 2, "layers": 3, "stem_multiplier": 1}
-        return {"C": 2}
+        """TE-NAS's thin network for the linear regions (:class:`~raynas.spaces.darts_model.DartsThinNetwork`:
+        no stem, a C=1 normal cell and a reduction cell on the 1-channel input, BN-ReLU, pool, Linear)."""
+        return {"thin": True}
 
     def describe(self) -> dict[str, Any]:
         return {**super().describe(), "ops": list(self.ops), "nodes": self.nodes, "network": self.network,

@@ -20,7 +20,7 @@ from raynas.spaces.darts_genotypes import DartsGenotype, Node
 from raynas.spaces.ops import FactorizedReduce, ReLUConvBN, create_op
 
 __all__ = ["CIFAR_PRESETS", "IMAGENET_PRESETS", "DartsCell", "DartsNetworkCIFAR", "DartsNetworkImageNet",
-           "reduction_layers"]
+           "DartsThinNetwork", "reduction_layers"]
 
 #: CIFAR macro settings: the cheap proxy used for scoring and the paper's evaluation network
 CIFAR_PRESETS: dict[str, dict[str, int]] = {"proxy": {"C": 16, "layers": 5}, "eval": {"C": 36, "layers": 20}}
@@ -71,11 +71,13 @@ class DartsCell(nn.Module):
 
 
 def _stack_cells(
-    genotype: DartsGenotype, C: int, layers: int, C_pp: int, C_p: int, reduction_prev: bool
+    genotype: DartsGenotype, C: int, layers: int, C_pp: int, C_p: int, reduction_prev: bool,
+    reductions: tuple[int, ...] | None = None,
 ) -> tuple[nn.ModuleList, int]:
-    """The cell stack and its output channels."""
+    """The cell stack and its output channels (reduction cells at ``reductions``, default
+    :func:`reduction_layers`)."""
     cells = nn.ModuleList()
-    reductions = reduction_layers(layers)
+    reductions = reduction_layers(layers) if reductions is None else reductions
     C_curr = C
     for i in range(layers):
         reduction = i in reductions
@@ -116,6 +118,32 @@ class DartsNetworkCIFAR(nn.Module):
         for cell in self.cells:
             s0, s1 = s1, cell(s0, s1)
         return self.classifier(self.global_pooling(s1).flatten(1))
+
+
+class DartsThinNetwork(nn.Module):
+    """TE-NAS's thin network for the linear regions (``model_config_thin`` of its DARTS search: C=1, N=1,
+    depth=2, no stem, stem_multiplier 1): ``[B, 1, H, W]`` straight into a normal cell at C=1 and a reduction
+    cell at 2C, then BN-ReLU (its ``lastact``), global pool and Linear. Used for both DARTS skeletons (TE-NAS
+    counts regions on 3x3 crops for CIFAR and ImageNet alike)."""
+
+    def __init__(self, genotype: DartsGenotype, num_classes: int, C: int = 1, in_channels: int = 1):
+        super().__init__()
+        if C < 1 or num_classes < 1 or in_channels < 1:
+            raise ConfigError(f"DARTS thin network needs C, num_classes, in_channels >= 1; got {C}, {num_classes}, "
+                              f"{in_channels}")
+        self.in_channels = in_channels
+        self.stem = nn.Identity()
+        self.cells, C_out = _stack_cells(genotype, C, 2, in_channels, in_channels, reduction_prev=False,
+                                         reductions=(1,))
+        self.lastact = nn.Sequential(nn.BatchNorm2d(C_out), nn.ReLU(inplace=False))
+        self.global_pooling = nn.AdaptiveAvgPool2d(1)
+        self.classifier = nn.Linear(C_out, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        s0 = s1 = x
+        for cell in self.cells:
+            s0, s1 = s1, cell(s0, s1)
+        return self.classifier(self.global_pooling(self.lastact(s1)).flatten(1))
 
 
 class DartsNetworkImageNet(nn.Module):

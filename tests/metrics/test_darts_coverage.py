@@ -130,7 +130,7 @@ def test_cases_cover_distinct_genotypes_and_every_metric() -> None:
 
 @pytest.mark.parametrize("net", sorted(NETWORKS))
 def test_thin_kwargs_build_a_scorable_network(net: str) -> None:
-    """The scoring loop builds the thin network from ``thin_kwargs()``; it must accept linear_regions' 3x3 input."""
+    """The scoring loop builds the thin network from ``thin_kwargs()``; it must accept linear_regions' 3x3 crops."""
     s = space(net)
     try:
         thin = s.to_module(DARTS_V2, NUM_CLASSES, **s.thin_kwargs())
@@ -139,7 +139,9 @@ def test_thin_kwargs_build_a_scorable_network(net: str) -> None:
                     "then records 'build failed' for every metric of every arch, not only linear_regions")
     full = s.to_module(DARTS_V2, NUM_CLASSES)
     assert sum(p.numel() for p in thin.parameters()) < sum(p.numel() for p in full.parameters())
-    assert thin(torch.randn(2, 3, 3, 3)).shape == (2, NUM_CLASSES)
+    # TE-NAS's thin network: no stem, one normal and one reduction cell on the 1-channel 3x3 crops
+    assert thin.in_channels == 1 and len(thin.cells) == 2 and [c.reduction for c in thin.cells] == [False, True]
+    assert thin(torch.randn(2, 1, 3, 3)).shape == (2, NUM_CLASSES)
 
 
 @pytest.mark.parametrize("net,which", CASES)

@@ -276,3 +276,18 @@ def test_huge_concat_range_is_refused_without_building_it():
             "reduce=[('max_pool_3x3', 0)], reduce_concat=range(2, 6))")
     with pytest.raises(InvalidArchitectureError, match="too long"):
         create_space("darts_cifar").parse(text)
+
+
+def test_thin_network_ignores_the_full_networks_macro_options() -> None:
+    # a scoring run merges its space kwargs (C, layers) into thin_kwargs(): the thin network is TE-NAS's anyway
+    import torch
+
+    from raynas.spaces import create_space
+    from raynas.spaces.darts_genotypes import DARTS_V2
+
+    for name in ("darts_cifar", "darts_imagenet"):
+        s = create_space(name)
+        a = s.to_module(DARTS_V2, 10, **s.thin_kwargs())
+        b = s.to_module(DARTS_V2, 10, **{"C": 8, "layers": 5, **s.thin_kwargs()})
+        assert [tuple(p.shape) for p in a.parameters()] == [tuple(p.shape) for p in b.parameters()]
+        assert b(torch.randn(4, 1, 3, 3)).shape == (4, 10)
