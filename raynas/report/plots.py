@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import textwrap
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -114,7 +115,9 @@ def search_trace_figure(
             ax.axhline(optimum, ls="--", c="gray", lw=0.8, label="pool optimum")
         ax.legend(fontsize=8)
         ax.set_xlabel(xl)
-        ax.set_ylabel(ylabel, fontsize=8 if len(ylabel) > 40 else None)
+        # a long label (e.g. "query value: validation accuracy (%) on digits after 3 epochs ...") is wrapped to
+        # the panel's height instead of running off the figure
+        ax.set_ylabel(textwrap.fill(ylabel, 42), fontsize=8 if len(ylabel) > 40 else None)
     fig.suptitle("search trace (queries and best so far)")
     fig.tight_layout()
     return fig

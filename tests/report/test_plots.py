@@ -77,7 +77,7 @@ def test_search_trace_y_axis_says_what_the_query_value_is(tmp_path, monkeypatch,
     (fig,) = saved
     want = "query value: 12-epoch validation accuracy (%) on CIFAR-10"
     assert query_axis_label(result) == want
-    assert [ax.get_ylabel() for ax in fig.axes] == [want, want]
+    assert [ax.get_ylabel().replace("\n", " ") for ax in fig.axes] == [want, want]  # wrapped to the panel
     assert [ax.get_xlabel() for ax in fig.axes] == ["queries", "cumulative cost (s)"]
     # an oracle that does not say what it measures: the plain label, nothing invented
     assert query_axis_label({"query_label": None}) == "query value"

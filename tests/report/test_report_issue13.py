@@ -149,7 +149,7 @@ def test_report_trace_axis_says_what_the_query_value_is(tmp_path, monkeypatch, n
 
     def spy(*args, **kwargs):
         fig = real(*args, **kwargs)
-        seen.append(fig.axes[0].get_ylabel())
+        seen.append(fig.axes[0].get_ylabel().replace("\n", " "))  # wrapped to the panel
         return fig
 
     monkeypatch.setattr(plots, "search_trace_figure", spy)
