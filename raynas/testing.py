@@ -313,6 +313,29 @@ def metric_results(values: dict, status: dict | None = None, device: str = "cpu"
     return out
 
 
+def planned_score_run(  # type: ignore[no-untyped-def]
+    run, ids, values, *, shard_size: int = 2, data: str = "digits", status=None
+):
+    """A complete NB201 score run written by hand into ``run``: the real scoring config planning ``ids`` in
+    shards of ``shard_size`` (so completeness checks see a plan), and each arch's rows from ``values(arch) ->
+    {metric: value}`` (``status(arch) -> {metric: status}`` or None marks rows failed). Returns ``run``."""
+    import pyarrow as pa
+
+    from raynas.parallel.config import ScoreConfig
+    from raynas.store import ScoreStore, results_to_table
+
+    store = ScoreStore(run)
+    metrics = tuple(values(ids[0]))
+    store.save_config(ScoreConfig(out=str(run), space="nb201", metrics=metrics, ids=tuple(ids),
+                                  shard_size=shard_size, workers=0).resolved())
+    for sid, start in enumerate(range(0, len(ids), shard_size)):
+        store.write_shard(sid, pa.concat_tables([
+            results_to_table("nb201", a, f"arch{a}", 0, data, metric_results(values(a), status(a) if status else None),
+                             "h")
+            for a in ids[start:start + shard_size]]))
+    return run
+
+
 # --- Ray scale-out ---
 # A tiny scoring run (C=4, N=1 NB201 nets on an 8x8 digits batch of 8, three cheap metrics) and checks that a
 # run directory holds every expected (arch, metric, seed) row exactly once.

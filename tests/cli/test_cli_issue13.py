@@ -14,23 +14,15 @@ import pyarrow.parquet as pq
 import pytest
 
 from raynas.cli.main import main
-from raynas.parallel.config import ScoreConfig
-from raynas.store import ScoreStore, results_to_table
-from raynas.testing import metric_results
+from raynas.store import results_to_table
+from raynas.testing import metric_results, planned_score_run
 
 REPO = Path(__file__).resolve().parents[2]
 
 
 def make_run(tmp_path: Path, ids=(0, 1, 2, 3), shard_size: int = 2) -> Path:
-    run = tmp_path / "run"
-    store = ScoreStore(run)
-    store.save_config(ScoreConfig(out=str(run), space="nb201", metrics=("params", "snip"), ids=ids,
-                                  shard_size=shard_size, workers=0).resolved())
-    for sid, start in enumerate(range(0, len(ids), shard_size)):
-        store.write_shard(sid, pa.concat_tables([
-            results_to_table("nb201", a, f"arch{a}", 0, "d", metric_results({"params": 10.0 * a, "snip": a + 0.5}), "h")
-            for a in ids[start:start + shard_size]]))
-    return run
+    return planned_score_run(tmp_path / "run", ids, lambda a: {"params": 10.0 * a, "snip": a + 0.5},
+                             shard_size=shard_size, data="d")
 
 
 # --- closed stdout ------------------------------------------------------------------------------------------

@@ -64,7 +64,8 @@ def test_a_thin_cell_without_convs_gets_inputs_of_its_channels(name: str) -> Non
     from raynas.spaces import create_space
 
     space = create_space("nb201")
-    arch = space.parse("|avg_pool_3x3~0|+|avg_pool_3x3~0|skip_connect~1|+|avg_pool_3x3~0|skip_connect~1|skip_connect~2|")
+    arch = space.parse("|avg_pool_3x3~0|+|avg_pool_3x3~0|skip_connect~1|+|avg_pool_3x3~0|skip_connect~1|"
+                       "skip_connect~2|")
     batch = Batch(torch.randn(4, 3, 8, 8), torch.zeros(4, dtype=torch.long), 3)
     (r,) = compute_metrics(lambda: space.to_module(arch, 3), batch, [name],
                            thin_factory=lambda: space.to_module(arch, 3, **space.thin_kwargs()))

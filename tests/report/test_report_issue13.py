@@ -11,24 +11,17 @@ import pyarrow.parquet as pq
 import pytest
 
 from raynas.cli.main import main
-from raynas.parallel.config import ScoreConfig
 from raynas.report import write_report
 from raynas.store import ScoreStore, results_to_table
-from raynas.testing import metric_results
+from raynas.testing import metric_results, planned_score_run
 
 IDS = tuple(range(8))
 
 
 def make_run(root: Path, ids=IDS, shard_size: int = 2) -> Path:
     """A score run of ``ids`` (params and snip, ok) in shards of ``shard_size``, plus a ground-truth table."""
-    run = root / "run"
-    store = ScoreStore(run)
-    store.save_config(ScoreConfig(out=str(run), space="nb201", metrics=("params", "snip"), ids=ids,
-                                  shard_size=shard_size, workers=0).resolved())
-    for sid, start in enumerate(range(0, len(ids), shard_size)):
-        store.write_shard(sid, pa.concat_tables([
-            results_to_table("nb201", a, f"arch{a}", 0, "digits:seed=0", metric_results(
-                {"params": float(a), "snip": float((a * 5) % 7)}), "h") for a in ids[start:start + shard_size]]))
+    run = planned_score_run(root / "run", ids, lambda a: {"params": float(a), "snip": float((a * 5) % 7)},
+                            shard_size=shard_size, data="digits:seed=0")
     truth = root / "truth.parquet"
     pq.write_table(pa.table({"arch_index": list(ids), "cifar10_test_acc_200ep": [80.0 + a for a in ids]}), truth)
     return run

@@ -9,15 +9,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pyarrow as pa
 import pytest
 
 from raynas.cli.main import main
 from raynas.errors import RaynasError, SearchError
-from raynas.parallel.config import ScoreConfig
 from raynas.search.runner import load_pool, run_robot_search
-from raynas.store import ScoreStore, results_to_table
-from raynas.testing import metric_results
+from raynas.store import ScoreStore
+from raynas.testing import planned_score_run
 
 IDS = tuple(range(8))
 FAST = {"metrics": "params,snip", "budget": 3, "seed": 0}
@@ -25,20 +23,9 @@ FAST = {"metrics": "params,snip", "budget": 3, "seed": 0}
 
 def make_run(tmp_path: Path, failed: dict[int, str] | None = None) -> Path:
     """A complete run of IDS in 4 shards; ``failed[arch] = status`` stores that arch's snip row as failed."""
-    run = tmp_path / "run"
-    store = ScoreStore(run)
-    store.save_config(ScoreConfig(out=str(run), space="nb201", metrics=("params", "snip"), ids=IDS, shard_size=2,
-                                  workers=0).resolved())
     failed = failed or {}
-    for sid in range(4):
-        tables = []
-        for a in IDS[2 * sid: 2 * sid + 2]:
-            status = {"snip": failed[a]} if a in failed else None
-            tables.append(results_to_table("nb201", a, f"arch{a}", 0, "digits",
-                                           metric_results({"params": 10.0 * a + 1.0, "snip": (a * 37) % 11 + 0.5},
-                                                          status), "h"))
-        store.write_shard(sid, pa.concat_tables(tables))
-    return run
+    return planned_score_run(tmp_path / "run", IDS, lambda a: {"params": 10.0 * a + 1.0, "snip": (a * 37) % 11 + 0.5},
+                             status=lambda a: {"snip": failed[a]} if a in failed else None)
 
 
 def robot_args(run: Path, out: Path, *extra: str) -> list[str]:
@@ -136,16 +123,8 @@ def test_one_incomplete_run_of_a_join_is_named(tmp_path):
 
 def make_ntk_run(tmp_path: Path) -> Path:
     """A complete HNAS-ready run of IDS (ntk_trace, ntk_cond) in 4 shards."""
-    run = tmp_path / "ntk_run"
-    store = ScoreStore(run)
-    store.save_config(ScoreConfig(out=str(run), space="nb201", metrics=("ntk_trace", "ntk_cond"), ids=IDS,
-                                  shard_size=2, workers=0).resolved())
-    for sid in range(4):
-        tables = [results_to_table("nb201", a, f"arch{a}", 0, "digits",
-                                   metric_results({"ntk_trace": 1.0 + (a * 7) % 5, "ntk_cond": 10.0 + a}), "h")
-                  for a in IDS[2 * sid: 2 * sid + 2]]
-        store.write_shard(sid, pa.concat_tables(tables))
-    return run
+    return planned_score_run(tmp_path / "ntk_run", IDS,
+                             lambda a: {"ntk_trace": 1.0 + (a * 7) % 5, "ntk_cond": 10.0 + a})
 
 
 def test_hnas_refuses_an_incomplete_run_unless_allowed_and_states_pool_and_answer(tmp_path, nb201_table_path):
