@@ -88,7 +88,10 @@ def decomposed_ntk(calls: list[LayerCall], scalars: torch.Tensor, *, retain_grap
     A module called several times gets, per sample, the sum of its calls' gradients (the gradient of a shared
     weight) before entering the Gram matrix; frozen parameters are left out, as the Jacobian NTK leaves them out.
     """
+    calls = [c for c in calls if c[2].requires_grad]  # a frozen layer on a frozen input: nothing to differentiate
     outputs = [out for _, _, out in calls]
+    if not outputs:
+        raise MetricError("no Conv2d/Linear output depends on trainable parameters: the NTK is empty")
     grads = torch.autograd.grad(scalars.sum(), outputs, retain_graph=retain_graph, allow_unused=True)
     rows: dict[int, tuple[nn.Parameter, torch.Tensor]] = {}
     for (module, a, _), b in zip(calls, grads):

@@ -100,3 +100,12 @@ def test_unsupported_layers_are_an_error_not_a_silent_omission() -> None:
 def test_spec() -> None:
     spec = get_metric("ntk_trace")
     assert spec.needs_labels and spec.higher_is_better and "Shu" in spec.reference
+
+
+def test_a_frozen_first_layer_is_left_out_not_an_error() -> None:
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 2, 1), torch.nn.Flatten(), torch.nn.Linear(2 * 4, 2))
+    for p in model[0].parameters():
+        p.requires_grad_(False)
+    batch = Batch(torch.randn(3, 3, 2, 2), torch.tensor([0, 1, 0]), 2)
+    assert torch.allclose(hnas_ntk(model, batch), jacobian_ntk(model, batch), rtol=1e-5, atol=1e-7)
