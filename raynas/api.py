@@ -33,7 +33,7 @@ ModelLike = Union["nn.Module", Callable[[], "nn.Module"]]
 SEARCH_METHODS: dict[str, tuple[str, str]] = {
     "robot": ("raynas.search.runner", "run_robot_search"),
     "hnas": ("raynas.search.hnas", "run_hnas_search"),
-    "tenas": ("raynas.search.tenas", "run_tenas_search"),
+    "tenas": ("raynas.pruning.tenas", "run_tenas_search"),
 }
 
 
@@ -76,8 +76,8 @@ def cli_oracles() -> dict[str, str]:
     """
     import inspect
 
-    import raynas.search.train_oracle  # noqa: F401 - registers "train" in ORACLES
-    from raynas.search.oracle import ORACLES
+    import raynas.oracles.training  # noqa: F401 - registers "train" in ORACLES
+    from raynas.oracles.base import ORACLES
 
     out: dict[str, str] = {}
     for name in ORACLES.names():
@@ -178,7 +178,7 @@ def search(
     Args:
         method: ``"robot"`` (:class:`raynas.search.runner.RobotSearchConfig`), ``"hnas"``
             (:class:`raynas.search.hnas_run.HNASSearchConfig`) or ``"tenas"``
-            (:class:`raynas.search.tenas_run.TenasConfig`; it needs no scores, oracle or budget).
+            (:class:`raynas.pruning.run.TenasConfig`; it needs no scores, oracle or budget).
         out: the search directory (``search.json``, ``state.parquet``, ``result.json``).
         scores: the scored pool: a run directory written by :func:`score`, or several (a sequence, or joined
             with ``os.pathsep``) whose common archs form the pool.

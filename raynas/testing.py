@@ -102,7 +102,7 @@ class FakeOracle:
     """
 
     def __init__(self, arch_index, values, costs=None, finals=None):  # type: ignore[no-untyped-def]
-        from raynas.search.oracle import QueryResult
+        from raynas.oracles.base import QueryResult
 
         self._qr = QueryResult
         idx = [int(a) for a in arch_index]

@@ -129,7 +129,7 @@ def _score_sample(args: argparse.Namespace, space: Any, metrics: list[str]) -> d
 def train_mode(args: argparse.Namespace) -> dict[str, Any]:
     from raynas.metrics import get_metric
     from raynas.search.hnas import HNAS, KAPPA_METRIC
-    from raynas.search.train_oracle import TrainingOracle
+    from raynas.oracles.training import TrainingOracle
     from raynas.spaces import create_space
 
     space = create_space("nb201")

@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """TE-NAS on NAS-Bench-201 (CIFAR-10): the found arch's 200-epoch test accuracy over seeds, and the run time.
 
-Runs :func:`raynas.search.tenas_run.run_tenas_search` once per seed (results cached under ``--out/seed<s>``:
+Runs :func:`raynas.pruning.run.run_tenas_search` once per seed (results cached under ``--out/seed<s>``:
 re-running with the same settings only re-reads them), looks every found arch up in the NB201 table and prints
 mean +- std beside the paper (Chen et al. 2021, Table 2: 93.9 +- 0.47 on CIFAR-10, 0.05 GPU-days / 1558 s on a
 1080Ti). Defaults are the public TE-NAS launcher's settings (C=3, N=1 NTK supernet, batch 72, 3 repeats,
@@ -25,8 +25,8 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from raynas.search.oracle import NB201TableOracle  # noqa: E402
-from raynas.search.tenas_run import run_tenas_search  # noqa: E402
+from raynas.oracles.base import NB201TableOracle  # noqa: E402
+from raynas.pruning.run import run_tenas_search  # noqa: E402
 
 PAPER = {"acc_mean": 93.9, "acc_std": 0.47, "search_seconds": 1558}
 

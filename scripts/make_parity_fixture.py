@@ -71,7 +71,7 @@ import torch.nn.functional as F
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from raynas.parity import CASES, NUM_CLASSES, build_network  # noqa: E402
+from raynas.spaces.parity import CASES, NUM_CLASSES, build_network  # noqa: E402
 
 BATCH, SEED = 16, 0
 #: a float32 eigen-solve of a ``[B, B]`` Gram matrix resolves eigenvalues down to about ``B * eps32 * lambda_max``:

@@ -115,7 +115,7 @@ def _run(method: str):
         module, fn = {
             "robot": ("raynas.search.runner", "run_robot_search"),
             "hnas": ("raynas.search.hnas", "run_hnas_search"),
-            "tenas": ("raynas.search.tenas", "run_tenas_search"),
+            "tenas": ("raynas.pruning.tenas", "run_tenas_search"),
             "pipeline": ("raynas.pipeline", "run_pipeline"),
         }[method]
         call = getattr(importlib.import_module(module), fn)
@@ -174,7 +174,7 @@ def _benchmark(method: str, result: dict[str, Any], args: argparse.Namespace) ->
     stored = result.get("benchmark")
     if isinstance(stored, dict):
         return stored.get("line")
-    from raynas.search.oracle import benchmark_answer
+    from raynas.oracles.base import benchmark_answer
 
     answer = benchmark_answer(str(result.get("space", "")), result.get("arch_index"))
     return answer.line if answer is not None else None

@@ -1,7 +1,7 @@
 """Shared helpers of the linear-region counts: their inputs and the count of distinct activation patterns.
 
 Used by ``linear_regions`` (TE-NAS: 3 x 1000 crops of real images), ``linear_regions_gaussian`` and TE-NAS
-pruning (:mod:`raynas.search.tenas_measure`).
+pruning (:mod:`raynas.pruning.measure`).
 """
 
 from __future__ import annotations

@@ -35,7 +35,7 @@ def _find(run_dir: Path) -> tuple[list[Path], list[Path]]:
 
 
 def _truth(path: str | Path | None) -> dict[int, float] | None:
-    from raynas.search.oracle import default_nb201_path
+    from raynas.oracles.base import default_nb201_path
 
     p = Path(path) if path else default_nb201_path()
     if not p.exists():
@@ -128,7 +128,7 @@ def _score_section(run: Path, out: Path, truth_path: str | None, queried: dict[i
 
 def _search_section(search: Path, out: Path, top_k: int, written: list[Path]) -> tuple[list[str], dict[int, float]]:
     from raynas.report.plots import search_trace, weight_trace
-    from raynas.search.state import load_state
+    from raynas.store.search_state import load_state
 
     rows, cfg = load_state(search / "state.parquet")
     result: dict[str, Any] = {}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from raynas.search.baselines import metric_order, random_search, sample_pick_best, single_metric_greedy
 from raynas.search.bo import propose
-from raynas.search.oracle import (
+from raynas.oracles.base import (
     ORACLES,
     CallableOracle,
     NB201TableOracle,
@@ -15,7 +15,7 @@ from raynas.search.oracle import (
 )
 from raynas.search.pool import CandidatePool
 from raynas.search.robot import Proposal, RoBoT, RoBoTConfig
-from raynas.search.state import load_state, save_state
+from raynas.store.search_state import load_state, save_state
 
 __all__ = [
     "ORACLES",

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from raynas.errors import SearchError
-from raynas.search.oracle import Oracle, QueryLog
+from raynas.oracles.base import Oracle, QueryLog
 from raynas.search.pool import CandidatePool
 
 

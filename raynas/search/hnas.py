@@ -40,9 +40,9 @@ import numpy as np
 from raynas.config import from_dict, to_dict
 from raynas.errors import ConfigError, SearchError, StoreError, UnknownNameError
 from raynas.search.bo import propose
-from raynas.search.oracle import Oracle, QueryLog, drive
+from raynas.oracles.base import Oracle, QueryLog, drive
 from raynas.search.pool import CandidatePool
-from raynas.search.state import load_state, save_state
+from raynas.store.search_state import load_state, save_state
 
 log = logging.getLogger(__name__)
 

@@ -105,7 +105,7 @@ def _asha_stage(c: HNASSearchConfig, search: HNAS, out: Path, space_name: str,
 
 def run_hnas_search(cfg: dict[str, Any], progress_callback: Callable[..., None] | None = None) -> dict[str, Any]:
     """Run (or resume) HNAS as configured by ``cfg`` (keys of :class:`HNASSearchConfig`); returns the result."""
-    from raynas.search.oracle import benchmark_answer
+    from raynas.oracles.base import benchmark_answer
     from raynas.search.runner import load_checked_pool, make_oracle, prepare_out, run_space, write_result
 
     c = from_dict(HNASSearchConfig, cfg)

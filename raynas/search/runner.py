@@ -23,7 +23,7 @@ import pyarrow.compute as pc
 
 from raynas.config import from_dict, to_dict
 from raynas.errors import ConfigError, SearchError, StoreError
-from raynas.search.oracle import Oracle, benchmark_answer, create_oracle
+from raynas.oracles.base import Oracle, benchmark_answer, create_oracle
 from raynas.search.pool import CandidatePool
 
 if TYPE_CHECKING:
@@ -214,7 +214,7 @@ def make_oracle(name: str, score_cfg: dict[str, Any], seed: int, options: dict[s
     """``nb201``: the benchmark table; ``train``: real short training of the arch (space taken from the scores)."""
     options = dict(options or {})
     if name == "train":
-        from raynas.search.train_oracle import TrainingOracle
+        from raynas.oracles.training import TrainingOracle
 
         train_cfg = dict(options.pop("train_cfg", None) or {})
         train_cfg.setdefault("seed", seed)
@@ -285,7 +285,7 @@ def run_robot_search(cfg: dict[str, Any], progress_callback: Callable[..., None]
 
     Beyond :meth:`RoBoT.result` (effective ``budget``, ``budget_requested``, ``bo_iters``) the result holds ``pool``
     (:func:`pool_summary`), ``space`` and ``benchmark`` (the NB201 ground truth of the answer,
-    :func:`raynas.search.oracle.benchmark_answer`; None for other spaces).
+    :func:`raynas.oracles.base.benchmark_answer`; None for other spaces).
     """
     from raynas.search.robot import RoBoT
 

@@ -18,6 +18,9 @@ SPACES: Registry[Callable[..., SearchSpace]] = Registry("space")
 
 _SPACE_MODULES = ("nb201", "darts")
 
+#: the space a run uses when none is named (configs, CLI, Python API)
+DEFAULT_SPACE = "nb201"
+
 
 def create_space(name: str, **kwargs: Any) -> SearchSpace:
     """Build registered space ``name``; unknown names raise ``UnknownNameError`` with close matches.
@@ -35,4 +38,4 @@ for _name in _SPACE_MODULES:
     if (Path(__file__).parent / f"{_name}.py").is_file():
         importlib.import_module(f"{__name__}.{_name}")
 
-__all__ = ["SPACES", "SearchSpace", "create_space", "list_spaces"]
+__all__ = ["DEFAULT_SPACE", "SPACES", "SearchSpace", "create_space", "list_spaces"]

@@ -5,7 +5,7 @@ binds :func:`run_trial` to ``tune.report`` / ``tune.get_checkpoint``.
 
 ``config`` (keys of :class:`TrialSpec`): ``arch`` (the space's architecture string), ``space``, ``space_kwargs``
 (``to_module`` options, e.g. ``{"C": 4, "N": 1}``), ``dataset`` / ``input_size`` / ``max_train`` / ``max_val``
-(:func:`raynas.search.train_oracle.load_train_data`), ``train`` (a :class:`TrainConfig` dict whose ``epochs`` is
+(:func:`raynas.oracles.training.load_train_data`), ``train`` (a :class:`TrainConfig` dict whose ``epochs`` is
 the full schedule: ASHA-stopped trials have run a prefix of it) and ``device`` (``"auto"``: CUDA when the trial
 was given a GPU).
 
@@ -26,7 +26,7 @@ from typing import Any, Callable, Mapping
 import torch
 
 from raynas.config import from_dict
-from raynas.search.train_oracle import TrainData, build_model, load_train_data, resolve_device
+from raynas.oracles.training import TrainData, build_model, load_train_data, resolve_device
 from raynas.training import TrainConfig, Trainer
 
 log = logging.getLogger(__name__)

@@ -25,7 +25,7 @@ from raynas.data.batch import Batch
 from raynas.metrics import get_metric, list_metrics
 from raynas.metrics._lwt import light_weight_train
 from raynas.metrics.engine import compute_metrics, prepare_model
-from raynas.parity import CASES, NUM_CLASSES, build_network
+from raynas.spaces.parity import CASES, NUM_CLASSES, build_network
 
 FIXTURE = Path(__file__).parent / "fixture"
 REL_TOL = 1e-5

@@ -63,7 +63,7 @@ def test_search_trace_y_axis_says_what_the_query_value_is(tmp_path, monkeypatch,
 
     from raynas.report.plots import query_axis_label, search_trace
     from raynas.search import CandidatePool, RoBoT
-    from raynas.search.oracle import NB201TableOracle
+    from raynas.oracles.base import NB201TableOracle
 
     oracle = NB201TableOracle(nb201_table_path)
     idx = np.arange(0, 200, 7)
@@ -86,8 +86,8 @@ def test_search_trace_y_axis_says_what_the_query_value_is(tmp_path, monkeypatch,
 def test_training_oracle_query_label_names_dataset_and_epochs():
     import torch
 
-    from raynas.search.oracle import query_label
-    from raynas.search.train_oracle import TrainingOracle
+    from raynas.oracles.base import query_label
+    from raynas.oracles.training import TrainingOracle
 
     data = ((torch.zeros(4, 1, 8, 8), torch.zeros(4, dtype=torch.long)),) * 2 + (2,)
     o = TrainingOracle(dataset="digits", train_cfg={"epochs": 3}, data=data)

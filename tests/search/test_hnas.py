@@ -8,7 +8,7 @@ import pytest
 from raynas.errors import ConfigError, SearchError, StoreError, UnknownNameError
 from raynas.search import CandidatePool, random_search
 from raynas.search.hnas import HNAS, hnas_objective
-from raynas.search.state import load_state
+from raynas.store.search_state import load_state
 from raynas.testing import FakeOracle, hnas_pool_table
 
 FAST = {"num_restarts": 2, "raw_samples": 32}
@@ -128,7 +128,7 @@ def test_resume_rejects_another_pool_and_a_tampered_trace(tmp_path):
     other, *_ = _setup("target", n=31, seed=2)
     with pytest.raises(StoreError, match="different candidate pool"):
         HNAS.from_state(state, other, oracle)
-    from raynas.search.state import save_state
+    from raynas.store.search_state import save_state
 
     rows, cfg = load_state(state)
     rows[1]["arch_index"] = int(table["arch_index"][0]) if rows[1]["arch_index"] != table["arch_index"][0] \

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from raynas.errors import OracleError, UnknownNameError
-from raynas.search.oracle import ORACLES, CallableOracle, NB201TableOracle, QueryLog, QueryResult, create_oracle
+from raynas.oracles.base import ORACLES, CallableOracle, NB201TableOracle, QueryLog, QueryResult, create_oracle
 from raynas.testing import FakeOracle
 
 

@@ -3,7 +3,7 @@
 The expensive, training-based feedback HNAS and RoBoT optimise when no benchmark table exists. Each
 architecture is built from its index with ``space.to_module`` and trained with :mod:`raynas.training` (SGD,
 cosine schedule); the data set is loaded once per oracle. Results are cached per architecture, so asking
-again returns the first answer (a search's :class:`~raynas.search.oracle.QueryLog` makes repeats free anyway).
+again returns the first answer (a search's :class:`~raynas.oracles.base.QueryLog` makes repeats free anyway).
 Every failure (bad index, data error, a crash inside training) becomes :class:`OracleError` with the reason.
 """
 
@@ -19,7 +19,7 @@ import torch.nn as nn
 
 from raynas.config import from_dict
 from raynas.errors import ConfigError, DataError, OracleError, RaynasError
-from raynas.search.oracle import ORACLES, QueryResult
+from raynas.oracles.base import ORACLES, QueryResult
 from raynas.spaces.base import SearchSpace
 from raynas.training import TrainConfig, train_and_evaluate
 

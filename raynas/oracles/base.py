@@ -184,7 +184,7 @@ def query_label(oracle: Oracle | None) -> str | None:
     """What ``oracle.query`` measures, in words (e.g. ``"12-epoch validation accuracy (%) on CIFAR-10"``).
 
     An oracle may say so itself with a ``query_label`` attribute; a training oracle (one with ``dataset`` and
-    ``train_cfg.epochs``, like :class:`raynas.search.train_oracle.TrainingOracle`) is described from its settings.
+    ``train_cfg.epochs``, like :class:`raynas.oracles.training.TrainingOracle`) is described from its settings.
     None when nothing is known (e.g. a :class:`CallableOracle`).
     """
     label = getattr(oracle, "query_label", None)

@@ -7,8 +7,8 @@ import torch
 
 import raynas.data
 from raynas.errors import DataError, OracleError
-from raynas.search.oracle import create_oracle
-from raynas.search.train_oracle import TrainingOracle, load_train_data
+from raynas.oracles.base import create_oracle
+from raynas.oracles.training import TrainingOracle, load_train_data
 from raynas.spaces import create_space
 from raynas.testing import NB201_CONV3
 from raynas.training import TrainConfig, train_and_evaluate

@@ -11,7 +11,7 @@ import pytest
 
 from raynas.errors import StoreError
 from raynas.search import CandidatePool, RoBoT
-from raynas.search.state import META_KEY, TRACE_SCHEMA, load_state, save_state
+from raynas.store.search_state import META_KEY, TRACE_SCHEMA, load_state, save_state
 from raynas.testing import FakeOracle, synthetic_pool_table
 
 FAST = {"num_restarts": 2, "raw_samples": 32}
@@ -46,7 +46,7 @@ def test_roundtrip_and_atomic_write(tmp_path, monkeypatch):
     def disk_full(*a, **k):
         raise OSError("No space left on device")
 
-    monkeypatch.setattr("raynas.search.state.ipc.new_file", disk_full)
+    monkeypatch.setattr("raynas.store.search_state.ipc.new_file", disk_full)
     with pytest.raises(StoreError, match="No space left"):
         save_state(path, [_row(0)], {})
     assert load_state(path)[0] == [_row(0), _row(1)]  # a failed save leaves the previous state intact

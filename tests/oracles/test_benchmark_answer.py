@@ -21,7 +21,7 @@ from raynas.testing import FakeOracle, metric_results
 
 
 def benchmark_answer(*args):  # type: ignore[no-untyped-def]
-    from raynas.search.oracle import benchmark_answer as answer
+    from raynas.oracles.base import benchmark_answer as answer
 
     return answer(*args)
 
@@ -100,7 +100,7 @@ def test_hnas_cli_prints_the_answer(tmp_path, capsys, nb201_table_path):
 
 
 def test_tenas_cli_prints_the_answer(tmp_path, capsys, monkeypatch, nb201_table_path):
-    import raynas.search.tenas as tenas
+    import raynas.pruning.tenas as tenas
 
     def fake(cfg, progress_callback=None):  # type: ignore[no-untyped-def]
         return {"method": "tenas", "space": cfg.get("space", "nb201"), "arch": "|...|", "arch_index": 4796}

@@ -11,10 +11,10 @@ import pytest
 import torch
 
 from raynas.errors import ConfigError, SearchError
-from raynas.search.tenas import (
+from raynas.pruning.tenas import (
     dense_ranks, planned_calls, prune_edges, relative_change, run_tenas_search, tenas_prune,
 )
-from raynas.search.tenas_run import TenasConfig, build_problem, final_arch, load_batch
+from raynas.pruning.run import TenasConfig, build_problem, final_arch, load_batch
 from raynas.spaces.nb201 import NB201Space
 
 
@@ -148,7 +148,7 @@ def test_config_is_strict() -> None:
 def test_darts_real_measure_single_state() -> None:
     cfg = TenasConfig(space="darts_cifar", data="noise", batch_size=4, input_size=4, repeats=1, region_samples=50)
     ntk_net, thin, start, groups = build_problem(cfg, load_batch(cfg))
-    from raynas.search.tenas_measure import SupernetMeasure
+    from raynas.pruning.measure import SupernetMeasure
 
     assert len(start) == 28 and all(len(ops) == 7 and "none" not in ops for ops in start) and len(groups) == 8
     measure = SupernetMeasure(ntk_net, thin, load_batch(cfg), repeats=1, region_samples=50)
@@ -205,7 +205,7 @@ def test_bad_groups_are_config_errors() -> None:
 
 
 def test_region_inputs_gaussian_and_crops() -> None:
-    from raynas.search.tenas_measure import region_inputs
+    from raynas.pruning.measure import region_inputs
 
     g = region_inputs("gaussian", 5, 1, seed=3)
     assert g.shape == (5, 1, 3, 3) and torch.equal(g, region_inputs("gaussian", 5, 1, seed=3))

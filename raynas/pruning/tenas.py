@@ -20,7 +20,7 @@ incoming edge, ranks those edges within the node the same way and removes all bu
 A measure may return one value or a sequence of per-repeat values (e.g. one per random init); with sequences,
 the relative change is averaged over repeats (the pairing across a candidate and the current supernet is the
 measure's business: same seeds, same weights). Measures must be deterministic: results are cached by state.
-:func:`run_tenas_search` (in :mod:`raynas.search.tenas_run`) wires the real supernet measure to this loop.
+:func:`run_tenas_search` (in :mod:`raynas.pruning.run`) wires the real supernet measure to this loop.
 """
 
 from __future__ import annotations
@@ -277,7 +277,7 @@ def tenas_prune(
 
 
 def run_tenas_search(cfg_dict: dict, progress_callback: Callable[..., None] | None = None) -> dict:
-    """CLI entry point; see :func:`raynas.search.tenas_run.run_tenas_search`."""
-    from raynas.search.tenas_run import run_tenas_search as run
+    """CLI entry point; see :func:`raynas.pruning.run.run_tenas_search`."""
+    from raynas.pruning.run import run_tenas_search as run
 
     return run(cfg_dict, progress_callback)

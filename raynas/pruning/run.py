@@ -23,7 +23,7 @@ from typing import Any, Callable, Literal
 from raynas.config import from_dict, to_dict
 from raynas.data.batch import Batch
 from raynas.errors import ConfigError, SearchError, StoreError
-from raynas.search.tenas import Alive, TenasOutcome, tenas_prune
+from raynas.pruning.tenas import Alive, TenasOutcome, tenas_prune
 
 log = logging.getLogger(__name__)
 
@@ -166,7 +166,7 @@ def run_tenas_search(cfg_dict: dict[str, Any], progress_callback: Callable[..., 
     t0 = time.perf_counter()
     batch = load_batch(cfg).to(cfg.device)
     ntk_net, thin, start, groups = build_problem(cfg, batch)
-    from raynas.search.tenas_measure import SupernetMeasure
+    from raynas.pruning.measure import SupernetMeasure
 
     measure = SupernetMeasure(ntk_net, thin, batch, repeats=cfg.repeats, seed=cfg.seed, init=cfg.init,
                               regions=cfg.region_inputs, region_samples=cfg.region_samples)
