@@ -33,7 +33,7 @@ import torch.nn as nn
 
 from raynas.data.batch import Batch
 from raynas.errors import MetricError
-from raynas.metrics.engine import is_oom
+from raynas.metrics._failures import is_oom
 
 log = logging.getLogger(__name__)
 

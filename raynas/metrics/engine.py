@@ -11,106 +11,25 @@ forward/backward between the metrics that read the same quantities (same values,
 
 from __future__ import annotations
 
-import copy
-import logging
-import math
-import time
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Callable, Iterator, Sequence
 
 import torch
 import torch.nn as nn
 
 from raynas.data.batch import Batch
-from raynas.errors import NonFiniteError, RaynasError
-from raynas.metrics.registry import MetricSpec, get_metric
+from raynas.metrics._failures import is_oom, one_line, oom_note
+from raynas.metrics._single import STATUSES, MetricResult, prepare_model, remove_batchnorm, run_metric
+from raynas.metrics.fused import run_fused
+from raynas.metrics.registry import get_metric
 
-log = logging.getLogger(__name__)
-
-#: statuses a metric result can carry
-STATUSES = ("ok", "nan", "error", "oom")
+#: the engine's public names; the unfused path and the failure helpers live below both engines
+#: (:mod:`raynas.metrics._single`, :mod:`raynas.metrics._failures`) so that :mod:`raynas.metrics.fused` needs
+#: nothing from this module
+__all__ = ["STATUSES", "MetricResult", "ModelFactory", "compute_metrics", "is_oom", "oom_note", "prepare_model",
+           "remove_batchnorm", "run_metric"]
 
 ModelFactory = Callable[[], nn.Module]
-
-
-@dataclass(frozen=True)
-class MetricResult:
-    """Outcome of one metric on one architecture. ``value`` is None unless ``status == "ok"``."""
-
-    metric: str
-    value: float | None
-    status: str
-    error: str
-    seconds: float
-    device: str
-
-
-def remove_batchnorm(model: nn.Module) -> nn.Module:
-    """Replace every ``BatchNorm{1,2,3}d`` submodule by ``Identity`` in place; returns ``model``."""
-    for name, child in list(model.named_children()):
-        if isinstance(child, nn.modules.batchnorm._BatchNorm):
-            setattr(model, name, nn.Identity())
-        else:
-            remove_batchnorm(child)
-    return model
-
-
-def prepare_model(base: nn.Module, spec: MetricSpec, device: torch.device) -> nn.Module:
-    """A private copy of ``base`` set up as ``spec`` requires (BN, dtype, device, mode)."""
-    model = copy.deepcopy(base)
-    if spec.bn == "remove":
-        remove_batchnorm(model)
-    model = model.to(device=device, dtype=spec.dtype)
-    model.train(spec.mode == "train")
-    model.zero_grad(set_to_none=True)
-    return model
-
-
-def is_oom(exc: BaseException) -> bool:
-    """True for CUDA/MPS out-of-memory errors, matched by type where torch has one."""
-    oom_type = getattr(torch.cuda, "OutOfMemoryError", None)
-    if oom_type is not None and isinstance(exc, oom_type):
-        return True
-    return isinstance(exc, RuntimeError) and "out of memory" in str(exc)
-
-
-def run_metric(
-    spec: MetricSpec,
-    base: nn.Module,
-    batch: Batch,
-    *,
-    device: torch.device,
-    seed: int,
-    min_batch: int = 2,
-) -> MetricResult:
-    """Compute one metric; never raises for metric-level failures (returns a result with a status)."""
-    sub = batch
-    start = time.perf_counter()
-    while True:
-        try:
-            torch.manual_seed(seed)
-            model = prepare_model(base, spec, device)
-            b = sub.to(device, dtype=spec.dtype)
-            value = float(spec.fn(model, b))
-            seconds = time.perf_counter() - start
-            if not math.isfinite(value):
-                return MetricResult(spec.name, None, "nan", f"non-finite value {value}", seconds, str(device))
-            return MetricResult(spec.name, value, "ok", oom_note(sub.size, batch.size), seconds, str(device))
-        except Exception as exc:  # noqa: BLE001 - any metric failure becomes a recorded status
-            seconds = time.perf_counter() - start
-            if is_oom(exc):
-                _free_device_memory(device)
-                if sub.size // 2 >= min_batch:
-                    log.warning("%s: out of memory at batch %d, retrying with %d", spec.name, sub.size, sub.size // 2)
-                    sub = sub.head(sub.size // 2)
-                    continue
-                return MetricResult(spec.name, None, "oom", _one_line(exc), seconds, str(device))
-            if isinstance(exc, NonFiniteError):  # scored, but the value is not a number (e.g. diverged training)
-                return MetricResult(spec.name, None, "nan", _one_line(exc), seconds, str(device))
-            if not isinstance(exc, (RaynasError, RuntimeError, ValueError, ArithmeticError)):
-                log.exception("metric %s raised an unexpected %s", spec.name, type(exc).__name__)
-            return MetricResult(spec.name, None, "error", f"{type(exc).__name__}: {_one_line(exc)}", seconds, str(device))
 
 
 def compute_metrics(
@@ -157,13 +76,11 @@ def compute_metrics(
             try:
                 thin = thin_factory()
             except Exception as exc:  # noqa: BLE001 - only the thin-network metrics fail; the others go on
-                msg = f"thin network cannot be built: {type(exc).__name__}: {_one_line(exc)}"
+                msg = f"thin network cannot be built: {type(exc).__name__}: {one_line(exc)}"
                 failed = {s.name: MetricResult(s.name, None, "error", msg, 0.0, str(device)) for s in specs
                           if s.thin_model}
         todo = [s for s in specs if s.name not in failed]
         if fused:
-            from raynas.metrics.fused import run_fused
-
             done = run_fused(todo, base, batch, device=device, seed=seed, thin=thin, channels_last=channels_last)
         else:
             if channels_last:  # copies keep the memory format (deepcopy clones preserve strides)
@@ -191,19 +108,3 @@ def _tf32(enabled: bool) -> Iterator[None]:
         yield
     finally:
         torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = old
-
-
-def oom_note(used: int, requested: int) -> str:
-    """The note stored with an ``ok`` value computed on a batch halved after out-of-memory errors: batch-size
-    dependent metrics (naswot, jacob_cov, NTK conditions) are then not comparable with full-batch values."""
-    return f"computed on batch {used} of {requested} after out-of-memory" if used != requested else ""
-
-
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0][:500] if text else type(exc).__name__
-
-
-def _free_device_memory(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.empty_cache()

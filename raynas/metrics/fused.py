@@ -59,8 +59,8 @@ from raynas.metrics._lwt import light_weight_train
 from raynas.metrics._ntk import (NTK_KINDS, Method, gram, logits_of, per_sample_outputs, sample_gradients,
                                  true_class_logit)
 from raynas.metrics._ntk_decomposed import LayerCall, capture_layer_calls, decomposed_ntk
-from raynas.metrics.engine import (MetricResult, _free_device_memory, _one_line, is_oom, oom_note, prepare_model,
-                                   run_metric)
+from raynas.metrics._failures import free_device_memory, is_oom, one_line, oom_note
+from raynas.metrics._single import MetricResult, prepare_model, run_metric
 from raynas.metrics.registry import MetricSpec
 
 log = logging.getLogger(__name__)
@@ -170,7 +170,7 @@ def run_shared_pass(
             break
         except Exception as exc:  # noqa: BLE001 - a failed pass becomes statuses of its metrics
             if is_oom(exc):
-                _free_device_memory(device)
+                free_device_memory(device)
                 if sub.size // 2 >= min_batch:
                     log.warning("%s pass: out of memory at batch %d, retrying with %d", p.kind, sub.size,
                                 sub.size // 2)
@@ -333,12 +333,12 @@ def _finish(values: dict[str, Any]) -> dict[str, float | BaseException]:
 def _result(name: str, v: float | BaseException, seconds: float, device: str, note: str = "") -> MetricResult:
     if isinstance(v, BaseException):
         if is_oom(v):
-            return MetricResult(name, None, "oom", _one_line(v), seconds, device)
+            return MetricResult(name, None, "oom", one_line(v), seconds, device)
         if isinstance(v, NonFiniteError):
-            return MetricResult(name, None, "nan", _one_line(v), seconds, device)
+            return MetricResult(name, None, "nan", one_line(v), seconds, device)
         if not isinstance(v, (RaynasError, RuntimeError, ValueError, ArithmeticError)):
             log.error("metric %s raised an unexpected %s: %s", name, type(v).__name__, v)
-        return MetricResult(name, None, "error", f"{type(v).__name__}: {_one_line(v)}", seconds, device)
+        return MetricResult(name, None, "error", f"{type(v).__name__}: {one_line(v)}", seconds, device)
     if not math.isfinite(v):
         return MetricResult(name, None, "nan", f"non-finite value {v}", seconds, device)
     return MetricResult(name, v, "ok", note, seconds, device)

@@ -108,15 +108,13 @@ def register_metric(
 
 def get_metric(name: str) -> MetricSpec:
     """The spec of metric ``name``; unknown names raise :class:`UnknownNameError` with close matches."""
-    from raynas import metrics as _  # noqa: F401  (import all metric modules so they register)
-
+    # No import of the package here: Python runs ``raynas/metrics/__init__.py`` (which imports every built-in
+    # metric module) before any ``raynas.metrics.*`` module, this one included, so the registry is full by now.
     return METRICS.get(name)
 
 
 def list_metrics() -> list[str]:
-    from raynas import metrics as _  # noqa: F401
-
-    return METRICS.names()
+    return METRICS.names()  # complete: see get_metric
 
 
 def resolve_metric_names(spec: str | list[str] | tuple[str, ...]) -> list[str]:
