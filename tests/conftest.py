@@ -1,8 +1,9 @@
-"""Shared pytest set-up: thread limits, the real-data location, and Ray hygiene."""
+"""Shared pytest set-up: thread limits, the real-data location, Ray hygiene, and the test-only helpers."""
 
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,12 @@ import torch
 torch.set_num_threads(1)
 
 REPO = Path(__file__).resolve().parents[1]
+
+# Test-only helpers (``raynas_tests``: NB201 networks, process killers, misbehaving actors). With
+# ``--import-mode=importlib`` nothing under tests/ is importable by default, so their folder goes on sys.path.
+SUPPORT = Path(__file__).resolve().parent / "_support"
+if str(SUPPORT) not in sys.path:
+    sys.path.insert(0, str(SUPPORT))
 
 
 def data_root() -> Path:

@@ -14,7 +14,8 @@ from raynas.parallel import ScoreConfig, run_scoring_from_dict  # noqa: E402
 from raynas.parallel import driver as driver_mod  # noqa: E402
 from raynas.parallel.shards import select_ids  # noqa: E402
 from raynas.spaces import create_space  # noqa: E402
-from raynas.testing import assert_complete, assert_same_rows, score_rows, tiny_score_config  # noqa: E402
+from raynas.testing import assert_complete, score_rows, tiny_score_config  # noqa: E402
+from raynas_tests.rows import assert_same_rows  # noqa: E402
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
@@ -105,7 +106,7 @@ def test_shard_given_up_after_max_retries_becomes_error_rows(
 def test_hung_shard_is_killed_at_its_deadline_and_retried(
     local_ray: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from raynas.testing import hang_once_actor_factory
+    from raynas_tests.actors import hang_once_actor_factory
 
     marker = tmp_path / "hung"
     monkeypatch.setattr(driver_mod, "create_actor", hang_once_actor_factory(str(marker)))

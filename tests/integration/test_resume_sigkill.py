@@ -17,7 +17,9 @@ pytest.importorskip("ray")
 
 from raynas.parallel import run_scoring_from_dict  # noqa: E402
 from raynas.store import ScoreStore  # noqa: E402
-from raynas.testing import assert_same_rows, kill_session, score_rows, tiny_score_config  # noqa: E402
+from raynas.testing import score_rows, tiny_score_config  # noqa: E402
+from raynas_tests.processes import kill_session  # noqa: E402
+from raynas_tests.rows import assert_same_rows  # noqa: E402
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 

@@ -30,7 +30,9 @@ pytest.importorskip("ray")
 from raynas.parallel import ScoreConfig  # noqa: E402
 from raynas.parallel.shards import select_ids  # noqa: E402
 from raynas.spaces import create_space  # noqa: E402
-from raynas.testing import assert_complete, kill_session, tiny_score_config  # noqa: E402
+from raynas.testing import assert_complete, tiny_score_config  # noqa: E402
+from raynas_tests import SUPPORT_DIR  # noqa: E402
+from raynas_tests.processes import kill_session  # noqa: E402
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 
@@ -123,7 +125,7 @@ DRIVER = r"""
 import json, sys, time
 import ray
 from raynas.parallel import driver as driver_mod, run_scoring_from_dict
-from raynas.testing import kill_session
+from raynas_tests.processes import kill_session
 
 cfg, worker_sid = json.loads(sys.argv[1]), int(sys.argv[2])
 ray.init(address=cfg["address"], log_to_driver=False)
@@ -163,7 +165,8 @@ def test_node_lost_mid_run_leaves_complete_duplicate_free_table(two_nodes: dict[
     # one CPU per node and per actor: the two actors necessarily sit on different nodes
     cfg = tiny_score_config(tmp_path / "run", sample=8, workers=2, cpus_per_worker=1.0,
                             address=two_nodes["address"])
-    env = {**two_nodes["env"], "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    # the driver imports raynas_tests (kill_session) too
+    env = {**two_nodes["env"], "PYTHONPATH": os.pathsep.join([str(REPO), str(SUPPORT_DIR)]), "OMP_NUM_THREADS": "1"}
     proc = subprocess.run([sys.executable, "-c", DRIVER, json.dumps(cfg), str(two_nodes["worker"].pid)],
                           env=env, cwd=tmp_path, capture_output=True, text=True, timeout=150)
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("SUMMARY ")]

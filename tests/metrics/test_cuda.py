@@ -11,7 +11,7 @@ import torch
 from raynas.data.batch import Batch
 from raynas.metrics import fused, get_metric
 from raynas.metrics.engine import compute_metrics
-from raynas.testing import tiny_nb201
+from raynas_tests.nb201 import tiny_nb201
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 

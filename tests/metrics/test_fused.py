@@ -15,7 +15,8 @@ from raynas.metrics import _ntk, engine, fused, get_metric, list_metrics
 from raynas.metrics.engine import compute_metrics
 from raynas.metrics.registry import MetricSpec
 from raynas.registry import Registry
-from raynas.testing import TinyConvNet, linear_net, tiny_bn_convnet, tiny_nb201
+from raynas.testing import TinyConvNet, linear_net, tiny_bn_convnet
+from raynas_tests.nb201 import tiny_nb201
 
 ALL = list_metrics()
 LOSS = ["grad_norm", "snip", "grasp", "fisher", "fisher_channel", "jacob_cov", "naswot", "das", "das_distinguish",

@@ -10,7 +10,7 @@ from raynas.errors import DataError, OracleError
 from raynas.oracles.base import create_oracle
 from raynas.oracles.training import TrainingOracle, load_train_data
 from raynas.spaces import create_space
-from raynas.testing import NB201_CONV3
+from raynas_tests.nb201 import NB201_CONV3
 from raynas.training import TrainConfig, train_and_evaluate
 
 TRAIN = {"epochs": 2, "batch_size": 8, "lr": 0.05, "seed": 1}

@@ -31,7 +31,7 @@ def test_listing_and_tiny_fake() -> None:
     import torch
 
     from raynas.api import describe_registry
-    from raynas.testing import tiny_nb201
+    from raynas_tests.nb201 import tiny_nb201
 
     assert any(line.startswith("nb201") and "size=15625" in line for line in describe_registry("spaces"))
     model = tiny_nb201(num_classes=3)

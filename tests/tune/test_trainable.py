@@ -15,7 +15,7 @@ from ray import tune  # noqa: E402
 import raynas.tune.trainable as tr  # noqa: E402
 from raynas.errors import ConfigError, InvalidArchitectureError  # noqa: E402
 from raynas.oracles.training import TrainingOracle  # noqa: E402
-from raynas.testing import NB201_CONV3  # noqa: E402
+from raynas_tests.nb201 import NB201_CONV3  # noqa: E402
 
 TRAIN = {"epochs": 3, "batch_size": 8, "lr": 0.05, "seed": 3}
 
