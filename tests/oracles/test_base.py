@@ -5,13 +5,13 @@ from __future__ import annotations
 import pytest
 
 from raynas.errors import OracleError, UnknownNameError
-from raynas.oracles.base import ORACLES, CallableOracle, NB201TableOracle, QueryLog, QueryResult, create_oracle
+from raynas.oracles.base import ORACLES, BenchmarkTableOracle, CallableOracle, QueryLog, QueryResult, create_oracle
 from raynas.testing import FakeOracle
 
 
 @pytest.fixture(scope="module")
 def nb201(nb201_table_path):
-    return NB201TableOracle(nb201_table_path)
+    return BenchmarkTableOracle("nb201", nb201_table_path)
 
 
 def test_nb201_lookups(nb201):
@@ -36,15 +36,15 @@ def test_nb201_unknown_arch(nb201, bad):
 def test_nb201_default_path_from_env(nb201_table_path, monkeypatch):
     monkeypatch.setenv("RAYNAS_DATA", str(nb201_table_path.parents[1]))
     o = create_oracle("nb201")
-    assert o.path == nb201_table_path and o.query(1).value == NB201TableOracle(nb201_table_path).query(1).value
+    assert o.path == nb201_table_path and o.query(1).value == BenchmarkTableOracle("nb201", nb201_table_path).query(1).value
 
 
 def test_nb201_missing_file(tmp_path):
     with pytest.raises(OracleError, match="cannot read"):
-        NB201TableOracle(tmp_path / "nope.parquet")
+        BenchmarkTableOracle("nb201", tmp_path / "nope.parquet")
     (tmp_path / "bad.parquet").write_bytes(b"not parquet")
     with pytest.raises(OracleError):
-        NB201TableOracle(tmp_path / "bad.parquet")
+        BenchmarkTableOracle("nb201", tmp_path / "bad.parquet")
 
 
 def test_registry():
