@@ -20,7 +20,7 @@ import numpy as np
 
 import pyarrow as pa
 
-from raynas.errors import DataError, StoreError
+from raynas.errors import StoreError
 from raynas.report.correlation import correlate, format_table
 
 if TYPE_CHECKING:
@@ -113,7 +113,7 @@ def _score_section(run: Path, out: Path, truth_path: str | None, queried: dict[i
     acc, label = None, None
     known = _truth(str(space), truth_path)
     truth, bench = known if known is not None else (None, None)
-    if truth is not None:
+    if truth is not None and bench is not None:
         acc = np.array([truth.get(int(i), np.nan) for i in wide.index])
         label = bench.axis_label()
     elif queried:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
@@ -111,6 +111,10 @@ class Benchmark:
         # read-only views: a registered description is shared by every reader and must not drift
         for key in ("finals", "labels", "answer_units", "axis_labels", "published_rho"):
             object.__setattr__(self, key, MappingProxyType(dict(getattr(self, key))))
+
+    def __reduce__(self) -> tuple[Any, tuple[dict[str, Any]]]:
+        # read-only mapping views do not pickle; an oracle holding its benchmark must cross to Ray workers
+        return (_rebuild, ({f.name: _plain(getattr(self, f.name)) for f in fields(self)},))
 
     # --- where and what ---------------------------------------------------------------------------------
     def default_path(self) -> Path:
@@ -216,6 +220,14 @@ def _read_cached(path: Path, columns: tuple[str, ...], title: str) -> pa.Table:
         while len(_CACHE) > _CACHE_SIZE:
             _CACHE.popitem(last=False)
     return table
+
+
+def _plain(value: Any) -> Any:
+    return dict(value) if isinstance(value, MappingProxyType) else value
+
+
+def _rebuild(kwargs: dict[str, Any]) -> Benchmark:
+    return Benchmark(**kwargs)
 
 
 BENCHMARKS: Registry[Benchmark] = Registry("benchmark")

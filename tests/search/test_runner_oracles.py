@@ -6,8 +6,8 @@ import pytest
 
 from raynas.errors import ConfigError, UnknownNameError
 from raynas.oracles.base import BenchmarkTableOracle
-from raynas.search.runner import RobotSearchConfig, make_oracle
 from raynas.search.hnas_run import HNASSearchConfig
+from raynas.search.runner import RobotSearchConfig, make_oracle
 
 
 def test_default_oracle_is_the_scored_spaces_benchmark_table(nb201_table_path):

@@ -104,6 +104,19 @@ def test_malformed_descriptions_are_config_errors(bad):
         toy_benchmark(**bad)
 
 
+def test_benchmark_and_its_table_oracle_pickle(tmp_path):
+    """Both cross process boundaries (Ray workers) although the description's mappings are read-only views."""
+    import pickle
+
+    from raynas.oracles.base import BenchmarkTableOracle
+
+    b = toy_benchmark()
+    assert pickle.loads(pickle.dumps(b)) == b
+    o = BenchmarkTableOracle(b, write_table(tmp_path / "t.parquet", [0, 1], [5.0, 6.0]))
+    back = pickle.loads(pickle.dumps(o))
+    assert back.final(1) == 6.0 and back.benchmark == b and back.query_label == o.query_label
+
+
 def test_description_is_read_only():
     b = toy_benchmark()
     with pytest.raises(TypeError):
