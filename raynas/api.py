@@ -38,7 +38,7 @@ SEARCH_METHODS: dict[str, tuple[str, str]] = {
 
 
 def describe_registry(what: str) -> Iterator[str]:
-    """One line per registered entry of ``what`` (spaces, metrics, datasets, oracles)."""
+    """One line per registered entry of ``what`` (spaces, metrics, datasets, oracles, benchmarks)."""
     if what == "metrics":
         from raynas.metrics import METRICS, list_metrics
 
@@ -65,6 +65,14 @@ def describe_registry(what: str) -> Iterator[str]:
     elif what == "oracles":
         for name, doc in cli_oracles().items():
             yield f"{name:8s} {doc}"
+    elif what == "benchmarks":
+        from raynas.spaces import create_benchmark, list_benchmarks
+
+        for name in list_benchmarks():
+            b = create_benchmark(name)
+            finals = ", ".join(f"{ds}: {b.label(col)}" for ds, col in b.finals.items())
+            yield (f"{name:8s} space={b.space} query: {b.label(b.query_column)}; cost: {b.label(b.cost_column)}; "
+                   f"final ({finals}); table {b.default_path()}")
 
 
 def cli_oracles() -> dict[str, str]:
@@ -98,7 +106,7 @@ def cli_oracles() -> dict[str, str]:
 def score(
     out: str | Path,
     *,
-    space: str = "nb201",
+    space: str | None = None,
     metrics: str | Sequence[str] = "all",
     sample: int | None = None,
     all: bool = False,  # noqa: A002 - the ScoreConfig / `raynas score --all` name
@@ -126,14 +134,14 @@ def score(
 
     Args:
         out: the run directory (``out/config.json``, ``out/scores/shard-*.parquet``).
-        space: search space name (``raynas list spaces``).
+        space: search space name (``raynas list spaces``; None: ``raynas.spaces.DEFAULT_SPACE``).
         metrics: ``"all"``, a comma-separated string or a sequence of metric names.
         sample, all, ids: exactly one selects the archs: ``sample`` archs drawn by ``seed``, the whole space,
             or these indices.
         seed: seeds the sample, the batch and every metric.
         data: dataset spec: ``digits``, ``noise``, ``cifar10:PATH``, ``folder:PATH``.
         batch_size, image_size: the fixed scoring batch.
-        space_kwargs: network options (nb201: ``{"C": 16, "N": 5}``).
+        space_kwargs: network options (NAS-Bench-201: ``{"C": 16, "N": 5}``).
         shard_size: archs per shard file (None: the default, 25).
         workers: Ray scoring actors; ``0`` scores in this process without starting Ray.
         gpus_per_worker, cpus_per_worker, address: Ray resources and cluster (None: a local Ray).
@@ -148,6 +156,10 @@ def score(
     """
     from raynas.parallel import ScoreConfig, run_scoring
 
+    if space is None:
+        from raynas.spaces import DEFAULT_SPACE
+
+        space = DEFAULT_SPACE
     cfg: dict[str, Any] = {
         "out": str(out), "space": space, "metrics": metrics if isinstance(metrics, str) else tuple(metrics),
         "sample": sample, "all": all, "ids": tuple(int(i) for i in ids) if ids is not None else None, "seed": seed,
@@ -182,9 +194,9 @@ def search(
         out: the search directory (``search.json``, ``state.parquet``, ``result.json``).
         scores: the scored pool: a run directory written by :func:`score`, or several (a sequence, or joined
             with ``os.pathsep``) whose common archs form the pool.
-        oracle: ``"nb201"`` (the benchmark table) or ``"train"`` (real short training; shape it with
-            ``oracle_options``, e.g. ``{"train_cfg": {"epochs": 1}, "max_train": 256}``); None: the method's
-            default.
+        oracle: a benchmark's name (its table, ``raynas list benchmarks``) or ``"train"`` (real short training;
+            shape it with ``oracle_options``, e.g. ``{"train_cfg": {"epochs": 1}, "max_train": 256}``); None: the
+            method's default (the scored space's benchmark table).
         budget: distinct architectures queried (None: the method's default).
         seed: the search's seed.
         resume: continue a killed search in ``out`` exactly where it stopped.

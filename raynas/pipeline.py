@@ -17,6 +17,7 @@ from typing import Any, Callable
 
 from raynas.config import from_dict, load_yaml, to_dict
 from raynas.errors import ConfigError
+from raynas.spaces import DEFAULT_SPACE, create_space
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +26,7 @@ log = logging.getLogger(__name__)
 class ScoringSection:
     """What to score: a seeded sample of the space on the embedded digits data, on Ray actors."""
 
-    space: str = "nb201"
+    space: str = DEFAULT_SPACE
     sample: int = 48
     metrics: tuple[str, ...] = ("grad_norm", "snip", "grasp", "fisher", "synflow", "jacob_cov", "naswot", "params")
     data: str = "digits"
@@ -54,7 +55,7 @@ class OracleSection:
 class SearchSection:
     budget: int = 8
     bo_iters: int | None = None
-    transform: str = "none"  # as bench_robot: raw min-max ranked better than log scaling on the NB201 pool
+    transform: str = "none"  # as bench_robot: raw min-max ranked better than log scaling on the NAS-Bench-201 pool
     hnas: bool = False
     hnas_metric: str = "ntk_trace"
     #: search the scored sample even if scoring left failed or corrupt shards (the result lists them)
@@ -114,7 +115,7 @@ def run_pipeline(cfg: dict[str, Any], progress_callback: Callable[..., None] | N
             "workers": sc.workers,
             "address": sc.address,
             "resume": resume,
-            "space_kwargs": {"C": sc.C, "N": sc.N} if sc.space == "nb201" else {"C": sc.C},
+            "space_kwargs": create_space(sc.space).size_kwargs(C=sc.C, N=sc.N),
         },
         progress_callback=progress_callback,
     )
@@ -169,11 +170,11 @@ def run_pipeline(cfg: dict[str, Any], progress_callback: Callable[..., None] | N
         summary["hnas"] = {k: hnas.get(k) for k in ("arch_index", "arch", "value", "queries", "cost", "benchmark")}
         if hnas.get("benchmark"):
             lines.append(f"HNAS: {hnas['benchmark']['line']}")
-    #: one line per search: the chosen arch's benchmark answer (NB201: 200-epoch test accuracy and rank)
+    #: one line per search: the chosen arch's benchmark answer (e.g. its final accuracy and rank in the table)
     summary["benchmark_lines"] = lines
     summary["report"] = [str(p) for p in write_report(out)]
     summary["message"] = (
-        f"chosen architecture {robot['arch']} (NB201 index {robot['arch_index']}): "
+        f"chosen architecture {robot['arch']} (index {robot['arch_index']}): "
         f"{robot['value']:.2f}% validation accuracy on {oc.dataset} after {oc.epochs} epochs of real training "
         f"({robot['queries']} architectures trained, {robot['cost']:.0f} s); results in {out}"
     )

@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Hyper-parameters of short training (NB201-style: SGD, nesterov, cosine, weight decay 5e-4)."""
+    """Hyper-parameters of short training (NAS-Bench-201-style: SGD, nesterov, cosine, weight decay 5e-4)."""
 
     epochs: int = 4
     batch_size: int = 64

@@ -16,7 +16,6 @@ import sys
 import time
 from pathlib import Path
 
-import pyarrow.parquet as pq
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -24,6 +23,7 @@ sys.path.insert(0, str(REPO))
 from raynas.metrics import get_metric, resolve_metric_names  # noqa: E402
 from raynas.parallel import run_scoring_from_dict  # noqa: E402
 from raynas.report.correlation import correlate, format_table  # noqa: E402
+from raynas.spaces import create_benchmark  # noqa: E402
 from raynas.store import ScoreStore, to_wide  # noqa: E402
 
 
@@ -43,9 +43,8 @@ def main() -> int:
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
 
-    import os
-
-    truth_path = Path(args.truth or Path(os.environ.get("RAYNAS_DATA", REPO.parent / "shared" / "data")) / "nb201" / "nb201_cifar10.parquet")
+    bench = create_benchmark("nb201")
+    truth_path = bench.resolve_path(args.truth)
     names = resolve_metric_names(args.metrics)
     out = Path(args.out)
     if not args.score_only_existing:
@@ -65,15 +64,17 @@ def main() -> int:
         logging.info("scoring finished in %.0f s: %s", time.perf_counter() - t0, summary)
 
     wide = to_wide(ScoreStore(out).read()).to_pandas()
-    truth = pq.read_table(truth_path, columns=["arch_index", "arch_str", "cifar10_test_acc_200ep"]).to_pandas()
+    final = bench.final_column()
+    truth = bench.read([bench.index_column, "arch_str", final], truth_path).to_pandas()
     df = wide.merge(truth, on="arch_index", how="inner")
     if (df["arch"] != df["arch_str"]).any():
         raise SystemExit("arch strings in the run do not match the ground truth indexing")
     metrics = [m for m in names if m in df.columns]
     rows = correlate(
         {m: df[m].to_numpy(dtype=float) for m in metrics},
-        df["cifar10_test_acc_200ep"].to_numpy(dtype=float),
+        df[final].to_numpy(dtype=float),
         {m: get_metric(m).higher_is_better for m in metrics},
+        bench.published_rho,
     )
     store = ScoreStore(out).read().to_pandas()
     secs = store.groupby("metric")["seconds"].mean()

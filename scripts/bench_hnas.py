@@ -75,14 +75,14 @@ def _stats(xs: Sequence[float]) -> str:
 # ----------------------------------------------------------------------------- table mode
 def table_mode(args: argparse.Namespace) -> dict[str, Any]:
     from raynas.errors import SearchError
-    from raynas.search import NB201TableOracle, RoBoT, random_search
+    from raynas.search import BenchmarkTableOracle, RoBoT, random_search
     from raynas.search.hnas import HNAS, KAPPA_METRIC
     from raynas.search.runner import load_pool
 
     if args.scores is None:
         raise SystemExit("table mode needs --scores RUN_DIR (a scored run with ntk_trace and ntk_cond)")
     pool, _, _ = load_pool(args.scores, [args.metric, KAPPA_METRIC])
-    oracle = NB201TableOracle(args.truth)
+    oracle = BenchmarkTableOracle("nb201", args.truth)
     robot_metrics = [m for m in args.robot_metrics.split(",") if m]
     try:
         robot_pool = load_pool(args.scores, robot_metrics, "none")[0]  # bench_robot's default transform

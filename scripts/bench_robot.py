@@ -115,13 +115,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     from raynas.metrics import get_metric
-    from raynas.search import (CandidatePool, NB201TableOracle, RoBoT, random_search, sample_pick_best,
+    from raynas.search import (BenchmarkTableOracle, CandidatePool, RoBoT, random_search, sample_pick_best,
                                single_metric_greedy)
     from raynas.search.runner import read_scores_wide
 
     wide = read_scores_wide(args.scores)[0]
     pool = CandidatePool.from_table(wide, args.metrics, transform=args.transform)
-    oracle = NB201TableOracle(args.truth)
+    oracle = BenchmarkTableOracle("nb201", args.truth)
     full = len(pool) == len(oracle)
     pool_best = oracle.best_final_among(pool.arch_index)
     # a search answers with its best QUERY value: the most it can return is the final accuracy of the pool's

@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import sys
 import time
 from pathlib import Path
@@ -25,7 +24,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from raynas.oracles.base import NB201TableOracle  # noqa: E402
+from raynas.oracles.base import BenchmarkTableOracle  # noqa: E402
 from raynas.pruning.run import run_tenas_search  # noqa: E402
 
 PAPER = {"acc_mean": 93.9, "acc_std": 0.47, "search_seconds": 1558}
@@ -55,9 +54,7 @@ def main() -> int:
 
         torch.set_num_threads(args.threads)
 
-    root = Path(os.environ.get("RAYNAS_DATA", REPO.parent / "shared" / "data"))
-    truth = args.truth or root / "nb201" / "nb201_cifar10.parquet"
-    oracle = NB201TableOracle(truth)
+    oracle = BenchmarkTableOracle("nb201", args.truth)  # default: the benchmark's table under $RAYNAS_DATA
     rows = []
     for seed in [int(s) for s in args.seeds.split(",") if s.strip()]:
         cfg = {

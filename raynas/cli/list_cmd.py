@@ -1,4 +1,4 @@
-"""``raynas list spaces|metrics|datasets|oracles``."""
+"""``raynas list spaces|metrics|datasets|oracles|benchmarks``."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import argparse
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("list", help="list registered spaces, metrics, datasets or oracles")
-    p.add_argument("what", choices=["spaces", "metrics", "datasets", "oracles"], nargs="?", default="metrics")
+    p = sub.add_parser("list", help="list registered spaces, metrics, datasets, oracles or benchmarks")
+    p.add_argument("what", choices=["spaces", "metrics", "datasets", "oracles", "benchmarks"], nargs="?", default="metrics")
     p.set_defaults(func=run)
 
 

@@ -10,7 +10,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("run_dir")
     p.add_argument("--out", default=None, metavar="DIR",
                    help="where report.md and the PNGs go (default RUN_DIR/report; use it for a read-only run)")
-    p.add_argument("--truth", default=None, help="NB201 ground-truth parquet (default: $RAYNAS_DATA)")
+    p.add_argument("--truth", default=None, help="ground-truth table of the run's space "
+                   "(default: its benchmark's file under $RAYNAS_DATA; `raynas list benchmarks`)")
     p.add_argument("--top-k", type=int, default=10)
     p.set_defaults(func=run)
 

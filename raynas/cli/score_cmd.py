@@ -29,7 +29,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "2 bad input.",
         argument_default=_UNSET,
     )
-    p.add_argument("--space", help="search space (see `raynas list spaces`; default nb201)")
+    p.add_argument("--space", help="search space (see `raynas list spaces`; default: raynas.spaces.DEFAULT_SPACE, "
+                   "NAS-Bench-201)")
     p.add_argument("--metrics", help="'all' (the default) or comma-separated names (see `raynas list metrics`)")
     p.add_argument("--metric-module", action="append", dest="metric_modules", metavar="MODULE",
                    help="import MODULE (on PYTHONPATH) first: it registers metrics with @register_metric; the "
@@ -46,7 +47,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--N", type=int, help="cells per stage / layers (space default if unset)")
     # no argparse choices: the space validates the name (ConfigError, exit 2) and knows which it builds
     p.add_argument("--network", metavar="NAME",
-                   help="nb201 only: 'benchmark' (default, NAS-Bench-201's network) or 'zero_cost_nas' "
+                   help="NAS-Bench-201 spaces only: 'benchmark' (default, NAS-Bench-201's network) or 'zero_cost_nas' "
                    "(zero-cost-nas's nasbench2, scored by zero-cost-nas/HNAS/RoBoT: cell convs with bias, "
                    "non-affine cell BNs)")
     p.add_argument("--out", help="run directory (required unless given as --resume RUN)")

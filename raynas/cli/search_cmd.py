@@ -27,7 +27,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
     r = s.add_parser("robot", help="RoBoT: BO over metric-combination weights + greedy exploitation")
     _common(r)
-    r.add_argument("--oracle", default="nb201", help="nb201 (benchmark table) or train (real short training)")
+    r.add_argument("--oracle", default=None, help="a benchmark table (`raynas list benchmarks`; default: the scored "
+                   "space's) or train (real short training)")
     r.add_argument("--budget", type=int, default=20, help="T: distinct architectures queried")
     r.add_argument("--metrics", default="grad_norm,snip,grasp,fisher,synflow,jacob_cov")
     r.add_argument("--bo-iters", type=int, default=None, help="BO steps before greedy exploitation")
@@ -39,7 +40,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
     h = s.add_parser("hnas", help="HNAS: BO over the constants of the theory-derived objective")
     _common(h)
-    h.add_argument("--oracle", default="nb201", help="nb201 (benchmark table) or train (Ray Tune + ASHA)")
+    h.add_argument("--oracle", default=None, help="a benchmark table (`raynas list benchmarks`; default: the scored "
+                   "space's) or train (Ray Tune + ASHA)")
     h.add_argument("--budget", type=int, default=20)
     h.add_argument("--metric", default="ntk_trace", help="M: ntk_trace | grad_norm | snip | grasp")
     _allow_incomplete(h)
@@ -47,12 +49,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
     t = s.add_parser("tenas", help="TE-NAS pruning search from the supernet")
     _common(t, scores=False)
-    t.add_argument("--space", default="nb201", help="nb201 | darts_cifar")
+    t.add_argument("--space", default=None, help="a space with TE-NAS supernets (default: raynas.spaces.DEFAULT_SPACE, "
+                   "NAS-Bench-201; or darts_cifar)")
     t.add_argument("--data", default="digits")
-    t.add_argument("--batch-size", type=int, default=None, help="NTK batch (default: the paper's, 72 NB201 / 14 DARTS)")
+    t.add_argument("--batch-size", type=int, default=None, help="NTK batch (default: the paper's, 72 NAS-Bench-201 / 14 DARTS)")
     t.add_argument("--repeats", type=int, default=None, help="NTK repeats averaged per measurement (default 3)")
     t.add_argument("--C", type=int, default=None, help="supernet width for the NTK (default: the paper's)")
-    t.add_argument("--N", type=int, default=None, help="cells per stage of the NB201 supernet")
+    t.add_argument("--N", type=int, default=None, help="cells per stage of the NTK supernet")
     t.add_argument("--input-size", type=int, default=None, help="image side of the NTK batch")
     t.add_argument("--region-inputs", choices=["gaussian", "crops"], default=None,
                    help="linear-region inputs: Gaussian 3x3 (default) or 3x3 crops of the data, as the TE-NAS code")
@@ -148,7 +151,7 @@ def _run(method: str):
 
 def summary_lines(method: str, result: dict[str, Any], args: argparse.Namespace) -> list[str]:
     """Human lines after a search's JSON: the budget actually used, the pool (and what its runs lack), and the
-    benchmark's answer for the chosen arch (NB201: 200-epoch test accuracy and rank)."""
+    benchmark's answer for the chosen arch (e.g. NAS-Bench-201: 200-epoch test accuracy and rank)."""
     lines = []
     budget, asked = result.get("budget"), result.get("budget_requested")
     if budget is not None:

@@ -6,7 +6,7 @@ indicator ``(ReLU input > 0)``; its length ``N_A`` is the number of activation u
 
 Only ``nn.ReLU`` **modules** are seen: a network that calls ``torch.nn.functional.relu`` (or ``torch.relu``)
 directly would be invisible to the hooks, so such networks are rejected when no ``nn.ReLU`` runs at all and are
-silently under-counted otherwise. The NB201 and DARTS networks of raynas use ``nn.ReLU`` modules throughout.
+silently under-counted otherwise. The NAS-Bench-201 and DARTS networks of raynas use ``nn.ReLU`` modules throughout.
 
 Pre-hooks (not forward hooks) are used so ``nn.ReLU(inplace=True)`` cannot overwrite the input before it is
 read; ``input > 0`` and ``output > 0`` agree anyway, since ``relu(z) > 0`` iff ``z > 0``.

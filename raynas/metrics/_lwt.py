@@ -99,7 +99,7 @@ class LWTResult:
 
 
 def has_weightless_cell(model: nn.Module) -> bool:
-    """True when ``model.cells`` (NB201, DARTS networks) has a cell without Conv2d / BatchNorm2d / AvgPool."""
+    """True when ``model.cells`` (NAS-Bench-201, DARTS networks) has a cell without Conv2d / BatchNorm2d / AvgPool."""
     cells = getattr(model, "cells", None)
     if not isinstance(cells, nn.Module):
         return False

@@ -17,7 +17,7 @@ Two exact ways to get the rows (:func:`sample_gradients`), both differentiating 
   then the loop is used instead.
 
 ``"auto"`` picks ``"batched"`` on CUDA and ``"loop"`` elsewhere: measured single-thread CPU time for the
-HNAS rows of an NB201 net (C=8, N=2, B=16, 32x32) was 1.5-1.7 s looped vs 2.2-2.4 s batched (0.6-0.7x), because a
+HNAS rows of a NAS-Bench-201 net (C=8, N=2, B=16, 32x32) was 1.5-1.7 s looped vs 2.2-2.4 s batched (0.6-0.7x), because a
 CPU backward is already compute-bound and the vmapped kernels are not faster per FLOP. On a GPU one batched call
 replaces ``B`` small, launch-bound backward passes.
 """

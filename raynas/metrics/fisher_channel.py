@@ -46,7 +46,7 @@ def fisher_channel(model: nn.Module, batch: Batch) -> float:
     Why a separate name: this is the BlockSwap saliency as the paper writes it, one term per channel. The
     zero-cost proxy everybody compares against (zero-cost-nas, NAS-Bench-Suite-Zero, RoBoT) broadcasts each
     channel's value over all ``C_in * kh * kw`` weights of that channel before summing: that is ``fisher``.
-    The two differ by a per-layer factor, so their ranks of architectures differ (Spearman 0.87 on 12 NB201 archs).
+    The two differ by a per-layer factor, so their ranks of architectures differ (Spearman 0.87 on 12 NAS-Bench-201 archs).
     """
     acts, grads = layer_outputs_and_grads(model, batch)
     return float(channel_fisher_score(acts, grads))

@@ -30,7 +30,7 @@ def flops(model: nn.Module, batch: Batch) -> float:
 
     Other counters, for comparison with published tables: NAS-Bench-201's own ``flops`` is this count plus the
     classifier bias (10 on CIFAR-10); NAS-Bench-Suite-Zero's (NASLib's) also counts BN, ReLU and pooling, and
-    equals ``this / 1e6 + 0.160832 + 0.43008 n_conv + 1.29024 n_avg_pool`` MFLOPs on all 725 of its NB201
+    equals ``this / 1e6 + 0.160832 + 0.43008 n_conv + 1.29024 n_avg_pool`` MFLOPs on all 725 of its NAS-Bench-201
     archs (``n_*``: cell edges with a 1x1/3x3 conv, with an average pool; C=16, N=5, 32x32). Ranks are
     nearly the same; neither offset is registered as a metric of its own.
     """

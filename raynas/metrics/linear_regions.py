@@ -32,7 +32,7 @@ def linear_regions(model: nn.Module, batch: Batch) -> float:
     model's first Conv2d's input channels; 1 without a conv, and for the thin network), drawn from ``torch.initial_seed()``; a
     sample's pattern is ``ReLU input > 0`` over all ``nn.ReLU`` modules; the score is the number of unique
     patterns among the 3,000 (so at most 3,000). It is counted on the space's thin network, TE-NAS's
-    ``model_config_thin``: NB201 one cell at C=1 without stem, then BN-ReLU-pool-Linear.
+    ``model_config_thin``: NAS-Bench-201 one cell at C=1 without stem, then BN-ReLU-pool-Linear.
     """
     channels = input_channels(model, 1)  # TE-NAS: RandChannel(1)
     x = region_inputs("crops", CHUNK * CHUNKS, channels, torch.initial_seed(), batch.inputs, SPATIAL)

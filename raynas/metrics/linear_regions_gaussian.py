@@ -43,7 +43,7 @@ def linear_regions_gaussian(model: nn.Module, batch: Batch) -> float:
     Inputs ``[1000, C, 3, 3]`` (``C``: the channels of the model's first Conv2d, else the batch's; only the
     device and dtype of the batch are used otherwise); each sample's pattern is its code (``ReLU input > 0``
     over all ``nn.ReLU`` modules); the score is the number of unique patterns, at most 1000. Counted on the
-    space's thin network (TE-NAS's: NB201 one C=1 cell without stem). Why a separate name: it needs no data,
+    space's thin network (TE-NAS's: NAS-Bench-201 one C=1 cell without stem). Why a separate name: it needs no data,
     where TE-NAS's own count (``linear_regions``) uses 3 x 1000 crops of real images.
     """
     x = gaussian_inputs(input_channels(model, int(batch.inputs.shape[1])), device=batch.inputs.device,

@@ -35,7 +35,7 @@ def naswot(model: nn.Module, batch: Batch) -> float:
     ``K_H[i, j] = N_A - Hamming(c_i, c_j)`` (``[B, B]``, float64) the score is ``log|det K_H|`` (slogdet).
     Identical codes make ``K_H`` singular and the score ``-inf``. Networks must use ``nn.ReLU`` modules
     (functional relu is invisible to hooks). This is the paper's score, not the variant vendored in HNAS/RoBoT,
-    and not exactly the released code's either: that one also hooks modules merely named after ReLU (NB201's
+    and not exactly the released code's either: that one also hooks modules merely named after ReLU (NAS-Bench-201's
     ``ReLUConvBN``, so conv-op codes count twice) and skips branches that do not reach the output; it is
     registered as ``naswot_code`` (same ranks on the parity archs, log-det +5 to +11 there).
     """

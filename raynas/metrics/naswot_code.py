@@ -62,7 +62,7 @@ def naswot_code(model: nn.Module, batch: Batch) -> float:
     call's code is ``(module input > 0)`` flattened, for every module whose type name contains "ReLU" and
     that the backward of ``sum(logits)`` reaches (:func:`code_modules`, :func:`reached_by_backward`); score
     ``log|det K_H|`` (slogdet). Why a separate name: ``naswot`` follows the paper (each ReLU unit once); the
-    code's name match also hooks ``ReLUConvBN`` blocks, so every conv op's ReLU code counts twice (on NB201,
+    code's name match also hooks ``ReLUConvBN`` blocks, so every conv op's ReLU code counts twice (on NAS-Bench-201,
     +44 in log-det, same ranks on the 12 parity archs), and it skips branches that do not reach the output.
     """
     mods = reached_by_backward(model, code_modules(model), batch.inputs)

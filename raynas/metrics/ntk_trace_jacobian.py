@@ -43,7 +43,7 @@ def ntk_trace_jacobian(model: nn.Module, batch: Batch) -> float:
     ``g_i = d f_{y_i}(x_i) / d theta`` through the train-mode batch graph (``B`` backward passes), ``theta`` = all
     conv/linear weights and biases; ``Theta = G G^T [B, B]`` in float64. Why a separate name: HNAS's code
     (``ntk_trace``) takes sample ``i``'s share of ONE batch backward instead, which differs from this Jacobian
-    when BatchNorm couples the samples (``ntk_cond`` 23.3 vs 1165 on NB201 index 0); in eval mode both agree.
+    when BatchNorm couples the samples (``ntk_cond`` 23.3 vs 1165 on NAS-Bench-201 index 0); in eval mode both agree.
     This is the textbook empirical NTK; it costs ``B`` backward passes per architecture.
     """
     return float(ntk_trace_jacobian_reduce({"hnas_jacobian_ntk": jacobian_ntk(model, batch)}, batch))

@@ -33,9 +33,9 @@ def synflow(model: nn.Module, batch: Batch) -> float:
 
     Every BatchNorm is removed (registered ``bn="remove"``), which equals zero-cost-nas's ``synflow`` measure on
     any network whose BNs its ``copynet(bn=False)`` reaches (parity fixture: exact). A quirk of the reference:
-    its own ``nasbench2`` NB201 network has a ``get_prunable_copy`` of its own that drops the stem, cell and head
+    its own ``nasbench2`` NAS-Bench-201 network has a ``get_prunable_copy`` of its own that drops the stem, cell and head
     BNs but keeps the four BNs of the two ResNet reduction blocks, so the synflow values zero-cost-nas (and
-    NB-Suite-Zero) report for NB201 include those BNs; raynas removes them all, as the paper defines it.
+    NB-Suite-Zero) report for NAS-Bench-201 include those BNs; raynas removes them all, as the paper defines it.
     """
     with torch.no_grad():
         for p in model.parameters():

@@ -5,12 +5,12 @@
 
 from raynas.oracles.base import (
     ORACLES,
+    BenchmarkTableOracle,
     CallableOracle,
-    NB201TableOracle,
     Oracle,
     QueryLog,
     QueryResult,
     create_oracle,
 )
 
-__all__ = ["ORACLES", "CallableOracle", "NB201TableOracle", "Oracle", "QueryLog", "QueryResult", "create_oracle"]
+__all__ = ["ORACLES", "BenchmarkTableOracle", "CallableOracle", "Oracle", "QueryLog", "QueryResult", "create_oracle"]

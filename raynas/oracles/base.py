@@ -10,7 +10,6 @@ result dict every search method returns.
 from __future__ import annotations
 
 import logging
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,21 +17,11 @@ from typing import Any, Callable, Protocol, runtime_checkable
 
 import numpy as np
 
-from raynas.errors import OracleError, RaynasError
+from raynas.errors import DataError, OracleError, RaynasError
 from raynas.registry import Registry
+from raynas.spaces.benchmarks import Benchmark, benchmark_for_space, create_benchmark, on_benchmark
 
 log = logging.getLogger(__name__)
-
-_REPO = Path(__file__).resolve().parents[2]
-NB201_RELPATH = Path("nb201") / "nb201_cifar10.parquet"
-#: what the NB201 table's columns measure, for axis labels and result text (see /work/shared/data/README.md)
-NB201_LABELS = {
-    "cifar10_valid_acc_12ep": "12-epoch validation accuracy (%) on CIFAR-10",
-    "cifar10_train_seconds_12ep": "12-epoch training time (s) on CIFAR-10",
-    "cifar10_test_acc_200ep": "200-epoch test accuracy (%) on CIFAR-10",
-}
-NB201_FINAL_COLUMN = "cifar10_test_acc_200ep"
-
 
 @dataclass(frozen=True)
 class QueryResult:
@@ -54,46 +43,48 @@ class Oracle(Protocol):
     def best_final(self) -> float | None: ...
 
 
-def default_nb201_path() -> Path:
-    """``$RAYNAS_DATA/nb201/nb201_cifar10.parquet``, else ``<repo>/../shared/data/nb201/...``."""
-    root = os.environ.get("RAYNAS_DATA")
-    return (Path(root) if root else _REPO.parent / "shared" / "data") / NB201_RELPATH
+class BenchmarkTableOracle:
+    """A benchmark's ground-truth table as an oracle (:mod:`raynas.spaces.benchmarks`): ``query`` = the
+    benchmark's query column and its cost column, ``final`` = its default final accuracy. Indices are the
+    space's official indices.
 
-
-class NB201TableOracle:
-    """NAS-Bench-201 CIFAR-10 lookup: query = 12-epoch valid acc (%), cost = its training seconds,
-    final = 200-epoch test acc (%). Indices are official NB201 indices (0..15624)."""
+    ``benchmark`` is a registered benchmark's name or a :class:`~raynas.spaces.benchmarks.Benchmark`; ``path``
+    overrides where its table is read (default :meth:`Benchmark.default_path`); the ``*_column`` arguments
+    read other columns of the same table (e.g. another dataset's final accuracy).
+    """
 
     def __init__(
         self,
+        benchmark: str | Benchmark,
         path: str | Path | None = None,
         *,
-        query_column: str = "cifar10_valid_acc_12ep",
-        cost_column: str = "cifar10_train_seconds_12ep",
-        final_column: str = "cifar10_test_acc_200ep",
+        query_column: str | None = None,
+        cost_column: str | None = None,
+        final_column: str | None = None,
     ):
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
-        self.path = Path(path) if path is not None else default_nb201_path()
-        cols = ["arch_index", query_column, cost_column, final_column]
+        b = create_benchmark(benchmark) if isinstance(benchmark, str) else benchmark
+        self.benchmark = b
+        self.path = b.resolve_path(path)
+        query_column = query_column or b.query_column
+        cost_column = cost_column or b.cost_column
+        final_column = final_column or b.final_column()
         try:
-            table = pq.read_table(self.path, columns=cols)
-        except (OSError, pa.ArrowException) as e:
-            raise OracleError(f"cannot read NB201 ground truth {self.path}: {e}") from None
-        idx = table.column("arch_index").to_numpy().astype(np.int64)
+            table = b.read([b.index_column, query_column, cost_column, final_column], self.path)
+        except DataError as e:  # an oracle promises OracleError for every failure to answer
+            raise OracleError(str(e)) from None
+        idx = table.column(0).to_numpy().astype(np.int64)
         if len(idx) == 0 or idx.min() < 0:
-            raise OracleError(f"{self.path}: empty table or negative arch_index")
+            raise OracleError(f"{self.path}: empty table or negative {b.index_column}")
         n = int(idx.max()) + 1
         # Dense arrays indexed by arch_index; NaN marks indices absent from the table.
         self._q, self._c, self._f = (np.full(n, np.nan) for _ in range(3))
-        for arr, col in ((self._q, query_column), (self._c, cost_column), (self._f, final_column)):
-            arr[idx] = table.column(col).to_numpy(zero_copy_only=False).astype(np.float64)
+        for arr, pos in ((self._q, 1), (self._c, 2), (self._f, 3)):
+            arr[idx] = table.column(pos).to_numpy(zero_copy_only=False).astype(np.float64)
         self._known = np.zeros(n, dtype=bool)
         self._known[idx] = True
         #: what ``query`` / ``final`` measure (search results and plots name their values with these)
-        self.query_label = NB201_LABELS.get(query_column, query_column)
-        self.final_label = NB201_LABELS.get(final_column, final_column)
+        self.query_label = b.label(query_column)
+        self.final_label = b.label(final_column)
 
     def __len__(self) -> int:
         return int(self._known.sum())
@@ -171,12 +162,31 @@ class CallableOracle:
 
 
 ORACLES: Registry[Callable[..., Oracle]] = Registry("oracle")
-ORACLES.add("nb201", NB201TableOracle)
 ORACLES.add("callable", CallableOracle)
 
 
+def _table_oracle_factory(b: Benchmark) -> Callable[..., BenchmarkTableOracle]:
+    """``create_oracle(b.name, path=..., ...)``: :class:`BenchmarkTableOracle` of ``b``. Its docstring's first
+    paragraph is what ``raynas list oracles`` prints, so it says what the table answers."""
+
+    def factory(path: str | Path | None = None, *, query_column: str | None = None, cost_column: str | None = None,
+                final_column: str | None = None) -> BenchmarkTableOracle:
+        return BenchmarkTableOracle(b, path, query_column=query_column, cost_column=cost_column,
+                                    final_column=final_column)
+
+    factory.__name__ = factory.__qualname__ = f"{b.name}_table_oracle"
+    factory.__doc__ = (f"the {b.title} benchmark table: query = {b.label(b.query_column)}, cost = "
+                       f"{b.label(b.cost_column)}, final = {b.label(b.final_column())}.\n\n"
+                       f"Keyword arguments as :class:`BenchmarkTableOracle` (its table: {b.relpath}).")
+    return factory
+
+
+# one table oracle per registered benchmark, under the benchmark's name (also those registered later)
+on_benchmark(lambda b: ORACLES.add(b.name, _table_oracle_factory(b)))
+
+
 def create_oracle(name: str, **kwargs: Any) -> Oracle:
-    """Build registered oracle ``name`` (e.g. ``create_oracle("nb201", path=...)``)."""
+    """Build registered oracle ``name`` (e.g. a benchmark's table: ``create_oracle(name, path=...)``)."""
     return ORACLES.get(name)(**kwargs)
 
 
@@ -200,9 +210,10 @@ def query_label(oracle: Oracle | None) -> str | None:
 class BenchmarkAnswer:
     """The benchmark's ground truth for a chosen architecture, with one line to print (:func:`benchmark_answer`).
 
-    ``test_acc``: NB201 CIFAR-10 test accuracy (%) after 200 epochs; ``rank``: 1 + the number of archs in the table
-    with a strictly higher one (ties share a rank); ``total``: archs in the table. All three are None when the
-    table is absent or unreadable, or the index is not in it; ``line`` then says which.
+    ``test_acc``: the space's benchmark's default final accuracy (e.g. CIFAR-10 test accuracy (%) after 200
+    epochs); ``rank``: 1 + the number of archs in the table with a strictly higher one (ties share a rank);
+    ``total``: archs in the table. All three are None when the table is absent or unreadable, or the index is
+    not in it; ``line`` then says which.
     """
 
     space: str
@@ -219,36 +230,17 @@ class BenchmarkAnswer:
 
 
 def benchmark_answer(space: str, arch_index: int | None, path: str | Path | None = None) -> BenchmarkAnswer | None:
-    """The NB201 answer for ``arch_index`` (None for other spaces, which have no benchmark table, or no arch).
+    """The answer of ``space``'s benchmark for ``arch_index`` (None for a space without a benchmark, or no arch).
 
-    Reads ``arch_index`` and the 200-epoch test column of the table at ``path`` (default
-    :func:`default_nb201_path`). Never raises for a missing or unreadable table: the search that asks has
-    finished, and one line saying the answer is unknown is worth more than an error after it.
+    Reads the index and default final column of the benchmark's table at ``path`` (default: its
+    :meth:`~raynas.spaces.benchmarks.Benchmark.default_path`). Never raises for a missing or unreadable table:
+    the search that asks has finished, and one line saying the answer is unknown is worth more than an error.
     """
-    if space != "nb201" or arch_index is None:
+    bench = benchmark_for_space(str(space))
+    if bench is None or arch_index is None:
         return None
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    i = int(arch_index)
-    p = Path(path) if path is not None else default_nb201_path()
-    if not p.exists():
-        return BenchmarkAnswer(space, i, f"NB201 index {i}: no benchmark answer, the NB201 ground truth table "
-                                         f"{p} is absent (set RAYNAS_DATA to the folder holding nb201/)")
-    try:
-        t = pq.read_table(p, columns=["arch_index", NB201_FINAL_COLUMN])
-    except (OSError, KeyError, pa.ArrowException) as e:
-        return BenchmarkAnswer(space, i, f"NB201 index {i}: no benchmark answer, cannot read {p}: {e}", table=str(p))
-    idx = t.column(0).to_numpy().astype(np.int64)
-    acc = t.column(1).to_numpy(zero_copy_only=False).astype(np.float64)
-    hit = np.flatnonzero(idx == i)
-    if hit.size == 0 or not np.isfinite(acc[hit[0]]):
-        return BenchmarkAnswer(space, i, f"NB201 index {i}: not in the ground truth table {p.name}", table=str(p))
-    mine = float(acc[hit[0]])
-    total = int(idx.size)
-    rank = 1 + int(np.sum(acc[np.isfinite(acc)] > mine))
-    line = f"NB201 index {i}: {mine:.2f} % test accuracy after 200 epochs, rank {rank:,} of {total:,}"
-    return BenchmarkAnswer(space, i, line, mine, rank, total, str(p))
+    a = bench.answer(int(arch_index), path)
+    return BenchmarkAnswer(space, a.arch_index, a.line, a.value, a.rank, a.total, a.table)
 
 
 class QueryLog:

@@ -20,6 +20,7 @@ import torch.nn as nn
 from raynas.config import from_dict
 from raynas.errors import ConfigError, DataError, OracleError, RaynasError
 from raynas.oracles.base import ORACLES, QueryResult
+from raynas.spaces import DEFAULT_SPACE
 from raynas.spaces.base import SearchSpace
 from raynas.training import TrainConfig, train_and_evaluate
 
@@ -64,7 +65,7 @@ def resolve_device(device: str | torch.device) -> torch.device:
 def build_model(space: SearchSpace, arch: Hashable | str, num_classes: int, in_channels: int,
                 space_kwargs: Mapping[str, Any] | None = None) -> nn.Module:
     """``space.to_module(arch, num_classes, **space_kwargs)``; ``in_channels`` follows the data when the space
-    takes it (NB201-style macro) and ``space_kwargs`` does not set it."""
+    takes it (NAS-Bench-201-style macro) and ``space_kwargs`` does not set it."""
     kw = dict(space_kwargs or {})
     macro = getattr(space, "macro", None)
     if isinstance(macro, dict) and "in_channels" in macro:
@@ -81,13 +82,13 @@ class TrainingOracle:
         space: a space name (``create_space``) or a :class:`SearchSpace`.
         dataset: ``raynas.data.create_dataset`` spec (``"digits"``, ``"cifar10:PATH"``).
         train_cfg: :class:`TrainConfig` or a dict for it (default ``TrainConfig()``).
-        space_kwargs: ``to_module`` options, e.g. ``{"C": 8, "N": 1}`` for a small NB201 network.
+        space_kwargs: ``to_module`` options, e.g. ``{"C": 8, "N": 1}`` for a small NAS-Bench-201 network.
         device: ``"cpu"``, ``"cuda"``, ``"auto"``.
         input_size, max_train, max_val: image side and optional sample limits of the two splits.
         data: pre-loaded ``(train, val, num_classes)`` instead of loading ``dataset`` (tests, shared memory).
     """
 
-    def __init__(self, space: str | SearchSpace = "nb201", dataset: str = "digits",
+    def __init__(self, space: str | SearchSpace = DEFAULT_SPACE, dataset: str = "digits",
                  train_cfg: TrainConfig | Mapping[str, Any] | None = None,
                  space_kwargs: Mapping[str, Any] | None = None, device: str | torch.device = "cpu", *,
                  input_size: int = 32, max_train: int | None = None, max_val: int | None = None,

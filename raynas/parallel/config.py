@@ -15,6 +15,7 @@ from typing import Any, Mapping, Sequence
 
 from raynas.config import from_dict, to_dict
 from raynas.errors import ConfigError
+from raynas.spaces import DEFAULT_SPACE
 
 #: keys that may differ between a run and its resume (execution only, never the produced rows)
 VOLATILE_KEYS: tuple[str, ...] = (
@@ -49,12 +50,12 @@ class ScoreConfig:
 
     Exactly one of ``sample`` (N archs drawn by ``seed``), ``all`` (the whole space) or ``ids`` selects the
     archs. ``metrics`` is ``("all",)``, a tuple of names, or a comma-separated string (normalised to a tuple).
-    ``space_kwargs`` go to ``space.to_module`` (for nb201: ``C``, ``N``). ``workers=0`` scores in-process
+    ``space_kwargs`` go to ``space.to_module`` (for NAS-Bench-201: ``C``, ``N``). ``workers=0`` scores in-process
     without Ray; ``gpus_per_worker`` may be fractional (several actors share one GPU).
     """
 
     out: str
-    space: str = "nb201"
+    space: str = DEFAULT_SPACE
     metrics: tuple[str, ...] | str = ("all",)
     sample: int | None = None
     all: bool = False

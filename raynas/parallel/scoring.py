@@ -64,7 +64,7 @@ def score_ids(
         device: where to compute (``"cpu"``, ``"cuda"``).
         data_name: stored in the ``data`` column (default ``batch.name``).
         host: stored in the ``host`` column (default this machine's hostname).
-        space_kwargs: ``to_module`` overrides (nb201: ``C``, ``N``).
+        space_kwargs: ``to_module`` overrides (NAS-Bench-201: ``C``, ``N``).
         progress: called ``(archs_done, len(ids))`` after each arch.
         to_table: row builder (default :func:`raynas.store.schema.results_to_table`).
     Returns:

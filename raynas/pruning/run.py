@@ -1,11 +1,13 @@
-"""``run_tenas_search``: TE-NAS on NAS-Bench-201 or the DARTS CIFAR space, from a config dict.
+"""``run_tenas_search``: TE-NAS on any space that provides TE-NAS supernets, from a config dict.
 
-Defaults follow the public TE-NAS launcher: NB201 prunes one op per edge per round on a ``C=3, N=1``
-supernet with batch 72; DARTS prunes 3 ops per edge per round on a ``C=1`` supernet of one normal and one
-reduction cell with batch 14, then keeps 2 inputs per node; both average 3 repeats, round relative changes to
-3 decimals and remove ``none`` before the first round (as that code does: its pruning sets ``none``'s
+The space supplies its supernets, its launcher defaults and the decoding of the pruned alive list
+(:meth:`raynas.spaces.base.SearchSpace.tenas_supernets`, ``tenas_defaults``, ``arch_from_alive``), so this module
+names no space. Defaults follow the public TE-NAS launcher: NAS-Bench-201 prunes one op per edge per round on a
+``C=3, N=1`` supernet with batch 72; DARTS prunes 3 ops per edge per round on a ``C=1`` supernet of one normal
+and one reduction cell with batch 14, then keeps 2 inputs per node; both average 3 repeats, round relative
+changes to 3 decimals and remove ``none`` before the first round (as that code does: its pruning sets ``none``'s
 logit to -inf; for DARTS this is required since final cells have no ``none``). Regions are counted on the
-1-channel thin supernet (NB201: one cell without stem; DARTS: the two cells without stem).
+1-channel thin supernet (NAS-Bench-201: one cell without stem; DARTS: the two cells without stem).
 
 Writes ``<out>/tenas_result.json`` (config, arch, timing, round summaries) and ``<out>/tenas_rounds.parquet``
 (one row per candidate per round).
@@ -18,34 +20,41 @@ import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from functools import lru_cache
 from typing import Any, Callable, Literal
 
 from raynas.config import from_dict, to_dict
 from raynas.data.batch import Batch
 from raynas.errors import ConfigError, SearchError, StoreError
 from raynas.pruning.tenas import Alive, TenasOutcome, tenas_prune
+from raynas.spaces import DEFAULT_SPACE, create_space
+from raynas.spaces.base import SearchSpace
 
 log = logging.getLogger(__name__)
 
 RESULT_FILE = "tenas_result.json"
 ROUNDS_FILE = "tenas_rounds.parquet"
-#: TE-NAS launcher defaults per space: batch size, prune number, NTK supernet width
-_DEFAULTS = {"nb201": dict(batch_size=72, prune_number=1, C=3), "darts_cifar": dict(batch_size=14, prune_number=3, C=1)}
+
+
+@lru_cache(maxsize=None)
+def _space(name: str) -> SearchSpace:
+    """The registered space ``name`` at its defaults (TE-NAS builds its own supernets; one instance per name)."""
+    return create_space(name)
 
 
 @dataclass(frozen=True)
 class TenasConfig:
-    space: Literal["nb201", "darts_cifar"] = "nb201"
+    space: str = DEFAULT_SPACE  # any space with TE-NAS supernets (SearchSpace.tenas_supernets)
     seed: int = 0
     out: str | None = None
     resume: bool = False
     data: str = "digits"
-    batch_size: int | None = None  # None: 72 (nb201) / 14 (darts_cifar)
+    batch_size: int | None = None  # None: the space's TE-NAS default (SearchSpace.tenas_defaults)
     input_size: int = 32
     repeats: int = 3
     precision: int = 3
-    prune_number: int | None = None  # None: 1 (nb201) / 3 (darts_cifar)
-    C: int | None = None  # NTK supernet width; None: 3 (nb201) / 1 (darts_cifar)
+    prune_number: int | None = None  # None: the space's TE-NAS default
+    C: int | None = None  # NTK supernet width; None: the space's TE-NAS default
     N: int = 1  # cells per stage of the NTK supernet
     drop_none: bool = True
     combine: Literal["mean", "sum"] = "mean"
@@ -62,12 +71,14 @@ class TenasConfig:
         for key, low in (("input_size", 3), ("repeats", 1), ("precision", 0), ("N", 1), ("region_samples", 2)):
             if getattr(self, key) < low:
                 raise ConfigError(f"tenas: {key} must be >= {low}, got {getattr(self, key)}")
-        if self.space == "darts_cifar" and not self.drop_none:
-            raise ConfigError("tenas: darts_cifar needs drop_none=true (final DARTS cells have no 'none' op)")
+        space = _space(self.space)  # unknown name: UnknownNameError with close matches
+        space.tenas_defaults()  # a space without TE-NAS supernets: ConfigError now, before any work
+        if space.tenas_needs_drop_none and not self.drop_none:
+            raise ConfigError(f"tenas: {self.space} needs drop_none=true (its final cells have no 'none' op)")
 
     def resolved(self, key: str) -> int:
         value = getattr(self, key)
-        return _DEFAULTS[self.space][key] if value is None else value
+        return _space(self.space).tenas_defaults()[key] if value is None else value
 
 
 def load_batch(cfg: TenasConfig) -> Batch:
@@ -79,48 +90,18 @@ def load_batch(cfg: TenasConfig) -> Batch:
 
 def build_problem(cfg: TenasConfig, batch: Batch) -> tuple[Any, Any, Alive, tuple[tuple[int, ...], ...]]:
     """``(ntk_net, thin_net, initial alive, node groups)`` for the configured space."""
-    k, C = batch.num_classes, cfg.resolved("C")
-    if cfg.space == "nb201":
-        from raynas.spaces.ops import OPS_NB201
-        from raynas.spaces.supernet_nb201 import NB201SuperNet
-
-        ntk_net = NB201SuperNet(k, C=C, N=cfg.N, in_channels=batch.inputs.shape[1], combine=cfg.combine)
-        thin = NB201SuperNet(k, C=1, N=1, in_channels=1, use_stem=False, depth=1, combine=cfg.combine)
-        ops, n_edges, groups = OPS_NB201, ntk_net.n_edges, ()
-    else:
-        from raynas.spaces.ops import OPS_DARTS
-        from raynas.spaces.supernet_darts import DartsSuperNet, node_groups
-
-        common = dict(layers=3 * cfg.N, stem_multiplier=1, depth=2, lastact=True, combine=cfg.combine)
-        ntk_net = DartsSuperNet(k, C=C, in_channels=batch.inputs.shape[1], **common)
-        thin = DartsSuperNet(k, C=1, in_channels=1, use_stem=False, **common)
-        ops, n_edges, groups = OPS_DARTS, 2 * ntk_net.n_edges, node_groups(ntk_net.nodes)
-    start = tuple(tuple(o for o in ops if not (cfg.drop_none and o == "none")) for _ in range(n_edges))
+    nets = _space(cfg.space).tenas_supernets(batch.num_classes, C=cfg.resolved("C"), N=cfg.N,
+                                             in_channels=batch.inputs.shape[1], combine=cfg.combine)
+    start = tuple(tuple(o for o in nets.ops if not (cfg.drop_none and o == "none")) for _ in range(nets.n_edges))
     device = batch.inputs.device
-    return ntk_net.to(device), thin.to(device), start, groups
+    return nets.ntk_net.to(device), nets.thin_net.to(device), start, nets.groups
 
 
 def final_arch(cfg: TenasConfig, alive: Alive) -> dict[str, Any]:
     """The searched architecture as the space's own type, in JSON-able form."""
     if any(len(ops) > 1 for ops in alive):
         raise SearchError(f"pruning ended with an edge holding several ops: {alive}")
-    if cfg.space == "nb201":
-        from raynas.spaces.nb201 import NB201Arch, NB201Space
-
-        arch = NB201Arch(tuple(ops[0] for ops in alive))
-        return {"arch": str(arch), "arch_index": NB201Space().arch_to_index(arch)}
-    from raynas.spaces.darts_genotypes import DartsGenotype, to_darts_repr
-    from raynas.spaces.supernet_darts import darts_edges
-
-    edges = darts_edges()
-    cells = []
-    for c in range(2):
-        part = alive[c * len(edges) : (c + 1) * len(edges)]
-        cells.append([(ops[0], i) for (_k, i), ops in zip(edges, part) if ops])
-    if any(op == "none" for cell in cells for op, _ in cell):
-        raise SearchError("a kept DARTS edge holds 'none'")
-    g = DartsGenotype.from_pairs(cells[0], cells[1])
-    return {"arch": str(g), "genotype": to_darts_repr(g)}
+    return _space(cfg.space).arch_from_alive(alive)
 
 
 def _round_rows(outcome: TenasOutcome) -> list[dict[str, Any]]:

@@ -1,26 +1,16 @@
-"""Rank correlation of metric scores with ground-truth accuracy (pure numpy/scipy)."""
+"""Rank correlation of metric scores with ground-truth accuracy (pure numpy/scipy).
+
+Published reference values (e.g. NAS-Bench-Suite-Zero's rho per proxy) belong to a benchmark
+(:attr:`raynas.spaces.benchmarks.Benchmark.published_rho`); callers pass them to :func:`correlate`.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Mapping
 
 import numpy as np
 from scipy.stats import kendalltau, spearmanr
-
-#: Spearman rho with CIFAR-10 accuracy on NAS-Bench-201 reported by NAS-Bench-Suite-Zero
-#: (Krishnakumar et al., NeurIPS 2022 Datasets & Benchmarks), keyed by raynas metric name.
-PUBLISHED_NB201_CIFAR10 = {
-    "naswot": 0.77,
-    "jacob_cov": 0.75,
-    "synflow": 0.73,
-    "params": 0.72,
-    "flops": 0.69,
-    "grad_norm": 0.58,
-    "snip": 0.58,
-    "grasp": 0.51,
-    "fisher": 0.50,
-}
-
 
 @dataclass(frozen=True)
 class Correlation:
@@ -35,7 +25,8 @@ class Correlation:
 
 
 def correlate(
-    scores: dict[str, np.ndarray], accuracy: np.ndarray, higher_is_better: dict[str, bool] | None = None
+    scores: dict[str, np.ndarray], accuracy: np.ndarray, higher_is_better: dict[str, bool] | None = None,
+    published: Mapping[str, float] | None = None,
 ) -> list[Correlation]:
     """Spearman rho and Kendall tau of each metric vs ``accuracy``.
 
@@ -43,7 +34,9 @@ def correlate(
         scores: metric name -> float array ``[P]`` (NaN where the metric failed).
         accuracy: float array ``[P]`` aligned with every score array.
         higher_is_better: metric direction; lower-is-better metrics are negated before correlating.
+        published: metric name -> a published rho to compare with (a benchmark's ``published_rho``); None: none.
     """
+    published = published or {}
     out = []
     for name, values in scores.items():
         v = np.asarray(values, dtype=float)
@@ -55,13 +48,13 @@ def correlate(
         else:
             rho = float(spearmanr(v[ok], accuracy[ok]).statistic)
             tau = float(kendalltau(v[ok], accuracy[ok]).statistic)
-        out.append(Correlation(name, int(ok.sum()), rho, tau, PUBLISHED_NB201_CIFAR10.get(name)))
+        out.append(Correlation(name, int(ok.sum()), rho, tau, published.get(name)))
     return out
 
 
 def format_table(rows: list[Correlation], published: bool = True) -> str:
     """A Markdown table: metric, n, rho, tau and, with ``published``, the NAS-Bench-Suite-Zero rho and the
-    difference (only meaningful when the accuracy is NB201 CIFAR-10's)."""
+    difference (only meaningful when the accuracy is the one the published values were measured against)."""
     head = "| metric | n | spearman rho | kendall tau |"
     rule = "|---|---:|---:|---:|"
     if published:

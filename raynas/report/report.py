@@ -2,7 +2,7 @@
 
 Recognised content (any combination, found recursively one level deep):
 - a score run (``scores/shard-*.parquet`` + ``config.json``): status counts, metric-vs-accuracy scatter with
-  Spearman rho when ground truth is known (NB201 table) or when a search queried some of the archs;
+  Spearman rho when ground truth is known (the space's benchmark table) or when a search queried some of the archs;
 - a search dir (``search.json`` + ``state.parquet``): the trace (best-so-far vs queries and vs cost), the RoBoT
   weight vector over BO steps, the top-k queried architectures.
 """
@@ -14,14 +14,17 @@ import logging
 import os
 import tempfile
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
 import pyarrow as pa
 
-from raynas.errors import DataError, StoreError
+from raynas.errors import StoreError
 from raynas.report.correlation import correlate, format_table
+
+if TYPE_CHECKING:
+    from raynas.spaces.benchmarks import Benchmark
 
 log = logging.getLogger(__name__)
 
@@ -34,19 +37,19 @@ def _find(run_dir: Path) -> tuple[list[Path], list[Path]]:
     return scores, searches
 
 
-def _truth(path: str | Path | None) -> dict[int, float] | None:
-    from raynas.oracles.base import default_nb201_path
+def _truth(space: str, path: str | Path | None) -> tuple[dict[int, float], Benchmark] | None:
+    """``({arch index: final accuracy}, benchmark)`` of ``space``'s benchmark, read from ``path`` (default: the
+    benchmark's own location); None when the space has no benchmark or its table is absent (the report then
+    correlates with queried values, if any). An unreadable table is a :class:`DataError`."""
+    from raynas.spaces import benchmark_for_space
 
-    p = Path(path) if path else default_nb201_path()
+    bench = benchmark_for_space(space)
+    if bench is None:
+        return None
+    p = Path(path) if path else bench.default_path()
     if not p.exists():
         return None
-    import pyarrow.parquet as pq
-
-    try:
-        t = pq.read_table(p, columns=["arch_index", "cifar10_test_acc_200ep"])
-    except (OSError, KeyError, pa.ArrowException) as e:
-        raise DataError(f"cannot read NB201 ground truth {p}: {e}") from None
-    return dict(zip(t.column(0).to_pylist(), t.column(1).to_pylist()))
+    return bench.final_values(p), bench
 
 
 def _plot(written: list[Path], fn: Callable[..., Path], *args: Any) -> Path:
@@ -108,16 +111,18 @@ def _score_section(run: Path, out: Path, truth_path: str | None, queried: dict[i
     wide = to_wide(table).to_pandas().groupby("arch_index").mean(numeric_only=True)
     metrics = [m for m in wide.columns if m != "seed" and m in METRICS]
     acc, label = None, None
-    truth = _truth(truth_path) if str(space) == "nb201" else None
-    if truth is not None:
+    known = _truth(str(space), truth_path)
+    truth, bench = known if known is not None else (None, None)
+    if truth is not None and bench is not None:
         acc = np.array([truth.get(int(i), np.nan) for i in wide.index])
-        label = "CIFAR-10 test acc (200 ep)"
+        label = bench.axis_label()
     elif queried:
         acc = np.array([queried.get(int(i), np.nan) for i in wide.index])
         label = "queried accuracy"
     if acc is not None and np.isfinite(acc).sum() >= 3 and metrics:
         scores = {m: wide[m].to_numpy(dtype=float) for m in metrics}
-        rows = correlate(scores, acc, {m: get_metric(m).higher_is_better for m in metrics})
+        rows = correlate(scores, acc, {m: get_metric(m).higher_is_better for m in metrics},
+                         bench.published_rho if bench is not None else None)
         png = _plot(written, scatter_metrics, scores, acc, rows, out / "metrics_vs_accuracy.png", label)
         lines += [f"Rank correlation with {label} (n = {int(np.isfinite(acc).sum())} archs; rho signed by each "
                   "metric's direction):", "", format_table(rows, published=truth is not None), "", f"![metrics vs accuracy]({png.name})", ""]

@@ -6,8 +6,8 @@ from raynas.search.baselines import metric_order, random_search, sample_pick_bes
 from raynas.search.bo import propose
 from raynas.oracles.base import (
     ORACLES,
+    BenchmarkTableOracle,
     CallableOracle,
-    NB201TableOracle,
     Oracle,
     QueryLog,
     QueryResult,
@@ -19,9 +19,9 @@ from raynas.store.search_state import load_state, save_state
 
 __all__ = [
     "ORACLES",
+    "BenchmarkTableOracle",
     "CallableOracle",
     "CandidatePool",
-    "NB201TableOracle",
     "Oracle",
     "Proposal",
     "QueryLog",

@@ -3,8 +3,9 @@
 The pool is the ``metric`` and ``ntk_cond`` columns of a ``raynas score`` run (read with the RoBoT runner's
 plumbing: several seeds are averaged). Oracles (:func:`raynas.search.runner.make_oracle`):
 
-* ``nb201``: the NAS-Bench-201 table (query = 12-epoch valid acc, cost = its training seconds, final = 200-epoch
-  test acc); the answer is the best queried arch.
+* None (default) or a benchmark's name (``raynas list benchmarks``): the scored space's benchmark table (for
+  NAS-Bench-201: query = 12-epoch valid acc, cost = its training seconds, final = 200-epoch test acc); the
+  answer is the best queried arch.
 * ``train``: the **hybrid** search. Each BO query trains ``A*(t, c)`` for ``train_cfg.epochs`` (real short
   training, ``oracle_options`` as for RoBoT), then Ray Tune's ASHA spreads up to ``asha_epochs`` epochs
   (default 3x the query epochs) over the ``top_k`` archs of the incumbent objective ``F(.; t*, c*)``. The answer
@@ -36,7 +37,7 @@ TRIALS_FILE = "asha_trials.parquet"
 class HNASSearchConfig:
     scores: str
     out: str
-    oracle: str = "nb201"
+    oracle: str | None = None  # None: the scored space's benchmark table
     budget: int = 20
     metric: str = "ntk_trace"
     seed: int = 0

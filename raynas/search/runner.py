@@ -25,6 +25,7 @@ from raynas.config import from_dict, to_dict
 from raynas.errors import ConfigError, SearchError, StoreError
 from raynas.oracles.base import Oracle, benchmark_answer, create_oracle
 from raynas.search.pool import CandidatePool
+from raynas.spaces import DEFAULT_SPACE, benchmark_for_space, create_benchmark, list_benchmarks
 
 if TYPE_CHECKING:
     from raynas.store import RunCompleteness
@@ -90,7 +91,7 @@ def read_scores_wide(scores: str | Path | Sequence[str | Path]) -> tuple[pa.Tabl
     wide, cfg = _read_one_run(runs[0])
     for run in runs[1:]:
         other, other_cfg = _read_one_run(run)
-        if other_cfg.get("space", "nb201") != cfg.get("space", "nb201"):
+        if other_cfg.get("space", DEFAULT_SPACE) != cfg.get("space", DEFAULT_SPACE):
             raise SearchError(f"cannot join {runs[0]} (space {cfg.get('space')!r}) with {run} "
                               f"(space {other_cfg.get('space')!r})")
         new = [c for c in other.column_names if c not in _KEYS and c not in wide.column_names]
@@ -196,7 +197,8 @@ def load_pool(scores: str | Path | Sequence[str | Path], metrics: list[str], tra
 
 
 def run_space(scores: str | Path | Sequence[str | Path]) -> str:
-    """The space of the (first) score run: its config's, else that of its rows (``nb201`` when neither says)."""
+    """The space of the (first) score run: its config's, else that of its rows (``DEFAULT_SPACE`` when neither
+    says)."""
     from raynas.store import ScoreStore
 
     store = ScoreStore(split_runs(scores)[0])
@@ -207,22 +209,31 @@ def run_space(scores: str | Path | Sequence[str | Path]) -> str:
     if isinstance(cfg.get("space"), str):
         return cfg["space"]
     spaces = store.read(["space"]).column("space").to_pylist()
-    return str(spaces[0]) if spaces else "nb201"
+    return str(spaces[0]) if spaces else DEFAULT_SPACE
 
 
-def make_oracle(name: str, score_cfg: dict[str, Any], seed: int, options: dict[str, Any] | None = None) -> Oracle:
-    """``nb201``: the benchmark table; ``train``: real short training of the arch (space taken from the scores)."""
+def make_oracle(name: str | None, score_cfg: dict[str, Any], seed: int,
+                options: dict[str, Any] | None = None) -> Oracle:
+    """``train``: real short training of the arch (space taken from the scores); a benchmark's name (``raynas list
+    benchmarks``): its table, which must be the scored space's; None: the scored space's benchmark table."""
     options = dict(options or {})
+    space = str(score_cfg.get("space", DEFAULT_SPACE))
     if name == "train":
         from raynas.oracles.training import TrainingOracle
 
         train_cfg = dict(options.pop("train_cfg", None) or {})
         train_cfg.setdefault("seed", seed)
-        return TrainingOracle(space=score_cfg.get("space", "nb201"), train_cfg=train_cfg, **options)
+        return TrainingOracle(space=space, train_cfg=train_cfg, **options)
+    if name is None:  # the table of the scored space's benchmark
+        bench = benchmark_for_space(space)
+        if bench is None:
+            raise ConfigError(f"the default table oracle cannot answer for space {space!r}: it has no benchmark "
+                              "table; use --oracle train")
+        name = bench.name
     if options:
         raise ConfigError(f"oracle {name!r} takes no options, got {sorted(options)}")
-    if name == "nb201" and score_cfg.get("space", "nb201") != "nb201":
-        raise ConfigError(f"the nb201 table oracle cannot answer for space {score_cfg.get('space')!r}; use --oracle train")
+    if name in list_benchmarks() and create_benchmark(name).space != space:  # indices of another space
+        raise ConfigError(f"the {name} table oracle cannot answer for space {space!r}; use --oracle train")
     return create_oracle(name)
 
 
@@ -268,7 +279,7 @@ def write_result(out: Path, result: dict[str, Any]) -> None:
 class RobotSearchConfig:
     scores: str
     out: str
-    oracle: str = "nb201"
+    oracle: str | None = None  # None: the scored space's benchmark table (make_oracle)
     budget: int = 20
     metrics: str = ",".join(ROBOT_METRICS)
     seed: int = 0
@@ -284,7 +295,7 @@ def run_robot_search(cfg: dict[str, Any], progress_callback: Callable[..., None]
     """Run (or resume) RoBoT over the pool scored in ``cfg["scores"]``; returns the result dict with the trace.
 
     Beyond :meth:`RoBoT.result` (effective ``budget``, ``budget_requested``, ``bo_iters``) the result holds ``pool``
-    (:func:`pool_summary`), ``space`` and ``benchmark`` (the NB201 ground truth of the answer,
+    (:func:`pool_summary`), ``space`` and ``benchmark`` (the space's benchmark's ground truth of the answer,
     :func:`raynas.oracles.base.benchmark_answer`; None for other spaces).
     """
     from raynas.search.robot import RoBoT
@@ -313,7 +324,7 @@ def run_robot_search(cfg: dict[str, Any], progress_callback: Callable[..., None]
     arch_of = dict(zip(wide.column("arch_index").to_pylist(), wide.column("arch").to_pylist()))
     result["arch"] = arch_of.get(result["arch_index"])
     result["metrics"] = metrics
-    result["space"] = space = str(score_cfg.get("space", "nb201"))
+    result["space"] = space = str(score_cfg.get("space", DEFAULT_SPACE))
     result["pool"] = loaded.summary()
     answer = benchmark_answer(space, result["arch_index"])
     result["benchmark"] = answer.as_dict() if answer is not None else None

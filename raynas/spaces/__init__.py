@@ -1,8 +1,9 @@
-"""Search spaces: the registry, ``create_space`` and the built-in spaces.
+"""Search spaces: the registry, ``create_space``, the built-in spaces and their benchmarks.
 
 Registry entries are factories ``(**kwargs) -> SearchSpace``; each space module registers its own with
 ``SPACES.add(name, factory)`` when imported. Modules listed in ``_SPACE_MODULES`` are imported here if
-their file exists (so a space can be added without touching this file's logic).
+their file exists (so a space can be added without touching this file's logic). A space with a tabular
+benchmark registers it beside itself (:mod:`raynas.spaces.benchmarks`, e.g. ``nb201_benchmark``).
 """
 
 from __future__ import annotations
@@ -13,10 +14,11 @@ from typing import Any, Callable
 
 from raynas.registry import Registry
 from raynas.spaces.base import SearchSpace
+from raynas.spaces.benchmarks import Benchmark, benchmark_for_space, create_benchmark, list_benchmarks
 
 SPACES: Registry[Callable[..., SearchSpace]] = Registry("space")
 
-_SPACE_MODULES = ("nb201", "darts")
+_SPACE_MODULES = ("nb201", "nb201_benchmark", "darts")
 
 #: the space a run uses when none is named (configs, CLI, Python API)
 DEFAULT_SPACE = "nb201"
@@ -38,4 +40,7 @@ for _name in _SPACE_MODULES:
     if (Path(__file__).parent / f"{_name}.py").is_file():
         importlib.import_module(f"{__name__}.{_name}")
 
-__all__ = ["DEFAULT_SPACE", "SPACES", "SearchSpace", "create_space", "list_spaces"]
+__all__ = [
+    "DEFAULT_SPACE", "SPACES", "Benchmark", "SearchSpace", "benchmark_for_space", "create_benchmark", "create_space",
+    "list_benchmarks", "list_spaces",
+]

@@ -7,10 +7,30 @@ integer index ``0 .. size-1`` so shards of a space can be planned by id ranges.
 from __future__ import annotations
 
 import abc
-from typing import Any, Hashable
+from dataclasses import dataclass
+from typing import Any, Hashable, Sequence
 
 import numpy as np
 import torch.nn as nn
+
+from raynas.errors import ConfigError
+
+
+@dataclass(frozen=True, eq=False)
+class PruningSupernets:
+    """What a pruning search (TE-NAS) works on in a space (:meth:`SearchSpace.tenas_supernets`).
+
+    ``ntk_net``: the supernet whose NTK condition number is measured; ``thin_net``: its 1-channel copy without
+    stem on which linear regions are counted; ``ops``: the candidate ops of every edge; ``n_edges``: entries of
+    the flat alive list (all cells' edges); ``groups``: alive-list positions of each node's incoming edges when
+    a node keeps only some inputs after pruning (empty: every edge stays).
+    """
+
+    ntk_net: nn.Module
+    thin_net: nn.Module
+    ops: tuple[str, ...]
+    n_edges: int
+    groups: tuple[tuple[int, ...], ...] = ()
 
 
 class SearchSpace(abc.ABC):
@@ -18,6 +38,10 @@ class SearchSpace(abc.ABC):
 
     #: registry name, e.g. ``"nb201"``
     name: str = ""
+
+    #: which of the generic network sizes a pipeline offers (``C``: width, ``N``: cells per stage) ``to_module``
+    #: takes; the space declares it so callers need not know which space has which macro
+    network_size_keys: tuple[str, ...] = ("C",)
 
     @property
     @abc.abstractmethod
@@ -44,10 +68,36 @@ class SearchSpace(abc.ABC):
     def to_module(self, arch: Hashable, num_classes: int, **kwargs: Any) -> nn.Module:
         """A freshly initialised network whose ``forward(x)`` returns logits ``[B, num_classes]``."""
 
+    def size_kwargs(self, **sizes: Any) -> dict[str, Any]:
+        """The ``to_module`` kwargs among the generic ``sizes`` (e.g. ``C=16, N=5``) that this space takes
+        (:attr:`network_size_keys`); the others are dropped, not errors, as one config serves every space."""
+        return {k: sizes[k] for k in self.network_size_keys if k in sizes}
+
     def thin_kwargs(self) -> dict[str, Any]:
         """``to_module`` overrides building the thin proxy network of an arch (TE-NAS counts linear regions
         on a 1-channel copy so activation patterns do not saturate). Empty: no thin variant."""
         return {}
+
+    # --- pruning search (TE-NAS) -------------------------------------------------------------------------
+    #: TE-NAS must remove ``none`` before its first round (the space's final cells have no ``none`` op)
+    tenas_needs_drop_none: bool = False
+
+    def tenas_defaults(self) -> dict[str, int]:
+        """The TE-NAS launcher's defaults on this space: ``batch_size``, ``prune_number`` (ops pruned per edge
+        per round) and ``C`` (NTK supernet width). Raises :class:`ConfigError` for a space TE-NAS cannot
+        search (no supernet), which is the base class's answer."""
+        raise ConfigError(f"space {self.name!r} has no TE-NAS supernet; it cannot be searched by pruning")
+
+    def tenas_supernets(self, num_classes: int, *, C: int, N: int, in_channels: int,
+                        combine: str = "mean") -> PruningSupernets:
+        """The supernets TE-NAS prunes (``C``: NTK width, ``N``: cells per stage, ``in_channels`` of the batch)."""
+        raise ConfigError(f"space {self.name!r} has no TE-NAS supernet; it cannot be searched by pruning")
+
+    def arch_from_alive(self, alive: Sequence[Sequence[str]]) -> dict[str, Any]:
+        """The architecture a finished pruning left (one op per kept edge), as JSON-able ``{"arch": str, ...}``
+        with the space's own extra keys (an index, a genotype). Raises :class:`ConfigError` as
+        :meth:`tenas_defaults`, :class:`~raynas.errors.SearchError` for an alive list that is no architecture."""
+        raise ConfigError(f"space {self.name!r} has no TE-NAS supernet; it cannot be searched by pruning")
 
     def sample(self, rng: np.random.Generator) -> Hashable:
         """One architecture drawn uniformly from the space."""

@@ -16,9 +16,9 @@ from typing import Any, Literal, Sequence
 
 import torch.nn as nn
 
-from raynas.errors import ConfigError, InvalidArchitectureError
+from raynas.errors import ConfigError, InvalidArchitectureError, SearchError
 from raynas.spaces import SPACES
-from raynas.spaces.base import SearchSpace
+from raynas.spaces.base import PruningSupernets, SearchSpace
 from raynas.spaces.darts_genotypes import (
     DARTS_FINAL_OPS, DartsGenotype, check_genotype, format_genotype, genotype_size, genotype_to_index,
     index_to_genotype, parse_genotype,
@@ -176,6 +176,50 @@ class DartsSpace(SearchSpace):
         """TE-NAS's thin network for the linear regions (:class:`~raynas.spaces.darts_model.DartsThinNetwork`:
         no stem, a C=1 normal cell and a reduction cell on the 1-channel input, BN-ReLU, pool, Linear)."""
         return {"thin": True}
+
+    # --- pruning search (TE-NAS, CIFAR network only) -------------------------------------------------------
+    #: final DARTS cells have no ``none``, so TE-NAS must remove it before pruning (its code sets it to -inf)
+    tenas_needs_drop_none = True
+
+    def _tenas_check(self) -> None:
+        if self.network != "cifar":
+            raise ConfigError(f"space {self.name!r}: TE-NAS searches the DARTS CIFAR network only")
+
+    def tenas_defaults(self) -> dict[str, int]:
+        """The public TE-NAS launcher's: 3 ops pruned per edge per round on a ``C=1`` supernet, batch 14."""
+        self._tenas_check()
+        return {"batch_size": 14, "prune_number": 3, "C": 1}
+
+    def tenas_supernets(self, num_classes: int, *, C: int, N: int, in_channels: int,
+                        combine: str = "mean") -> PruningSupernets:
+        """One normal and one reduction cell (``layers = 3 N``, ``depth=2``, BN-ReLU before the pool) over all
+        DARTS search ops incl. ``none``; regions on the same net without stem at one channel. The alive list
+        holds the normal cell's edges, then the reduction cell's; after pruning each node keeps 2 inputs."""
+        from raynas.spaces.ops import OPS_DARTS
+        from raynas.spaces.supernet_darts import DartsSuperNet, node_groups
+
+        self._tenas_check()
+        common: dict[str, Any] = dict(layers=3 * N, stem_multiplier=1, depth=2, lastact=True, combine=combine,
+                                      nodes=self.nodes)
+        ntk = DartsSuperNet(num_classes, C=C, in_channels=in_channels, **common)
+        thin = DartsSuperNet(num_classes, C=1, in_channels=1, use_stem=False, **common)
+        return PruningSupernets(ntk, thin, OPS_DARTS, 2 * ntk.n_edges, node_groups(ntk.nodes))
+
+    def arch_from_alive(self, alive: Sequence[Sequence[str]]) -> dict[str, Any]:
+        """``{"arch": genotype string, "genotype": DARTS' own repr}`` from the kept ``(op, input)`` edges."""
+        from raynas.spaces.darts_genotypes import to_darts_repr
+        from raynas.spaces.supernet_darts import darts_edges
+
+        self._tenas_check()
+        edges = darts_edges(self.nodes)
+        cells = []
+        for c in range(2):
+            part = alive[c * len(edges) : (c + 1) * len(edges)]
+            cells.append([(ops[0], i) for (_k, i), ops in zip(edges, part) if ops])
+        if any(op == "none" for cell in cells for op, _ in cell):
+            raise SearchError("a kept DARTS edge holds 'none'")
+        g = DartsGenotype.from_pairs(cells[0], cells[1])
+        return {"arch": str(g), "genotype": to_darts_repr(g)}
 
     def describe(self) -> dict[str, Any]:
         return {**super().describe(), "ops": list(self.ops), "nodes": self.nodes, "network": self.network,

@@ -22,7 +22,7 @@ import torch.nn as nn
 
 from raynas.errors import ConfigError, InvalidArchitectureError
 from raynas.spaces import SPACES
-from raynas.spaces.base import SearchSpace
+from raynas.spaces.base import PruningSupernets, SearchSpace
 from raynas.spaces.ops import OPS_NB201
 from raynas.spaces.spec import SpaceSpec, load_builtin_spec
 
@@ -178,6 +178,7 @@ class NB201Space(SearchSpace):
     """
 
     name = "nb201"
+    network_size_keys = ("C", "N")
 
     def __init__(
         self,
@@ -290,6 +291,26 @@ class NB201Space(SearchSpace):
         """TE-NAS's thin network for the linear regions (``model_config_thin``: C=1, N=1, depth=1, no stem): one
         cell at one channel on the 1-channel input, then BN-ReLU-pool-Linear."""
         return {"C": 1, "N": 1, "stages": 1, "stem": False, "in_channels": 1}
+
+    # --- pruning search (TE-NAS) ---------------------------------------------------------------------
+    def tenas_defaults(self) -> dict[str, int]:
+        """The public TE-NAS launcher's: one op pruned per edge per round on a ``C=3`` supernet, batch 72."""
+        return {"batch_size": 72, "prune_number": 1, "C": 3}
+
+    def tenas_supernets(self, num_classes: int, *, C: int, N: int, in_channels: int,
+                        combine: str = "mean") -> PruningSupernets:
+        """NTK supernet ``C, N`` with stem; regions on one 1-channel cell without stem (TE-NAS' thin net)."""
+        from raynas.spaces.supernet_nb201 import NB201SuperNet
+
+        common: dict[str, Any] = dict(ops=self.ops, nodes=self.nodes, combine=combine)
+        ntk = NB201SuperNet(num_classes, C=C, N=N, in_channels=in_channels, **common)
+        thin = NB201SuperNet(num_classes, C=1, N=1, in_channels=1, use_stem=False, depth=1, **common)
+        return PruningSupernets(ntk, thin, self.ops, ntk.n_edges)
+
+    def arch_from_alive(self, alive: Sequence[Sequence[str]]) -> dict[str, Any]:
+        """``{"arch": canonical string, "arch_index": its index}`` of the cell whose edges kept one op each."""
+        arch = NB201Arch(tuple(ops[0] for ops in alive))
+        return {"arch": str(arch), "arch_index": self.arch_to_index(arch)}
 
     def describe(self) -> dict[str, Any]:
         return {**super().describe(), "ops": list(self.ops), "nodes": self.nodes, "macro": dict(self.macro)}

@@ -58,7 +58,7 @@ def _space_name(space: Any) -> str:
 def _arch_text(space: Any, arch: Any) -> str | None:
     if arch is None or isinstance(arch, str):
         return arch
-    fmt = getattr(space, "format", None)  # the space's canonical string, e.g. NB201's |op~0|+|...|
+    fmt = getattr(space, "format", None)  # the space's canonical string, e.g. NAS-Bench-201's |op~0|+|...|
     return str(fmt(arch)) if callable(fmt) else str(arch)
 
 

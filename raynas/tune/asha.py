@@ -28,6 +28,7 @@ from typing import Any, Mapping, Sequence
 
 from raynas.config import from_dict, to_dict
 from raynas.errors import ConfigError, SearchError, StoreError
+from raynas.spaces import DEFAULT_SPACE
 from raynas.training import TrainConfig
 
 log = logging.getLogger(__name__)
@@ -152,7 +153,7 @@ def read_trials(path: str | Path) -> list[TrialResult]:
     return [TrialResult(**r) for r in rows]
 
 
-def run_asha(arch_strs: Sequence[str], space: str = "nb201", dataset: str = "digits",
+def run_asha(arch_strs: Sequence[str], space: str = DEFAULT_SPACE, dataset: str = "digits",
              train_cfg: TrainConfig | Mapping[str, Any] | None = None, max_epochs: int = 4, grace_period: int = 1,
              reduction_factor: int = 2, gpus_per_trial: float = 0.0, storage_path: str | Path = "ray_results",
              name: str = "asha", resume: bool = False, *, cpus_per_trial: float = 1.0,

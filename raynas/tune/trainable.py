@@ -27,6 +27,7 @@ import torch
 
 from raynas.config import from_dict
 from raynas.oracles.training import TrainData, build_model, load_train_data, resolve_device
+from raynas.spaces import DEFAULT_SPACE
 from raynas.training import TrainConfig, Trainer
 
 log = logging.getLogger(__name__)
@@ -41,7 +42,7 @@ _DATA: dict[tuple, TrainData] = {}
 @dataclass(frozen=True)
 class TrialSpec:
     arch: str
-    space: str = "nb201"
+    space: str = DEFAULT_SPACE
     space_kwargs: Mapping[str, Any] | None = None
     dataset: str = "digits"
     input_size: int = 32

@@ -19,9 +19,16 @@ def test_correlate_signs_by_direction_and_ignores_nan():
 
 
 def test_format_table_lists_published_diff():
-    rows = correlate({"synflow": np.arange(4.0)}, np.arange(4.0))
+    rows = correlate({"synflow": np.arange(4.0)}, np.arange(4.0), published={"synflow": 0.73})
     text = format_table(rows)
     assert "| synflow | 4 | 1.000 | 1.000 | 0.73 | +0.270 |" in text
+
+
+def test_published_values_come_from_the_caller():
+    """correlation.py holds no benchmark's numbers: without ``published`` no row claims one."""
+    rows = correlate({"synflow": np.arange(4.0)}, np.arange(4.0))
+    assert rows[0].published is None
+    assert "| synflow | 4 | 1.000 | 1.000 | - | - |" in format_table(rows)
 
 
 def test_format_table_without_published_columns():

@@ -63,9 +63,9 @@ def test_search_trace_y_axis_says_what_the_query_value_is(tmp_path, monkeypatch,
 
     from raynas.report.plots import query_axis_label, search_trace
     from raynas.search import CandidatePool, RoBoT
-    from raynas.oracles.base import NB201TableOracle
+    from raynas.oracles.base import BenchmarkTableOracle
 
-    oracle = NB201TableOracle(nb201_table_path)
+    oracle = BenchmarkTableOracle("nb201", nb201_table_path)
     idx = np.arange(0, 200, 7)
     pool = CandidatePool.from_table({"arch_index": idx, "m": np.sin(idx.astype(float))}, ["m"])
     result = RoBoT(pool, oracle, budget=3, seed=0, num_restarts=2, raw_samples=16).run()
