@@ -24,9 +24,6 @@ REPO = Path(__file__).resolve().parents[2]
 
 #: files under raynas/ outside raynas/spaces/ that still name nb201 until another helper's branch is merged
 #: (raynas/testing.py: helper "layers" moves its NB201 fixtures). Empty this tuple once that is merged.
-ALLOWED_PENDING: tuple[str, ...] = ("raynas/testing.py",)
-
-
 def toy_benchmark(**over) -> Benchmark:  # type: ignore[no-untyped-def]
     kw = dict(name="toy", space="toy_space", title="TOY", relpath="toy/toy.parquet", query_column="q",
               cost_column="secs", finals={"c10": "acc_c10", "c100": "acc_c100"}, default_dataset="c10",
@@ -230,6 +227,4 @@ def test_only_raynas_spaces_names_nb201():
         and "nb201" in p.read_text(encoding="utf-8", errors="ignore").lower()
     )
     outside = [p for p in naming if not p.startswith("raynas/spaces/")]
-    assert [p for p in outside if p not in ALLOWED_PENDING] == []
-    stale = [p for p in ALLOWED_PENDING if p not in outside]
-    assert stale == [], f"{stale} no longer name nb201: empty ALLOWED_PENDING"
+    assert outside == []
