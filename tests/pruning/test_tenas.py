@@ -11,10 +11,8 @@ import pytest
 import torch
 
 from raynas.errors import ConfigError, SearchError
-from raynas.pruning.tenas import (
-    dense_ranks, planned_calls, prune_edges, relative_change, run_tenas_search, tenas_prune,
-)
-from raynas.pruning.run import TenasConfig, build_problem, final_arch, load_batch
+from raynas.pruning.tenas import dense_ranks, planned_calls, prune_edges, relative_change, tenas_prune
+from raynas.pruning.run import TenasConfig, build_problem, final_arch, load_batch, run_tenas_search
 from raynas.spaces.nb201 import NB201Space
 
 

@@ -12,7 +12,7 @@ import pytest
 import raynas.search.runner as runner
 from raynas.errors import OracleError, StoreError, UnknownNameError
 from raynas.search import CandidatePool
-from raynas.search.hnas import run_hnas_search
+from raynas.search.hnas_run import run_hnas_search
 from raynas.testing import FakeOracle, hnas_pool_table
 
 FAST = {"budget": 4, "max_iters": 5, "seed": 0, "resume": False, "oracle": "nb201", "metric": "ntk_trace"}
