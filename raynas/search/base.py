@@ -176,14 +176,13 @@ class QuerySearch(Generic[P]):
         ``state_path`` (if given, see :func:`save_search_state`), then ``on_step(row)`` is called."""
         if self.oracle is None:
             raise SearchError(f"{type(self).__name__}.run needs an oracle")
-        step = on_step
-        if state_path is not None:
-            path = Path(state_path)
+        path = Path(state_path) if state_path is not None else None
 
-            def step(row: dict[str, Any]) -> None:
+        def step(row: dict[str, Any]) -> None:
+            if path is not None:
                 save_search_state(self, path)
-                if on_step is not None:
-                    on_step(row)
+            if on_step is not None:
+                on_step(row)
 
         drive(self, self.oracle, step)
         return self.result()

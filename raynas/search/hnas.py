@@ -21,9 +21,10 @@ Choices (documented because the paper leaves them to the code):
   (default ``3 * budget``, of the capped budget) bounds BO steps.
 
 The answer is the queried arch with the best query value. Ask/tell as RoBoT
-(:class:`raynas.search.base.QuerySearch`): ``run(state_path=...)`` saves the trace (RoBoT's columns, ``weights = [t, c]``) atomically after every tell and
-:meth:`HNAS.from_state` resumes to the exact next proposal. :func:`raynas.search.hnas_run.run_hnas_search` (the
-CLI entry) adds the hybrid stage: Ray Tune ASHA spreads training epochs over the top-k archs of the incumbent objective.
+(:class:`raynas.search.base.QuerySearch`): ``run(state_path=...)`` saves the trace (RoBoT's columns,
+``weights = [t, c]``) atomically after every tell and :meth:`HNAS.from_state` resumes to the exact next proposal.
+:func:`raynas.search.hnas_run.run_hnas_search` (the CLI entry) adds the hybrid stage: Ray Tune ASHA spreads
+training epochs over the top-k archs of the incumbent objective.
 """
 
 from __future__ import annotations

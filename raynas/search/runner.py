@@ -314,8 +314,7 @@ def run_robot_search(cfg: RobotSearchConfig | Mapping[str, Any],
     from raynas.search.robot import RoBoT
 
     c = cfg if isinstance(cfg, RobotSearchConfig) else from_dict(RobotSearchConfig, cfg)
-    metrics = list(c.metrics)
-    loaded = load_checked_pool(c.scores, metrics, c.transform, allow_incomplete=c.allow_incomplete)
+    loaded = load_checked_pool(c.scores, c.metrics, c.transform, allow_incomplete=c.allow_incomplete)
     pool, wide, score_cfg = loaded.pool, loaded.wide, loaded.config
     oracle = make_oracle(c.oracle, score_cfg, c.seed, c.oracle_options)
     out = prepare_out(c.out, {k: v for k, v in to_dict(c).items()}, c.resume)
@@ -336,7 +335,7 @@ def run_robot_search(cfg: RobotSearchConfig | Mapping[str, Any],
     result = search.run(on_step=on_step, state_path=state)  # the state is saved after every tell
     arch_of = dict(zip(wide.column("arch_index").to_pylist(), wide.column("arch").to_pylist()))
     result["arch"] = arch_of.get(result["arch_index"])
-    result["metrics"] = metrics
+    result["metrics"] = list(c.metrics)
     result["space"] = space = str(score_cfg.get("space", "nb201"))
     result["pool"] = loaded.summary()
     answer = benchmark_answer(space, result["arch_index"])
