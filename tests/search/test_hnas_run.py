@@ -70,6 +70,14 @@ def test_resume_after_a_crash_matches_an_uninterrupted_run(tmp_path, fake_scores
     assert oracles[-1].calls == full["queried"][2:]  # only the missing queries were asked again
 
 
+def test_takes_the_typed_config(tmp_path, fake_scores):
+    from raynas.search.hnas_run import HNASSearchConfig
+
+    typed = run_hnas_search(HNASSearchConfig(scores="s", out=str(tmp_path / "t"), **FAST))
+    mapped = run_hnas_search({**FAST, "scores": "s", "out": str(tmp_path / "m")})
+    assert typed["trace"] == mapped["trace"] and typed["arch_index"] == mapped["arch_index"]
+
+
 def test_unknown_measure_is_rejected_before_reading_scores(tmp_path):
     with pytest.raises(UnknownNameError, match="grad_nrom"):
         run_hnas_search({**FAST, "scores": "does/not/exist", "out": str(tmp_path), "metric": "grad_nrom"})
