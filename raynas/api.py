@@ -29,13 +29,6 @@ log = logging.getLogger(__name__)
 #: a model :func:`score_models` accepts: a module (scored as it is) or a zero-argument factory returning one
 ModelLike = Union["nn.Module", Callable[[], "nn.Module"]]
 
-#: the search methods of :func:`search`: module and function each delegates to (as ``raynas search METHOD``)
-SEARCH_METHODS: dict[str, tuple[str, str]] = {
-    "robot": ("raynas.search.runner", "run_robot_search"),
-    "hnas": ("raynas.search.hnas", "run_hnas_search"),
-    "tenas": ("raynas.pruning.tenas", "run_tenas_search"),
-}
-
 
 def describe_registry(what: str) -> Iterator[str]:
     """One line per registered entry of ``what`` (spaces, metrics, datasets, oracles, benchmarks)."""
@@ -188,7 +181,8 @@ def search(
     """Run (or resume) a search, as ``raynas search METHOD``; returns its result dict.
 
     Args:
-        method: ``"robot"`` (:class:`raynas.search.runner.RobotSearchConfig`), ``"hnas"``
+        method: a name of :data:`raynas.search.registry.SEARCHES`: ``"robot"``
+            (:class:`raynas.search.runner.RobotSearchConfig`), ``"hnas"``
             (:class:`raynas.search.hnas_run.HNASSearchConfig`) or ``"tenas"``
             (:class:`raynas.pruning.run.TenasConfig`; it needs no scores, oracle or budget).
         out: the search directory (``search.json``, ``state.parquet``, ``result.json``).
@@ -208,12 +202,9 @@ def search(
     Raises:
         ConfigError: unknown method or option. SearchError / StoreError / OracleError: as the method raises.
     """
-    import importlib
+    from raynas.search.registry import SEARCHES
 
-    from raynas.errors import UnknownNameError
-
-    if method not in SEARCH_METHODS:
-        raise UnknownNameError("search method", method, SEARCH_METHODS)
+    entry = SEARCHES.get(method)  # unknown: UnknownNameError with the close matches
     cfg: dict[str, Any] = {"out": str(out), "seed": seed, "resume": resume, **options}
     if scores is not None:
         cfg["scores"] = str(scores) if isinstance(scores, (str, Path)) else os.pathsep.join(str(s) for s in scores)
@@ -221,11 +212,9 @@ def search(
         cfg["oracle"] = oracle
     if budget is not None:
         cfg["budget"] = budget
-    if method == "robot" and not isinstance(cfg.get("metrics", ""), str):
-        cfg["metrics"] = ",".join(cfg["metrics"])
-    module, fn = SEARCH_METHODS[method]
-    run = getattr(importlib.import_module(module), fn)
-    return run(cfg, progress_callback=progress) if progress is not None else run(cfg)
+    if "metrics" in cfg and not isinstance(cfg["metrics"], str):  # any sequence of names: the config's tuple
+        cfg["metrics"] = tuple(cfg["metrics"])
+    return entry(cfg, progress_callback=progress)  # the typed config is built (strictly) here, once
 
 
 def score_models(

@@ -91,7 +91,7 @@ def run_pipeline(cfg: dict[str, Any], progress_callback: Callable[..., None] | N
     """``cfg = {"config": yaml path | None, "overrides": {...}, "out": run dir}``; returns the summary."""
     from raynas.parallel import run_scoring_from_dict
     from raynas.report import write_report
-    from raynas.search.runner import run_robot_search
+    from raynas.search.runner import RobotSearchConfig, run_robot_search, searched_metrics
 
     if "out" not in cfg:
         raise ConfigError("pipeline needs an output directory (--out)")
@@ -128,19 +128,19 @@ def run_pipeline(cfg: dict[str, Any], progress_callback: Callable[..., None] | N
         "train_cfg": {"epochs": oc.epochs, "batch_size": oc.batch_size, "lr": oc.lr, "seed": pc.seed},
     }
     robot = run_robot_search(
-        {
-            "scores": str(out),
-            "out": str(out / "robot"),
-            "oracle": "train",
-            "budget": pc.search.budget,
-            "metrics": ",".join(m for m in sc.metrics if m != "params"),
-            "seed": pc.seed,
-            "bo_iters": pc.search.bo_iters,
-            "transform": pc.search.transform,
-            "resume": (out / "robot" / "search.json").exists(),
-            "oracle_options": oracle_options,
-            "allow_incomplete": pc.search.allow_incomplete,
-        },
+        RobotSearchConfig(
+            scores=str(out),
+            out=str(out / "robot"),
+            oracle="train",
+            budget=pc.search.budget,
+            metrics=searched_metrics(sc.metrics),
+            seed=pc.seed,
+            bo_iters=pc.search.bo_iters,
+            transform=pc.search.transform,
+            resume=(out / "robot" / "search.json").exists(),
+            oracle_options=oracle_options,
+            allow_incomplete=pc.search.allow_incomplete,
+        ),
         progress_callback=progress_callback,
     )
     summary: dict[str, Any] = {
@@ -151,20 +151,20 @@ def run_pipeline(cfg: dict[str, Any], progress_callback: Callable[..., None] | N
     }
     lines = [robot["benchmark"]["line"]] if robot.get("benchmark") else []
     if pc.search.hnas:
-        from raynas.search.hnas import run_hnas_search
+        from raynas.search.hnas_run import HNASSearchConfig, run_hnas_search
 
         hnas = run_hnas_search(
-            {
-                "scores": str(out),
-                "out": str(out / "hnas"),
-                "oracle": "train",
-                "budget": pc.search.budget,
-                "metric": pc.search.hnas_metric,
-                "seed": pc.seed,
-                "resume": (out / "hnas" / "search.json").exists(),
-                "oracle_options": oracle_options,
-                "allow_incomplete": pc.search.allow_incomplete,
-            },
+            HNASSearchConfig(
+                scores=str(out),
+                out=str(out / "hnas"),
+                oracle="train",
+                budget=pc.search.budget,
+                metric=pc.search.hnas_metric,
+                seed=pc.seed,
+                resume=(out / "hnas" / "search.json").exists(),
+                oracle_options=oracle_options,
+                allow_incomplete=pc.search.allow_incomplete,
+            ),
             progress_callback=progress_callback,
         )
         summary["hnas"] = {k: hnas.get(k) for k in ("arch_index", "arch", "value", "queries", "cost", "benchmark")}

@@ -113,16 +113,16 @@ def _config(method: str, args: argparse.Namespace) -> dict[str, Any]:
 
 def _run(method: str):
     def run(args: argparse.Namespace) -> int:
-        import importlib
-
-        module, fn = {
-            "robot": ("raynas.search.runner", "run_robot_search"),
-            "hnas": ("raynas.search.hnas", "run_hnas_search"),
-            "tenas": ("raynas.pruning.tenas", "run_tenas_search"),
-            "pipeline": ("raynas.pipeline", "run_pipeline"),
-        }[method]
-        call = getattr(importlib.import_module(module), fn)
         cfg = _config(method, args)
+        if method == "pipeline":
+            from raynas.pipeline import run_pipeline
+
+            call: Any = run_pipeline
+        else:
+            from raynas.search.registry import SEARCHES
+
+            entry = SEARCHES.get(method)
+            call, cfg = entry, entry.make_config(cfg)  # the typed config, built once from the arguments
         if args.no_progress:
             result = call(cfg)
         else:
@@ -134,50 +134,13 @@ def _run(method: str):
                 print(line)
             print("report: " + " ".join(result["report"]))
             return 0
-        trace = result.pop("trace", None)
-        if trace:
-            print(f"{'step':>4} {'kind':6} {'arch':>6} {'value':>8} {'cum. cost':>10}  weights")
-            for r in trace:
-                w = " ".join(f"{v:+.2f}" for v in (r.get("weights") or []))
-                print(f"{r['step']:>4} {r['kind']:6} {r['arch_index']:>6} {r['value']:>8.3f} "
-                      f"{r['cumulative_cost']:>10.1f}  {w}")
+        from raynas.search.summary import summary_lines, trace_lines
+
+        for line in trace_lines(result.pop("trace", None)):
+            print(line)
         print(json.dumps(result, indent=2, default=str))
-        for line in summary_lines(method, result, args):
+        for line in summary_lines(result):
             print(line)
         return 0
 
     return run
-
-
-def summary_lines(method: str, result: dict[str, Any], args: argparse.Namespace) -> list[str]:
-    """Human lines after a search's JSON: the budget actually used, the pool (and what its runs lack), and the
-    benchmark's answer for the chosen arch (e.g. NAS-Bench-201: 200-epoch test accuracy and rank)."""
-    lines = []
-    budget, asked = result.get("budget"), result.get("budget_requested")
-    if budget is not None:
-        capped = f" (requested {asked}, capped to the pool size {result.get('pool_size')})" if asked != budget else ""
-        most = result.get("bo_iters", result.get("max_iters"))  # RoBoT's BO phase / HNAS's whole search
-        iters = f", BO iterations at most {most}" if most is not None else ""
-        lines.append(f"budget: {budget} distinct queries{capped}{iters}")
-    pool = result.get("pool")
-    if isinstance(pool, dict):
-        state = "complete score run" if pool.get("complete") else "INCOMPLETE score run (--allow-incomplete)"
-        lines.append(f"pool: {pool.get('size')} archs searched, {state}")
-        for run in pool.get("runs") or []:
-            lines.append(f"  {run['run']}: {run['summary']}")
-            lines += [f"    {p}" for p in run.get("problems") or []]
-    answer = _benchmark(method, result, args)
-    if answer is not None:
-        lines.append(answer)
-    return lines
-
-
-def _benchmark(method: str, result: dict[str, Any], args: argparse.Namespace) -> str | None:
-    """The benchmark line of the chosen arch: from the result when the search stored it, else looked up."""
-    stored = result.get("benchmark")
-    if isinstance(stored, dict):
-        return stored.get("line")
-    from raynas.oracles.base import benchmark_answer
-
-    answer = benchmark_answer(str(result.get("space", "")), result.get("arch_index"))
-    return answer.line if answer is not None else None

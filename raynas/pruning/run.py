@@ -21,7 +21,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from functools import lru_cache
-from typing import Any, Callable, Literal
+from typing import Any, Callable, Literal, Mapping
 
 from raynas.config import from_dict, to_dict
 from raynas.data.batch import Batch
@@ -127,13 +127,15 @@ def _save(out: Path, result: dict[str, Any], outcome: TenasOutcome) -> None:
         raise StoreError(f"cannot write TE-NAS results to {out}: {e}") from e
 
 
-def run_tenas_search(cfg_dict: dict[str, Any], progress_callback: Callable[..., None] | None = None) -> dict[str, Any]:
+def run_tenas_search(spec: TenasConfig | Mapping[str, Any],
+                     progress_callback: Callable[..., None] | None = None) -> dict[str, Any]:
     """Run TE-NAS; returns the JSON-able result (arch, timing, per-round summary) also saved under ``out``.
+    ``spec`` is a :class:`TenasConfig` (a mapping is converted strictly, :func:`raynas.config.from_dict`).
 
     With ``resume`` and an existing result of the same config in ``out``, that result is returned unchanged
     (the search is deterministic in its config).
     """
-    cfg = from_dict(TenasConfig, cfg_dict)
+    cfg = spec if isinstance(spec, TenasConfig) else from_dict(TenasConfig, spec)
     config = {k: v for k, v in to_dict(cfg).items() if k != "resume"}
     out = Path(cfg.out) if cfg.out else None
     if out is not None and cfg.resume and (out / RESULT_FILE).exists():

@@ -275,9 +275,3 @@ def tenas_prune(
         progress(runner.calls, runner.calls)
     return TenasOutcome(state, tuple(rounds), time.perf_counter() - t0, runner.calls)
 
-
-def run_tenas_search(cfg_dict: dict, progress_callback: Callable[..., None] | None = None) -> dict:
-    """CLI entry point; see :func:`raynas.pruning.run.run_tenas_search`."""
-    from raynas.pruning.run import run_tenas_search as run
-
-    return run(cfg_dict, progress_callback)

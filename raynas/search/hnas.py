@@ -20,10 +20,11 @@ Choices (documented because the paper leaves them to the code):
   behaviour). ``budget`` counts distinct queries (capped at the archs with valid scores); ``max_iters``
   (default ``3 * budget``, of the capped budget) bounds BO steps.
 
-The answer is the queried arch with the best query value. Ask/tell with ``state_path``: the trace (RoBoT's
-columns, ``weights = [t, c]``) is saved atomically after every tell and :meth:`HNAS.from_state` resumes to the
-exact next proposal. :func:`run_hnas_search` (the CLI entry, in :mod:`raynas.search.hnas_run`) adds the
-hybrid stage: Ray Tune ASHA spreads training epochs over the top-k archs of the incumbent objective.
+The answer is the queried arch with the best query value. Ask/tell as RoBoT
+(:class:`raynas.search.base.QuerySearch`): ``run(state_path=...)`` saves the trace (RoBoT's columns,
+``weights = [t, c]``) atomically after every tell and :meth:`HNAS.from_state` resumes to the exact next proposal.
+:func:`raynas.search.hnas_run.run_hnas_search` (the CLI entry) adds the hybrid stage: Ray Tune ASHA spreads
+training epochs over the top-k archs of the incumbent objective.
 """
 
 from __future__ import annotations
@@ -32,17 +33,15 @@ import hashlib
 import logging
 import math
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Callable, Literal, Sequence
+from typing import Any, Literal
 
 import numpy as np
 
-from raynas.config import from_dict, to_dict
-from raynas.errors import ConfigError, SearchError, StoreError, UnknownNameError
+from raynas.errors import ConfigError, SearchError, UnknownNameError
+from raynas.oracles.base import Oracle
+from raynas.search.base import QuerySearch
 from raynas.search.bo import propose
-from raynas.oracles.base import Oracle, QueryLog, drive
 from raynas.search.pool import CandidatePool
-from raynas.store.search_state import load_state, save_state
 
 log = logging.getLogger(__name__)
 
@@ -111,18 +110,30 @@ class HNASProposal:
     arch_index: int
     cached: bool
 
+    @property
+    def kind(self) -> str:
+        """Every HNAS step is a BO step (the trace's ``kind`` column)."""
+        return "bo"
 
-class HNAS:
+    @property
+    def weights(self) -> tuple[float, float]:
+        """``(t, c)``: the point of the BO (the trace's ``weights`` column)."""
+        return (self.t, self.c)
+
+
+class HNAS(QuerySearch[HNASProposal]):
     """Ask/tell HNAS over ``pool`` (which must hold ``config.metric`` and ``ntk_cond`` columns)."""
 
-    def __init__(self, pool: CandidatePool, oracle: Oracle | None = None, *, state_path: str | Path | None = None,
-                 **config: Any):
-        self.config = HNASConfig(**config)
+    method = "hnas"
+    config_cls = HNASConfig
+    label = "HNAS"
+    article = "an"
+
+    def __init__(self, pool: CandidatePool, oracle: Oracle | None = None, **config: Any):
+        super().__init__(pool, oracle, HNASConfig(**config))
         for name in (self.config.metric, KAPPA_METRIC):
             if name not in pool.metrics:
                 raise SearchError(f"HNAS needs a {name!r} column in the pool (pool metrics: {', '.join(pool.metrics)})")
-        self.pool, self.oracle = pool, oracle
-        self.state_path = Path(state_path) if state_path is not None else None
         self.M = np.abs(pool.raw[:, pool.metrics.index(self.config.metric)])
         self.kappa = pool.raw[:, pool.metrics.index(KAPPA_METRIC)]
         valid = np.isfinite(self.M) & np.isfinite(self.kappa) & (self.M > 0)
@@ -140,9 +151,6 @@ class HNAS:
         # run 3000 GP fits hunting for archs that do not exist
         self.max_iters = self.config.max_iters if self.config.max_iters is not None else 3 * self.budget
         self.bounds = np.array([self.config.t_bounds, self.config.c_bounds], dtype=np.float64).T
-        self.trace: list[dict[str, Any]] = []
-        self._log = QueryLog()
-        self._pending: HNASProposal | None = None
 
     @classmethod
     def pool_from_table(cls, table: Any, metric: str = "ntk_trace") -> CandidatePool:
@@ -182,116 +190,39 @@ class HNAS:
         t, c = self.trace[best]["weights"]
         return float(t), float(c)
 
-    # --------------------------------------------------------------- ask/tell
-    @property
-    def queries(self) -> int:
-        """Distinct archs queried so far."""
-        return len(self._log)
-
+    # ------------------------------------------------------ QuerySearch hooks
     @property
     def done(self) -> bool:
         return len(self._log) >= self.budget or len(self.trace) >= self.max_iters
 
-    def ask(self) -> HNASProposal:
-        """The next proposal (asking again before :meth:`tell` returns the same one)."""
-        if self.done:
-            raise SearchError("the search is done; call result()")
-        if self._pending is None:
-            X = np.array([r["weights"] for r in self.trace], dtype=np.float64).reshape(-1, 2)
-            y = np.array([r["value"] for r in self.trace], dtype=np.float64)
-            cfg = self.config
-            t, c = propose(X, y, self.bounds, cfg.seed, n_init=cfg.n_init, acquisition=cfg.acquisition,
-                           num_restarts=cfg.num_restarts, raw_samples=cfg.raw_samples)
-            arch = self.select(float(t), float(c))
-            self._pending = HNASProposal(len(self.trace), float(t), float(c), arch, arch in self._log)
-        return self._pending
+    def _propose(self) -> HNASProposal:
+        X = np.array([r["weights"] for r in self.trace], dtype=np.float64).reshape(-1, 2)
+        y = np.array([r["value"] for r in self.trace], dtype=np.float64)
+        cfg = self.config
+        t, c = propose(X, y, self.bounds, cfg.seed, n_init=cfg.n_init, acquisition=cfg.acquisition,
+                       num_restarts=cfg.num_restarts, raw_samples=cfg.raw_samples)
+        arch = self.select(float(t), float(c))
+        return HNASProposal(len(self.trace), float(t), float(c), arch, arch in self._log)
 
-    def tell(self, proposal: HNASProposal, value: float | None = None, cost: float = 0.0) -> dict[str, Any]:
-        """Record the answer to ``proposal``; returns the new trace row (cached proposals need no value)."""
-        if self._pending is None or proposal != self._pending:
-            raise SearchError(f"tell() got a proposal that is not the pending one: {proposal}")
-        if proposal.cached:
-            value, cost = self._log.value_of(proposal.arch_index), 0.0
-        elif value is None or not math.isfinite(float(value)):
-            raise SearchError(f"arch {proposal.arch_index}: the oracle value must be a finite number, got {value!r}")
-        elif not (math.isfinite(float(cost)) and float(cost) >= 0):
-            raise SearchError(f"arch {proposal.arch_index}: cost must be finite and >= 0, got {cost!r}")
-        row = self._apply(proposal.t, proposal.c, proposal.arch_index, float(value), float(cost), not proposal.cached)
-        self._pending = None
-        if self.state_path is not None:
-            save_state(self.state_path, self.trace, self.state_config())
-        return row
+    def _next_kind(self) -> str:
+        return "bo"
 
-    def _apply(self, t: float, c: float, arch: int, value: float, cost: float, new: bool) -> dict[str, Any]:
-        if new:
-            self._log.record(arch, value, cost)
-        prev = self.trace[-1]["cumulative_cost"] if self.trace else 0.0
-        row = {"step": len(self.trace), "kind": "bo", "weights": [t, c], "arch_index": int(arch), "value": value,
-               "cost": cost if new else 0.0, "cumulative_cost": prev + (cost if new else 0.0), "new_query": new}
-        self.trace.append(row)
-        return row
+    def _weights_dim(self) -> int:
+        return 2
 
-    def run(self, on_step: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
-        """Ask/query/tell until done with ``self.oracle``; ``on_step(row)`` after every tell."""
-        if self.oracle is None:
-            raise SearchError("HNAS.run needs an oracle")
-        drive(self, self.oracle, on_step)
-        return self.result()
+    def _replays(self, kind: str, weights: np.ndarray, arch: int) -> bool:
+        return self.select(float(weights[0]), float(weights[1])) == arch
 
-    def result(self) -> dict[str, Any]:
-        """Common result dict (see :meth:`QueryLog.result`) plus ``t``, ``c`` (best BO point), ``steps``, ``scale``,
-        the effective ``budget`` and ``max_iters``, ``budget_requested`` and ``pool_size``."""
+    def _result_extra(self) -> dict[str, Any]:
+        """``t``, ``c`` (best BO point), ``steps``, ``scale``, the effective ``budget`` and ``max_iters``,
+        ``budget_requested`` and ``pool_size``."""
         t, c = self.best_params()
-        return self._log.result("hnas", self.oracle, t=t, c=c, steps=len(self.trace), metric=self.config.metric,
-                                scale=self.scale, budget=self.budget, budget_requested=self.config.budget,
-                                max_iters=self.max_iters, pool_size=len(self.pool))
+        return dict(t=t, c=c, steps=len(self.trace), metric=self.config.metric, scale=self.scale, budget=self.budget,
+                    budget_requested=self.config.budget, max_iters=self.max_iters, pool_size=len(self.pool))
 
-    # ------------------------------------------------------------------ state
     def fingerprint(self) -> str:
         """sha256 over arch indices and the raw M / kappa columns (resume checks)."""
         h = hashlib.sha256(f"{self.config.metric}|{KAPPA_METRIC}".encode())
         for arr, dt in ((self.pool.arch_index, "<i8"), (self.M, "<f8"), (self.kappa, "<f8")):
             h.update(np.ascontiguousarray(arr, dtype=dt).tobytes())
         return h.hexdigest()
-
-    def state_config(self) -> dict[str, Any]:
-        return {"method": "hnas", "hnas": to_dict(self.config),
-                "pool": {"size": len(self.pool), "fingerprint": self.fingerprint()}}
-
-    @classmethod
-    def from_state(cls, path: str | Path, pool: CandidatePool, oracle: Oracle | None = None, *,
-                   keep_saving: bool = True) -> "HNAS":
-        """Resume from a state file written with ``state_path`` (same pool scores, else :class:`StoreError`)."""
-        rows, cfg = load_state(path)
-        if cfg.get("method") != "hnas" or not isinstance(cfg.get("hnas"), dict):
-            raise StoreError(f"{path} is not an HNAS state")
-        try:
-            hc = from_dict(HNASConfig, cfg["hnas"])
-        except ConfigError as e:
-            raise StoreError(f"{path}: bad HNAS config: {e}") from None
-        self = cls(pool, oracle, state_path=path if keep_saving else None, **{
-            f: getattr(hc, f) for f in HNASConfig.__dataclass_fields__})
-        if cfg.get("pool", {}).get("fingerprint") != self.fingerprint():
-            size = cfg.get("pool", {}).get("size")
-            raise StoreError(f"{path} was saved for a different candidate pool ({size} archs)")
-        self._replay(rows, path)
-        return self
-
-    def _replay(self, rows: Sequence[dict[str, Any]], path: str | Path) -> None:
-        """Re-apply saved rows without re-running BO, checking each is what this search would have done."""
-        for i, r in enumerate(rows):
-            w = np.asarray(r["weights"], dtype=np.float64)
-            arch = int(r["arch_index"])
-            bad = self.done or r["step"] != i or r["kind"] != "bo" or w.shape != (2,) or arch not in self.pool
-            if not bad:
-                bad = self.select(float(w[0]), float(w[1])) != arch or bool(r["new_query"]) == (arch in self._log)
-            if bad:
-                raise StoreError(f"{path}: row {i} (arch {arch}) is inconsistent with the pool and config")
-            self._apply(float(w[0]), float(w[1]), arch, float(r["value"]), float(r["cost"]), bool(r["new_query"]))
-
-
-def run_hnas_search(cfg_dict: dict, progress_callback: Callable[..., None] | None = None) -> dict:
-    """CLI entry point (``raynas search hnas``); see :func:`raynas.search.hnas_run.run_hnas_search`."""
-    from raynas.search.hnas_run import run_hnas_search as run
-
-    return run(cfg_dict, progress_callback)

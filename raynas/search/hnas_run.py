@@ -1,4 +1,4 @@
-"""``run_hnas_search``: HNAS from a config dict (``raynas search hnas`` and the pipeline).
+"""``run_hnas_search``: HNAS from its typed config (``raynas search hnas`` and the pipeline).
 
 The pool is the ``metric`` and ``ntk_cond`` columns of a ``raynas score`` run (read with the RoBoT runner's
 plumbing: several seeds are averaged). Oracles (:func:`raynas.search.runner.make_oracle`):
@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Literal
+from typing import Any, Callable, Literal, Mapping
 
 from raynas.config import from_dict, to_dict
 from raynas.errors import ConfigError, UnknownNameError
@@ -35,6 +35,9 @@ TRIALS_FILE = "asha_trials.parquet"
 
 @dataclass(frozen=True)
 class HNASSearchConfig:
+    """``raynas search hnas``: the pool (``scores``), the search directory ``out``, the HNAS settings
+    (:class:`raynas.search.hnas.HNASConfig`, :meth:`search_kwargs`) and those of the hybrid ASHA stage."""
+
     scores: str
     out: str
     oracle: str | None = None  # None: the scored space's benchmark table
@@ -104,12 +107,14 @@ def _asha_stage(c: HNASSearchConfig, search: HNAS, out: Path, space_name: str,
             "trials": [t.as_dict() for t in trials]}
 
 
-def run_hnas_search(cfg: dict[str, Any], progress_callback: Callable[..., None] | None = None) -> dict[str, Any]:
-    """Run (or resume) HNAS as configured by ``cfg`` (keys of :class:`HNASSearchConfig`); returns the result."""
+def run_hnas_search(cfg: HNASSearchConfig | Mapping[str, Any],
+                    progress_callback: Callable[..., None] | None = None) -> dict[str, Any]:
+    """Run (or resume) HNAS as configured by ``cfg``; returns the result. ``cfg`` is an
+    :class:`HNASSearchConfig` (a mapping is converted strictly, :func:`raynas.config.from_dict`)."""
     from raynas.oracles.base import benchmark_answer
     from raynas.search.runner import load_checked_pool, make_oracle, prepare_out, run_space, write_result
 
-    c = from_dict(HNASSearchConfig, cfg)
+    c = cfg if isinstance(cfg, HNASSearchConfig) else from_dict(HNASSearchConfig, cfg)
     loaded = load_checked_pool(c.scores, [c.metric, KAPPA_METRIC], allow_incomplete=c.allow_incomplete)
     pool, wide, score_cfg = loaded.pool, loaded.wide, loaded.config
     oracle = make_oracle(c.oracle, score_cfg, c.seed, c.oracle_options)
@@ -119,7 +124,7 @@ def run_hnas_search(cfg: dict[str, Any], progress_callback: Callable[..., None] 
         search = HNAS.from_state(state, pool, oracle)
         log.info("resumed HNAS at step %d", len(search.trace))
     else:
-        search = HNAS(pool, oracle, state_path=state, **c.search_kwargs())
+        search = HNAS(pool, oracle, **c.search_kwargs())
 
     def on_step(row: dict[str, Any]) -> None:
         log.info("step %d t=%.3f c=%.2f arch %d value %.3f cost %.1f", row["step"], *row["weights"],
@@ -127,7 +132,7 @@ def run_hnas_search(cfg: dict[str, Any], progress_callback: Callable[..., None] 
         if progress_callback is not None:
             progress_callback(search.queries, search.budget)
 
-    result = search.run(on_step=on_step)
+    result = search.run(on_step=on_step, state_path=state)  # the state is saved after every tell
     arch_of = dict(zip(wide.column("arch_index").to_pylist(), wide.column("arch").to_pylist()))
     result.update(arch=arch_of.get(result["arch_index"]), trace=search.trace)
     if c.oracle == "train" and c.top_k > 0:

@@ -18,27 +18,25 @@ the GP on one more point, so each new query costs more than the last. ``bo_patie
 rule (only ``bo_iters`` and ``bo_budget`` end the BO phase).
 
 The answer is the queried arch with the best query value. :class:`RoBoT` is an ask/tell object (a driver such as
-Ray Tune owns the queries) with a :meth:`RoBoT.run` loop for plain oracles. With ``state_path`` the trace is saved
-atomically after every tell, and :meth:`RoBoT.from_state` resumes to exactly the next proposal of the
-uninterrupted search (the BO step is a pure function of the observations and the seed).
+Ray Tune owns the queries; the shared machinery is :class:`raynas.search.base.QuerySearch`) with a
+:meth:`RoBoT.run` loop for plain oracles. ``run(state_path=...)`` saves the trace atomically after every tell, and
+:meth:`RoBoT.from_state` resumes to exactly the next proposal of the uninterrupted search (the BO step is a pure
+function of the observations and the seed).
 """
 
 from __future__ import annotations
 
 import logging
-import math
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Callable, Literal
+from typing import Any, Literal
 
 import numpy as np
 
-from raynas.config import from_dict, to_dict
-from raynas.errors import ConfigError, SearchError, StoreError
+from raynas.errors import ConfigError, SearchError
+from raynas.oracles.base import Oracle
+from raynas.search.base import QuerySearch
 from raynas.search.bo import propose
-from raynas.oracles.base import Oracle, QueryLog, drive
 from raynas.search.pool import CandidatePool
-from raynas.store.search_state import load_state, save_state
 
 log = logging.getLogger(__name__)
 
@@ -108,44 +106,33 @@ class Proposal:
     cached: bool
 
 
-class RoBoT:
+class RoBoT(QuerySearch[Proposal]):
     """Ask/tell RoBoT search over ``pool`` (see module docstring). ``oracle`` is needed by :meth:`run` and to
     report ``final`` in :meth:`result`."""
+
+    method = "robot"
+    config_cls = RoBoTConfig
+    label = "RoBoT"
+    # states written before bo_patience existed ran without it: replaying them needs the same rule
+    legacy_defaults = {"bo_patience": None}
 
     def __init__(self, pool: CandidatePool, oracle: Oracle | None = None, *, budget: int = 20,
                  bo_iters: int | None = None, bo_budget: int | None = None, n_init: int = 3, seed: int = 0,
                  acquisition: Literal["ucb", "logei"] = "ucb", num_restarts: int = 4, raw_samples: int = 128,
-                 kernel: Literal["rbf_ard", "matern_iso"] = "rbf_ard", state_path: str | Path | None = None,
-                 bo_patience: int | None = 10):
-        self.config = RoBoTConfig(budget, bo_iters, bo_budget, n_init, seed, acquisition, num_restarts, raw_samples,
-                                  kernel, bo_patience)
-        if len(pool) == 0:
-            raise SearchError("the candidate pool is empty")
-        self.pool = pool
-        self.oracle = oracle
-        self.state_path = Path(state_path) if state_path is not None else None
+                 kernel: Literal["rbf_ard", "matern_iso"] = "rbf_ard", bo_patience: int | None = 10):
+        config = RoBoTConfig(budget, bo_iters, bo_budget, n_init, seed, acquisition, num_restarts, raw_samples,
+                             kernel, bo_patience)
+        super().__init__(pool, oracle, config)
         self.budget, self.bo_iters, self.bo_budget = effective_limits(self.config, len(pool))
         self._stale = 0  # BO iterations in a row whose proposal was an already-queried arch
         self._bo_end: str | None = None  # why the BO phase ended (see bo_stop)
         self.bounds = np.stack([-np.ones(len(pool.metrics)), np.ones(len(pool.metrics))])
-        self.trace: list[dict[str, Any]] = []
-        self._log = QueryLog()
         self._X: list[np.ndarray] = []  # BO observations (weights), repeats of an arch included
         self._y: list[float] = []
         self._bo_queries = 0  # distinct archs queried in the BO phase (the paper's T0)
-        self._pending: Proposal | None = None
         self._greedy: tuple[np.ndarray, int] | None = None  # (rank order under w*, next position to look at)
 
     # ----------------------------------------------------------------- phases
-    @property
-    def done(self) -> bool:
-        return len(self._log) >= self.budget
-
-    @property
-    def queries(self) -> int:
-        """Distinct archs queried so far."""
-        return len(self._log)
-
     @property
     def in_bo_phase(self) -> bool:
         return self._bo_end is None
@@ -181,13 +168,8 @@ class RoBoT:
             raise SearchError("every arch in the pool has been queried")
         return self.best_weights(), int(self.pool.arch_index[order[i]])
 
-    # ---------------------------------------------------------------- ask/tell
-    def ask(self) -> Proposal:
-        """The next proposal (asking again before :meth:`tell` returns the same one)."""
-        if self.done:
-            raise SearchError("the search is done; call result()")
-        if self._pending is not None:
-            return self._pending
+    # ------------------------------------------------------ QuerySearch hooks
+    def _propose(self) -> Proposal:
         if self.in_bo_phase:
             X = np.asarray(self._X, dtype=np.float64).reshape(-1, len(self.pool.metrics))
             w = propose(X, np.asarray(self._y, dtype=np.float64), self.bounds, self.config.seed,
@@ -198,107 +180,35 @@ class RoBoT:
         else:
             w, arch = self._next_greedy()
             kind = "greedy"
-        self._pending = Proposal(len(self.trace), kind, tuple(float(v) for v in w), arch, arch in self._log)
-        return self._pending
+        return Proposal(len(self.trace), kind, tuple(float(v) for v in w), arch, arch in self._log)
 
-    def tell(self, proposal: Proposal, value: float | None = None, cost: float = 0.0) -> dict[str, Any]:
-        """Record the answer to ``proposal``; returns the new trace row. For a cached proposal ``value`` may be
-        omitted (the cached value is used and the cost is 0)."""
-        if self._pending is None or proposal != self._pending:
-            raise SearchError(f"tell() got a proposal that is not the pending one: {proposal}")
-        if proposal.cached:
-            cached = self._log.value_of(proposal.arch_index)
-            if value is not None and float(value) != cached:
-                log.warning("arch %d was already queried (value %.6g); ignoring the new value %.6g",
-                            proposal.arch_index, cached, value)
-            value, cost = cached, 0.0
-        elif value is None or not math.isfinite(float(value)):
-            raise SearchError(f"arch {proposal.arch_index}: the oracle value must be a finite number, got {value!r}; "
-                              "map failed trainings to a finite value in the oracle")
-        elif not (math.isfinite(float(cost)) and float(cost) >= 0):
-            raise SearchError(f"arch {proposal.arch_index}: cost must be finite and >= 0, got {cost!r}")
-        row = self._apply(proposal.kind, np.asarray(proposal.weights), proposal.arch_index, float(value),
-                          float(cost), not proposal.cached)
-        self._pending = None
-        if self.state_path is not None:
-            save_state(self.state_path, self.trace, self.state_config())
-        return row
+    def _next_kind(self) -> str:
+        return "bo" if self.in_bo_phase else "greedy"
 
-    def _apply(self, kind: str, w: np.ndarray, arch: int, value: float, cost: float, new: bool) -> dict[str, Any]:
-        if new:
-            self._log.record(arch, value, cost)
+    def _weights_dim(self) -> int:
+        return len(self.pool.metrics)
+
+    def _replays(self, kind: str, weights: np.ndarray, arch: int) -> bool:
         if kind == "bo":
-            self._X.append(w.astype(np.float64))
+            return int(self.pool.arch_index[self.pool.top(weights)]) == arch
+        gw, garch = self._next_greedy()
+        return garch == arch and np.array_equal(gw, weights)
+
+    def _observe(self, kind: str, weights: np.ndarray, value: float, new: bool) -> None:
+        if kind == "bo":
+            self._X.append(weights.astype(np.float64))
             self._y.append(value)
             self._bo_queries += int(new)
             self._stale = 0 if new else self._stale + 1
             self._bo_end = self._stop_reason()  # fixed once reached: greedy rows never reopen the BO phase
-        prev = self.trace[-1]["cumulative_cost"] if self.trace else 0.0
-        row = {"step": len(self.trace), "kind": kind, "weights": [float(v) for v in w], "arch_index": int(arch),
-               "value": value, "cost": cost if new else 0.0, "cumulative_cost": prev + (cost if new else 0.0),
-               "new_query": new}
-        self.trace.append(row)
-        return row
 
-    # ----------------------------------------------------------------- driving
-    def run(self, on_step: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
-        """Ask/query/tell until done with ``self.oracle``; ``on_step(row)`` after every tell."""
-        if self.oracle is None:
-            raise SearchError("RoBoT.run needs an oracle")
-        drive(self, self.oracle, on_step)
-        return self.result()
+    def _result_extra(self) -> dict[str, Any]:
+        """``weights`` (w*), ``steps``, ``t0``, the effective ``budget`` / ``bo_iters`` with ``budget_requested``
+        and ``pool_size``, and ``bo_stop`` (why the BO phase ended, None if the budget ran out during it)."""
+        return dict(weights=[float(v) for v in self.best_weights()], steps=len(self.trace), t0=self._bo_queries,
+                    budget=self.budget, budget_requested=self.config.budget, bo_iters=self.bo_iters,
+                    pool_size=len(self.pool), bo_stop=self.bo_stop())
 
-    def result(self) -> dict[str, Any]:
-        """Common result dict (see :meth:`QueryLog.result`) plus ``weights`` (w*), ``steps``, ``t0``, the effective
-        ``budget`` / ``bo_iters`` with ``budget_requested`` and ``pool_size``, and ``bo_stop`` (why the BO phase
-        ended, None if the budget ran out during it)."""
-        return self._log.result("robot", self.oracle, weights=[float(v) for v in self.best_weights()],
-                                steps=len(self.trace), t0=self._bo_queries, budget=self.budget,
-                                budget_requested=self.config.budget, bo_iters=self.bo_iters,
-                                pool_size=len(self.pool), bo_stop=self.bo_stop())
-
-    # ------------------------------------------------------------------ state
-    def state_config(self) -> dict[str, Any]:
-        pool = {"metrics": list(self.pool.metrics), "size": len(self.pool), "transform": self.pool.transform,
-                "fingerprint": self.pool.fingerprint()}
-        return {"method": "robot", "robot": to_dict(self.config), "pool": pool}
-
-    @classmethod
-    def from_state(cls, path: str | Path, pool: CandidatePool, oracle: Oracle | None = None, *,
-                   keep_saving: bool = True) -> "RoBoT":
-        """Resume from a state file written with ``state_path``. The pool must be the one the state was saved
-        for (same metrics, archs and normalised scores), else :class:`StoreError`."""
-        rows, cfg = load_state(path)
-        if cfg.get("method") != "robot" or not isinstance(cfg.get("robot"), dict):
-            raise StoreError(f"{path} is not a RoBoT state")
-        saved = cfg.get("pool", {})
-        if saved.get("metrics") != list(pool.metrics) or saved.get("fingerprint") != pool.fingerprint():
-            raise StoreError(f"{path} was saved for a different candidate pool "
-                             f"(metrics {saved.get('metrics')}, {saved.get('size')} archs)")
-        # states written before bo_patience existed ran without it: replaying them needs the same rule
-        saved_cfg = {"bo_patience": None, **cfg["robot"]}
-        try:
-            rc = from_dict(RoBoTConfig, saved_cfg)
-        except ConfigError as e:
-            raise StoreError(f"{path}: bad RoBoT config: {e}") from None
-        self = cls(pool, oracle, state_path=path if keep_saving else None, **to_dict(rc))
-        self._replay(rows, path)
-        return self
-
-    def _replay(self, rows: list[dict[str, Any]], path: str | Path) -> None:
-        """Re-apply saved rows without re-running BO, checking each row is what this search would have done."""
-        for i, r in enumerate(rows):
-            if self.done:
-                raise StoreError(f"{path}: row {i} comes after the search was already done")
-            kind, arch, w = r["kind"], int(r["arch_index"]), np.asarray(r["weights"], dtype=np.float64)
-            bad = (r["step"] != i or kind != ("bo" if self.in_bo_phase else "greedy")
-                   or w.shape != (len(self.pool.metrics),) or arch not in self.pool
-                   or bool(r["new_query"]) == (arch in self._log))
-            if not bad and kind == "bo":
-                bad = int(self.pool.arch_index[self.pool.top(w)]) != arch
-            if not bad and kind == "greedy":
-                gw, garch = self._next_greedy()
-                bad = garch != arch or not np.array_equal(gw, w)
-            if bad:
-                raise StoreError(f"{path}: row {i} ({kind}, arch {arch}) is inconsistent with the pool and config")
-            self._apply(kind, w, arch, float(r["value"]), float(r["cost"]), bool(r["new_query"]))
+    def _pool_state(self) -> dict[str, Any]:
+        return {"metrics": list(self.pool.metrics), "size": len(self.pool), "transform": self.pool.transform,
+                "fingerprint": self.fingerprint()}

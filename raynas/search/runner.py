@@ -16,7 +16,7 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -275,13 +275,29 @@ def write_result(out: Path, result: dict[str, Any]) -> None:
     _write_json(out / "result.json", result)
 
 
+#: scored metrics RoBoT leaves out when it searches "whatever the scoring run computed" (:func:`searched_metrics`):
+#: ``params`` is scored as the report's model-size baseline, not as one of the training-free estimators RoBoT
+#: combines. Naming it explicitly (``metrics="params,snip"``) still searches it.
+NOT_SEARCHED = ("params",)
+
+
+def searched_metrics(scored: Sequence[str]) -> tuple[str, ...]:
+    """The metrics RoBoT searches over when they are those a scoring run computed: all but :data:`NOT_SEARCHED`,
+    in the given order."""
+    return tuple(m for m in scored if m not in NOT_SEARCHED)
+
+
 @dataclass(frozen=True)
 class RobotSearchConfig:
+    """``raynas search robot``: the pool (``scores``, one run or several joined with ``:``), the search
+    directory ``out`` and the search's settings. ``metrics`` is a tuple of names; a comma-separated string
+    (the CLI's and YAML's form) is normalised to one here, so every later step sees the tuple."""
+
     scores: str
     out: str
     oracle: str | None = None  # None: the scored space's benchmark table (make_oracle)
     budget: int = 20
-    metrics: str = ",".join(ROBOT_METRICS)
+    metrics: tuple[str, ...] | str = ROBOT_METRICS
     seed: int = 0
     bo_iters: int | None = None
     transform: str = "none"
@@ -290,19 +306,26 @@ class RobotSearchConfig:
     kernel: str = "rbf_ard"
     allow_incomplete: bool = False
 
+    def __post_init__(self) -> None:
+        names = self.metrics.split(",") if isinstance(self.metrics, str) else self.metrics
+        object.__setattr__(self, "metrics", tuple(m.strip() for m in names if m.strip()))
+        if not self.metrics:
+            raise ConfigError("robot: metrics must name at least one metric")
 
-def run_robot_search(cfg: dict[str, Any], progress_callback: Callable[..., None] | None = None) -> dict[str, Any]:
-    """Run (or resume) RoBoT over the pool scored in ``cfg["scores"]``; returns the result dict with the trace.
 
+def run_robot_search(cfg: RobotSearchConfig | Mapping[str, Any],
+                     progress_callback: Callable[..., None] | None = None) -> dict[str, Any]:
+    """Run (or resume) RoBoT over the pool scored in ``cfg.scores``; returns the result dict with the trace.
+
+    ``cfg`` is a :class:`RobotSearchConfig` (a mapping is converted strictly, :func:`raynas.config.from_dict`).
     Beyond :meth:`RoBoT.result` (effective ``budget``, ``budget_requested``, ``bo_iters``) the result holds ``pool``
     (:func:`pool_summary`), ``space`` and ``benchmark`` (the space's benchmark's ground truth of the answer,
     :func:`raynas.oracles.base.benchmark_answer`; None for other spaces).
     """
     from raynas.search.robot import RoBoT
 
-    c = from_dict(RobotSearchConfig, cfg)
-    metrics = [m.strip() for m in c.metrics.split(",") if m.strip()]
-    loaded = load_checked_pool(c.scores, metrics, c.transform, allow_incomplete=c.allow_incomplete)
+    c = cfg if isinstance(cfg, RobotSearchConfig) else from_dict(RobotSearchConfig, cfg)
+    loaded = load_checked_pool(c.scores, c.metrics, c.transform, allow_incomplete=c.allow_incomplete)
     pool, wide, score_cfg = loaded.pool, loaded.wide, loaded.config
     oracle = make_oracle(c.oracle, score_cfg, c.seed, c.oracle_options)
     out = prepare_out(c.out, {k: v for k, v in to_dict(c).items()}, c.resume)
@@ -311,7 +334,7 @@ def run_robot_search(cfg: dict[str, Any], progress_callback: Callable[..., None]
         search = RoBoT.from_state(state, pool, oracle)
         log.info("resumed RoBoT at step %d", len(search.trace))
     else:
-        search = RoBoT(pool, oracle, budget=c.budget, bo_iters=c.bo_iters, seed=c.seed, state_path=state,
+        search = RoBoT(pool, oracle, budget=c.budget, bo_iters=c.bo_iters, seed=c.seed,
                        kernel=c.kernel)  # type: ignore[arg-type]  # RoBoTConfig validates it
 
     def on_step(row: dict[str, Any]) -> None:
@@ -320,10 +343,10 @@ def run_robot_search(cfg: dict[str, Any], progress_callback: Callable[..., None]
         if progress_callback is not None:
             progress_callback(search.queries, search.budget)
 
-    result = search.run(on_step=on_step)
+    result = search.run(on_step=on_step, state_path=state)  # the state is saved after every tell
     arch_of = dict(zip(wide.column("arch_index").to_pylist(), wide.column("arch").to_pylist()))
     result["arch"] = arch_of.get(result["arch_index"])
-    result["metrics"] = metrics
+    result["metrics"] = list(c.metrics)
     result["space"] = space = str(score_cfg.get("space", DEFAULT_SPACE))
     result["pool"] = loaded.summary()
     answer = benchmark_answer(space, result["arch_index"])

@@ -5,6 +5,7 @@ Expected numbers are computed here from the table itself (pyarrow + numpy), neve
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -100,10 +101,10 @@ def test_hnas_cli_prints_the_answer(tmp_path, capsys, nb201_table_path):
 
 
 def test_tenas_cli_prints_the_answer(tmp_path, capsys, monkeypatch, nb201_table_path):
-    import raynas.pruning.tenas as tenas
+    import raynas.pruning.run as tenas
 
     def fake(cfg, progress_callback=None):  # type: ignore[no-untyped-def]
-        return {"method": "tenas", "space": cfg.get("space", "nb201"), "arch": "|...|", "arch_index": 4796}
+        return {"method": "tenas", "space": cfg.space, "arch": "|...|", "arch_index": 4796}
 
     monkeypatch.setattr(tenas, "run_tenas_search", fake)  # the CLI looks the entry point up at call time
     assert main(["search", "tenas", "--out", str(tmp_path / "t"), "--no-progress"]) == 0
@@ -118,12 +119,12 @@ def test_tenas_cli_prints_the_answer(tmp_path, capsys, monkeypatch, nb201_table_
 def test_pipeline_prints_the_answer_of_each_search(tmp_path, capsys, monkeypatch, nb201_table_path):
     import raynas.parallel
     import raynas.report
-    import raynas.search.hnas as hnas
+    import raynas.search.hnas_run as hnas
 
     seen = {}
 
     def fake_robot(cfg, progress_callback=None):  # type: ignore[no-untyped-def]
-        seen.update(cfg)
+        seen.update(dataclasses.asdict(cfg))  # the pipeline hands over the typed config
         answer = benchmark_answer("nb201", 4796)
         return {"arch_index": 4796, "arch": "|a|", "value": 50.0, "queries": 3, "cost": 1.0, "weights": [0.1],
                 "budget": 3, "budget_requested": 3, "pool": {"size": 6}, "benchmark": answer.as_dict()}

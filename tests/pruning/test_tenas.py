@@ -11,10 +11,8 @@ import pytest
 import torch
 
 from raynas.errors import ConfigError, SearchError
-from raynas.pruning.tenas import (
-    dense_ranks, planned_calls, prune_edges, relative_change, run_tenas_search, tenas_prune,
-)
-from raynas.pruning.run import TenasConfig, build_problem, final_arch, load_batch
+from raynas.pruning.tenas import dense_ranks, planned_calls, prune_edges, relative_change, tenas_prune
+from raynas.pruning.run import TenasConfig, build_problem, final_arch, load_batch, run_tenas_search
 from raynas.spaces.nb201 import NB201Space
 
 
@@ -173,6 +171,8 @@ def test_tiny_nb201_run_terminates_with_valid_arch(tmp_path) -> None:
     assert json.loads((tmp_path / "tenas_result.json").read_text())["arch"] == res["arch"]
     again = run_tenas_search({**cfg, "resume": True})  # stored result, no recomputation
     assert again["arch"] == res["arch"] and again["seconds"] == res["seconds"]
+    typed = run_tenas_search(TenasConfig(**{**cfg, "resume": True}))  # the typed config is the same config
+    assert typed == again
 
 
 def test_darts_shaped_search_with_fake_measure_gives_the_expected_genotype() -> None:

@@ -7,6 +7,7 @@ import pytest
 
 from raynas.errors import ConfigError, SearchError, StoreError, UnknownNameError
 from raynas.search import CandidatePool, random_search
+from raynas.search.base import save_search_state
 from raynas.search.hnas import HNAS, hnas_objective
 from raynas.store.search_state import load_state
 from raynas.testing import FakeOracle, hnas_pool_table
@@ -104,17 +105,18 @@ def test_resume_gives_the_same_next_query(tmp_path):
     full.run(on_step=full_rows.append)
 
     state = tmp_path / "hnas" / "state.parquet"
-    part = HNAS(pool, oracle, budget=6, max_iters=6, seed=1, state_path=state, **FAST)
+    part = HNAS(pool, oracle, budget=6, max_iters=6, seed=1, **FAST)
     for _ in range(4):
         p = part.ask()
         part.tell(p, *((None, 0.0) if p.cached else (oracle.query(p.arch_index).value, oracle.costs[p.arch_index])))
+        save_search_state(part, state)  # what the driver does after each tell
     rows, cfg = load_state(state)
     assert len(rows) == 4 and cfg["method"] == "hnas" and cfg["hnas"]["seed"] == 1
     resumed = HNAS.from_state(state, pool, oracle)
     p = resumed.ask()
     assert (p.t, p.c, p.arch_index) == (full_rows[4]["weights"][0], full_rows[4]["weights"][1],
                                         full_rows[4]["arch_index"])
-    resumed.run()
+    resumed.run(state_path=state)
     assert [r["arch_index"] for r in resumed.trace] == [r["arch_index"] for r in full_rows]
     assert [r["weights"] for r in resumed.trace] == [r["weights"] for r in full_rows]
     assert len(load_state(state)[0]) == 6
@@ -123,8 +125,8 @@ def test_resume_gives_the_same_next_query(tmp_path):
 def test_resume_rejects_another_pool_and_a_tampered_trace(tmp_path):
     pool, oracle, table, acc = _setup("target", n=31, seed=1)
     state = tmp_path / "state.parquet"
-    h = HNAS(pool, oracle, budget=2, max_iters=2, seed=0, state_path=state, **FAST)
-    h.run()
+    h = HNAS(pool, oracle, budget=2, max_iters=2, seed=0, **FAST)
+    h.run(state_path=state)
     other, *_ = _setup("target", n=31, seed=2)
     with pytest.raises(StoreError, match="different candidate pool"):
         HNAS.from_state(state, other, oracle)

@@ -12,7 +12,7 @@ import pytest
 import raynas.search.runner as runner
 from raynas.errors import OracleError, StoreError, UnknownNameError
 from raynas.search import CandidatePool
-from raynas.search.hnas import run_hnas_search
+from raynas.search.hnas_run import run_hnas_search
 from raynas.testing import FakeOracle, hnas_pool_table
 
 FAST = {"budget": 4, "max_iters": 5, "seed": 0, "resume": False, "oracle": "nb201", "metric": "ntk_trace"}
@@ -68,6 +68,14 @@ def test_resume_after_a_crash_matches_an_uninterrupted_run(tmp_path, fake_scores
     resumed = run_hnas_search({**FAST, "scores": "s", "out": str(tmp_path / "cut"), "resume": True})
     assert resumed["queried"] == full["queried"] and resumed["trace"] == full["trace"]
     assert oracles[-1].calls == full["queried"][2:]  # only the missing queries were asked again
+
+
+def test_takes_the_typed_config(tmp_path, fake_scores):
+    from raynas.search.hnas_run import HNASSearchConfig
+
+    typed = run_hnas_search(HNASSearchConfig(scores="s", out=str(tmp_path / "t"), **FAST))
+    mapped = run_hnas_search({**FAST, "scores": "s", "out": str(tmp_path / "m")})
+    assert typed["trace"] == mapped["trace"] and typed["arch_index"] == mapped["arch_index"]
 
 
 def test_unknown_measure_is_rejected_before_reading_scores(tmp_path):

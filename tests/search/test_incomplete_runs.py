@@ -128,7 +128,7 @@ def make_ntk_run(tmp_path: Path) -> Path:
 
 
 def test_hnas_refuses_an_incomplete_run_unless_allowed_and_states_pool_and_answer(tmp_path, nb201_table_path):
-    from raynas.search.hnas import run_hnas_search
+    from raynas.search.hnas_run import run_hnas_search
     from raynas.search.runner import IncompleteRunError
 
     run = make_ntk_run(tmp_path)

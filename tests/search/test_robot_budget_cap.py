@@ -11,6 +11,7 @@ import pytest
 
 import raynas.search.bo as bo
 from raynas.search import CandidatePool, RoBoT
+from raynas.search.base import save_search_state
 from raynas.search.hnas import HNAS
 from raynas.testing import FakeOracle, hnas_pool_table
 
@@ -97,9 +98,10 @@ def test_patience_none_keeps_the_paper_rule_and_the_state_resumes(tmp_path, monk
     full = RoBoT(pool, oracle, budget=8, bo_patience=None, seed=0, **FAST)
     full.run()
     assert [x["kind"] for x in full.trace].count("bo") == 8  # bo_iters (= budget) iterations, repeats included
-    part = RoBoT(pool, oracle, budget=8, seed=0, state_path=tmp_path / "s.parquet", **FAST)
+    part = RoBoT(pool, oracle, budget=8, seed=0, **FAST)
     p = part.ask()
     part.tell(p, oracle.query(p.arch_index).value, 1.0)
+    save_search_state(part, tmp_path / "s.parquet")
     resumed = RoBoT.from_state(tmp_path / "s.parquet", pool, oracle)
     assert resumed.config.bo_patience == part.config.bo_patience
     resumed.run()

@@ -1,4 +1,5 @@
-"""Reading search pools from ``raynas score`` runs: one run, several runs joined on the architecture."""
+"""Reading search pools from ``raynas score`` runs: one run, several runs joined on the architecture; and
+``run_robot_search`` on its typed config (saved beside the search, compared on resume, exact resume)."""
 
 from __future__ import annotations
 
@@ -77,3 +78,64 @@ def test_join_refuses_other_spaces_other_arch_names_and_disjoint_runs(tmp_path):
         read_scores_wide([a, tmp_path / "missing"])
     with pytest.raises(SearchError, match=r"lack metric\(s\) \['grasp'\]"):
         load_pool(a, ["snip", "grasp"])
+
+
+# --------------------------------------------------------------- run_robot_search: typed config, resume
+@pytest.fixture
+def robot_scores(monkeypatch):  # type: ignore[no-untyped-def]
+    """The synthetic pool as the score store's answer, and a lookup oracle per search (``oracles[-1]``)."""
+    import raynas.search.runner as runner
+    from raynas.search.pool import CandidatePool
+    from raynas.testing import FakeOracle, synthetic_pool_table
+
+    table, acc = synthetic_pool_table(60, 0)
+    wide = pa.table({**table, "arch": [f"arch{i}" for i in table["arch_index"]]})
+    oracles = []
+
+    def load_checked_pool(scores, metrics, transform="none", *, allow_incomplete=False):  # type: ignore[no-untyped-def]
+        return runner.LoadedPool(CandidatePool.from_table(wide, metrics, transform), wide, {"space": "toy"}, ())
+
+    def make_oracle(name, score_cfg, seed, options=None):  # type: ignore[no-untyped-def]
+        oracles.append(FakeOracle(table["arch_index"], acc))
+        return oracles[-1]
+
+    monkeypatch.setattr(runner, "load_checked_pool", load_checked_pool)
+    monkeypatch.setattr(runner, "make_oracle", make_oracle)
+    return oracles
+
+
+def test_robot_runner_takes_the_typed_config_saves_it_and_resumes_exactly(tmp_path, robot_scores, monkeypatch):
+    import json
+
+    from raynas.errors import OracleError, StoreError
+    from raynas.search.runner import RobotSearchConfig, run_robot_search
+    from raynas.testing import FakeOracle
+
+    def cfg(out, **kw):  # type: ignore[no-untyped-def]
+        return RobotSearchConfig(scores="s", out=str(tmp_path / out), metrics=("good", "bad", "noise"), budget=6,
+                                 bo_iters=4, **kw)
+
+    full = run_robot_search(cfg("full"))
+    assert full["metrics"] == ["good", "bad", "noise"] and full["queries"] == 6
+    saved = json.loads((tmp_path / "full" / "search.json").read_text())
+    assert saved["metrics"] == ["good", "bad", "noise"] and saved["budget"] == 6  # the resolved config
+
+    real = FakeOracle.query
+
+    def crash_on_fourth(self, arch_index):  # type: ignore[no-untyped-def]
+        if len(self.calls) == 3:
+            raise OracleError("node lost")
+        return real(self, arch_index)
+
+    monkeypatch.setattr(FakeOracle, "query", crash_on_fourth)
+    with pytest.raises(OracleError):
+        run_robot_search(cfg("cut"))
+    monkeypatch.setattr(FakeOracle, "query", real)
+    with pytest.raises(StoreError, match=r"config differs in \['budget'\]"):
+        run_robot_search({"scores": "s", "out": str(tmp_path / "cut"), "metrics": "good,bad,noise", "budget": 7,
+                          "bo_iters": 4, "resume": True})
+    # the CLI's comma string is the same config as the tuple: the resume is accepted
+    resumed = run_robot_search({"scores": "s", "out": str(tmp_path / "cut"), "metrics": "good, bad,noise",
+                                "budget": 6, "bo_iters": 4, "resume": True})
+    assert resumed["trace"] == full["trace"] and resumed["queried"] == full["queried"]
+    assert robot_scores[-1].calls == full["queried"][3:]  # only the missing queries were asked again

@@ -1,4 +1,5 @@
-"""Search state files: atomic versioned saves after every tell, exact resume, corrupt/mismatched files."""
+"""Search state files: atomic versioned saves after every tell (by the driver, ``run(state_path=...)`` /
+:func:`save_search_state`), exact resume, corrupt/mismatched files."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import pytest
 
 from raynas.errors import StoreError
 from raynas.search import CandidatePool, RoBoT
+from raynas.search.base import save_search_state
 from raynas.store.search_state import META_KEY, TRACE_SCHEMA, load_state, save_state
 from raynas.testing import FakeOracle, synthetic_pool_table
 
@@ -23,12 +25,17 @@ def _setup(metrics=("good", "bad", "noise")):
     return CandidatePool.from_table(table, list(metrics)), FakeOracle(table["arch_index"], acc)
 
 
-def _step(robot, oracle):
+def _step(robot, oracle, path=None):
+    """One ask/query/tell, then (with ``path``) the save a driver makes after each tell."""
     p = robot.ask()
     if p.cached:
-        return robot.tell(p)
-    r = oracle.query(p.arch_index)
-    return robot.tell(p, r.value, r.cost_seconds)
+        row = robot.tell(p)
+    else:
+        r = oracle.query(p.arch_index)
+        row = robot.tell(p, r.value, r.cost_seconds)
+    if path is not None:
+        save_search_state(robot, path)
+    return row
 
 
 def _row(step=0):
@@ -55,11 +62,17 @@ def test_roundtrip_and_atomic_write(tmp_path, monkeypatch):
 
 def test_saved_after_every_tell(tmp_path):
     pool, oracle = _setup()
-    robot = RoBoT(pool, oracle, state_path=tmp_path / "s.arrow", **CFG)
-    for k in range(1, 4):
-        _step(robot, oracle)
+    robot = RoBoT(pool, oracle, **CFG)
+    seen = []
+
+    def on_step(row):  # run() saves before it calls on_step: the file already holds this row
         rows, cfg = load_state(tmp_path / "s.arrow")
-        assert rows == robot.trace and len(rows) == k
+        assert rows == robot.trace and rows[-1] == row
+        seen.append(cfg)
+
+    robot.run(on_step=on_step, state_path=tmp_path / "s.arrow")
+    assert len(seen) == len(robot.trace) >= robot.queries == 8  # one save per tell, repeats included
+    cfg = seen[-1]
     assert cfg["robot"]["budget"] == 8 and cfg["pool"]["metrics"] == ["good", "bad", "noise"]
 
 
@@ -71,16 +84,16 @@ def test_resume_proposes_exactly_the_uninterrupted_next_query(tmp_path):
     assert kinds.count("bo") == 6 and kinds.count("greedy") >= 2
     for stop in (2, 5, 7):  # inside the GP part of BO, at the last BO step, inside greedy
         path = tmp_path / f"stop{stop}.arrow"
-        part = RoBoT(pool, oracle, state_path=path, **CFG)
+        part = RoBoT(pool, oracle, **CFG)
         for _ in range(stop):
-            _step(part, oracle)
+            _step(part, oracle, path)
         del part  # "killed"
         resumed = RoBoT.from_state(path, pool, oracle)
         assert resumed.trace == full.trace[:stop]
         nxt = resumed.ask()
         want = full.trace[stop]
         assert (nxt.kind, list(nxt.weights), nxt.arch_index) == (want["kind"], want["weights"], want["arch_index"])
-        assert resumed.run() == full.result()
+        assert resumed.run(state_path=path) == full.result()
         assert resumed.trace == full.trace and load_state(path)[0] == full.trace
 
 
@@ -124,9 +137,9 @@ def test_version_and_schema_mismatch(tmp_path):
 def test_resume_refuses_other_pools_and_tampered_traces(tmp_path):
     pool, oracle = _setup()
     path = tmp_path / "s.arrow"
-    robot = RoBoT(pool, oracle, state_path=path, **CFG)
+    robot = RoBoT(pool, oracle, **CFG)
     for _ in range(3):
-        _step(robot, oracle)
+        _step(robot, oracle, path)
     other, _ = _setup(("good", "noise", "bad"))
     with pytest.raises(StoreError, match="different candidate pool"):
         RoBoT.from_state(path, other, oracle)
