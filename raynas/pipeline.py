@@ -17,6 +17,7 @@ from typing import Any, Callable
 
 from raynas.config import from_dict, load_yaml, to_dict
 from raynas.errors import ConfigError
+from raynas.store import RunLayout
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +101,7 @@ def run_pipeline(cfg: dict[str, Any], progress_callback: Callable[..., None] | N
     if pc.search.hnas:  # HNAS needs its measure M and the NTK condition number in the scored pool
         need = tuple(m for m in (pc.search.hnas_metric, "ntk_cond") if m not in sc.metrics)
         sc = dataclasses.replace(sc, metrics=sc.metrics + need)
-    resume = pc.resume or (out / "config.json").exists()
+    resume = pc.resume or RunLayout(out).resumable()
     log.info("scoring %d %s archs with %s on %s", sc.sample, sc.space, ",".join(sc.metrics), sc.data)
     score_summary = run_scoring_from_dict(
         {
@@ -136,7 +137,7 @@ def run_pipeline(cfg: dict[str, Any], progress_callback: Callable[..., None] | N
             "seed": pc.seed,
             "bo_iters": pc.search.bo_iters,
             "transform": pc.search.transform,
-            "resume": (out / "robot" / "search.json").exists(),
+            "resume": RunLayout(out).search("robot").resumable(),
             "oracle_options": oracle_options,
             "allow_incomplete": pc.search.allow_incomplete,
         },
@@ -160,7 +161,7 @@ def run_pipeline(cfg: dict[str, Any], progress_callback: Callable[..., None] | N
                 "budget": pc.search.budget,
                 "metric": pc.search.hnas_metric,
                 "seed": pc.seed,
-                "resume": (out / "hnas" / "search.json").exists(),
+                "resume": RunLayout(out).search("hnas").resumable(),
                 "oracle_options": oracle_options,
                 "allow_incomplete": pc.search.allow_incomplete,
             },
