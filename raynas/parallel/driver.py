@@ -28,8 +28,8 @@ from ray import exceptions as rex
 from raynas.errors import ConfigError, RaynasError, one_line
 from raynas.parallel.actor import create_actor
 from raynas.parallel.config import ScoreConfig
-from raynas.parallel.run import EstimateCallback, ProgressCallback, RunState, format_seconds, prepare_run
 from raynas.parallel.local import run_local
+from raynas.parallel.run import EstimateCallback, ProgressCallback, RunState, format_seconds, prepare_run
 from raynas.parallel.scoring import failed_table
 from raynas.parallel.shards import Shard
 

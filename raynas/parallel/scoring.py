@@ -19,7 +19,6 @@ from raynas.store.keys import key_mask
 
 if TYPE_CHECKING:
     from raynas.data.batch import Batch
-    from raynas.parallel.config import ScoreConfig
     from raynas.spaces.base import SearchSpace
 
 log = logging.getLogger(__name__)

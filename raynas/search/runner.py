@@ -5,9 +5,9 @@ after every query) and the result. A search killed at any moment continues with 
 read with :func:`raynas.store.read_scores_wide` (one run, or several joined on the architecture).
 
 A pool is only searched from *complete* score runs (:meth:`raynas.store.Store.completeness` planned by
-:func:`raynas.parallel.plan_run`: a usable config, no missing, corrupt or failed shard). An incomplete run is an :class:`IncompleteRunError`
-naming what is wrong unless ``allow_incomplete`` is set; either way the result's ``pool`` entry states the
-pool size used and every problem of every run.
+:func:`raynas.parallel.plan_run`: a usable config, no missing, corrupt or failed shard). An incomplete run is an
+:class:`IncompleteRunError` naming what is wrong unless ``allow_incomplete`` is set; either way the result's
+``pool`` entry states the pool size used and every problem of every run.
 """
 
 from __future__ import annotations
@@ -24,9 +24,9 @@ from raynas.errors import ConfigError, SearchError
 from raynas.oracles.base import Oracle, benchmark_answer, create_oracle
 from raynas.parallel import plan_run
 from raynas.search.pool import CandidatePool
-from raynas.store import check_runs, prepare_search, read_scores_wide
-# the pool readers of the search entry points, importable from here as before (hnas_run looks run_space up here)
-from raynas.store import run_space, split_runs  # noqa: F401
+
+# run_space and split_runs stay importable from here: hnas_run looks run_space up here, tests and scripts import both
+from raynas.store import check_runs, prepare_search, read_scores_wide, run_space, split_runs  # noqa: F401
 
 if TYPE_CHECKING:
     from raynas.store import RunCompleteness

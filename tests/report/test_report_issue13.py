@@ -11,8 +11,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from raynas.cli.main import main
-from raynas.report import write_report
 from raynas.parallel import open_run
+from raynas.report import write_report
 from raynas.store import results_to_table
 from raynas.testing import metric_results, planned_score_run
 

@@ -9,8 +9,7 @@ from pathlib import Path
 import pytest
 
 import raynas
-from raynas.store import ReportDir, RunLayout, SearchDir, find_runs, open_store
-from raynas.store import layout, search_dir
+from raynas.store import ReportDir, RunLayout, SearchDir, find_runs, layout, open_store, search_dir
 
 #: every file name of a run or search directory
 FILE_NAMES = {layout.CONFIG_FILE, layout.REPORT_FILE, search_dir.SEARCH_CONFIG, search_dir.STATE_FILE,
