@@ -20,7 +20,7 @@ import pyarrow as pa
 from raynas.errors import ConfigError, StoreError
 from raynas.parallel.scoring import count_errors, drop_done_rows, status_counts
 from raynas.parallel.shards import Shard, missing_work, plan_shards, select_ids
-from raynas.store import STATUSES, VOLATILE_KEYS, RowKey, open_store, row_keys
+from raynas.store import STATUSES, RowKey, config_differences, config_identity, open_store, row_keys
 
 if TYPE_CHECKING:
     from raynas.data.batch import Batch
@@ -269,12 +269,6 @@ def prepare_run(cfg: "ScoreConfig") -> RunState:
     return RunState(cfg, store, space, metrics, batch, ids, todo, done, corrupt, superseded=retry)
 
 
-def _stored_identity(stored: Mapping[str, Any]) -> dict[str, Any]:
-    if isinstance(stored.get("identity"), Mapping):
-        return dict(stored["identity"])
-    return {k: v for k, v in stored.items() if k not in VOLATILE_KEYS}
-
-
 def check_forced_resume(out: str, stored: Mapping[str, Any], resolved: Mapping[str, Any]) -> None:
     """A ``force``d resume may add metrics (and change the shard plan), never what the stored rows are.
 
@@ -285,12 +279,10 @@ def check_forced_resume(out: str, stored: Mapping[str, Any], resolved: Mapping[s
     """
     from raynas.parallel.config import FORCE_MAY_CHANGE
 
-    a = _stored_identity(stored)
+    a = config_identity(stored)
     b = json.loads(json.dumps(dict(resolved["identity"])))  # tuples -> lists, as the stored copy went through JSON
-    missing = object()
-    diff = sorted(k for k in set(a) | set(b) if a.get(k, missing) != b.get(k, missing))
-    problems = [f"{k}: stored {_show(a.get(k, missing), missing)}, given {_show(b.get(k, missing), missing)}"
-                for k in diff if k not in FORCE_MAY_CHANGE]
+    diff = config_differences(a, b)
+    problems = [f"{k}: {change}" for k, change in diff.items() if k not in FORCE_MAY_CHANGE]
     if "metrics" in diff:
         new = set(b.get("metrics") or [])
         dropped = [m for m in (a.get("metrics") or []) if m not in new]
@@ -301,13 +293,6 @@ def check_forced_resume(out: str, stored: Mapping[str, Any], resolved: Mapping[s
             f"{out}: force may only add metrics (or change shard_size) to a stored run, never change which rows "
             f"it holds; the config differs in {'; '.join(problems)}. Score these settings into another --out"
         )
-
-
-def _show(v: Any, missing: object) -> str:
-    if v is missing:
-        return "(absent)"
-    text = json.dumps(v)
-    return text if len(text) <= 80 else text[:77] + "..."
 
 
 #: the keys that select a run's architectures (exactly one is set)

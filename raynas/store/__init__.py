@@ -33,6 +33,8 @@ from raynas.store.store import (
     WIDE_ID_COLUMNS,
     RunCompleteness,
     ScoreStore,
+    config_differences,
+    config_identity,
     to_wide,
 )
 
@@ -59,6 +61,8 @@ __all__ = [
     "Store",
     "atomic_write",
     "check_runs",
+    "config_differences",
+    "config_identity",
     "empty_table",
     "find_runs",
     "open_store",

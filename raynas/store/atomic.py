@@ -77,21 +77,20 @@ def write_json(path: Path, data: Any, *, indent: int = 2, sort_keys: bool = True
     return write_bytes(path, text.encode())
 
 
-def read_json(path: Path, what: str = "") -> Any:
-    """The JSON content of ``path``; None when it does not exist. Unreadable or invalid JSON is a
-    :class:`StoreError` naming the path (``what``: how the message calls it, default the path itself)."""
+def read_json(path: Path, *, missing: Any = None) -> Any:
+    """The JSON content of ``path``; ``missing`` when it does not exist. Unreadable or invalid JSON is a
+    :class:`StoreError` naming the path."""
     path = Path(path)
-    name = what or str(path)
     try:
         text = path.read_text()
     except (FileNotFoundError, NotADirectoryError):
-        return None
+        return missing
     except OSError as e:
-        raise StoreError(f"cannot read {name}: {e.strerror or e}") from None
+        raise StoreError(f"cannot read {path}: {e.strerror or e}") from None
     try:
         return json.loads(text)
     except ValueError as e:
-        raise StoreError(f"{name} is not valid JSON: {e}") from None
+        raise StoreError(f"{path} is not valid JSON: {e}") from None
 
 
 def write_parquet(path: Path, table: pa.Table) -> Path:

@@ -30,8 +30,6 @@ SHARD_RE = re.compile(r"^shard-(\d{6,})\.parquet$")
 EXPORT_STEM = "scores_wide"
 REPORT_DIR = "report"
 REPORT_FILE = "report.md"
-#: the sub-directories of a pipeline run holding its searches, by search name
-PIPELINE_SEARCHES = ("robot", "hnas")
 
 
 def shard_name(shard_id: int) -> str:

@@ -23,7 +23,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from raynas.errors import ConfigError, RaynasError, StoreError
-from raynas.store.atomic import atomic_write, write_bytes
+from raynas.store.atomic import atomic_write, read_json, write_bytes
 from raynas.store.keys import RowKey, key_mask, row_keys
 from raynas.store.layout import CONFIG_FILE, RunLayout, shard_id_of
 from raynas.store.plan import NO_PLANNER, Planner, RunPlan
@@ -338,16 +338,9 @@ class ScoreStore:
 
     def load_config(self) -> dict[str, Any] | None:
         """The stored config, None when there is none; unreadable or non-mapping JSON is a StoreError."""
-        try:
-            text = self.config_path.read_text()
-        except (FileNotFoundError, NotADirectoryError):  # nothing stored there (yet)
+        cfg = read_json(self.config_path, missing=_MISSING)
+        if cfg is _MISSING:  # nothing stored there (yet)
             return None
-        except OSError as e:
-            raise StoreError(f"cannot read {self.config_path}: {e.strerror or e}") from None
-        try:
-            cfg = json.loads(text)
-        except json.JSONDecodeError as e:
-            raise StoreError(f"{self.config_path} is not valid JSON: {e}") from None
         if not isinstance(cfg, dict):
             raise StoreError(f"{self.config_path} must hold a JSON object")
         return cfg
@@ -375,11 +368,10 @@ class ScoreStore:
             new = json.loads(json.dumps(dict(cfg)))  # tuples -> lists, as the stored copy went through JSON
         except (TypeError, ValueError) as e:
             raise StoreError(f"run config is not JSON-serialisable: {e}") from None
-        a, b = _identity(stored), _identity(new)
-        diff = sorted(k for k in set(a) | set(b) if a.get(k, _MISSING) != b.get(k, _MISSING))
+        changes = config_differences(config_identity(stored), config_identity(new))
+        diff = list(changes)
         if diff and not force:
-            detail = "; ".join(f"{k}: stored {_show(a.get(k, _MISSING))}, given {_show(b.get(k, _MISSING))}"
-                               for k in diff)
+            detail = "; ".join(f"{k}: {change}" for k, change in changes.items())
             raise StoreError(f"{self.run_dir} was created with a different config ({detail}); "
                              "use another output directory, or force to override")
         if diff:
@@ -483,11 +475,19 @@ def _ids(ids: tuple[int, ...], limit: int = 10) -> str:
 _MISSING = object()
 
 
-def _identity(cfg: Mapping[str, Any]) -> dict[str, Any]:
-    """The run-defining part of a config: its ``identity`` section, else every non-volatile key."""
+def config_identity(cfg: Mapping[str, Any]) -> dict[str, Any]:
+    """The run-defining part of a stored config: its ``identity`` section, else every non-volatile key
+    (:data:`VOLATILE_KEYS`) of a flat one."""
     if isinstance(cfg.get("identity"), Mapping):
         return dict(cfg["identity"])
     return {k: v for k, v in cfg.items() if k not in VOLATILE_KEYS}
+
+
+def config_differences(stored: Mapping[str, Any], given: Mapping[str, Any]) -> dict[str, str]:
+    """``key -> "stored X, given Y"`` for every key whose value differs, sorted by key (an absent key shows as
+    ``(absent)``, a long value is cut at 80 characters): how resume refusals name what changed."""
+    return {k: f"stored {_show(stored.get(k, _MISSING))}, given {_show(given.get(k, _MISSING))}"
+            for k in sorted(set(stored) | set(given)) if stored.get(k, _MISSING) != given.get(k, _MISSING)}
 
 
 def _show(v: Any) -> str:

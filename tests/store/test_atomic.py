@@ -44,3 +44,9 @@ def test_write_parquet(tmp_path):
     blocker.write_text("")
     with pytest.raises(StoreError, match="cannot write"):
         write_parquet(blocker / "t.parquet", t)
+
+
+def test_read_json_tells_absent_from_null(tmp_path):
+    (tmp_path / "null.json").write_text("null")
+    assert read_json(tmp_path / "null.json", missing="absent") is None
+    assert read_json(tmp_path / "nope.json", missing="absent") == "absent"
