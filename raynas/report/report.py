@@ -122,8 +122,9 @@ def _score_section(run: Path, out: Path, truth_path: str | None, queried: dict[i
 def _search_section(search: Path, out: Path, top_k: int, written: list[Path]) -> tuple[list[str], dict[int, float]]:
     from raynas.report.plots import search_trace, weight_trace
 
-    rows, cfg = SearchDir(search).load_state()
-    result: dict[str, Any] = SearchDir(search).read_result() or {}
+    sd = SearchDir(search)
+    rows, cfg = sd.load_state()
+    result: dict[str, Any] = sd.read_result() or {}
     tag = search.name or "search"
     lines = [f"## Search: `{search}` ({cfg.get('method', '?')})", ""]
     if not rows:
