@@ -296,10 +296,10 @@ def read_scores(run_dir: str | Path) -> "pa.Table":
         StoreError: ``run_dir`` holds no score shards.
     """
     from raynas.errors import StoreError
-    from raynas.store import ScoreStore
+    from raynas.store import open_store
 
-    store = ScoreStore(run_dir)
-    if not store.shard_files():
+    store = open_store(run_dir)
+    if not store.shard_ids():
         raise StoreError(f"{run_dir} is not a score run (no scores/shard-*.parquet)")
     return store.read_wide()
 
@@ -317,7 +317,8 @@ def export_scores(run_dir: str | Path, fmt: str | None = None, out: str | Path |
     An incomplete run (missing, corrupt, failed shards) is exported with a logged warning naming the problems.
     """
     from raynas.errors import ConfigError
-    from raynas.store import EXPORT_FORMATS, ScoreStore
+    from raynas.parallel import open_run
+    from raynas.store import EXPORT_FORMATS
 
     if fmt is None:
         suffix = Path(out).suffix.lstrip(".").lower() if out is not None else "csv"
@@ -325,7 +326,7 @@ def export_scores(run_dir: str | Path, fmt: str | None = None, out: str | Path |
             raise ConfigError(f"cannot tell the export format from {out!r}; give --format "
                               f"({' or '.join(EXPORT_FORMATS)}) or an --out ending in .csv or .parquet")
         fmt = suffix
-    store = ScoreStore(run_dir)
+    store = open_run(run_dir)
     path = store.export_wide(fmt, out)
     c = store.completeness()
     if not c.complete:
@@ -340,12 +341,12 @@ def show_run(run_dir: str | Path) -> Iterator[str]:
     import json
 
     from raynas.errors import StoreError
-    from raynas.store import ScoreStore
+    from raynas.parallel import open_run
 
     run = Path(run_dir)
-    if not (run / "scores").is_dir() and not (run / "config.json").exists():
+    store = open_run(run)
+    if not store.exists():
         raise StoreError(f"{run} is not a score run directory (no scores/ and no config.json)")
-    store = ScoreStore(run)
     full_cfg = store.load_config() or {}
     cfg = full_cfg.get("identity", full_cfg)
     c = store.completeness()

@@ -71,3 +71,17 @@ class OracleError(RaynasError):
 
 class SearchError(RaynasError):
     """A search cannot proceed: empty pool, missing metric columns, corrupt state."""
+
+
+def one_line(exc: BaseException, limit: int = 300, *, remote: bool = False) -> str:
+    """One line summarising ``exc`` for a log line, an error row or a summary, at most ``limit`` characters.
+
+    A local exception's first line is its message (later lines are detail). An error that crossed a process
+    boundary (Ray's ``RayTaskError``, a Tune trial error: ``remote=True``) renders as a traceback whose *last*
+    line is the original exception and message, so that one is taken. Lines are stripped; an empty text gives
+    the exception's type name.
+    """
+    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+    if not lines:
+        return type(exc).__name__
+    return (lines[-1] if remote else lines[0])[:limit]

@@ -18,6 +18,7 @@ from typing import Any, Callable
 from raynas.config import from_dict, load_yaml, to_dict
 from raynas.errors import ConfigError
 from raynas.spaces import DEFAULT_SPACE, create_space
+from raynas.store import RunLayout
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +102,7 @@ def run_pipeline(cfg: dict[str, Any], progress_callback: Callable[..., None] | N
     if pc.search.hnas:  # HNAS needs its measure M and the NTK condition number in the scored pool
         need = tuple(m for m in (pc.search.hnas_metric, "ntk_cond") if m not in sc.metrics)
         sc = dataclasses.replace(sc, metrics=sc.metrics + need)
-    resume = pc.resume or (out / "config.json").exists()
+    resume = pc.resume or RunLayout(out).resumable()
     log.info("scoring %d %s archs with %s on %s", sc.sample, sc.space, ",".join(sc.metrics), sc.data)
     score_summary = run_scoring_from_dict(
         {
@@ -130,14 +131,14 @@ def run_pipeline(cfg: dict[str, Any], progress_callback: Callable[..., None] | N
     robot = run_robot_search(
         RobotSearchConfig(
             scores=str(out),
-            out=str(out / "robot"),
+            out=str(RunLayout(out).search("robot").path),
             oracle="train",
             budget=pc.search.budget,
             metrics=searched_metrics(sc.metrics),
             seed=pc.seed,
             bo_iters=pc.search.bo_iters,
             transform=pc.search.transform,
-            resume=(out / "robot" / "search.json").exists(),
+            resume=RunLayout(out).search("robot").resumable(),
             oracle_options=oracle_options,
             allow_incomplete=pc.search.allow_incomplete,
         ),
@@ -156,12 +157,12 @@ def run_pipeline(cfg: dict[str, Any], progress_callback: Callable[..., None] | N
         hnas = run_hnas_search(
             HNASSearchConfig(
                 scores=str(out),
-                out=str(out / "hnas"),
+                out=str(RunLayout(out).search("hnas").path),
                 oracle="train",
                 budget=pc.search.budget,
                 metric=pc.search.hnas_metric,
                 seed=pc.seed,
-                resume=(out / "hnas" / "search.json").exists(),
+                resume=RunLayout(out).search("hnas").resumable(),
                 oracle_options=oracle_options,
                 allow_incomplete=pc.search.allow_incomplete,
             ),

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import torch
 
+from raynas.errors import one_line as errors_one_line
+
 
 def is_oom(exc: BaseException) -> bool:
     """True for CUDA/MPS out-of-memory errors, matched by type where torch has one."""
@@ -27,8 +29,7 @@ def oom_note(used: int, requested: int) -> str:
 def one_line(exc: BaseException) -> str:
     """The first line of ``exc``'s message (at most 500 characters; the type name when empty): a result row's
     ``error`` column holds one line per failure."""
-    text = str(exc).strip().splitlines()
-    return text[0][:500] if text else type(exc).__name__
+    return errors_one_line(exc, 500)
 
 
 def free_device_memory(device: torch.device) -> None:

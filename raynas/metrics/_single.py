@@ -20,11 +20,10 @@ from raynas.data.batch import Batch
 from raynas.errors import NonFiniteError, RaynasError
 from raynas.metrics._failures import free_device_memory, is_oom, one_line, oom_note
 from raynas.metrics.registry import MetricSpec
+from raynas.store.schema import STATUSES  # the statuses a metric result can carry: the store's one list
 
 log = logging.getLogger("raynas.metrics.engine")  # the engine's logger, as before the unfused path moved here
 
-#: statuses a metric result can carry
-STATUSES = ("ok", "nan", "error", "oom")
 
 
 @dataclass(frozen=True)

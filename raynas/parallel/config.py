@@ -16,20 +16,7 @@ from typing import Any, Mapping, Sequence
 from raynas.config import from_dict, to_dict
 from raynas.errors import ConfigError
 from raynas.spaces import DEFAULT_SPACE
-
-#: keys that may differ between a run and its resume (execution only, never the produced rows)
-VOLATILE_KEYS: tuple[str, ...] = (
-    "out",
-    "workers",
-    "gpus_per_worker",
-    "cpus_per_worker",
-    "address",
-    "resume",
-    "force",
-    "max_retries",
-    "shard_timeout_s",
-    "metric_modules",
-)
+from raynas.store import VOLATILE_KEYS  # keys that may differ between a run and its resume (the store's one list)
 
 #: identity keys a ``force``d resume may change: more metrics (only new (arch, metric) pairs are scored) and the
 #: shard plan. Everything else (space, selection, seed, data, batch, network options) decides the values of rows

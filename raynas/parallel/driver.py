@@ -25,11 +25,12 @@ import pyarrow as pa
 import ray
 from ray import exceptions as rex
 
-from raynas.errors import ConfigError, RaynasError
+from raynas.errors import ConfigError, RaynasError, one_line
 from raynas.parallel.actor import create_actor
 from raynas.parallel.config import ScoreConfig
+from raynas.parallel.local import run_local
 from raynas.parallel.run import EstimateCallback, ProgressCallback, RunState, format_seconds, prepare_run
-from raynas.parallel.scoring import failed_table, run_local
+from raynas.parallel.scoring import failed_table
 from raynas.parallel.shards import Shard
 
 log = logging.getLogger(__name__)
@@ -115,7 +116,8 @@ def _init_ray(cfg: ScoreConfig) -> bool:
         try:
             ray.init(address=cfg.address, log_to_driver=False)
         except ConnectionError as exc:
-            raise RaynasError(f"cannot connect to the Ray cluster at {cfg.address!r}: {_one_line(exc)}") from exc
+            raise RaynasError(
+                f"cannot connect to the Ray cluster at {cfg.address!r}: {one_line(exc, remote=True)}") from exc
         return True
     workers = _cap_workers(cfg, _machine_resources(cfg), warn=False)  # run_scoring warns, from the cluster's view
     ray.init(
@@ -255,7 +257,7 @@ class _Pool:
                 try:
                     ray.kill(slot.actor, no_restart=True)
                 except rex.RayError as exc:  # best effort: the cluster may be gone already
-                    log.warning("could not stop a scoring actor: %s", _one_line(exc))
+                    log.warning("could not stop a scoring actor: %s", one_line(exc, remote=True))
         return [s.info for s in self.slots if s.info is not None]
 
     def _collect_late_pings(self) -> None:
@@ -269,7 +271,7 @@ class _Pool:
             try:
                 slot.info = ray.get(ref)
             except rex.RayError as exc:  # it could not start; nothing was lost, it had no work
-                log.warning("an idle scoring actor failed to start: %s", _one_line(exc))
+                log.warning("an idle scoring actor failed to start: %s", one_line(exc, remote=True))
 
     def _assign(self) -> None:
         for slot in self.slots:
@@ -301,7 +303,7 @@ class _Pool:
             try:
                 ray.kill(slot.actor, no_restart=False)  # Ray restarts it (max_restarts); the ping tells when
             except rex.RayError as exc:
-                log.warning("could not kill the actor of shard %s: %s", part.shard_id, _one_line(exc))
+                log.warning("could not kill the actor of shard %s: %s", part.shard_id, one_line(exc, remote=True))
             self._retry(part.shard_id, f"timed out after {limit}", tracker)
             self._start(slot, fresh=False)
         return bool(late)
@@ -316,7 +318,7 @@ class _Pool:
             # times, before counting it as an actor that cannot start.
             slot.unavailable += 1
             if slot.unavailable <= MAX_UNAVAILABLE_PINGS:
-                log.info("actor restarting (%s); asking again", _one_line(exc))
+                log.info("actor restarting (%s); asking again", one_line(exc, remote=True))
                 self._start(slot, fresh=False)
                 return
             slot.unavailable = 0
@@ -334,7 +336,7 @@ class _Pool:
         self.replacements += 1
         if self.replacements > self.max_replacements:
             raise RaynasError(
-                f"scoring actors keep dying ({self.replacements} replaced); last error: {_one_line(exc)}"
+                f"scoring actors keep dying ({self.replacements} replaced); last error: {one_line(exc, remote=True)}"
             ) from exc
         log.warning("actor could not start (%s); replacing it", type(exc).__name__)
         ray.kill(slot.actor, no_restart=True)
@@ -358,21 +360,21 @@ class _Pool:
         except ACTOR_FAILURES as exc:
             # The actor (or its node) is gone; wait for Ray to restart it before giving it work again.
             self._drop(gen)
-            self._retry(part.shard_id, f"{type(exc).__name__}: {_one_line(exc)}", tracker)
+            self._retry(part.shard_id, f"{type(exc).__name__}: {one_line(exc, remote=True)}", tracker)
             self._start(slot, fresh=False)
             return
         except rex.RayTaskError as exc:  # the scoring code itself raised: the actor is fine
             self._drop(gen)
             if isinstance(getattr(exc, "cause", None), RaynasError):
                 raise ConfigError(f"{exc.cause} (written shards are kept)") from None
-            self._retry(part.shard_id, f"{type(exc).__name__}: {_one_line(exc)}", tracker)
+            self._retry(part.shard_id, f"{type(exc).__name__}: {one_line(exc, remote=True)}", tracker)
             slot.state = "idle"
             return
         except rex.RayError as exc:
             # Anything else Ray reports for the task (its memory monitor killing the worker, a cancelled task,
             # a lost object): retry the shard on a checked actor rather than abort the run.
             self._drop(gen)
-            self._retry(part.shard_id, f"{type(exc).__name__}: {_one_line(exc)}", tracker)
+            self._retry(part.shard_id, f"{type(exc).__name__}: {one_line(exc, remote=True)}", tracker)
             self._start(slot, fresh=False)
             return
         work = self.work[part.shard_id]
@@ -432,14 +434,9 @@ class _Pool:
                     work.tables.append(table)
                     work.done.add(int(idx))
         except rex.RayError as exc:  # the cluster may be going down with the interrupt: keep what was read
-            log.warning("interrupted: could not read the last streamed archs (%s)", _one_line(exc))
+            log.warning("interrupted: could not read the last streamed archs (%s)", one_line(exc, remote=True))
         for work in list(self.work.values()):
             if work.tables:
                 self._write(work)
                 log.warning("interrupted: stored the %d finished arch(s) of shard %d", len(work.done),
                             work.shard.shard_id)
-
-
-def _one_line(exc: BaseException) -> str:
-    lines = [ln for ln in str(exc).splitlines() if ln.strip()]
-    return lines[-1][:300] if lines else type(exc).__name__

@@ -20,7 +20,7 @@ import pyarrow as pa
 from raynas.errors import ConfigError, StoreError
 from raynas.parallel.scoring import count_errors, drop_done_rows, status_counts
 from raynas.parallel.shards import Shard, missing_work, plan_shards, select_ids
-from raynas.store.schema import STATUSES
+from raynas.store import STATUSES, RowKey, config_differences, config_identity, open_store, row_keys
 
 if TYPE_CHECKING:
     from raynas.data.batch import Batch
@@ -133,10 +133,10 @@ class RunState:
     batch: "Batch"
     ids: list[int]
     todo: list[Shard]
-    done_keys: set[tuple[int, str, int]]
+    done_keys: set[RowKey]
     corrupt: list[str] = field(default_factory=list)
     #: key -> shard id of stored failed rows being scored again; dropped once their replacement is written
-    superseded: dict[tuple[int, str, int], int] = field(default_factory=dict)
+    superseded: dict[RowKey, int] = field(default_factory=dict)
     written: list[int] = field(default_factory=list)
     failed: list[int] = field(default_factory=list)
     error_rows: int = 0
@@ -160,9 +160,7 @@ class RunState:
         """Atomically write ``shard``'s rows, minus any already stored key (so keys never duplicate)."""
         table = drop_done_rows(table, self.done_keys)
         self.store.write_shard(shard.shard_id, table)
-        keys = [(int(a), str(m), int(s)) for a, m, s in zip(table.column("arch_index").to_pylist(),
-                                                           table.column("metric").to_pylist(),
-                                                           table.column("seed").to_pylist())]
+        keys = row_keys(table)
         self.done_keys.update(keys)
         replaced = {k: self.superseded.pop(k) for k in keys if k in self.superseded}
         for sid, old in _by_shard(replaced).items():
@@ -215,8 +213,8 @@ class RunState:
 def prepare_run(cfg: "ScoreConfig") -> RunState:
     """Open the store, enforce the fresh/resume rules, build the space and batch, plan the missing shards."""
     from raynas.data import create_batch
+    from raynas.parallel.planner import open_run
     from raynas.spaces import create_space
-    from raynas.store import ScoreStore
 
     space = create_space(cfg.space)
     metrics = cfg.metric_names()
@@ -228,7 +226,7 @@ def prepare_run(cfg: "ScoreConfig") -> RunState:
     if ids:
         space.to_module(space.index_to_arch(ids[0]), batch.num_classes, **cfg.space_kwargs)
     resolved = cfg.resolved()
-    store = ScoreStore(cfg.out)
+    store = open_run(cfg.out)
     stored_cfg = store.load_config()  # None when absent; unreadable JSON is a StoreError
     existing = list(store.shard_ids())
     corrupt: list[str] = []
@@ -259,8 +257,7 @@ def prepare_run(cfg: "ScoreConfig") -> RunState:
     if retry:
         # Failed rows are scored again. One whose replacement was already written (a resume killed between
         # writing the new shard and dropping the old row) is dropped now, so no key is stored twice.
-        counts = Counter(zip(*(store.read(["arch_index", "metric", "seed"]).column(c).to_pylist()
-                               for c in ("arch_index", "metric", "seed"))))
+        counts = Counter(row_keys(store.read(["arch_index", "metric", "seed"])))
         stale = {k: sid for k, sid in retry.items() if counts[k] > 1}
         for sid, keys in _by_shard(stale).items():
             store.drop_keys(sid, keys)
@@ -270,14 +267,6 @@ def prepare_run(cfg: "ScoreConfig") -> RunState:
     todo = missing_work(plan_shards(ids, cfg.shard_size), done, metrics, cfg.seed, existing_ids=existing)
     log.info("%s: %d archs, %d shards to score (%d corrupt moved aside)", cfg.out, len(ids), len(todo), len(corrupt))
     return RunState(cfg, store, space, metrics, batch, ids, todo, done, corrupt, superseded=retry)
-
-
-def _stored_identity(stored: Mapping[str, Any]) -> dict[str, Any]:
-    if isinstance(stored.get("identity"), Mapping):
-        return dict(stored["identity"])
-    from raynas.parallel.config import VOLATILE_KEYS
-
-    return {k: v for k, v in stored.items() if k not in VOLATILE_KEYS}
 
 
 def check_forced_resume(out: str, stored: Mapping[str, Any], resolved: Mapping[str, Any]) -> None:
@@ -290,12 +279,10 @@ def check_forced_resume(out: str, stored: Mapping[str, Any], resolved: Mapping[s
     """
     from raynas.parallel.config import FORCE_MAY_CHANGE
 
-    a = _stored_identity(stored)
+    a = config_identity(stored)
     b = json.loads(json.dumps(dict(resolved["identity"])))  # tuples -> lists, as the stored copy went through JSON
-    missing = object()
-    diff = sorted(k for k in set(a) | set(b) if a.get(k, missing) != b.get(k, missing))
-    problems = [f"{k}: stored {_show(a.get(k, missing), missing)}, given {_show(b.get(k, missing), missing)}"
-                for k in diff if k not in FORCE_MAY_CHANGE]
+    diff = config_differences(a, b)
+    problems = [f"{k}: {change}" for k, change in diff.items() if k not in FORCE_MAY_CHANGE]
     if "metrics" in diff:
         new = set(b.get("metrics") or [])
         dropped = [m for m in (a.get("metrics") or []) if m not in new]
@@ -306,13 +293,6 @@ def check_forced_resume(out: str, stored: Mapping[str, Any], resolved: Mapping[s
             f"{out}: force may only add metrics (or change shard_size) to a stored run, never change which rows "
             f"it holds; the config differs in {'; '.join(problems)}. Score these settings into another --out"
         )
-
-
-def _show(v: Any, missing: object) -> str:
-    if v is missing:
-        return "(absent)"
-    text = json.dumps(v)
-    return text if len(text) <= 80 else text[:77] + "..."
 
 
 #: the keys that select a run's architectures (exactly one is set)
@@ -335,12 +315,11 @@ def resume_defaults(given: Mapping[str, Any]) -> dict[str, Any]:
     import dataclasses
 
     from raynas.parallel.config import ScoreConfig
-    from raynas.store import ScoreStore
 
     given = dict(given)
     if not given.get("resume") or not isinstance(given.get("out"), str):
         return given
-    stored = ScoreStore(given["out"]).flat_config()
+    stored = open_store(given["out"]).flat_config()
     if stored is None:
         if not any(k in given for k in SELECTION_KEYS):
             raise ConfigError(
@@ -359,9 +338,9 @@ def resume_defaults(given: Mapping[str, Any]) -> dict[str, Any]:
     return merged
 
 
-def _by_shard(keys: dict[tuple[int, str, int], int]) -> dict[int, set[tuple[int, str, int]]]:
+def _by_shard(keys: dict[RowKey, int]) -> dict[int, set[RowKey]]:
     """Group ``key -> shard id`` by shard id."""
-    out: dict[int, set[tuple[int, str, int]]] = {}
+    out: dict[int, set[RowKey]] = {}
     for k, sid in keys.items():
         out.setdefault(sid, set()).add(k)
     return out

@@ -1,24 +1,24 @@
-"""Scoring a list of architecture ids into a long Arrow table (pure: no Ray).
+"""Scoring a list of architecture ids into a long Arrow table (pure: no Ray, no store, no run directory).
 
-The same function runs inside each Ray actor and in the plain in-process loop (``workers=0``, and the
-benchmark's baseline), so the Ray pipeline and the local one produce identical rows.
+The same function runs inside each Ray actor and in the plain in-process loop (``workers=0``,
+:mod:`raynas.parallel.local`, and the benchmark's baseline), so the Ray pipeline and the local one produce
+identical rows.
 """
 
 from __future__ import annotations
 
 import logging
 import socket
-import time
 from typing import TYPE_CHECKING, Any, Callable, Collection, Iterator, Mapping, Sequence
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from raynas.errors import RaynasError, UnknownNameError
+from raynas.store.keys import key_mask
 
 if TYPE_CHECKING:
     from raynas.data.batch import Batch
-    from raynas.parallel.config import ScoreConfig
     from raynas.spaces.base import SearchSpace
 
 log = logging.getLogger(__name__)
@@ -97,13 +97,13 @@ def iter_scored(
     to_table: ToTable | None = None,
 ) -> Iterator[tuple[int, pa.Table]]:
     """:func:`score_ids` one arch at a time: yields ``(arch_index, rows)`` as soon as each arch is scored (the
-    unit of progress, and of what an interrupted run keeps). Unknown metric names raise before the first arch."""
-    from raynas.metrics import get_metric
+    unit of progress, and of what an interrupted run keeps). Unknown metric names raise (the engine's
+    :class:`UnknownNameError`) at the first arch."""
     from raynas.metrics.engine import compute_metrics
 
+    # unknown names: the run's config resolved them already (ScoreConfig.metric_names), and the engine checks
+    # them again before any arch is scored; its UnknownNameError is re-raised below, never stored as error rows
     names = list(metric_names)
-    for n in names:  # a typo is a config error of the whole run, not a per-arch failure
-        get_metric(n)
     to_table = to_table or _default_to_table()
     kwargs = dict(space_kwargs or {})
     thin_kw = space.thin_kwargs()
@@ -156,49 +156,7 @@ def drop_done_rows(table: pa.Table, done_keys: Collection[tuple[int, str, int]])
     """``table`` without the rows whose ``(arch_index, metric, seed)`` is already stored (no duplicates)."""
     if not done_keys or table.num_rows == 0:
         return table
-    keys = zip(
-        table.column("arch_index").to_pylist(), table.column("metric").to_pylist(), table.column("seed").to_pylist()
-    )
-    done = set(done_keys)
-    keep = pa.array([(int(a), m, int(s)) not in done for a, m, s in keys])
-    return table.filter(keep)
-
-
-def run_local(
-    cfg: "ScoreConfig",
-    progress_callback: Callable[..., None] | None = None,
-    estimate_callback: Callable[..., None] | None = None,
-) -> dict[str, Any]:
-    """The whole scoring run in this process, no Ray: same store, resume and shard logic as the Ray driver.
-
-    Progress is counted per arch. On ``KeyboardInterrupt`` the archs of the current shard finished so far are
-    written (as that shard's file) before the interrupt propagates, so ``resume`` scores only the rest.
-    """
-    import torch
-
-    from raynas.parallel.run import prepare_run
-
-    run = prepare_run(cfg)
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    t0 = time.perf_counter()
-    tracker = run.tracker(progress_callback, estimate_callback, workers=1)
-    for shard in run.todo:
-        tables: list[pa.Table] = []
-        try:
-            for _idx, table in iter_scored(
-                run.space, shard.ids, shard.metrics or run.metrics, run.batch, cfg.seed, device, run.data_name,
-                space_kwargs=cfg.space_kwargs,
-            ):
-                tables.append(table)
-                tracker.add(1, table)
-        except KeyboardInterrupt:
-            if tables:
-                run.write(shard, pa.concat_tables(tables))
-                log.warning("interrupted: stored the %d finished arch(s) of shard %d", len(tables), shard.shard_id)
-            raise
-        if tables:
-            run.write(shard, pa.concat_tables(tables))
-    return run.summary(time.perf_counter() - t0, workers=0)
+    return table.filter(pc.invert(key_mask(table, done_keys)))
 
 
 def count_errors(table: pa.Table) -> int:

@@ -9,13 +9,12 @@ changes to 3 decimals and remove ``none`` before the first round (as that code d
 logit to -inf; for DARTS this is required since final cells have no ``none``). Regions are counted on the
 1-channel thin supernet (NAS-Bench-201: one cell without stem; DARTS: the two cells without stem).
 
-Writes ``<out>/tenas_result.json`` (config, arch, timing, round summaries) and ``<out>/tenas_rounds.parquet``
-(one row per candidate per round).
+Writes the result (config, arch, timing, round summaries) and the per-round table (one row per candidate per
+round) into ``out``, atomically (:meth:`raynas.store.SearchDir.write_tenas`).
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from dataclasses import dataclass
@@ -29,12 +28,9 @@ from raynas.errors import ConfigError, SearchError, StoreError
 from raynas.pruning.tenas import Alive, TenasOutcome, tenas_prune
 from raynas.spaces import DEFAULT_SPACE, create_space
 from raynas.spaces.base import SearchSpace
+from raynas.store import SearchDir
 
 log = logging.getLogger(__name__)
-
-RESULT_FILE = "tenas_result.json"
-ROUNDS_FILE = "tenas_rounds.parquet"
-
 
 @lru_cache(maxsize=None)
 def _space(name: str) -> SearchSpace:
@@ -114,17 +110,7 @@ def _round_rows(outcome: TenasOutcome) -> list[dict[str, Any]]:
 
 
 def _save(out: Path, result: dict[str, Any], outcome: TenasOutcome) -> None:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        pq.write_table(pa.Table.from_pylist(_round_rows(outcome)), out / ROUNDS_FILE)
-        tmp = out / (RESULT_FILE + ".tmp")
-        tmp.write_text(json.dumps(result, indent=2, default=str))
-        tmp.replace(out / RESULT_FILE)
-    except OSError as e:
-        raise StoreError(f"cannot write TE-NAS results to {out}: {e}") from e
+    SearchDir(out).write_tenas(result, _round_rows(outcome))
 
 
 def run_tenas_search(spec: TenasConfig | Mapping[str, Any],
@@ -138,13 +124,11 @@ def run_tenas_search(spec: TenasConfig | Mapping[str, Any],
     cfg = spec if isinstance(spec, TenasConfig) else from_dict(TenasConfig, spec)
     config = {k: v for k, v in to_dict(cfg).items() if k != "resume"}
     out = Path(cfg.out) if cfg.out else None
-    if out is not None and cfg.resume and (out / RESULT_FILE).exists():
-        try:
-            stored = json.loads((out / RESULT_FILE).read_text())
-        except (OSError, ValueError) as e:
-            raise StoreError(f"cannot read {out / RESULT_FILE}: {e}") from e
+    stored_in = SearchDir(out) if out is not None and cfg.resume else None
+    stored = stored_in.read_tenas_result() if stored_in is not None else None
+    if stored is not None:
         if stored.get("config") != config:
-            raise StoreError(f"{out / RESULT_FILE} was written by another config; use a new --out")
+            raise StoreError(f"{stored_in.tenas_result_path} was written by another config; use a new --out")
         return stored
     t0 = time.perf_counter()
     batch = load_batch(cfg).to(cfg.device)

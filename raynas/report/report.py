@@ -9,7 +9,6 @@ Recognised content (any combination, found recursively one level deep):
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import tempfile
@@ -22,19 +21,12 @@ import pyarrow as pa
 
 from raynas.errors import StoreError
 from raynas.report.correlation import correlate, format_table
+from raynas.store import ReportDir, RunLayout, SearchDir, atomic_write, find_runs
 
 if TYPE_CHECKING:
     from raynas.spaces.benchmarks import Benchmark
 
 log = logging.getLogger(__name__)
-
-
-def _find(run_dir: Path) -> tuple[list[Path], list[Path]]:
-    """(score run dirs, search dirs) at ``run_dir`` and one level below."""
-    cands = [run_dir] + sorted(p for p in run_dir.iterdir() if p.is_dir() and p.name not in ("report", "scores"))
-    scores = [p for p in cands if (p / "scores").is_dir()]
-    searches = [p for p in cands if (p / "search.json").exists() and (p / "state.parquet").exists()]
-    return scores, searches
 
 
 def _truth(space: str, path: str | Path | None) -> tuple[dict[int, float], Benchmark] | None:
@@ -79,10 +71,11 @@ def _completeness_lines(store: Any) -> list[str]:
 def _score_section(run: Path, out: Path, truth_path: str | None, queried: dict[int, float],
                    written: list[Path]) -> list[str]:
     from raynas.metrics import METRICS, get_metric
+    from raynas.parallel import open_run
     from raynas.report.plots import scatter_metrics
-    from raynas.store import ScoreStore, to_wide
+    from raynas.store import to_wide
 
-    store = ScoreStore(run)
+    store = open_run(run)
     table = store.read()
     try:
         cfg = store.load_config() or {}
@@ -123,7 +116,7 @@ def _score_section(run: Path, out: Path, truth_path: str | None, queried: dict[i
         scores = {m: wide[m].to_numpy(dtype=float) for m in metrics}
         rows = correlate(scores, acc, {m: get_metric(m).higher_is_better for m in metrics},
                          bench.published_rho if bench is not None else None)
-        png = _plot(written, scatter_metrics, scores, acc, rows, out / "metrics_vs_accuracy.png", label)
+        png = _plot(written, scatter_metrics, scores, acc, rows, ReportDir(out).plot("metrics_vs_accuracy"), label)
         lines += [f"Rank correlation with {label} (n = {int(np.isfinite(acc).sum())} archs; rho signed by each "
                   "metric's direction):", "", format_table(rows, published=truth is not None), "", f"![metrics vs accuracy]({png.name})", ""]
     else:
@@ -133,15 +126,10 @@ def _score_section(run: Path, out: Path, truth_path: str | None, queried: dict[i
 
 def _search_section(search: Path, out: Path, top_k: int, written: list[Path]) -> tuple[list[str], dict[int, float]]:
     from raynas.report.plots import search_trace, weight_trace
-    from raynas.store.search_state import load_state
 
-    rows, cfg = load_state(search / "state.parquet")
-    result: dict[str, Any] = {}
-    if (search / "result.json").exists():
-        try:
-            result = json.loads((search / "result.json").read_text())
-        except (OSError, ValueError) as e:
-            raise StoreError(f"{search / 'result.json'} is unreadable or corrupt: {e}") from None
+    sd = SearchDir(search)
+    rows, cfg = sd.load_state()
+    result: dict[str, Any] = sd.read_result() or {}
     tag = search.name or "search"
     lines = [f"## Search: `{search}` ({cfg.get('method', '?')})", ""]
     if not rows:
@@ -149,14 +137,14 @@ def _search_section(search: Path, out: Path, top_k: int, written: list[Path]) ->
     new = [r for r in rows if r.get("new_query", True)]
     values = np.array([r["value"] for r in new], dtype=float)
     cost = np.array([r["cumulative_cost"] for r in new], dtype=float)
-    png = _plot(written, search_trace, np.arange(1, len(new) + 1), values, cost, out / f"{tag}_trace.png",
+    png = _plot(written, search_trace, np.arange(1, len(new) + 1), values, cost, ReportDir(out).plot(f"{tag}_trace"),
                 "query value", None, result.get("query_label"))
     lines += [f"{len(new)} distinct queries, total cost {cost[-1]:.1f} s. ![trace]({png.name})", ""]
     bo = [r for r in rows if r.get("kind") == "bo" and r.get("weights") is not None]
     names = (cfg.get("pool") or {}).get("metrics") or []
     if bo and names:
         w = np.array([r["weights"] for r in bo], dtype=float)
-        wpng = _plot(written, weight_trace, w, names, out / f"{tag}_weights.png")
+        wpng = _plot(written, weight_trace, w, names, ReportDir(out).plot(f"{tag}_weights"))
         lines += [f"Weights over BO steps: ![weights]({wpng.name})", ""]
     if result:
         lines += [f"**Result**: arch {result.get('arch_index')} `{result.get('arch', '')}`, query value "
@@ -190,15 +178,13 @@ def write_report(run_dir: str | Path, truth: str | None = None, top_k: int = 10,
     Raises:
         StoreError: ``run_dir`` holds neither scores nor a search, or ``out`` cannot be written.
     """
-    from raynas.store.store import atomic_write
-
     run = Path(run_dir)
     if not run.is_dir():
         raise StoreError(f"{run} is not a directory")
-    scores, searches = _find(run)
+    scores, searches = find_runs(run)
     if not scores and not searches:
         raise StoreError(f"{run} holds neither scores (scores/) nor a search (search.json + state.parquet)")
-    dest = Path(out) if out is not None else run / "report"
+    dest = Path(out) if out is not None else RunLayout(run).report.path
     _prepare_out(dest, default=out is None)
     lines = [f"# raynas report: `{run}`", ""]
     queried: dict[int, float] = {}
@@ -211,7 +197,7 @@ def write_report(run_dir: str | Path, truth: str | None = None, top_k: int = 10,
     for s in scores:
         lines += _score_section(s, dest, truth, queried, written)
     lines += search_lines
-    md = dest / "report.md"
+    md = ReportDir(dest).markdown
     text = ("\n".join(lines) + "\n").encode()
     atomic_write(md, lambda f: f.write(text))
     return [md] + sorted(set(written))

@@ -12,25 +12,24 @@ plumbing: several seeds are averaged). Oracles (:func:`raynas.search.runner.make
   is the ASHA trial with the best validation accuracy; the BO pick stays in ``bo_arch_index`` / ``bo_value``.
   ``top_k=0`` skips ASHA.
 
-Search directory (same layout as RoBoT's): ``search.json`` (config), ``state.parquet`` (the versioned Arrow
-trace, rewritten after every query), ``result.json``; with ASHA also ``asha_trials.parquet`` (one row per
-trial) and Tune's own experiment under ``tune/``. ``resume=True`` continues a killed search, ASHA stage included.
+Search directory (same layout as RoBoT's, :class:`raynas.store.SearchDir`): the config, the versioned Arrow
+trace (rewritten after every query) and the result; with ASHA also the trial table (one row per trial) and
+Tune's own experiment. ``resume=True`` continues a killed search, ASHA stage included.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Callable, Literal, Mapping
 
 from raynas.config import from_dict, to_dict
 from raynas.errors import ConfigError, UnknownNameError
 from raynas.search.hnas import HNAS, HNAS_METRICS, KAPPA_METRIC
+from raynas.store import SearchDir, prepare_search
 
 log = logging.getLogger(__name__)
-
-TRIALS_FILE = "asha_trials.parquet"
 
 
 @dataclass(frozen=True)
@@ -75,7 +74,7 @@ class HNASSearchConfig:
         return {k: getattr(self, k) for k in keys}
 
 
-def _asha_stage(c: HNASSearchConfig, search: HNAS, out: Path, space_name: str,
+def _asha_stage(c: HNASSearchConfig, search: HNAS, out: SearchDir, space_name: str,
                 arch_of: dict[int, str]) -> dict[str, Any]:
     """Ray Tune ASHA over the top-k archs of the incumbent objective; the hybrid part of the result."""
     from raynas.spaces import create_space
@@ -88,19 +87,19 @@ def _asha_stage(c: HNASSearchConfig, search: HNAS, out: Path, space_name: str,
     space = create_space(space_name)
     top = search.top_k(c.top_k)
     archs = [arch_of.get(i) or space.format(space.index_to_arch(i)) for i in top]
-    if c.resume and (out / TRIALS_FILE).exists():
-        trials = read_trials(out / TRIALS_FILE)  # the stage had finished before the search was interrupted
+    if c.resume and out.has_trials():
+        trials = read_trials(out.trials_path)  # the stage had finished before the search was interrupted
     else:
         unknown = sorted(set(opts) - {"dataset", "device", "input_size", "space_kwargs", "max_train", "max_val"})
         if unknown:
             raise ConfigError(f"oracle_options {unknown} are not supported by the ASHA stage")
         trials = run_asha(archs, space_name, opts.get("dataset", "digits"), train, max_epochs=epochs,
                           grace_period=min(c.grace_period, epochs), reduction_factor=c.reduction_factor,
-                          gpus_per_trial=c.gpus_per_trial, storage_path=out / "tune", name="asha", resume=c.resume,
+                          gpus_per_trial=c.gpus_per_trial, storage_path=out.tune_dir, name="asha", resume=c.resume,
                           cpus_per_trial=c.cpus_per_trial, space_kwargs=opts.get("space_kwargs"),
                           input_size=opts.get("input_size", 32), max_train=opts.get("max_train"),
                           max_val=opts.get("max_val"), device=opts.get("device", "auto"),
-                          results_path=out / TRIALS_FILE)
+                          results_path=out.trials_path)
     best = best_trial(trials)
     return {"arch_index": dict(zip(archs, top))[best.arch], "arch": best.arch, "value": best.val_acc,
             "epochs": best.epochs, "max_epochs": epochs, "checkpoint": best.checkpoint,
@@ -112,14 +111,15 @@ def run_hnas_search(cfg: HNASSearchConfig | Mapping[str, Any],
     """Run (or resume) HNAS as configured by ``cfg``; returns the result. ``cfg`` is an
     :class:`HNASSearchConfig` (a mapping is converted strictly, :func:`raynas.config.from_dict`)."""
     from raynas.oracles.base import benchmark_answer
-    from raynas.search.runner import load_checked_pool, make_oracle, prepare_out, run_space, write_result
+    from raynas.search.runner import load_checked_pool, make_oracle, oracle_name, run_space, typed_config_dict
 
     c = cfg if isinstance(cfg, HNASSearchConfig) else from_dict(HNASSearchConfig, cfg)
     loaded = load_checked_pool(c.scores, [c.metric, KAPPA_METRIC], allow_incomplete=c.allow_incomplete)
     pool, wide, score_cfg = loaded.pool, loaded.wide, loaded.config
+    c = dataclasses.replace(c, oracle=oracle_name(c.oracle, score_cfg))  # the config records the oracle used
     oracle = make_oracle(c.oracle, score_cfg, c.seed, c.oracle_options)
-    out = prepare_out(c.out, to_dict(c), c.resume)
-    state = out / "state.parquet"
+    out = prepare_search(c.out, to_dict(c), c.resume, normalise=typed_config_dict(HNASSearchConfig))
+    state = out.state_path
     if c.resume and state.exists():
         search = HNAS.from_state(state, pool, oracle)
         log.info("resumed HNAS at step %d", len(search.trace))
@@ -143,5 +143,5 @@ def run_hnas_search(cfg: HNASSearchConfig | Mapping[str, Any],
     space = run_space(c.scores)
     answer = benchmark_answer(space, result["arch_index"])
     result.update(pool=loaded.summary(), space=space, benchmark=answer.as_dict() if answer is not None else None)
-    write_result(out, result)
+    out.write_result(result)
     return result

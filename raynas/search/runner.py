@@ -1,31 +1,34 @@
 """Library entry points of ``raynas search robot`` (and the pool/oracle plumbing shared with HNAS).
 
-A search directory holds ``search.json`` (the resolved config), ``state.parquet`` (the versioned trace, saved
-after every query) and ``result.json``. A search killed at any moment continues with ``resume=True``.
+A search directory (:class:`raynas.store.SearchDir`) holds the resolved config, the versioned trace (saved
+after every query) and the result. A search killed at any moment continues with ``resume=True``. The pool is
+read with :func:`raynas.store.read_scores_wide` (one run, or several joined on the architecture).
 
-A pool is only searched from *complete* score runs (:meth:`raynas.store.ScoreStore.completeness`: a usable
-``config.json``, no missing, corrupt or failed shard). An incomplete run is an :class:`IncompleteRunError`
-naming what is wrong unless ``allow_incomplete`` is set; either way the result's ``pool`` entry states the
-pool size used and every problem of every run.
+A pool is only searched from *complete* score runs (:meth:`raynas.store.Store.completeness` planned by
+:func:`raynas.parallel.plan_run`: a usable config, no missing, corrupt or failed shard). An incomplete run is an
+:class:`IncompleteRunError` naming what is wrong unless ``allow_incomplete`` is set; either way the result's
+``pool`` entry states the pool size used and every problem of every run.
 """
 
 from __future__ import annotations
 
-import json
+import dataclasses
 import logging
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from raynas.config import from_dict, to_dict
-from raynas.errors import ConfigError, SearchError, StoreError
+from raynas.errors import ConfigError, RaynasError, SearchError
 from raynas.oracles.base import Oracle, benchmark_answer, create_oracle
+from raynas.parallel import plan_run
 from raynas.search.pool import CandidatePool
 from raynas.spaces import DEFAULT_SPACE, benchmark_for_space, create_benchmark, list_benchmarks
+
+# split_runs stays importable from here: tests and scripts import it
+from raynas.store import check_runs, prepare_search, read_scores_wide, split_runs, stored_space  # noqa: F401
 
 if TYPE_CHECKING:
     from raynas.store import RunCompleteness
@@ -39,86 +42,6 @@ class IncompleteRunError(SearchError):
 ROBOT_METRICS = ("grad_norm", "snip", "grasp", "fisher", "synflow", "jacob_cov")
 #: non-metric columns of a wide score table
 _KEYS = ("space", "arch_index", "arch", "seed")
-
-
-def split_runs(scores: str | Path | Sequence[str | Path]) -> list[Path]:
-    """Run directories named by ``scores``: one path, a sequence, or several joined with ``os.pathsep`` (``:``)
-    like ``PATH``, e.g. ``runs/pool:runs/pool_ntk``."""
-    parts = [str(scores)] if isinstance(scores, (str, Path)) else [str(s) for s in scores]
-    runs = [Path(x) for part in parts for x in part.split(os.pathsep) if x.strip()]
-    if not runs:
-        raise SearchError("no scores directory given")
-    return runs
-
-
-def _read_one_run(scores_dir: Path) -> tuple[pa.Table, dict[str, Any]]:
-    from raynas.store import ScoreStore, to_wide
-
-    if not scores_dir.is_dir():
-        raise SearchError(f"scores directory {scores_dir} does not exist")
-    store = ScoreStore(scores_dir)
-    table = store.read()
-    if table.num_rows == 0:
-        raise SearchError(f"no scores stored in {scores_dir}")
-    wide = to_wide(table)
-    spaces = sorted(set(wide.column("space").to_pylist()))
-    if len(spaces) > 1:
-        raise SearchError(f"{scores_dir} mixes scores of several spaces {spaces}")
-    metric_cols = [c for c in wide.column_names if c not in _KEYS]
-    if len(set(wide.column("seed").to_pylist())) > 1:
-        grouped = wide.group_by(["arch_index", "arch"]).aggregate([(m, "mean") for m in metric_cols])
-        wide = grouped.rename_columns([c.removesuffix("_mean") for c in grouped.column_names])
-    try:
-        cfg = store.load_config() or {}
-    except StoreError as e:  # unreadable config: the completeness check names it; the rows still say the space
-        log.warning("%s", e)
-        cfg = {}
-    cfg = dict(cfg.get("identity", cfg))
-    # without config.json (an incomplete run searched anyway) the rows are the only record of the space
-    cfg.setdefault("space", spaces[0])
-    return wide.select(["arch_index", "arch", *metric_cols]), cfg
-
-
-def read_scores_wide(scores: str | Path | Sequence[str | Path]) -> tuple[pa.Table, dict[str, Any]]:
-    """The scored pool as a wide table (one row per arch, one column per metric; several seeds are averaged)
-    and the first run's stored config.
-
-    Several runs (see :func:`split_runs`) are joined on the architecture: the pool is the archs scored in
-    EVERY run (e.g. cheap metrics over a sample plus NTK metrics over the same sample at another batch size).
-    They must score the same space; a metric stored by several runs is taken from the first that has it.
-    """
-    runs = split_runs(scores)
-    wide, cfg = _read_one_run(runs[0])
-    for run in runs[1:]:
-        other, other_cfg = _read_one_run(run)
-        if other_cfg.get("space", DEFAULT_SPACE) != cfg.get("space", DEFAULT_SPACE):
-            raise SearchError(f"cannot join {runs[0]} (space {cfg.get('space')!r}) with {run} "
-                              f"(space {other_cfg.get('space')!r})")
-        new = [c for c in other.column_names if c not in _KEYS and c not in wide.column_names]
-        dup = [c for c in other.column_names if c not in _KEYS and c in wide.column_names]
-        if dup:
-            log.info("metric(s) %s of %s are already in an earlier run; using the earlier values", dup, run)
-        joined = wide.join(other.select(["arch_index", "arch", *new]), keys=["arch_index"], right_keys=["arch_index"],
-                           join_type="inner", right_suffix="__other")
-        mismatch = pc.sum(pc.not_equal(joined.column("arch"), joined.column("arch__other"))).as_py()
-        if mismatch:
-            raise SearchError(f"{run} names {mismatch} arch indices differently from {runs[0]}: not the same space")
-        wide = joined.drop_columns(["arch__other"]).sort_by("arch_index")
-        if wide.num_rows == 0:
-            raise SearchError(f"the runs {[str(r) for r in runs]} have no scored architecture in common")
-    return wide, cfg
-
-
-def check_runs(scores: str | Path | Sequence[str | Path]) -> list["RunCompleteness"]:
-    """:meth:`ScoreStore.completeness` of every run named by ``scores`` (see :func:`split_runs`)."""
-    from raynas.store import ScoreStore
-
-    out = []
-    for run in split_runs(scores):
-        if not run.is_dir():
-            raise SearchError(f"scores directory {run} does not exist")
-        out.append(ScoreStore(run).completeness())
-    return out
 
 
 def require_complete(checks: Sequence["RunCompleteness"], allow_incomplete: bool = False,
@@ -172,7 +95,7 @@ def load_checked_pool(scores: str | Path | Sequence[str | Path], metrics: Sequen
     """Candidate pool over ``metrics`` from one or several runs (:func:`read_scores_wide`), refused with
     :class:`IncompleteRunError` when a run is incomplete unless ``allow_incomplete``; a metric missing from the
     scores is a :class:`SearchError`."""
-    checks = tuple(check_runs(scores))
+    checks = tuple(check_runs(scores, planner=plan_run))
     try:
         wide, cfg = read_scores_wide(scores)
     except SearchError as e:
@@ -197,39 +120,37 @@ def load_pool(scores: str | Path | Sequence[str | Path], metrics: list[str], tra
 
 
 def run_space(scores: str | Path | Sequence[str | Path]) -> str:
-    """The space of the (first) score run: its config's, else that of its rows (``DEFAULT_SPACE`` when neither
-    says)."""
-    from raynas.store import ScoreStore
-
-    store = ScoreStore(split_runs(scores)[0])
-    try:
-        cfg = store.flat_config() or {}
-    except StoreError:
-        cfg = {}
-    if isinstance(cfg.get("space"), str):
-        return cfg["space"]
-    spaces = store.read(["space"]).column("space").to_pylist()
-    return str(spaces[0]) if spaces else DEFAULT_SPACE
+    """The space of the (first) score run (:func:`raynas.store.stored_space`), ``DEFAULT_SPACE`` when neither
+    its config nor its rows say."""
+    return stored_space(scores) or DEFAULT_SPACE
 
 
-def make_oracle(name: str | None, score_cfg: dict[str, Any], seed: int,
+def oracle_name(name: str | None, score_cfg: Mapping[str, Any]) -> str | None:
+    """The oracle a search uses: ``name``, or (None) the name of the scored space's benchmark table (None when
+    the space has none). The resolved name is what a search directory's config records, so a search saved
+    before the default was spelled None still resumes."""
+    if name is not None:
+        return name
+    bench = benchmark_for_space(str(score_cfg.get("space", DEFAULT_SPACE)))
+    return bench.name if bench is not None else None
+
+
+def make_oracle(name: str | None, score_cfg: Mapping[str, Any], seed: int,
                 options: dict[str, Any] | None = None) -> Oracle:
     """``train``: real short training of the arch (space taken from the scores); a benchmark's name (``raynas list
     benchmarks``): its table, which must be the scored space's; None: the scored space's benchmark table."""
     options = dict(options or {})
     space = str(score_cfg.get("space", DEFAULT_SPACE))
+    name = oracle_name(name, score_cfg)
+    if name is None:
+        raise ConfigError(f"the default table oracle cannot answer for space {space!r}: it has no benchmark "
+                          "table; use --oracle train")
     if name == "train":
         from raynas.oracles.training import TrainingOracle
 
         train_cfg = dict(options.pop("train_cfg", None) or {})
         train_cfg.setdefault("seed", seed)
         return TrainingOracle(space=space, train_cfg=train_cfg, **options)
-    if name is None:  # the table of the scored space's benchmark
-        bench = benchmark_for_space(space)
-        if bench is None:
-            raise ConfigError(f"the default table oracle cannot answer for space {space!r}: it has no benchmark "
-                              "table; use --oracle train")
-        name = bench.name
     if options:
         raise ConfigError(f"oracle {name!r} takes no options, got {sorted(options)}")
     if name in list_benchmarks() and create_benchmark(name).space != space:  # indices of another space
@@ -237,42 +158,17 @@ def make_oracle(name: str | None, score_cfg: dict[str, Any], seed: int,
     return create_oracle(name)
 
 
-def prepare_out(out: str | Path, config: dict[str, Any], resume: bool) -> Path:
-    """Create the search dir; refuse to overwrite a previous search unless resuming with the same config."""
-    out = Path(out)
-    cfg_path = out / "search.json"
-    if cfg_path.exists():
+def typed_config_dict(cls: type) -> Callable[[Mapping[str, Any]], dict[str, Any]]:
+    """A normaliser for :func:`raynas.store.prepare_search`: a stored search config read back through ``cls``
+    (so an older spelling of the same config, e.g. metrics as a comma string, compares equal to today's)."""
+
+    def normalise(stored: Mapping[str, Any]) -> dict[str, Any]:
         try:
-            stored = json.loads(cfg_path.read_text())
-        except (OSError, ValueError) as e:
-            raise StoreError(f"{cfg_path} is unreadable or corrupt ({e}); choose another --out") from None
-        if not isinstance(stored, dict):
-            raise StoreError(f"{cfg_path} is corrupt (not a JSON object); choose another --out")
-        if not resume:
-            raise StoreError(f"{out} already holds a search; use --resume to continue it or choose another --out")
-        volatile = {"resume", "out", "allow_incomplete"}  # allow_incomplete only decides whether to refuse
-        diff = sorted(k for k in set(stored) | set(config) if k not in volatile and stored.get(k) != config.get(k))
-        if diff:
-            raise StoreError(f"cannot resume {out}: config differs in {diff}")
-    else:
-        try:
-            out.mkdir(parents=True, exist_ok=True)
-        except OSError as e:
-            raise StoreError(f"cannot create search dir {out}: {e.strerror}") from None
-        _write_json(cfg_path, config)
-    return out
+            return to_dict(from_dict(cls, dict(stored)))
+        except RaynasError:  # not a config of this search at all: compared as stored, so the keys are named
+            return dict(stored)
 
-
-def _write_json(path: Path, data: dict[str, Any]) -> None:
-    """Atomic JSON write; OS errors become :class:`StoreError` naming the path."""
-    from raynas.store.store import atomic_write
-
-    text = json.dumps(data, indent=2, sort_keys=True, default=float).encode()
-    atomic_write(path, lambda fh: fh.write(text))
-
-
-def write_result(out: Path, result: dict[str, Any]) -> None:
-    _write_json(out / "result.json", result)
+    return normalise
 
 
 #: scored metrics RoBoT leaves out when it searches "whatever the scoring run computed" (:func:`searched_metrics`):
@@ -327,9 +223,10 @@ def run_robot_search(cfg: RobotSearchConfig | Mapping[str, Any],
     c = cfg if isinstance(cfg, RobotSearchConfig) else from_dict(RobotSearchConfig, cfg)
     loaded = load_checked_pool(c.scores, c.metrics, c.transform, allow_incomplete=c.allow_incomplete)
     pool, wide, score_cfg = loaded.pool, loaded.wide, loaded.config
+    c = dataclasses.replace(c, oracle=oracle_name(c.oracle, score_cfg))  # the config records the oracle used
     oracle = make_oracle(c.oracle, score_cfg, c.seed, c.oracle_options)
-    out = prepare_out(c.out, {k: v for k, v in to_dict(c).items()}, c.resume)
-    state = out / "state.parquet"
+    out = prepare_search(c.out, to_dict(c), c.resume, normalise=typed_config_dict(RobotSearchConfig))
+    state = out.state_path
     if c.resume and state.exists():
         search = RoBoT.from_state(state, pool, oracle)
         log.info("resumed RoBoT at step %d", len(search.trace))
@@ -352,5 +249,5 @@ def run_robot_search(cfg: RobotSearchConfig | Mapping[str, Any],
     answer = benchmark_answer(space, result["arch_index"])
     result["benchmark"] = answer.as_dict() if answer is not None else None
     result["trace"] = search.trace
-    write_result(out, {k: v for k, v in result.items()})
+    out.write_result({k: v for k, v in result.items()})
     return result

@@ -23,7 +23,7 @@ import torch
 import torch.nn as nn
 
 from raynas.errors import ConfigError, InvalidArchitectureError
-from raynas.spaces.nb201 import NB201Arch, cell_edges
+from raynas.spaces.nb201_arch import NB201Arch, cell_edges
 from raynas.spaces.nb201_model import NB201Cell, ResNetBasicBlock
 from raynas.spaces.ops import OPS, OPS_NB201
 

@@ -1,9 +1,20 @@
-"""Crash-safe Parquet storage of metric scores: the long-format schema, the shard store, the wide pivot.
+"""Everything raynas keeps on disk: score runs (crash-safe Parquet shards, the long schema, the wide pivot),
+search directories (config, trace, result, ASHA trials, TE-NAS output) and report folders.
 
-``ScoreStore(run).completeness()`` (a frozen :class:`RunCompleteness`) says whether a run is complete against
-its config's plan; ``ScoreStore(run).require_complete(action)`` raises :class:`~raynas.errors.StoreError` if not.
+The store sits at the bottom of raynas (it imports only ``raynas.errors``, ``raynas.config``,
+``raynas.registry`` and itself). Open a run with :func:`open_store` (any registered backend of the
+:class:`Store` protocol; :class:`ScoreStore` is the Parquet one) or, to judge completeness against the
+scoring plan, with :func:`raynas.parallel.open_run`. ``store.completeness()`` (a frozen
+:class:`RunCompleteness`) says whether a run is complete; ``store.require_complete(action)`` raises
+:class:`~raynas.errors.StoreError` if not. Paths come from :class:`RunLayout` and :class:`SearchDir`.
 """
 
+from raynas.store.atomic import atomic_write, read_json, write_bytes, write_json, write_parquet
+from raynas.store.base import BACKENDS, DEFAULT_BACKEND, Store, open_store
+from raynas.store.keys import KEY_FIELDS, RowKey, row_keys
+from raynas.store.layout import ReportDir, RunLayout, find_runs
+from raynas.store.plan import Planner, RunPlan
+from raynas.store.runs import check_runs, read_one_run, read_scores_wide, split_runs, stored_space
 from raynas.store.schema import (
     COLUMNS,
     SCHEMA,
@@ -14,30 +25,59 @@ from raynas.store.schema import (
     results_to_table,
     validate_table,
 )
+from raynas.store.search_dir import SearchDir, prepare_search
 from raynas.store.store import (
     EXPORT_FORMATS,
+    RETRY_STATUSES,
     VOLATILE_KEYS,
     WIDE_ID_COLUMNS,
     RunCompleteness,
     ScoreStore,
-    atomic_write,
+    config_differences,
+    config_identity,
     to_wide,
 )
 
 __all__ = [
+    "BACKENDS",
     "COLUMNS",
+    "DEFAULT_BACKEND",
     "EXPORT_FORMATS",
+    "KEY_FIELDS",
+    "RETRY_STATUSES",
     "SCHEMA",
     "SCHEMA_VERSION",
     "STATUSES",
     "VOLATILE_KEYS",
     "WIDE_ID_COLUMNS",
+    "Planner",
+    "ReportDir",
+    "RowKey",
     "RunCompleteness",
+    "RunLayout",
+    "RunPlan",
     "ScoreStore",
+    "SearchDir",
+    "Store",
     "atomic_write",
+    "check_runs",
+    "config_differences",
+    "config_identity",
     "empty_table",
+    "find_runs",
+    "open_store",
+    "prepare_search",
+    "read_json",
+    "read_one_run",
+    "read_scores_wide",
     "relabel_nonfinite",
     "results_to_table",
+    "row_keys",
+    "split_runs",
+    "stored_space",
     "to_wide",
     "validate_table",
+    "write_bytes",
+    "write_json",
+    "write_parquet",
 ]

@@ -16,7 +16,7 @@ from raynas.errors import StoreError
 
 SCHEMA_VERSION = 1
 VERSION_KEY = b"raynas.schema_version"
-#: the statuses a row may carry (the metric engine's ``STATUSES``)
+#: the statuses a row may carry (the one list: the metric engines import it)
 STATUSES = ("ok", "nan", "error", "oom")
 #: columns that identify a row; never null
 KEY_COLUMNS = ("space", "arch_index", "metric", "seed", "status")

@@ -16,7 +16,7 @@ import pyarrow as pa
 import pyarrow.ipc as ipc
 
 from raynas.errors import StoreError
-from raynas.store.store import atomic_write
+from raynas.store.atomic import atomic_write
 
 SCHEMA_VERSION = 1
 META_KEY = b"raynas.search_state"

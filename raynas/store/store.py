@@ -1,13 +1,10 @@
 """A run directory of Parquet score shards plus the run's config, crash-safe by construction.
 
-Layout::
-
-    run_dir/config.json                  the resolved run config (atomic rewrite)
-    run_dir/scores/shard-000042.parquet  one file per shard, written to a temp name then os.replace'd
-    run_dir/scores/corrupt/              damaged shard files moved aside (never deleted)
-
-A shard file under its final name is always complete: a crash leaves at most a hidden temp file, which
-:meth:`ScoreStore.shard_ids` ignores, so a resumed run simply writes that shard again.
+:class:`ScoreStore` is the Parquet backend of the :class:`raynas.store.Store` protocol; the file names are
+:class:`raynas.store.layout.RunLayout`'s. Every shard is written to a temp name then ``os.replace``'d
+(:func:`raynas.store.atomic.atomic_write`), so a shard file under its final name is always complete: a crash
+leaves at most a hidden temp file, which :meth:`ScoreStore.shard_ids` ignores, so a resumed run simply writes
+that shard again.
 """
 
 from __future__ import annotations
@@ -16,86 +13,59 @@ import json
 import logging
 import math
 import os
-import re
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Collection, Iterable, Iterator, Mapping
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from raynas.errors import RaynasError, StoreError
+from raynas.errors import ConfigError, RaynasError, StoreError
+from raynas.store.atomic import atomic_write, read_json, write_bytes
+from raynas.store.keys import RowKey, key_mask, row_keys
+from raynas.store.layout import CONFIG_FILE, RunLayout, shard_id_of
+from raynas.store.plan import NO_PLANNER, Planner, RunPlan
 from raynas.store.schema import COLUMNS, STATUSES, conform, empty_table, relabel_nonfinite, validate_table
 
 log = logging.getLogger(__name__)
 
-#: config keys that only decide how a run executes (never which rows it produces): they may change on resume
-VOLATILE_KEYS = frozenset(
-    {"out", "workers", "gpus_per_worker", "cpus_per_worker", "address", "resume", "force", "max_retries"}
+#: config keys that only decide how a run executes (where, on how many actors, whether resuming), never which
+#: rows it produces: they may change between a run and its resume. The one list: ``raynas.parallel.config``
+#: splits a resolved config with it, the store compares stored configs without it.
+VOLATILE_KEYS: tuple[str, ...] = (
+    "out",
+    "workers",
+    "gpus_per_worker",
+    "cpus_per_worker",
+    "address",
+    "resume",
+    "force",
+    "max_retries",
+    "shard_timeout_s",
+    "metric_modules",
 )
-SHARD_RE = re.compile(r"^shard-(\d{6,})\.parquet$")
 #: statuses of rows a resumed run scores again (their replacements supersede them, see ``drop_keys``)
 RETRY_STATUSES = ("error", "oom")
-CONFIG_NAME = "config.json"
-#: the wide table written by :meth:`ScoreStore.export_wide` when no path is given: ``RUN/scores_wide.<fmt>``
-EXPORT_STEM = "scores_wide"
 EXPORT_FORMATS = ("csv", "parquet")
 
 
-def _fsync_dir(d: Path) -> None:
-    """Persist a rename (POSIX needs the directory entry flushed too); not possible on every OS."""
-    try:
-        fd = os.open(d, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def atomic_write(path: Path, write: Any) -> None:
-    """Write ``path`` via ``write(file_object)`` into a temp file of the same directory, fsync, then rename.
-
-    On any failure the temp file is removed and ``path`` keeps its old content (or stays absent).
-    OSErrors become :class:`StoreError` naming ``path``.
-    """
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    except OSError as e:
-        raise StoreError(f"cannot write {path}: {e.strerror or e}") from None
-    try:
-        with os.fdopen(fd, "wb") as f:
-            if hasattr(os, "fchmod"):  # mkstemp creates 0600; score files are meant to be shared read-only
-                os.fchmod(f.fileno(), 0o644)
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException as e:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        if isinstance(e, OSError):
-            raise StoreError(f"cannot write {path}: {e.strerror or e}") from None
-        raise
-    _fsync_dir(path.parent)
-
-
 class ScoreStore:
-    """The score shards and config of one run directory (nothing is created until the first write)."""
+    """The score shards and config of one run directory (nothing is created until the first write).
 
-    def __init__(self, run_dir: str | Path):
-        self.run_dir = Path(run_dir)
-        self.scores_dir = self.run_dir / "scores"
-        self.corrupt_dir = self.scores_dir / "corrupt"
-        self.config_path = self.run_dir / CONFIG_NAME
+    ``planner`` turns the stored config into the run's :class:`~raynas.store.plan.RunPlan` for
+    :meth:`completeness`; without one the plan is unknown (and the run reported incomplete). Open a score run
+    with :func:`raynas.parallel.open_run` (or :func:`raynas.store.open_store` with a planner) rather than by hand.
+    """
+
+    def __init__(self, run_dir: str | Path, planner: Planner | None = None):
+        self.layout = RunLayout(Path(run_dir))
+        self.run_dir = self.layout.run_dir
+        self.scores_dir = self.layout.scores_dir
+        self.corrupt_dir = self.layout.corrupt_dir
+        self.config_path = self.layout.config_path
+        self.planner = planner
 
     def __repr__(self) -> str:
         return f"ScoreStore({str(self.run_dir)!r})"
@@ -105,7 +75,7 @@ class ScoreStore:
     def shard_path(self, shard_id: int) -> Path:
         if int(shard_id) < 0:
             raise StoreError(f"shard ids must be >= 0, got {shard_id}")
-        return self.scores_dir / f"shard-{int(shard_id):06d}.parquet"
+        return self.layout.shard_path(shard_id)
 
     def write_shard(self, shard_id: int, table: pa.Table) -> Path:
         """Atomically (re)write shard ``shard_id``; the table is validated against the schema first."""
@@ -118,12 +88,12 @@ class ScoreStore:
         """Shard files under their final names, sorted by shard id."""
         if not self.scores_dir.is_dir():
             return []
-        files = [p for p in self.scores_dir.iterdir() if p.is_file() and SHARD_RE.match(p.name)]
-        return sorted(files, key=lambda p: int(SHARD_RE.match(p.name).group(1)))  # type: ignore[union-attr]
+        files = [p for p in self.scores_dir.iterdir() if p.is_file() and shard_id_of(p) is not None]
+        return sorted(files, key=lambda p: shard_id_of(p))  # type: ignore[arg-type, return-value]
 
     def shard_ids(self) -> set[int]:
         """Ids of the shard files present (temp files of interrupted writes are not counted)."""
-        return {int(SHARD_RE.match(p.name).group(1)) for p in self.shard_files()}  # type: ignore[union-attr]
+        return {shard_id_of(p) for p in self.shard_files()}  # type: ignore[misc]
 
     @staticmethod
     def check_file(path: Path, deep: bool = False) -> str | None:
@@ -219,7 +189,7 @@ class ScoreStore:
 
     def export_path(self, fmt: str) -> Path:
         """Where :meth:`export_wide` writes by default: ``RUN/scores_wide.<fmt>``."""
-        return self.run_dir / f"{EXPORT_STEM}.{_export_format(fmt)}"
+        return self.layout.export_path(_export_format(fmt))
 
     def export_wide(self, fmt: str = "csv", path: str | Path | None = None) -> Path:
         """Atomically write :meth:`read_wide` as ``fmt`` (``csv`` or ``parquet``) to ``path`` (default
@@ -241,25 +211,32 @@ class ScoreStore:
             atomic_write(dest, lambda f: pcsv.write_csv(wide, f))
         return dest
 
+    def exists(self) -> bool:
+        """The directory holds a score run, whole or in part (shards or a config)."""
+        return self.layout.exists()
+
     def completeness(self) -> "RunCompleteness":
         """How complete this run is, against the plan of its stored config (one pass over every shard).
 
-        The plan (which archs, in which shards) is recomputed from ``config.json`` exactly as ``raynas score``
-        planned it; without a readable config the planned totals are ``None``. A shard file that cannot be
+        The plan (which archs, in which shards) is the store's planner applied to ``config.json`` (for a
+        ``raynas score`` run: exactly as it planned); without a readable config, or without a planner, the
+        planned totals are ``None``. A shard file that cannot be
         read (bad footer, wrong schema, damaged pages) is corrupt; a readable one holding ``error``/``oom``
         rows is failed (a resume scores those rows again). Rows are counted by status after re-labelling
         non-finite ``ok`` values as ``nan``.
         """
         config_present = self.config_path.exists()
         config_error: str | None = None
-        plan: _Plan | None = None
+        plan: RunPlan | None = None
         try:
             cfg = self.flat_config()
         except StoreError as e:
             cfg, config_error = None, str(e)
-        if cfg is not None:
+        if cfg is not None and self.planner is None:
+            config_error = NO_PLANNER
+        elif cfg is not None:
             try:
-                plan = _plan(cfg, self.run_dir)
+                plan = self.planner(cfg, self.run_dir)  # type: ignore[misc]
             except RaynasError as e:
                 config_error = f"{self.config_path} does not describe a scoring run: {e}"
         present: list[int] = []
@@ -270,16 +247,16 @@ class ScoreStore:
         stored: set[tuple[int, str]] = set()  # (arch, metric) rows of the planned seed
         counts = {s: 0 for s in STATUSES}
         for p, t, reason in self._read_shards(["arch_index", "metric", "seed", "status"]):
-            sid = int(SHARD_RE.match(p.name).group(1))  # type: ignore[union-attr]
-            seen_ids.add(sid)
+            sid = shard_id_of(p)
+            seen_ids.add(sid)  # type: ignore[arg-type]
             if t is None:
                 corrupt.append((p.name, str(reason)))
                 continue
-            present.append(sid)
-            a_col, m_col, s_col, st_col = (t.column(c).to_pylist() for c in ("arch_index", "metric", "seed", "status"))
-            archs.update(int(a) for a in a_col)
+            present.append(sid)  # type: ignore[arg-type]
+            keys, st_col = row_keys(t), t.column("status").to_pylist()
+            archs.update(a for a, _m, _s in keys)
             if plan is not None:
-                stored.update((int(a), str(m)) for a, m, sd in zip(a_col, m_col, s_col) if sd == plan.seed)
+                stored.update((a, m) for a, m, sd in keys if sd == plan.seed)
             for st in st_col:
                 counts[st] = counts.get(st, 0) + 1
             if any(st in RETRY_STATUSES for st in st_col):
@@ -318,10 +295,10 @@ class ScoreStore:
             raise StoreError(f"{self.run_dir} is incomplete, refusing to {action}: {'; '.join(c.problems())}")
         return c
 
-    def failed_rows(self) -> dict[tuple[int, str, int], int]:
+    def failed_rows(self) -> dict[RowKey, int]:
         """Key -> shard id of every stored row whose status is in :data:`RETRY_STATUSES` (a resume scores
         these again: an actor lost past its retries or memory taken by another job is often transient)."""
-        out: dict[tuple[int, str, int], int] = {}
+        out: dict[RowKey, int] = {}
         for p in self.shard_files():
             if self.check_file(p) is not None:
                 continue
@@ -329,13 +306,13 @@ class ScoreStore:
                 t = pq.read_table(p, columns=["arch_index", "metric", "seed", "status"])
             except (pa.ArrowException, OSError):
                 continue
-            sid = int(SHARD_RE.match(p.name).group(1))  # type: ignore[union-attr]
-            for a, m, sd, st in zip(*(t.column(i).to_pylist() for i in range(4))):
+            sid = shard_id_of(p)
+            for key, st in zip(row_keys(t), t.column("status").to_pylist()):
                 if st in RETRY_STATUSES:
-                    out[(int(a), str(m), int(sd))] = sid
+                    out[key] = sid  # type: ignore[assignment]
         return out
 
-    def drop_keys(self, shard_id: int, keys: Collection[tuple[int, str, int]]) -> None:
+    def drop_keys(self, shard_id: int, keys: Collection[RowKey]) -> None:
         """Atomically rewrite shard ``shard_id`` without the rows whose ``(arch_index, metric, seed)`` is in
         ``keys`` (used once a newer shard holds their replacements, so no key is ever stored twice)."""
         path = self.shard_path(shard_id)
@@ -343,15 +320,11 @@ class ScoreStore:
             t = pq.read_table(path)
         except (pa.ArrowException, OSError) as e:
             raise StoreError(f"cannot read {path}: {e}") from None
-        drop = set(keys)
-        keep = [(int(a), str(m), int(sd)) not in drop for a, m, sd in
-                zip(t.column("arch_index").to_pylist(), t.column("metric").to_pylist(), t.column("seed").to_pylist())]
-        self.write_shard(shard_id, t.filter(pa.array(keep, type=pa.bool_())))
+        self.write_shard(shard_id, t.filter(pc.invert(key_mask(t, keys))))
 
-    def done_keys(self) -> set[tuple[int, str, int]]:
+    def done_keys(self) -> set[RowKey]:
         """``(arch_index, metric, seed)`` of every stored row, whatever its status."""
-        t = self.read(["arch_index", "metric", "seed"])
-        return set(zip(t.column(0).to_pylist(), t.column(1).to_pylist(), t.column(2).to_pylist()))
+        return set(row_keys(self.read(["arch_index", "metric", "seed"])))
 
     # --- config ---------------------------------------------------------------------------------------
 
@@ -361,21 +334,13 @@ class ScoreStore:
             text = json.dumps(cfg, indent=2, sort_keys=True) + "\n"
         except (TypeError, ValueError) as e:
             raise StoreError(f"run config is not JSON-serialisable: {e}") from None
-        atomic_write(self.config_path, lambda f: f.write(text.encode()))
-        return self.config_path
+        return write_bytes(self.config_path, text.encode())
 
     def load_config(self) -> dict[str, Any] | None:
         """The stored config, None when there is none; unreadable or non-mapping JSON is a StoreError."""
-        try:
-            text = self.config_path.read_text()
-        except (FileNotFoundError, NotADirectoryError):  # nothing stored there (yet)
+        cfg = read_json(self.config_path, missing=_MISSING)
+        if cfg is _MISSING:  # nothing stored there (yet)
             return None
-        except OSError as e:
-            raise StoreError(f"cannot read {self.config_path}: {e.strerror or e}") from None
-        try:
-            cfg = json.loads(text)
-        except json.JSONDecodeError as e:
-            raise StoreError(f"{self.config_path} is not valid JSON: {e}") from None
         if not isinstance(cfg, dict):
             raise StoreError(f"{self.config_path} must hold a JSON object")
         return cfg
@@ -403,11 +368,10 @@ class ScoreStore:
             new = json.loads(json.dumps(dict(cfg)))  # tuples -> lists, as the stored copy went through JSON
         except (TypeError, ValueError) as e:
             raise StoreError(f"run config is not JSON-serialisable: {e}") from None
-        a, b = _identity(stored), _identity(new)
-        diff = sorted(k for k in set(a) | set(b) if a.get(k, _MISSING) != b.get(k, _MISSING))
+        changes = config_differences(config_identity(stored), config_identity(new))
+        diff = list(changes)
         if diff and not force:
-            detail = "; ".join(f"{k}: stored {_show(a.get(k, _MISSING))}, given {_show(b.get(k, _MISSING))}"
-                               for k in diff)
+            detail = "; ".join(f"{k}: {change}" for k, change in changes.items())
             raise StoreError(f"{self.run_dir} was created with a different config ({detail}); "
                              "use another output directory, or force to override")
         if diff:
@@ -416,33 +380,9 @@ class ScoreStore:
 
 
 def _export_format(fmt: str) -> str:
-    from raynas.errors import ConfigError
-
     if fmt not in EXPORT_FORMATS:
         raise ConfigError(f"unknown export format {fmt!r} (known: {', '.join(EXPORT_FORMATS)})")
     return fmt
-
-
-@dataclass(frozen=True)
-class _Plan:
-    """What a stored scoring config plans: arch ids, ``(shard id, arch ids)`` per shard, metrics, seed."""
-
-    ids: list[int]
-    shards: list[tuple[int, tuple[int, ...]]]
-    metrics: list[str]
-    seed: int
-
-
-def _plan(cfg: Mapping[str, Any], run_dir: Path) -> _Plan:
-    """The plan of a stored scoring config, recomputed as ``raynas score`` computes it."""
-    from raynas.config import from_dict
-    from raynas.parallel.config import ScoreConfig
-    from raynas.parallel.shards import plan_shards, select_ids
-    from raynas.spaces import create_space
-
-    sc = from_dict(ScoreConfig, {**dict(cfg), "out": str(run_dir)})
-    ids = select_ids(create_space(sc.space), sc)
-    return _Plan(ids, [(s.shard_id, s.ids) for s in plan_shards(ids, sc.shard_size)], sc.metric_names(), sc.seed)
 
 
 @dataclass(frozen=True)
@@ -493,7 +433,7 @@ class RunCompleteness:
         """One line per reason the run is not complete (empty when it is)."""
         out: list[str] = []
         if not self.config_present:
-            out.append(f"{CONFIG_NAME} missing: the planned total is unknown")
+            out.append(f"{CONFIG_FILE} missing: the planned total is unknown")
         elif self.config_error is not None:
             out.append(f"config unusable ({self.config_error}): the planned total is unknown")
         if self.missing_shards and self.planned_shards is not None:
@@ -535,11 +475,19 @@ def _ids(ids: tuple[int, ...], limit: int = 10) -> str:
 _MISSING = object()
 
 
-def _identity(cfg: Mapping[str, Any]) -> dict[str, Any]:
-    """The run-defining part of a config: its ``identity`` section, else every non-volatile key."""
+def config_identity(cfg: Mapping[str, Any]) -> dict[str, Any]:
+    """The run-defining part of a stored config: its ``identity`` section, else every non-volatile key
+    (:data:`VOLATILE_KEYS`) of a flat one."""
     if isinstance(cfg.get("identity"), Mapping):
         return dict(cfg["identity"])
     return {k: v for k, v in cfg.items() if k not in VOLATILE_KEYS}
+
+
+def config_differences(stored: Mapping[str, Any], given: Mapping[str, Any]) -> dict[str, str]:
+    """``key -> "stored X, given Y"`` for every key whose value differs, sorted by key (an absent key shows as
+    ``(absent)``, a long value is cut at 80 characters): how resume refusals name what changed."""
+    return {k: f"stored {_show(stored.get(k, _MISSING))}, given {_show(given.get(k, _MISSING))}"
+            for k in sorted(set(stored) | set(given)) if stored.get(k, _MISSING) != given.get(k, _MISSING)}
 
 
 def _show(v: Any) -> str:

@@ -12,7 +12,7 @@ import pyarrow as pa
 
 from raynas.parallel.config import ScoreConfig
 from raynas.spaces import DEFAULT_SPACE
-from raynas.store import ScoreStore, results_to_table
+from raynas.store import open_store, results_to_table
 from raynas.testing.metrics import metric_results
 
 
@@ -23,7 +23,7 @@ def planned_score_run(  # type: ignore[no-untyped-def]
     ``ids`` in shards of ``shard_size`` (so completeness checks see a plan), and each arch's rows from
     ``values(arch) -> {metric: value}`` (``status(arch) -> {metric: status}`` or None marks rows failed).
     Returns ``run``."""
-    store = ScoreStore(run)
+    store = open_store(run)
     metrics = tuple(values(ids[0]))
     store.save_config(ScoreConfig(out=str(run), space=DEFAULT_SPACE, metrics=metrics, ids=tuple(ids),
                                   shard_size=shard_size, workers=0).resolved())
@@ -52,7 +52,7 @@ def tiny_score_config(out, **overrides):  # type: ignore[no-untyped-def]
 
 def score_rows(out):  # type: ignore[no-untyped-def]
     """``[(arch_index, metric, seed, value, status)]`` of a run directory, sorted (order-free comparison)."""
-    t = ScoreStore(out).read(["arch_index", "metric", "seed", "value", "status"])
+    t = open_store(out).read(["arch_index", "metric", "seed", "value", "status"])
     return sorted(zip(*(t.column(c).to_pylist() for c in t.column_names)), key=lambda r: (r[0], r[1], r[2]))
 
 

@@ -19,16 +19,15 @@ import dataclasses
 import json
 import logging
 import math
-import os
 import sys
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from raynas.config import from_dict, to_dict
-from raynas.errors import ConfigError, SearchError, StoreError
+from raynas.errors import ConfigError, SearchError, StoreError, one_line
 from raynas.spaces import DEFAULT_SPACE
+from raynas.store.search_dir import read_trials as read_trial_rows, write_trials as write_trial_rows
 from raynas.training import TrainConfig
 
 log = logging.getLogger(__name__)
@@ -84,12 +83,6 @@ def best_trial(trials: Sequence[TrialResult]) -> TrialResult:
     return max(ok, key=lambda t: (t.val_acc, t.epochs))
 
 
-def _error_line(err: BaseException) -> str:
-    """The last non-empty line of a (remote) trial error: the original exception type and message."""
-    lines = [ln.strip() for ln in str(err).splitlines() if ln.strip()]
-    return lines[-1] if lines else type(err).__name__
-
-
 def _arch_of(result: Any) -> str | None:
     """The trial's arch; a restored trial that failed before reporting has no config, only ``params.json``."""
     if result.config:
@@ -116,41 +109,17 @@ def _summarise(result: Any, max_epochs: int, arch: str) -> TrialResult:
     status = "failed" if failed else ("completed" if epochs >= max_epochs else "stopped")
     trial_id = str((result.metrics or {}).get("trial_id") or (Path(result.path).name if result.path else ""))
     return TrialResult(arch, acc, epochs, status == "stopped", best, status,
-                       _error_line(result.error) if failed else None, trial_id)
+                       one_line(result.error, remote=True) if failed else None, trial_id)
 
 
 def write_trials(path: str | Path, trials: Sequence[TrialResult]) -> None:
-    """Atomically write the per-trial table as Parquet."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    path = Path(path)
-    schema = pa.schema([("arch", pa.string()), ("val_acc", pa.float64()), ("epochs", pa.int64()),
-                        ("stopped_early", pa.bool_()), ("checkpoint", pa.string()), ("status", pa.string()),
-                        ("error", pa.string()), ("trial_id", pa.string())])
-    table = pa.Table.from_pylist([t.as_dict() for t in trials], schema=schema)
-    tmp = None
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-        os.close(fd)
-        pq.write_table(table, tmp)
-        os.replace(tmp, path)
-    except (OSError, pa.ArrowException) as e:
-        if tmp is not None:
-            Path(tmp).unlink(missing_ok=True)
-        raise StoreError(f"cannot write ASHA trial table {path}: {e}") from e
+    """Atomically write the per-trial table as Parquet (:func:`raynas.store.search_dir.write_trials`)."""
+    write_trial_rows(path, [t.as_dict() for t in trials])
 
 
 def read_trials(path: str | Path) -> list[TrialResult]:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    try:
-        rows = pq.read_table(path).to_pylist()
-    except (OSError, pa.ArrowException) as e:
-        raise StoreError(f"cannot read ASHA trial table {path}: {e}") from None
-    return [TrialResult(**r) for r in rows]
+    """The trials :func:`write_trials` wrote; a missing or damaged table is a :class:`StoreError`."""
+    return [TrialResult(**r) for r in read_trial_rows(path)]
 
 
 def run_asha(arch_strs: Sequence[str], space: str = DEFAULT_SPACE, dataset: str = "digits",

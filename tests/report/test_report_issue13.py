@@ -11,8 +11,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from raynas.cli.main import main
+from raynas.parallel import open_run
 from raynas.report import write_report
-from raynas.store import ScoreStore, results_to_table
+from raynas.store import results_to_table
 from raynas.testing import metric_results, planned_score_run
 
 IDS = tuple(range(8))
@@ -104,7 +105,7 @@ def test_report_states_config_missing_and_corrupt_shards(tmp_path, capsys):
 
 def test_report_states_missing_and_failed_shards_against_plan(tmp_path, capsys):
     run = make_run(tmp_path)
-    store = ScoreStore(run)
+    store = open_run(run)  # planned as the report plans it
     (run / "scores" / "shard-000003.parquet").unlink()
     store.write_shard(1, results_to_table("nb201", 2, "arch2", 0, "d", metric_results(
         {"params": 2.0, "snip": None}, {"snip": "error"}), "h"))

@@ -1,4 +1,8 @@
-"""ScoreStore.completeness (issue 13, defect 7) and non-finite ``ok`` values re-labelled ``nan`` (defect 9)."""
+"""Store.completeness (issue 13, defect 7) and non-finite ``ok`` values re-labelled ``nan`` (defect 9).
+
+Runs are opened with :func:`raynas.parallel.open_run` (the scoring planner); a store opened without a planner
+cannot know the plan and says so (issue 15: the store no longer imports the planner itself).
+"""
 
 from __future__ import annotations
 
@@ -10,8 +14,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from raynas.errors import StoreError
+from raynas.parallel import open_run, plan_run
 from raynas.parallel.config import ScoreConfig
-from raynas.store import RunCompleteness, ScoreStore, results_to_table, to_wide
+from raynas.store import RunCompleteness, RunPlan, Store, open_store, results_to_table, to_wide
 from raynas.testing import metric_results
 
 
@@ -19,11 +24,11 @@ def rows(arch_index: int, values: dict, status: dict | None = None) -> pa.Table:
     return results_to_table("nb201", arch_index, f"arch{arch_index}", 0, "digits", metric_results(values, status), "h")
 
 
-def planned_run(tmp_path, ids=(0, 1, 2, 3, 4, 5), shard_size=2) -> ScoreStore:
+def planned_run(tmp_path, ids=(0, 1, 2, 3, 4, 5), shard_size=2) -> Store:
     """A store whose config plans ``ids`` (sorted) in shards of ``shard_size``; no shard written yet."""
     cfg = ScoreConfig(out=str(tmp_path), space="nb201", metrics=("params", "snip"), ids=tuple(ids),
                       shard_size=shard_size, workers=0)
-    store = ScoreStore(tmp_path)
+    store = open_run(tmp_path)
     store.save_config(cfg.resolved())
     return store
 
@@ -93,7 +98,7 @@ def test_archs_lacking_planned_metrics(tmp_path):
 
 
 def test_config_missing_or_invalid(tmp_path):
-    store = ScoreStore(tmp_path)
+    store = open_run(tmp_path)
     store.write_shard(0, two(0, 1))
     c = store.completeness()
     assert not c.config_present and c.planned_archs is None and c.planned_shards is None
@@ -144,7 +149,7 @@ def nonfinite_ok() -> pa.Table:
 
 
 def test_nonfinite_ok_rows_relabelled_nan_on_read(tmp_path):
-    store = ScoreStore(tmp_path)
+    store = open_store(tmp_path)
     store.scores_dir.mkdir(parents=True)
     pq.write_table(nonfinite_ok(), store.shard_path(0))  # bypasses write_shard
     t = store.read()
@@ -166,7 +171,7 @@ def test_nonfinite_ok_rows_relabelled_nan_on_read(tmp_path):
 
 
 def test_write_shard_relabels_nonfinite_ok(tmp_path):
-    store = ScoreStore(tmp_path)
+    store = open_store(tmp_path)
     store.write_shard(0, nonfinite_ok())
     raw = pq.read_table(store.shard_path(0))
     assert raw.column("status").to_pylist() == ["ok", "nan", "nan"]
@@ -177,3 +182,42 @@ def test_to_wide_ignores_nonfinite_ok_values():
     wide = to_wide(nonfinite_ok()).to_pylist()[0]
     assert wide["params"] == 5.0 and wide["snip"] is None and wide["synflow"] is None
     assert not any(isinstance(v, float) and not math.isfinite(v) for v in wide.values())
+
+
+# --- issue 15: the plan comes from a planner the caller supplies ---------------------------------------------
+
+
+def test_plan_run_plans_as_raynas_score(tmp_path):
+    store = planned_run(tmp_path, ids=(5, 1, 3), shard_size=2)
+    plan = plan_run(store.flat_config(), tmp_path)
+    assert plan == RunPlan((1, 3, 5), ((0, (1, 3)), (1, (5,))), ("params", "snip"), 0)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        plan.seed = 1  # type: ignore[misc]
+
+
+def test_store_without_planner_does_not_claim_completeness(tmp_path):
+    planned = planned_run(tmp_path, ids=(0, 1), shard_size=2)
+    planned.write_shard(0, two(0, 1))
+    assert planned.completeness().complete
+    c = open_store(tmp_path).completeness()  # same files, no planner: the plan is unknown, never "complete"
+    assert c.planned_archs is None and not c.complete
+    assert any("no planner" in p for p in c.problems())
+
+
+def test_completeness_uses_the_given_planner(tmp_path):
+    planned_run(tmp_path, ids=(0, 1), shard_size=2).write_shard(0, two(0, 1))
+    seen = []
+
+    def planner(cfg, run_dir):  # type: ignore[no-untyped-def]
+        seen.append((cfg["space"], run_dir))
+        return RunPlan((0, 1, 2), ((0, (0, 1)), (1, (2,))), ("params", "snip"), 0)
+
+    c = open_store(tmp_path, planner=planner).completeness()
+    assert seen == [("nb201", tmp_path)]
+    assert c.planned_archs == 3 and c.missing_shards == (1,) and c.archs_missing == 1
+
+    def refuses(cfg, run_dir):  # type: ignore[no-untyped-def]
+        raise StoreError("not mine")
+
+    c = open_store(tmp_path, planner=refuses).completeness()
+    assert c.config_error is not None and "does not describe a scoring run: not mine" in c.config_error

@@ -58,3 +58,13 @@ def test_validate_table():
         validate_table(t.set_column(3, "metric", pa.array([None], pa.string())))
     with pytest.raises(StoreError, match=r"unknown status\(es\) \['done'\]"):
         validate_table(t.set_column(6, "status", pa.array(["done"])))
+
+
+def test_one_status_list():
+    """The engine's statuses are the store's (issue 15: one ``STATUSES``, in ``raynas.store.schema``)."""
+    from raynas.metrics import engine
+    from raynas.parallel import run
+    from raynas.store import STATUSES
+
+    assert STATUSES == ("ok", "nan", "error", "oom")
+    assert tuple(engine.STATUSES) == STATUSES and run.STATUSES is STATUSES
