@@ -9,16 +9,20 @@ training as the oracle, and write a report. Everything lands in one run director
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 from raynas.config import from_dict, load_yaml, to_dict
 from raynas.errors import ConfigError
 from raynas.spaces import DEFAULT_SPACE, create_space
 from raynas.store import RunLayout
+
+if TYPE_CHECKING:
+    from raynas.parallel import ScoreConfig
+    from raynas.search.hnas_run import HNASSearchConfig
+    from raynas.search.runner import RobotSearchConfig
 
 log = logging.getLogger(__name__)
 
@@ -88,62 +92,80 @@ def resolve_config(config: str | None, overrides: dict[str, Any] | None) -> Pipe
     return from_dict(PipelineConfig, data)
 
 
-def run_pipeline(cfg: dict[str, Any], progress_callback: Callable[..., None] | None = None) -> dict[str, Any]:
-    """``cfg = {"config": yaml path | None, "overrides": {...}, "out": run dir}``; returns the summary."""
-    from raynas.parallel import run_scoring_from_dict
-    from raynas.report import write_report
-    from raynas.search.runner import RobotSearchConfig, run_robot_search, searched_metrics
+def scoring_config(pc: PipelineConfig, out: str | Path, resume: bool) -> "ScoreConfig":
+    """The scoring stage's typed config: the sample, the space's own network sizes (a space names which of C
+    and N it takes) and, with HNAS on, the two metrics HNAS needs (its measure M and the NTK condition number)."""
+    from raynas.parallel import ScoreConfig
 
-    if "out" not in cfg:
-        raise ConfigError("pipeline needs an output directory (--out)")
-    pc = resolve_config(cfg.get("config"), cfg.get("overrides"))
-    out = Path(cfg["out"])
     sc = pc.scoring
-    if pc.search.hnas:  # HNAS needs its measure M and the NTK condition number in the scored pool
-        need = tuple(m for m in (pc.search.hnas_metric, "ntk_cond") if m not in sc.metrics)
-        sc = dataclasses.replace(sc, metrics=sc.metrics + need)
-    resume = pc.resume or RunLayout(out).resumable()
-    log.info("scoring %d %s archs with %s on %s", sc.sample, sc.space, ",".join(sc.metrics), sc.data)
-    score_summary = run_scoring_from_dict(
-        {
-            "space": sc.space,
-            "metrics": ",".join(sc.metrics),
-            "sample": sc.sample,
-            "seed": pc.seed,
-            "data": sc.data,
-            "batch_size": sc.batch_size,
-            "out": str(out),
-            "workers": sc.workers,
-            "address": sc.address,
-            "resume": resume,
-            "space_kwargs": create_space(sc.space).size_kwargs(C=sc.C, N=sc.N),
-        },
-        progress_callback=progress_callback,
-    )
+    metrics = sc.metrics
+    if pc.search.hnas:
+        metrics += tuple(m for m in (pc.search.hnas_metric, "ntk_cond") if m not in metrics)
+    return ScoreConfig(out=str(out), space=sc.space, metrics=metrics, sample=sc.sample, seed=pc.seed, data=sc.data,
+                       batch_size=sc.batch_size, workers=sc.workers, address=sc.address, resume=resume,
+                       space_kwargs=create_space(sc.space).size_kwargs(C=sc.C, N=sc.N))
+
+
+def oracle_options(pc: PipelineConfig) -> dict[str, Any]:
+    """Options of the real-training oracle both searches query (a reduced-width network on the oracle data)."""
     oc = pc.oracle
-    oracle_options = {
+    return {
         "dataset": oc.dataset,
         "device": oc.device,
         "input_size": oc.input_size,
         "space_kwargs": {"C": oc.C, "N": oc.N},
         "train_cfg": {"epochs": oc.epochs, "batch_size": oc.batch_size, "lr": oc.lr, "seed": pc.seed},
     }
-    robot = run_robot_search(
-        RobotSearchConfig(
-            scores=str(out),
-            out=str(RunLayout(out).search("robot").path),
-            oracle="train",
-            budget=pc.search.budget,
-            metrics=searched_metrics(sc.metrics),
-            seed=pc.seed,
-            bo_iters=pc.search.bo_iters,
-            transform=pc.search.transform,
-            resume=RunLayout(out).search("robot").resumable(),
-            oracle_options=oracle_options,
-            allow_incomplete=pc.search.allow_incomplete,
-        ),
-        progress_callback=progress_callback,
-    )
+
+
+def robot_config(pc: PipelineConfig, out: str | Path, scored: Sequence[str]) -> "RobotSearchConfig":
+    """The RoBoT stage's typed config: every scored metric RoBoT searches (:func:`searched_metrics`), the
+    training oracle, resumed when its search directory holds a search."""
+    from raynas.search.runner import RobotSearchConfig, searched_metrics
+
+    where = RunLayout(Path(out)).search("robot")
+    return RobotSearchConfig(scores=str(out), out=str(where.path), oracle="train", budget=pc.search.budget,
+                             metrics=searched_metrics(scored), seed=pc.seed, bo_iters=pc.search.bo_iters,
+                             transform=pc.search.transform, resume=where.resumable(),
+                             oracle_options=oracle_options(pc), allow_incomplete=pc.search.allow_incomplete)
+
+
+def hnas_config(pc: PipelineConfig, out: str | Path) -> "HNASSearchConfig":
+    """The HNAS stage's typed config (same budget, seed and oracle as RoBoT)."""
+    from raynas.search.hnas_run import HNASSearchConfig
+
+    where = RunLayout(Path(out)).search("hnas")
+    return HNASSearchConfig(scores=str(out), out=str(where.path), oracle="train", budget=pc.search.budget,
+                            metric=pc.search.hnas_metric, seed=pc.seed, resume=where.resumable(),
+                            oracle_options=oracle_options(pc), allow_incomplete=pc.search.allow_incomplete)
+
+
+def run_pipeline(cfg: PipelineConfig | Mapping[str, Any], progress_callback: Callable[..., None] | None = None, *,
+                 out: str | Path | None = None) -> dict[str, Any]:
+    """Score, search (RoBoT, and HNAS when enabled), report; returns the summary.
+
+    ``cfg`` is a :class:`PipelineConfig` with ``out`` the run directory, or the CLI's
+    ``{"config": yaml path | None, "overrides": {...}, "out": run dir}`` (resolved once, here, by
+    :func:`resolve_config`). Each stage gets its typed config (:func:`scoring_config`, :func:`robot_config`,
+    :func:`hnas_config`); each stage saves it beside its results and compares it on resume.
+    """
+    from raynas.parallel import run_scoring
+    from raynas.report import write_report
+    from raynas.search.runner import run_robot_search
+
+    if isinstance(cfg, PipelineConfig):
+        pc = cfg
+    else:
+        pc = resolve_config(cfg.get("config"), cfg.get("overrides"))
+        out = cfg.get("out", out)
+    if out is None:
+        raise ConfigError("pipeline needs an output directory (--out)")
+    out = Path(out)
+    score_cfg = scoring_config(pc, out, resume=pc.resume or RunLayout(out).resumable())
+    log.info("scoring %d %s archs with %s on %s", score_cfg.sample, score_cfg.space, ",".join(score_cfg.metrics),
+             score_cfg.data)
+    score_summary = run_scoring(score_cfg, progress_callback=progress_callback)
+    robot = run_robot_search(robot_config(pc, out, score_cfg.metrics), progress_callback=progress_callback)
     summary: dict[str, Any] = {
         "run_dir": str(out),
         "scored": score_summary,
@@ -152,28 +174,16 @@ def run_pipeline(cfg: dict[str, Any], progress_callback: Callable[..., None] | N
     }
     lines = [robot["benchmark"]["line"]] if robot.get("benchmark") else []
     if pc.search.hnas:
-        from raynas.search.hnas_run import HNASSearchConfig, run_hnas_search
+        from raynas.search.hnas_run import run_hnas_search
 
-        hnas = run_hnas_search(
-            HNASSearchConfig(
-                scores=str(out),
-                out=str(RunLayout(out).search("hnas").path),
-                oracle="train",
-                budget=pc.search.budget,
-                metric=pc.search.hnas_metric,
-                seed=pc.seed,
-                resume=RunLayout(out).search("hnas").resumable(),
-                oracle_options=oracle_options,
-                allow_incomplete=pc.search.allow_incomplete,
-            ),
-            progress_callback=progress_callback,
-        )
+        hnas = run_hnas_search(hnas_config(pc, out), progress_callback=progress_callback)
         summary["hnas"] = {k: hnas.get(k) for k in ("arch_index", "arch", "value", "queries", "cost", "benchmark")}
         if hnas.get("benchmark"):
             lines.append(f"HNAS: {hnas['benchmark']['line']}")
     #: one line per search: the chosen arch's benchmark answer (e.g. its final accuracy and rank in the table)
     summary["benchmark_lines"] = lines
     summary["report"] = [str(p) for p in write_report(out)]
+    oc = pc.oracle
     summary["message"] = (
         f"chosen architecture {robot['arch']} (index {robot['arch_index']}): "
         f"{robot['value']:.2f}% validation accuracy on {oc.dataset} after {oc.epochs} epochs of real training "

@@ -139,3 +139,28 @@ def test_robot_runner_takes_the_typed_config_saves_it_and_resumes_exactly(tmp_pa
                                 "budget": 6, "bo_iters": 4, "resume": True})
     assert resumed["trace"] == full["trace"] and resumed["queried"] == full["queried"]
     assert robot_scores[-1].calls == full["queried"][3:]  # only the missing queries were asked again
+
+
+def test_a_search_dir_written_before_typed_configs_still_resumes(tmp_path):
+    """search.json written before the typed configs (metrics as the CLI's comma string, the default oracle
+    spelled out) compares equal to today's config once read back through it; a real difference is still named."""
+    import json
+
+    from raynas.config import to_dict
+    from raynas.errors import StoreError
+    from raynas.search.runner import RobotSearchConfig, oracle_name, typed_config_dict
+    from raynas.store import prepare_search
+
+    new = RobotSearchConfig(scores="s", out=str(tmp_path), metrics=("snip", "synflow"), oracle="nb201", budget=6)
+    old = {**to_dict(new), "metrics": "snip,synflow"}
+    tmp_path.mkdir(exist_ok=True)
+    (tmp_path / "search.json").write_text(json.dumps(old))
+    with pytest.raises(StoreError, match=r"differs in \['metrics'\]"):
+        prepare_search(tmp_path, to_dict(new), resume=True)  # compared as stored
+    prepare_search(tmp_path, to_dict(new), resume=True, normalise=typed_config_dict(RobotSearchConfig))
+    with pytest.raises(StoreError, match=r"differs in \['budget'\]"):
+        prepare_search(tmp_path, {**to_dict(new), "budget": 7}, resume=True,
+                       normalise=typed_config_dict(RobotSearchConfig))
+    # the default oracle is recorded by name: the scored space's benchmark, None where the space has none
+    assert oracle_name(None, {"space": "nb201"}) == "nb201" and oracle_name("train", {"space": "x"}) == "train"
+    assert oracle_name(None, {"space": "darts_cifar"}) is None
