@@ -8,9 +8,8 @@ from raynas.oracles.base import (
     BenchmarkTableOracle,
     CallableOracle,
     Oracle,
-    QueryLog,
     QueryResult,
     create_oracle,
 )
 
-__all__ = ["ORACLES", "BenchmarkTableOracle", "CallableOracle", "Oracle", "QueryLog", "QueryResult", "create_oracle"]
+__all__ = ["ORACLES", "BenchmarkTableOracle", "CallableOracle", "Oracle", "QueryResult", "create_oracle"]

@@ -3,7 +3,7 @@
 The expensive, training-based feedback HNAS and RoBoT optimise when no benchmark table exists. Each
 architecture is built from its index with ``space.to_module`` and trained with :mod:`raynas.training` (SGD,
 cosine schedule); the data set is loaded once per oracle. Results are cached per architecture, so asking
-again returns the first answer (a search's :class:`~raynas.oracles.base.QueryLog` makes repeats free anyway).
+again returns the first answer (a search's :class:`~raynas.search.queries.QueryLog` makes repeats free anyway).
 Every failure (bad index, data error, a crash inside training) becomes :class:`OracleError` with the reason.
 """
 

@@ -16,7 +16,7 @@ _EXPORTS = {
     "CallableOracle": "raynas.oracles.base",
     "BenchmarkTableOracle": "raynas.oracles.base",
     "Oracle": "raynas.oracles.base",
-    "QueryLog": "raynas.oracles.base",
+    "QueryLog": "raynas.search.queries",
     "QueryResult": "raynas.oracles.base",
     "create_oracle": "raynas.oracles.base",
     "CandidatePool": "raynas.search.pool",

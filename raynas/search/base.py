@@ -4,7 +4,7 @@ A query search proposes one architecture of a :class:`~raynas.search.pool.Candid
 answers it (a query value and a cost), and the answer is told back. This module owns what every such search
 does the same way, so the subclasses only say how they propose:
 
-* the budget in distinct queries and the :class:`~raynas.oracles.base.QueryLog` that counts them: an arch
+* the budget in distinct queries and the :class:`~raynas.search.queries.QueryLog` that counts them: an arch
   proposed again is answered from the log (no query, no cost) but is still a step of the trace;
 * :meth:`QuerySearch.tell` validation (only the pending proposal, finite values and costs);
 * the trace rows (:data:`raynas.store.search_state.TRACE_SCHEMA`'s columns), :meth:`~QuerySearch.result`,
@@ -30,7 +30,8 @@ import numpy as np
 
 from raynas.config import from_dict, to_dict
 from raynas.errors import ConfigError, SearchError, StoreError
-from raynas.oracles.base import Oracle, QueryLog, drive
+from raynas.oracles.base import Oracle
+from raynas.search.queries import QueryLog, drive
 from raynas.search.pool import CandidatePool
 from raynas.store.search_state import load_state, save_state
 

@@ -17,7 +17,8 @@ from typing import Any
 import numpy as np
 
 from raynas.errors import SearchError
-from raynas.oracles.base import Oracle, QueryLog
+from raynas.oracles.base import Oracle
+from raynas.search.queries import QueryLog
 from raynas.search.pool import CandidatePool
 
 
