@@ -51,7 +51,23 @@ PENDING: dict[str, str] = {
 
 @lru_cache(maxsize=None)
 def meta() -> dict[str, Any]:
-    return json.loads((FIXTURE / "values.json").read_text())
+    """``values.json`` merged with every ``values_<group>.json`` beside it (one file per group of references,
+    written by its own generator script, so adding a group never rewrites another's values). A group file has the
+    same layout (``cases.<case>.values/scales/float32_unresolved``, ``references``, ``float64``); a metric may be
+    given by one file only."""
+    out = json.loads((FIXTURE / "values.json").read_text())
+    for extra in sorted(FIXTURE.glob("values_*.json")):
+        group = json.loads(extra.read_text())
+        for case, c in group.get("cases", {}).items():
+            mine = out["cases"][case]  # a group covers the fixture's cases, it adds none
+            clash = set(mine["values"]) & set(c.get("values", {}))
+            assert not clash, f"{extra.name} gives {sorted(clash)} for {case}, already given by another file"
+            mine["values"].update(c.get("values", {}))
+            mine.setdefault("scales", {}).update(c.get("scales", {}))
+            mine["float32_unresolved"] = [*mine.get("float32_unresolved", []), *c.get("float32_unresolved", [])]
+        out["references"].update(group.get("references", {}))
+        out["float64"] = [*out.get("float64", []), *group.get("float64", [])]
+    return out
 
 
 @lru_cache(maxsize=None)
