@@ -70,7 +70,8 @@ def _check(X: np.ndarray, y: np.ndarray, bounds: np.ndarray) -> tuple[np.ndarray
 
 
 def _gp_step(X: np.ndarray, y: np.ndarray, bounds: np.ndarray, acquisition: Acquisition,
-             num_restarts: int, raw_samples: int, seed: int, kernel: Kernel = "rbf_ard") -> np.ndarray:
+             num_restarts: int, raw_samples: int, seed: int, kernel: Kernel = "rbf_ard",
+             pending: np.ndarray | None = None) -> np.ndarray:
     from botorch.acquisition import LogExpectedImprovement, UpperConfidenceBound
     from botorch.fit import fit_gpytorch_mll
     from botorch.models import SingleTaskGP
@@ -97,7 +98,9 @@ def _gp_step(X: np.ndarray, y: np.ndarray, bounds: np.ndarray, acquisition: Acqu
                                  outcome_transform=Standardize(m=1))
         mll = ExactMarginalLogLikelihood(model.likelihood, model)
         fit_gpytorch_mll(mll)
-        if acquisition == "ucb":
+        if pending is not None and len(pending):
+            acqf = _batch_acquisition(model, acquisition, ty, torch.as_tensor(pending, dtype=torch.float64), seed)
+        elif acquisition == "ucb":
             acqf = UpperConfidenceBound(model, beta=UCB_BETA)
         else:
             acqf = LogExpectedImprovement(model, best_f=ty.max())
@@ -107,6 +110,23 @@ def _gp_step(X: np.ndarray, y: np.ndarray, bounds: np.ndarray, acquisition: Acqu
     if not np.all(np.isfinite(x)):
         raise FloatingPointError("acquisition optimisation returned a non-finite candidate")
     return np.clip(x, bounds[0], bounds[1])
+
+
+#: quasi-Monte-Carlo samples of the batch acquisition functions (fixed-seed Sobol base samples: deterministic)
+MC_SAMPLES = 256
+
+
+def _batch_acquisition(model, acquisition: Acquisition, ty: torch.Tensor, X_pending: torch.Tensor,  # type: ignore[no-untyped-def]
+                       seed: int):
+    """The q-form of ``acquisition`` with the in-flight points ``X_pending`` fantasized jointly with the
+    candidate: qUCB (same ``beta``) or qLogEI, on seeded QMC base samples."""
+    from botorch.acquisition import qLogExpectedImprovement, qUpperConfidenceBound
+    from botorch.sampling import SobolQMCNormalSampler
+
+    sampler = SobolQMCNormalSampler(sample_shape=torch.Size([MC_SAMPLES]), seed=seed)
+    if acquisition == "ucb":
+        return qUpperConfidenceBound(model, beta=UCB_BETA, sampler=sampler, X_pending=X_pending)
+    return qLogExpectedImprovement(model, best_f=ty.max(), sampler=sampler, X_pending=X_pending)
 
 
 def propose(
@@ -120,6 +140,7 @@ def propose(
     num_restarts: int = 4,
     raw_samples: int = 128,
     kernel: Kernel = "rbf_ard",
+    pending: np.ndarray | None = None,
 ) -> np.ndarray:
     """Next point ``x [d]`` to evaluate, maximising ``y``.
 
@@ -132,6 +153,11 @@ def propose(
         acquisition: ``"ucb"`` (default, see module docstring) or ``"logei"``.
         num_restarts, raw_samples: ``optimize_acqf`` effort; small defaults keep a step well under a second on CPU.
         kernel: the GP covariance, ``"rbf_ard"`` (default) or ``"matern_iso"`` (see :data:`Kernel`).
+        pending: float64 ``[p, d]`` points proposed but not evaluated yet (queries in flight; None or empty: the
+            sequential step above, unchanged). During the initial design the next point is Sobol point ``n + p``;
+            afterwards the acquisition is its batch form (qUCB / qLogEI) with ``pending`` as ``X_pending``, so
+            the GP's joint posterior over the candidate and the in-flight points penalises proposing where a
+            query is already running (BoTorch's sequential-greedy q-batch rule, one point at a time).
     """
     X, y, bounds = _check(X, y, bounds)
     if acquisition not in ("ucb", "logei"):
@@ -139,18 +165,23 @@ def propose(
     if kernel not in ("rbf_ard", "matern_iso"):
         raise SearchError(f"unknown kernel {kernel!r} (known: matern_iso, rbf_ard)")
     n = X.shape[0]
+    P = None if pending is None else np.asarray(pending, dtype=np.float64).reshape(-1, bounds.shape[1])
+    p = 0 if P is None else len(P)
+    if P is not None and not np.all(np.isfinite(P)):
+        raise SearchError("pending points must be finite")
     if n < max(1, int(n_init)):
-        return sobol_point(n, bounds, seed)
-    step_seed = (int(seed) * 1_000_003 + n) % (2**31 - 1)
+        return sobol_point(n + p, bounds, seed)
+    # with points in flight the seed also depends on how many: the same (n, p) state proposes the same point
+    step_seed = (int(seed) * 1_000_003 + n + (p * 7_919 if p else 0)) % (2**31 - 1)
     from botorch.exceptions.errors import BotorchError, ModelFittingError
     from linear_operator.utils.errors import NanError, NotPSDError
 
     with torch.random.fork_rng():
         torch.manual_seed(step_seed)
         try:
-            return _gp_step(X, y, bounds, acquisition, num_restarts, raw_samples, step_seed, kernel)
+            return _gp_step(X, y, bounds, acquisition, num_restarts, raw_samples, step_seed, kernel, pending=P)
         except (ModelFittingError, BotorchError, NotPSDError, NanError, torch.linalg.LinAlgError,
                 FloatingPointError) as e:
             log.warning("GP proposal failed at n=%d (%s: %s); using the next Sobol point instead",
                         n, type(e).__name__, e)
-            return sobol_point(n, bounds, seed)
+            return sobol_point(n + p, bounds, seed)

@@ -84,8 +84,12 @@ class HNASConfig:
     exclude_queried: bool = False
     num_restarts: int = 4
     raw_samples: int = 128
+    #: proposals in flight at once (q-batch BO, :mod:`raynas.search.base`); 1 is the sequential search
+    q: int = 1
 
     def __post_init__(self) -> None:
+        if not isinstance(self.q, int) or isinstance(self.q, bool) or self.q < 1:
+            raise ConfigError(f"q must be an integer >= 1, got {self.q!r}")
         if self.metric not in HNAS_METRICS:
             raise UnknownNameError("HNAS measure", self.metric, HNAS_METRICS)
         if self.budget < 1 or (self.max_iters is not None and self.max_iters < 1):
@@ -167,8 +171,9 @@ class HNAS(QuerySearch[HNASProposal]):
     def select(self, t: float, c: float) -> int:
         """``A*(t, c)``: the arch index minimising ``F(.; t, c)`` (queried archs skipped with ``exclude_queried``)."""
         F = self.objective(t, c)
-        if self.config.exclude_queried and len(self._log):
-            F[[self.pool.position(a) for a in self._log.arch]] = np.inf
+        skip = self.unavailable() if self.config.exclude_queried else self._failed_archs  # failed: never again
+        if skip:
+            F[[self.pool.position(a) for a in skip]] = np.inf
         pos = int(np.argmin(F))  # first minimum = smallest arch_index (pool positions are sorted)
         if not np.isfinite(F[pos]):
             raise SearchError("every valid architecture of the pool has been queried")
@@ -195,14 +200,20 @@ class HNAS(QuerySearch[HNASProposal]):
     def done(self) -> bool:
         return len(self._log) >= self.budget or len(self.trace) >= self.max_iters
 
+    def _may_ask(self) -> bool:
+        """BO steps told plus in flight below ``max_iters``."""
+        return len(self.trace) + len(self.pending) < self.max_iters
+
     def _propose(self) -> HNASProposal:
         X = np.array([r["weights"] for r in self.trace], dtype=np.float64).reshape(-1, 2)
         y = np.array([r["value"] for r in self.trace], dtype=np.float64)
         cfg = self.config
+        pending = [p.weights for p in self.pending]
         t, c = propose(X, y, self.bounds, cfg.seed, n_init=cfg.n_init, acquisition=cfg.acquisition,
-                       num_restarts=cfg.num_restarts, raw_samples=cfg.raw_samples)
+                       num_restarts=cfg.num_restarts, raw_samples=cfg.raw_samples,
+                       pending=np.asarray(pending) if pending else None)
         arch = self.select(float(t), float(c))
-        return HNASProposal(len(self.trace), float(t), float(c), arch, arch in self._log)
+        return HNASProposal(self.next_step, float(t), float(c), arch, self.is_known(arch))
 
     def _next_kind(self) -> str:
         return "bo"

@@ -60,8 +60,12 @@ class RoBoTConfig:
     raw_samples: int = 128
     kernel: Literal["rbf_ard", "matern_iso"] = "rbf_ard"
     bo_patience: int | None = 10
+    #: proposals in flight at once (q-batch BO, :mod:`raynas.search.base`); 1 is the sequential search
+    q: int = 1
 
     def __post_init__(self) -> None:
+        if not isinstance(self.q, int) or isinstance(self.q, bool) or self.q < 1:
+            raise ConfigError(f"q must be an integer >= 1, got {self.q!r}")
         if self.kernel not in ("rbf_ard", "matern_iso"):
             raise ConfigError(f"kernel must be 'rbf_ard' or 'matern_iso', got {self.kernel!r}")
         if self.budget < 1:
@@ -119,9 +123,9 @@ class RoBoT(QuerySearch[Proposal]):
     def __init__(self, pool: CandidatePool, oracle: Oracle | None = None, *, budget: int = 20,
                  bo_iters: int | None = None, bo_budget: int | None = None, n_init: int = 3, seed: int = 0,
                  acquisition: Literal["ucb", "logei"] = "ucb", num_restarts: int = 4, raw_samples: int = 128,
-                 kernel: Literal["rbf_ard", "matern_iso"] = "rbf_ard", bo_patience: int | None = 10):
+                 kernel: Literal["rbf_ard", "matern_iso"] = "rbf_ard", bo_patience: int | None = 10, q: int = 1):
         config = RoBoTConfig(budget, bo_iters, bo_budget, n_init, seed, acquisition, num_restarts, raw_samples,
-                             kernel, bo_patience)
+                             kernel, bo_patience, q)
         super().__init__(pool, oracle, config)
         self.budget, self.bo_iters, self.bo_budget = effective_limits(self.config, len(pool))
         self._stale = 0  # BO iterations in a row whose proposal was an already-queried arch
@@ -161,26 +165,53 @@ class RoBoT(QuerySearch[Proposal]):
         if self._greedy is None:
             self._greedy = (self.pool.rank(self.best_weights()), 0)
         order, i = self._greedy
-        while i < len(order) and int(self.pool.arch_index[order[i]]) in self._log:
+        taken = self.unavailable()  # queried, in flight or failed
+        while i < len(order) and int(self.pool.arch_index[order[i]]) in taken:
             i += 1
         self._greedy = (order, i)
         if i >= len(order):
             raise SearchError("every arch in the pool has been queried")
         return self.best_weights(), int(self.pool.arch_index[order[i]])
 
+    def _top(self, w: np.ndarray) -> int:
+        """The arch ``M(.; w)`` ranks first among those whose query did not fail."""
+        if not self._failed_archs:
+            return int(self.pool.arch_index[self.pool.top(w)])
+        s = self.pool.scores(w).astype(np.float64).copy()
+        s[[self.pool.position(a) for a in self._failed_archs]] = -np.inf
+        return int(self.pool.arch_index[int(np.argmax(s))])
+
+    def _pending_bo(self) -> list[Any]:
+        return [p for p in self.pending if p.kind == "bo"]
+
     # ------------------------------------------------------ QuerySearch hooks
+    def _may_ask(self) -> bool:
+        """In the BO phase, another BO point only while the proposals in flight cannot end it: BO iterations
+        and distinct BO queries told plus in flight below their limits, and the patience counter they would
+        leave (known: whether each is a new query is decided when it is asked) below ``bo_patience``."""
+        if not self.in_bo_phase:
+            return True
+        pending = self._pending_bo()
+        if len(self._X) + len(pending) >= self.bo_iters or len(self._log) + len(self.in_flight_archs()) >= self.bo_budget:
+            return False
+        stale = self._stale
+        for p in pending:
+            stale = stale + 1 if p.cached else 0
+        return self.config.bo_patience is None or stale < self.config.bo_patience
+
     def _propose(self) -> Proposal:
         if self.in_bo_phase:
             X = np.asarray(self._X, dtype=np.float64).reshape(-1, len(self.pool.metrics))
+            pending = [p.weights for p in self._pending_bo()]
             w = propose(X, np.asarray(self._y, dtype=np.float64), self.bounds, self.config.seed,
                         n_init=self.config.n_init, acquisition=self.config.acquisition,
                         num_restarts=self.config.num_restarts, raw_samples=self.config.raw_samples,
-                        kernel=self.config.kernel)
-            arch, kind = int(self.pool.arch_index[self.pool.top(w)]), "bo"
+                        kernel=self.config.kernel, pending=np.asarray(pending) if pending else None)
+            arch, kind = self._top(w), "bo"
         else:
             w, arch = self._next_greedy()
             kind = "greedy"
-        return Proposal(len(self.trace), kind, tuple(float(v) for v in w), arch, arch in self._log)
+        return Proposal(self.next_step, kind, tuple(float(v) for v in w), arch, self.is_known(arch))
 
     def _next_kind(self) -> str:
         return "bo" if self.in_bo_phase else "greedy"
@@ -190,7 +221,7 @@ class RoBoT(QuerySearch[Proposal]):
 
     def _replays(self, kind: str, weights: np.ndarray, arch: int) -> bool:
         if kind == "bo":
-            return int(self.pool.arch_index[self.pool.top(weights)]) == arch
+            return self._top(weights) == arch
         gw, garch = self._next_greedy()
         return garch == arch and np.array_equal(gw, weights)
 
@@ -200,7 +231,8 @@ class RoBoT(QuerySearch[Proposal]):
             self._y.append(value)
             self._bo_queries += int(new)
             self._stale = 0 if new else self._stale + 1
-            self._bo_end = self._stop_reason()  # fixed once reached: greedy rows never reopen the BO phase
+            if self._bo_end is None:  # fixed once reached: no later row reopens the BO phase
+                self._bo_end = self._stop_reason()
 
     def _result_extra(self) -> dict[str, Any]:
         """``weights`` (w*), ``steps``, ``t0``, the effective ``budget`` / ``bo_iters`` with ``budget_requested``

@@ -3,7 +3,8 @@
 Layout::
 
     OUT/search.json            the resolved search config (a resume must repeat it)
-    OUT/state.parquet          the versioned trace (:mod:`raynas.store.search_state`), rewritten after every query
+    OUT/state.parquet          the versioned trace (:mod:`raynas.store.search_state`), rewritten after every query,
+                               with the queries in flight and the failed ones
     OUT/result.json            the final result
     OUT/asha_trials.parquet    HNAS's ASHA stage: one row per trial; Tune's own experiment under OUT/tune/
     OUT/tenas_result.json      TE-NAS: config, arch, timing, round summaries
@@ -22,7 +23,7 @@ import pyarrow.parquet as pq
 
 from raynas.errors import StoreError
 from raynas.store.atomic import atomic_write, write_json, write_parquet
-from raynas.store.search_state import load_state, save_state
+from raynas.store.search_state import SearchState, load_search_state, load_state, save_state
 
 SEARCH_CONFIG = "search.json"
 STATE_FILE = "state.parquet"
@@ -165,11 +166,17 @@ class SearchDir:
 
     # --- trace and trials ------------------------------------------------------------------------------
 
-    def save_state(self, rows: Sequence[dict[str, Any]], config: dict[str, Any]) -> None:
-        save_state(self.state_path, rows, config)
+    def save_state(self, rows: Sequence[dict[str, Any]], config: dict[str, Any], *,
+                   in_flight: Sequence[dict[str, Any]] = (), failed: Sequence[dict[str, Any]] = ()) -> None:
+        """The trace, with the queries in flight and the failed ones (:mod:`raynas.store.search_state`)."""
+        save_state(self.state_path, rows, config, in_flight=in_flight, failed=failed)
 
     def load_state(self) -> tuple[list[dict[str, Any]], dict[str, Any]]:
         return load_state(self.state_path)
+
+    def load_search_state(self) -> SearchState:
+        """Rows, config, in-flight proposals and failed queries of the state file."""
+        return load_search_state(self.state_path)
 
     def write_trials(self, rows: Sequence[Mapping[str, Any]]) -> Path:
         return write_trials(self.trials_path, rows)
