@@ -5,6 +5,12 @@ training as the oracle, and write a report. Everything lands in one run director
     RUN/robot/{search.json,state.parquet,result.json}   RoBoT with the training oracle
     RUN/hnas/...                                    HNAS (when enabled)
     RUN/report/report.md + *.png                    `raynas report RUN`
+
+On a cluster (``scoring.address``, ``raynas search pipeline --address auto``, or
+``ray submit docker/cluster.yaml scripts/ray_submit_search.py -- pipeline ...``) every stage uses it: scoring
+actors, each training query of the searches as a Ray task (``search.q`` of them in flight, ``search.gpus_per_query``
+GPUs each) and HNAS's ASHA trials. Each stage saves its state in RUN and a rerun resumes it, so a driver killed
+at any point continues with the same command.
 """
 
 from __future__ import annotations
@@ -65,6 +71,12 @@ class SearchSection:
     hnas_metric: str = "ntk_trace"
     #: search the scored sample even if scoring left failed or corrupt shards (the result lists them)
     allow_incomplete: bool = False
+    #: training queries in flight at once (q-batch BO; 1: sequential)
+    q: int = 1
+    #: where the training queries run: "local" or "ray"; None: "ray" when scoring.address names a cluster
+    query_backend: str | None = None
+    gpus_per_query: float = 0.0
+    cpus_per_query: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -118,6 +130,14 @@ def oracle_options(pc: PipelineConfig) -> dict[str, Any]:
     }
 
 
+def query_placement(pc: PipelineConfig) -> dict[str, Any]:
+    """Where both searches' training queries run: on the cluster of ``scoring.address`` (Ray tasks) when it is
+    set, else in this process, unless ``search.query_backend`` says otherwise."""
+    backend = pc.search.query_backend or ("ray" if pc.scoring.address else "local")
+    return {"q": pc.search.q, "query_backend": backend, "address": pc.scoring.address,
+            "gpus_per_query": pc.search.gpus_per_query, "cpus_per_query": pc.search.cpus_per_query}
+
+
 def robot_config(pc: PipelineConfig, out: str | Path, scored: Sequence[str]) -> "RobotSearchConfig":
     """The RoBoT stage's typed config: every scored metric RoBoT searches (:func:`searched_metrics`), the
     training oracle, resumed when its search directory holds a search."""
@@ -127,7 +147,8 @@ def robot_config(pc: PipelineConfig, out: str | Path, scored: Sequence[str]) -> 
     return RobotSearchConfig(scores=str(out), out=str(where.path), oracle="train", budget=pc.search.budget,
                              metrics=searched_metrics(scored), seed=pc.seed, bo_iters=pc.search.bo_iters,
                              transform=pc.search.transform, resume=where.resumable(),
-                             oracle_options=oracle_options(pc), allow_incomplete=pc.search.allow_incomplete)
+                             oracle_options=oracle_options(pc), allow_incomplete=pc.search.allow_incomplete,
+                             **query_placement(pc))
 
 
 def hnas_config(pc: PipelineConfig, out: str | Path) -> "HNASSearchConfig":
@@ -137,7 +158,8 @@ def hnas_config(pc: PipelineConfig, out: str | Path) -> "HNASSearchConfig":
     where = RunLayout(Path(out)).search("hnas")
     return HNASSearchConfig(scores=str(out), out=str(where.path), oracle="train", budget=pc.search.budget,
                             metric=pc.search.hnas_metric, seed=pc.seed, resume=where.resumable(),
-                            oracle_options=oracle_options(pc), allow_incomplete=pc.search.allow_incomplete)
+                            oracle_options=oracle_options(pc), allow_incomplete=pc.search.allow_incomplete,
+                            **query_placement(pc))
 
 
 def run_pipeline(cfg: PipelineConfig | Mapping[str, Any], progress_callback: Callable[..., None] | None = None, *,
@@ -161,6 +183,12 @@ def run_pipeline(cfg: PipelineConfig | Mapping[str, Any], progress_callback: Cal
     if out is None:
         raise ConfigError("pipeline needs an output directory (--out)")
     out = Path(out)
+    if pc.scoring.address:
+        import os
+
+        # every stage attaches to that cluster: scoring and the query tasks by address, Tune (ASHA) through the
+        # variable Ray's own init reads
+        os.environ.setdefault("RAY_ADDRESS", pc.scoring.address)
     score_cfg = scoring_config(pc, out, resume=pc.resume or RunLayout(out).resumable())
     log.info("scoring %d %s archs with %s on %s", score_cfg.sample, score_cfg.space, ",".join(score_cfg.metrics),
              score_cfg.data)

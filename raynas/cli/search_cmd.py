@@ -36,6 +36,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="score transform before min-max normalisation")
     r.add_argument("--kernel", choices=["rbf_ard", "matern_iso"], default=None, help="GP covariance of the BO")
     _allow_incomplete(r)
+    _queries(r)
     r.set_defaults(func=_run("robot"))
 
     h = s.add_parser("hnas", help="HNAS: BO over the constants of the theory-derived objective")
@@ -45,6 +46,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     h.add_argument("--budget", type=int, default=20)
     h.add_argument("--metric", default="ntk_trace", help="M: ntk_trace | grad_norm | snip | grasp")
     _allow_incomplete(h)
+    _queries(h)
     h.set_defaults(func=_run("hnas"))
 
     t = s.add_parser("tenas", help="TE-NAS pruning search from the supernet")
@@ -71,6 +73,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--config", default=None, help="YAML file with pipeline settings")
     e.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override one setting (YAML value)")
     e.add_argument("--out", required=True)
+    e.add_argument("--address", default=None, help="run the whole job on the Ray cluster at ADDRESS (auto: the "
+                   "running one): scoring actors, searches' training queries as Ray tasks, ASHA trials")
     e.add_argument("--no-progress", action="store_true")
     e.set_defaults(func=_run("pipeline"))
 
@@ -104,9 +108,22 @@ def _allow_incomplete(p: argparse.ArgumentParser) -> None:
                         "lists them); without it such a run is refused")
 
 
+def _queries(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--q", type=int, default=None, help="proposals in flight at once (q-batch BO; default 1)")
+    p.add_argument("--query-backend", choices=["local", "ray"], default=None,
+                   help="where --oracle train queries run: this process (local, default) or one Ray task each")
+    p.add_argument("--address", default=None, help="Ray cluster of the query tasks (auto: the running one)")
+    p.add_argument("--gpus-per-query", type=float, default=None, help="GPUs of one query task (default 0)")
+    p.add_argument("--cpus-per-query", type=float, default=None, help="CPUs of one query task (default 1)")
+    p.add_argument("--query-retries", type=int, default=None, help="re-runs of a query whose worker died (default 2)")
+
+
 def _config(method: str, args: argparse.Namespace) -> dict[str, Any]:
     if method == "pipeline":
-        return {"config": args.config, "overrides": parse_overrides(args.set), "out": args.out}
+        overrides = parse_overrides(args.set)
+        if args.address:
+            overrides.setdefault("scoring", {})["address"] = args.address
+        return {"config": args.config, "overrides": overrides, "out": args.out}
     skip = {"func", "method", "command", "log_level", "no_progress"}
     return {k: v for k, v in vars(args).items() if k not in skip and v is not None}
 

@@ -31,6 +31,16 @@ class QueryResult:
     cost_seconds: float
 
 
+@dataclass(frozen=True)
+class QueryFailure:
+    """A query that gave no value (what a query executor hands back instead of a :class:`QueryResult`):
+    ``status`` (``"error"``: the query raised; ``"worker_lost"``: every retry of it lost its worker, see
+    :data:`raynas.store.search_state.FAILED_STATUSES`) and the ``reason`` in words."""
+
+    status: str
+    reason: str
+
+
 @runtime_checkable
 class Oracle(Protocol):
     """``query``: the searched signal and its cost; ``final``: the reported number (never shown to the search);

@@ -142,6 +142,11 @@ class TrainingOracle:
         self._cache[i] = QueryResult(float(accs[-1]), float(seconds))
         return self._cache[i]
 
+    def remember(self, arch_index: int, result: QueryResult) -> None:
+        """Take the answer of a query of ``arch_index`` that ran elsewhere (a Ray worker with its own copy of this
+        oracle, :class:`raynas.parallel.queries.RayQueryExecutor`): later ``query`` / ``final`` return it."""
+        self._cache[int(arch_index)] = QueryResult(float(result.value), float(result.cost_seconds))
+
     def final(self, arch_index: int) -> float:
         """The query value (the oracle's only measurement; trains the arch if it was not queried yet)."""
         return self.query(arch_index).value

@@ -61,8 +61,20 @@ class HNASSearchConfig:
     gpus_per_trial: float = 0.0
     # search a score run with a missing config or missing, corrupt or failed shards (the result lists them)
     allow_incomplete: bool = False
+    #: proposals in flight at once (q-batch BO; 1: sequential)
+    q: int = 1
+    # where the BO queries run (raynas.search.runner.QueryPlacement)
+    query_backend: str = "local"
+    address: str | None = None
+    gpus_per_query: float = 0.0
+    cpus_per_query: float = 1.0
+    query_retries: int = 2
 
     def __post_init__(self) -> None:
+        from raynas.search.runner import QueryPlacement, check_q
+
+        check_q(self.q)
+        QueryPlacement.of(self)
         if self.metric not in HNAS_METRICS:
             raise UnknownNameError("HNAS measure", self.metric, HNAS_METRICS)  # before any data is read
         if self.top_k < 0 or (self.asha_epochs is not None and self.asha_epochs < 1):
@@ -70,7 +82,7 @@ class HNASSearchConfig:
 
     def search_kwargs(self) -> dict[str, Any]:
         keys = ("metric", "budget", "max_iters", "n_init", "seed", "acquisition", "t_bounds", "c_bounds", "scale",
-                "exclude_queried")
+                "exclude_queried", "q")
         return {k: getattr(self, k) for k in keys}
 
 
@@ -111,7 +123,14 @@ def run_hnas_search(cfg: HNASSearchConfig | Mapping[str, Any],
     """Run (or resume) HNAS as configured by ``cfg``; returns the result. ``cfg`` is an
     :class:`HNASSearchConfig` (a mapping is converted strictly, :func:`raynas.config.from_dict`)."""
     from raynas.oracles.base import benchmark_answer
-    from raynas.search.runner import load_checked_pool, make_oracle, oracle_name, run_space, typed_config_dict
+    from raynas.search.runner import (
+        load_checked_pool,
+        make_oracle,
+        oracle_name,
+        run_space,
+        run_with_executor,
+        typed_config_dict,
+    )
 
     c = cfg if isinstance(cfg, HNASSearchConfig) else from_dict(HNASSearchConfig, cfg)
     loaded = load_checked_pool(c.scores, [c.metric, KAPPA_METRIC], allow_incomplete=c.allow_incomplete)
@@ -132,7 +151,7 @@ def run_hnas_search(cfg: HNASSearchConfig | Mapping[str, Any],
         if progress_callback is not None:
             progress_callback(search.queries, search.budget)
 
-    result = search.run(on_step=on_step, state_path=state)  # the state is saved after every tell
+    result = run_with_executor(search, c, run_space(c.scores), on_step, state)  # state saved after every tell
     arch_of = dict(zip(wide.column("arch_index").to_pylist(), wide.column("arch").to_pylist()))
     result.update(arch=arch_of.get(result["arch_index"]), trace=search.trace)
     if c.oracle == "train" and c.top_k > 0:

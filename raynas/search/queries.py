@@ -6,13 +6,12 @@ architecture is answered from the cache at no cost) and builds the result dict e
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, Callable, Protocol, Union
 
 import numpy as np
 
 from raynas.errors import OracleError
-from raynas.oracles.base import Oracle, QueryResult, query_label
+from raynas.oracles.base import Oracle, QueryFailure, QueryResult, query_label
 
 
 class QueryLog:
@@ -77,15 +76,6 @@ class QueryLog:
         }
         out.update(extra)
         return out
-
-
-@dataclass(frozen=True)
-class QueryFailure:
-    """A query that gave no value: ``status`` (``"error"``: it raised; ``"worker_lost"``: every retry lost its
-    worker, :data:`raynas.store.search_state.FAILED_STATUSES`) and the ``reason`` in words."""
-
-    status: str
-    reason: str
 
 
 #: what an executor hands back for one query

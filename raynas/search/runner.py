@@ -146,16 +146,87 @@ def make_oracle(name: str | None, score_cfg: Mapping[str, Any], seed: int,
         raise ConfigError(f"the default table oracle cannot answer for space {space!r}: it has no benchmark "
                           "table; use --oracle train")
     if name == "train":
-        from raynas.oracles.training import TrainingOracle
-
-        train_cfg = dict(options.pop("train_cfg", None) or {})
-        train_cfg.setdefault("seed", seed)
-        return TrainingOracle(space=space, train_cfg=train_cfg, **options)
+        return training_oracle_factory(space, seed, options)()
     if options:
         raise ConfigError(f"oracle {name!r} takes no options, got {sorted(options)}")
     if name in list_benchmarks() and create_benchmark(name).space != space:  # indices of another space
         raise ConfigError(f"the {name} table oracle cannot answer for space {space!r}; use --oracle train")
     return create_oracle(name)
+
+
+def training_oracle_factory(space: str, seed: int, options: Mapping[str, Any] | None = None,
+                            **overrides: Any) -> Callable[[], Oracle]:
+    """A picklable zero-argument factory of the ``train`` oracle :func:`make_oracle` builds (what each Ray query
+    worker calls to build its own copy); ``overrides`` replace options (e.g. ``device="auto"`` on GPU workers)."""
+    import functools
+
+    from raynas.oracles.training import TrainingOracle
+
+    opts = {**dict(options or {}), **overrides}
+    train_cfg = dict(opts.pop("train_cfg", None) or {})
+    train_cfg.setdefault("seed", seed)
+    return functools.partial(TrainingOracle, space=space, train_cfg=train_cfg, **opts)
+
+
+#: where a search's queries run: ``local`` (this process, one at a time) or ``ray`` (one Ray task per query)
+QUERY_BACKENDS = ("local", "ray")
+
+
+@dataclass(frozen=True)
+class QueryPlacement:
+    """Where the queries of a real-training search run (the same fields in RoBoT's and HNAS's configs).
+    ``query_backend="ray"`` runs each ``train`` query as a Ray task with ``gpus_per_query`` GPUs and
+    ``cpus_per_query`` CPUs, on the cluster at ``address`` (None: a local Ray), retried ``query_retries`` times
+    when its worker dies. A table oracle always answers in this process."""
+
+    query_backend: str = "local"
+    address: str | None = None
+    gpus_per_query: float = 0.0
+    cpus_per_query: float = 1.0
+    query_retries: int = 2
+
+    @classmethod
+    def of(cls, c: Any) -> "QueryPlacement":
+        p = cls(**{f.name: getattr(c, f.name) for f in dataclasses.fields(cls)})
+        if p.query_backend not in QUERY_BACKENDS:
+            raise ConfigError(f"query_backend must be one of {QUERY_BACKENDS}, got {p.query_backend!r}")
+        if p.gpus_per_query < 0 or p.cpus_per_query < 0 or p.query_retries < 0:
+            raise ConfigError("gpus_per_query, cpus_per_query and query_retries must be >= 0")
+        return p
+
+
+def check_q(q: Any) -> None:
+    if not isinstance(q, int) or isinstance(q, bool) or q < 1:
+        raise ConfigError(f"q must be an integer >= 1, got {q!r}")
+
+
+def run_with_executor(search: Any, c: Any, space: str, on_step: Callable[[dict[str, Any]], None],
+                      state: Path) -> dict[str, Any]:
+    """``search.run(...)`` with its queries where ``c`` (a config with :class:`QueryPlacement`'s fields,
+    ``oracle``, ``oracle_options`` and ``seed``) puts them: Ray tasks for the ``train`` oracle with
+    ``query_backend="ray"`` (Ray attached or started here, and shut down again if started here), else this
+    process."""
+    placement = QueryPlacement.of(c)
+    if placement.query_backend != "ray" or c.oracle != "train":
+        if placement.query_backend == "ray":
+            log.info("oracle %s answers from a table: its queries run in this process", c.oracle)
+        return search.run(on_step=on_step, state_path=state)
+    from raynas.parallel.queries import RayQueryExecutor, attach_ray
+
+    extra = {"device": "auto"} if placement.gpus_per_query > 0 else {}
+    factory = training_oracle_factory(space, c.seed, c.oracle_options, **extra)
+    started = attach_ray(placement.address)
+    try:
+        ex = RayQueryExecutor(factory, num_cpus=placement.cpus_per_query, num_gpus=placement.gpus_per_query,
+                              max_retries=placement.query_retries)
+        log.info("%s: up to %d queries in flight as Ray tasks (%.2g GPU, %.2g CPU each)", search.label, search.q,
+                 placement.gpus_per_query, placement.cpus_per_query)
+        return search.run(on_step=on_step, state_path=state, executor=ex)
+    finally:
+        if started:
+            from raynas.parallel.queries import shutdown_ray
+
+            shutdown_ray()
 
 
 def typed_config_dict(cls: type) -> Callable[[Mapping[str, Any]], dict[str, Any]]:
@@ -201,8 +272,18 @@ class RobotSearchConfig:
     oracle_options: dict | None = None
     kernel: str = "rbf_ard"
     allow_incomplete: bool = False
+    #: proposals in flight at once (q-batch BO; 1: sequential)
+    q: int = 1
+    # where the queries run (QueryPlacement)
+    query_backend: str = "local"
+    address: str | None = None
+    gpus_per_query: float = 0.0
+    cpus_per_query: float = 1.0
+    query_retries: int = 2
 
     def __post_init__(self) -> None:
+        check_q(self.q)
+        QueryPlacement.of(self)
         names = self.metrics.split(",") if isinstance(self.metrics, str) else self.metrics
         object.__setattr__(self, "metrics", tuple(m.strip() for m in names if m.strip()))
         if not self.metrics:
@@ -232,7 +313,7 @@ def run_robot_search(cfg: RobotSearchConfig | Mapping[str, Any],
         log.info("resumed RoBoT at step %d", len(search.trace))
     else:
         search = RoBoT(pool, oracle, budget=c.budget, bo_iters=c.bo_iters, seed=c.seed,
-                       kernel=c.kernel)  # type: ignore[arg-type]  # RoBoTConfig validates it
+                       kernel=c.kernel, q=c.q)  # type: ignore[arg-type]  # RoBoTConfig validates it
 
     def on_step(row: dict[str, Any]) -> None:
         log.info("step %d %s arch %d value %.3f cost %.1f", row["step"], row["kind"], row["arch_index"],
@@ -240,11 +321,12 @@ def run_robot_search(cfg: RobotSearchConfig | Mapping[str, Any],
         if progress_callback is not None:
             progress_callback(search.queries, search.budget)
 
-    result = search.run(on_step=on_step, state_path=state)  # the state is saved after every tell
+    space = str(score_cfg.get("space", DEFAULT_SPACE))
+    result = run_with_executor(search, c, space, on_step, state)  # the state is saved after every tell
     arch_of = dict(zip(wide.column("arch_index").to_pylist(), wide.column("arch").to_pylist()))
     result["arch"] = arch_of.get(result["arch_index"])
     result["metrics"] = list(c.metrics)
-    result["space"] = space = str(score_cfg.get("space", DEFAULT_SPACE))
+    result["space"] = space
     result["pool"] = loaded.summary()
     answer = benchmark_answer(space, result["arch_index"])
     result["benchmark"] = answer.as_dict() if answer is not None else None

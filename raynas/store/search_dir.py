@@ -33,8 +33,10 @@ TUNE_DIR = "tune"
 TENAS_RESULT = "tenas_result.json"
 TENAS_ROUNDS = "tenas_rounds.parquet"
 #: search config keys a resume may change: how this invocation runs (``allow_incomplete`` only decides whether
-#: an incomplete score run is refused), never what the search does
-SEARCH_VOLATILE_KEYS = ("resume", "out", "allow_incomplete")
+#: an incomplete score run is refused; where the queries run leaves every proposal as it is), never what the
+#: search does
+SEARCH_VOLATILE_KEYS = ("resume", "out", "allow_incomplete", "query_backend", "address", "gpus_per_query",
+                        "cpus_per_query", "query_retries")
 
 #: one row per ASHA trial (the fields of :class:`raynas.tune.asha.TrialResult`)
 TRIALS_SCHEMA = pa.schema([("arch", pa.string()), ("val_acc", pa.float64()), ("epochs", pa.int64()),
