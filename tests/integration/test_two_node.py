@@ -178,3 +178,49 @@ def test_node_lost_mid_run_leaves_complete_duplicate_free_table(two_nodes: dict[
     assert summary["retries"] >= 1  # the lost node's shard was scored again on the survivor
     assert summary["alive_nodes"] == 1
     assert_complete(tmp_path / "run", select_ids(create_space("nb201"), ScoreConfig.from_dict(cfg)))
+
+
+def _pipeline(address: str, out: Path, env: dict[str, str]) -> subprocess.Popen:
+    """``scripts/ray_submit_search.py pipeline`` as ``ray submit`` runs it on the head: the whole job on the
+    cluster, RoBoT's real-training queries 4 in flight as Ray tasks (1 CPU each: one per node at a time)."""
+    sets = ["scoring.sample=8", "scoring.C=4", "scoring.N=1", "scoring.batch_size=8", "scoring.workers=2",
+            "scoring.metrics=[synflow,params,grad_norm]", "search.budget=6", "search.q=4", "oracle.epochs=1",
+            "oracle.C=4", "oracle.N=1", "oracle.device=cpu"]
+    cmd = [sys.executable, str(REPO / "scripts" / "ray_submit_search.py"), "pipeline", "--address", address,
+           "--out", str(out), *[a for s in sets for a in ("--set", s)]]
+    return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+
+
+def test_pipeline_job_on_two_nodes_resumes_after_the_driver_is_killed(two_nodes: dict[str, Any],
+                                                                      tmp_path: Path) -> None:
+    from raynas.store.search_state import load_search_state
+
+    env = {**two_nodes["env"], "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    run = tmp_path / "run"
+    cut = _pipeline(two_nodes["address"], run, env)
+    state = run / "robot" / "state.parquet"
+    deadline = time.monotonic() + 200
+    rows: list[dict[str, Any]] = []
+    while time.monotonic() < deadline and cut.poll() is None:
+        try:
+            rows = load_search_state(state).rows if state.exists() else []
+        except Exception:  # noqa: BLE001 - being replaced right now: read again
+            rows = []
+        if len(rows) >= 2:
+            break
+        time.sleep(0.2)
+    assert cut.poll() is None, f"the job ended before it could be killed: {cut.communicate()[1][-3000:]}"
+    kill_session(cut.pid, signal.SIGKILL)  # the driver dies mid-search; the cluster stays up
+    cut.communicate(timeout=30)
+    shards = sorted((run / "scores").glob("shard-*.parquet"))
+    stamps = [p.stat().st_mtime_ns for p in shards]
+    again = _pipeline(two_nodes["address"], run, env)
+    out, err = again.communicate(timeout=240)
+    assert again.returncode == 0, err[-3000:]
+    summary = json.loads(out[out.index("{"):])
+    result = json.loads((run / "robot" / "result.json").read_text())
+    assert summary["robot"]["queries"] == 6 == len(set(result["queried"])) and result["q"] == 4
+    assert [r["arch_index"] for r in result["trace"][:len(rows)]] == [r["arch_index"] for r in rows]  # continued
+    assert [p.stat().st_mtime_ns for p in shards] == stamps  # the scoring stage was complete: not redone
+    assert (run / "report" / "report.md").exists()
