@@ -197,6 +197,9 @@ def search(
         progress: called ``(queries_done, budget)`` after each step.
         options: any further key of the method's config (e.g. ``metrics`` for RoBoT, a sequence or a
             comma-separated string; ``metric`` for HNAS; ``data`` for TE-NAS). Unknown keys are a ConfigError.
+            RoBoT and HNAS take ``q`` (proposals in flight at once, q-batch BO) and, for ``oracle="train"``,
+            ``query_backend="ray"`` with ``address``, ``gpus_per_query``, ``cpus_per_query``, ``query_retries``
+            (each query a Ray task, :class:`raynas.search.runner.QueryPlacement`).
     Returns:
         the method's result dict: ``arch_index``, ``arch``, ``value``, ``final``, ``queries``, ``cost``, ...
     Raises:
