@@ -4,13 +4,15 @@ the workers available, measured side by side in one run.
 
     python scripts/bench_search_parallel.py --workers 2 --sample 64 --budget 10 --rounds 2 --epochs 2
 
-A pool of ``--sample`` NAS-Bench-201 archs is scored once (in-process, tiny network); after an untimed warm-up
-search (worker start-up, imports and data loading out of the timings), per round and in a rotated order, one RoBoT search per q with the real-training oracle (NB201 C=8 N=1 at 16 px on ``--max-train``
-digits images, ``--epochs`` epochs) whose queries are Ray tasks of 1 CPU each on a local Ray of ``--workers``
-CPUs (or ``--address`` of a cluster, ``--gpus-per-query`` GPUs each). Per q it prints the wall time of the
-search, its ratio to q = 1, the distinct queries, the answer (arch, query value, the NB201 table's 200-epoch
-CIFAR-10 test accuracy) and after how many queries the answer was found. Timings on a shared machine are noisy:
-compare the ratios of one run.
+A pool of ``--sample`` NAS-Bench-201 archs is scored once (in-process, tiny network). After an untimed warm-up
+search (worker start-up, imports and data loading out of the timings), per round and in a rotated order, one
+RoBoT search per q with the real-training oracle (NB201 C=8 N=1 at 16 px on ``--max-train`` digits images,
+``--epochs`` epochs) whose queries are Ray tasks of 1 CPU each on a local Ray of ``--workers`` CPUs (or
+``--address`` of a cluster, ``--gpus-per-query`` GPUs each). Per q it prints the best wall time of the search,
+the ratio q=1 / q, the distinct queries, the answer (arch, query value, the NB201 table's 200-epoch CIFAR-10 test
+accuracy) and after how many queries the answer was found. With q = 1 the driver's GP step also waits for each
+query and each query for the GP step; with q > 1 they overlap, so the ratio can exceed the worker count when
+queries are short. Timings on a shared machine are noisy: compare the ratios of one run.
 """
 
 from __future__ import annotations

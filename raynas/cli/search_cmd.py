@@ -112,7 +112,8 @@ def _queries(p: argparse.ArgumentParser) -> None:
     p.add_argument("--q", type=int, default=None, help="proposals in flight at once (q-batch BO; default 1)")
     p.add_argument("--query-backend", choices=["local", "ray"], default=None,
                    help="where --oracle train queries run: this process (local, default) or one Ray task each")
-    p.add_argument("--address", default=None, help="Ray cluster of the query tasks (auto: the running one)")
+    p.add_argument("--address", default=None, help="Ray cluster of the query tasks with --query-backend ray "
+                   "(auto: the running one; default: a local Ray)")
     p.add_argument("--gpus-per-query", type=float, default=None, help="GPUs of one query task (default 0)")
     p.add_argument("--cpus-per-query", type=float, default=None, help="CPUs of one query task (default 1)")
     p.add_argument("--query-retries", type=int, default=None, help="re-runs of a query whose worker died (default 2)")

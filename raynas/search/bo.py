@@ -116,8 +116,8 @@ def _gp_step(X: np.ndarray, y: np.ndarray, bounds: np.ndarray, acquisition: Acqu
 MC_SAMPLES = 256
 
 
-def _batch_acquisition(model, acquisition: Acquisition, ty: torch.Tensor, X_pending: torch.Tensor,  # type: ignore[no-untyped-def]
-                       seed: int):
+def _batch_acquisition(model, acquisition: Acquisition, ty: torch.Tensor,  # type: ignore[no-untyped-def]
+                       X_pending: torch.Tensor, seed: int):
     """The q-form of ``acquisition`` with the in-flight points ``X_pending`` fantasized jointly with the
     candidate: qUCB (same ``beta``) or qLogEI, on seeded QMC base samples."""
     from botorch.acquisition import qLogExpectedImprovement, qUpperConfidenceBound

@@ -10,7 +10,7 @@ from typing import Any, Callable, Protocol, Union
 
 import numpy as np
 
-from raynas.errors import OracleError
+from raynas.errors import OracleError, SearchError
 from raynas.oracles.base import Oracle, QueryFailure, QueryResult, query_label
 
 
@@ -141,6 +141,8 @@ def drive(search: Any, oracle: Oracle, on_step: Callable[[dict[str, Any]], None]
                     submitted.add(p.step)
             if changed and on_change is not None:
                 on_change()
+            if not search.pending:  # a search rule that neither ends nor lets it ask: never loop on it
+                raise SearchError(f"{type(search).__name__} is not done but makes no proposal")
             head = search.pending[0]
             if head.cached:  # the query it repeats came earlier, so it has been told (or has failed) by now
                 if search.has_value(head.arch_index):

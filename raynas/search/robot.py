@@ -192,7 +192,9 @@ class RoBoT(QuerySearch[Proposal]):
         if not self.in_bo_phase:
             return True
         pending = self._pending_bo()
-        if len(self._X) + len(pending) >= self.bo_iters or len(self._log) + len(self.in_flight_archs()) >= self.bo_budget:
+        if len(self._X) + len(pending) >= self.bo_iters:
+            return False
+        if len(self._log) + len(self.in_flight_archs()) >= self.bo_budget:
             return False
         stale = self._stale
         for p in pending:

@@ -101,3 +101,12 @@ def test_load_train_data_subsets_and_checks(monkeypatch):
     monkeypatch.delattr(raynas.data, "create_dataset")
     with pytest.raises(DataError, match="create_dataset"):
         load_train_data("digits", 4)
+
+
+def test_remember_takes_an_answer_computed_elsewhere_without_training(monkeypatch):
+    from raynas.oracles.base import QueryResult
+
+    oracle = TrainingOracle("nb201", train_cfg=TRAIN, space_kwargs=SMALL)  # no data: training would load it
+    monkeypatch.setattr(oracle, "train_arch", lambda *a, **k: pytest.fail("trained on the driver"))
+    oracle.remember(7, QueryResult(55.0, 3.0))
+    assert oracle.query(7) == QueryResult(55.0, 3.0) and oracle.final(7) == 55.0 and oracle._data is None
