@@ -9,7 +9,8 @@ search (worker start-up, imports and data loading out of the timings), per round
 RoBoT search per q with the real-training oracle (NB201 C=8 N=1 at 16 px on ``--max-train`` digits images,
 ``--epochs`` epochs) whose queries are Ray tasks of 1 CPU each on a local Ray of ``--workers`` CPUs (or
 ``--address`` of a cluster, ``--gpus-per-query`` GPUs each). Per q it prints the best wall time of the search,
-the ratio q=1 / q, the distinct queries, the answer (arch, query value, the NB201 table's 200-epoch CIFAR-10 test
+the ratio q=1 / q, the query-seconds per wall second (how many queries ran at once, on average: the
+driver's GP steps count as idle), the distinct queries, the answer (arch, query value, the NB201 table's 200-epoch CIFAR-10 test
 accuracy) and after how many queries the answer was found. With q = 1 the driver's GP step also waits for each
 query and each query for the GP step; with q > 1 they overlap, so the ratio can exceed the worker count when
 queries are short. Timings on a shared machine are noisy: compare the ratios of one run.
@@ -69,6 +70,7 @@ def main() -> None:
     else:
         ray.init(num_cpus=args.workers, include_dashboard=False, log_to_driver=False)
     times: dict[int, list[float]] = {q: [] for q in qs}
+    busy: dict[int, list[float]] = {q: [] for q in qs}  # query-seconds per wall second: queries running at once
     results: dict[int, dict[str, Any]] = {}
     try:
         # warm-up (untimed): every worker process imports torch and loads the data once before any timed search
@@ -84,6 +86,7 @@ def main() -> None:
                 t0 = time.perf_counter()
                 r = search.run(executor=ex)
                 times[q].append(time.perf_counter() - t0)
+                busy[q].append(sum(r["costs"]) / times[q][-1])
                 results[q] = r
                 print(f"round {rnd} q={q}: {times[q][-1]:.1f} s", flush=True)
     finally:
@@ -92,14 +95,15 @@ def main() -> None:
     print(f"\nRoBoT, real training ({args.epochs} epoch(s), {args.max_train} digits images, NB201 C=8 N=1), "
           f"budget {args.budget}, pool {len(pool)}, {args.address or f'{args.workers} local workers'}, "
           f"best of {args.rounds} round(s)")
-    print("| q | wall s | vs q=1 | distinct queries | answer (arch, val acc) | found at query | "
+    print(f"load average during the run: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+    print("| q | wall s | vs q=1 | query-s / wall-s | distinct queries | answer (arch, val acc) | found at query | "
           "CIFAR-10 test acc of the answer |")
-    print("|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|")
     for q in qs:
         r, t = results[q], min(times[q])
         ans = benchmark_answer("nb201", r["arch_index"])
         test = f"{ans.test_acc:.2f}" if ans is not None and ans.test_acc is not None else "-"
-        print(f"| {q} | {t:.1f} | x{base / t:.2f} | {r['queries']} | {r['arch_index']}, {r['value']:.2f} | "
+        print(f"| {q} | {t:.1f} | x{base / t:.2f} | {max(busy[q]):.2f} | {r['queries']} | {r['arch_index']}, {r['value']:.2f} | "
               f"{r['queried'].index(r['arch_index']) + 1} | {test} |")
 
 
