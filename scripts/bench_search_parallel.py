@@ -2,7 +2,7 @@
 """Wall time of a real-training RoBoT search with q = 1, 2 and 4 queries in flight, each query one Ray task on
 the workers available, measured side by side in one run.
 
-    python scripts/bench_search_parallel.py --workers 2 --sample 64 --budget 10 --rounds 2 --epochs 2
+    python scripts/bench_search_parallel.py --workers 2 --sample 64 --budget 8 --rounds 3 --epochs 3 --max-train 2048
 
 A pool of ``--sample`` NAS-Bench-201 archs is scored once (in-process, tiny network). After an untimed warm-up
 search (worker start-up, imports and data loading out of the timings), per round and in a rotated order, one
@@ -10,8 +10,8 @@ RoBoT search per q with the real-training oracle (NB201 C=8 N=1 at 16 px on ``--
 ``--epochs`` epochs) whose queries are Ray tasks of 1 CPU each on a local Ray of ``--workers`` CPUs (or
 ``--address`` of a cluster, ``--gpus-per-query`` GPUs each). Per q it prints the best wall time of the search,
 the ratio q=1 / q, the query-seconds per wall second (how many queries ran at once, on average: the
-driver's GP steps count as idle), the distinct queries, the answer (arch, query value, the NB201 table's 200-epoch CIFAR-10 test
-accuracy) and after how many queries the answer was found. With q = 1 the driver's GP step also waits for each
+driver's GP steps count as idle), the distinct queries, the answer (arch, query value, the NB201 table's
+200-epoch CIFAR-10 test accuracy) and after how many queries the answer was found. With q = 1 the driver's GP step also waits for each
 query and each query for the GP step; with q > 1 they overlap, so the ratio can exceed the worker count when
 queries are short. Timings on a shared machine are noisy: compare the ratios of one run.
 """
@@ -103,7 +103,8 @@ def main() -> None:
         r, t = results[q], min(times[q])
         ans = benchmark_answer("nb201", r["arch_index"])
         test = f"{ans.test_acc:.2f}" if ans is not None and ans.test_acc is not None else "-"
-        print(f"| {q} | {t:.1f} | x{base / t:.2f} | {max(busy[q]):.2f} | {r['queries']} | {r['arch_index']}, {r['value']:.2f} | "
+        print(f"| {q} | {t:.1f} | x{base / t:.2f} | {max(busy[q]):.2f} | {r['queries']} | "
+              f"{r['arch_index']}, {r['value']:.2f} | "
               f"{r['queried'].index(r['arch_index']) + 1} | {test} |")
 
 
