@@ -12,8 +12,8 @@ RoBoT search per q with the real-training oracle (NB201 C=8 N=1 at 16 px on ``--
 the ratio q=1 / q, the query-seconds per wall second (how many queries ran at once, on average: the
 driver's GP steps count as idle), the distinct queries, the answer (arch, query value, the NB201 table's
 200-epoch CIFAR-10 test accuracy) and after how many queries the answer was found. With q = 1 the driver's
-GP step also waits for each query and each query for the GP step; with q > 1 they overlap, so the ratio can exceed the worker count when
-queries are short. Timings on a shared machine are noisy: compare the ratios of one run.
+GP step also waits for each query and each query for the GP step; with q > 1 they overlap, so the ratio can
+exceed the worker count when queries are short. Timings on a shared machine are noisy: compare the ratios of one run.
 """
 
 from __future__ import annotations
