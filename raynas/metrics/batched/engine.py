@@ -109,7 +109,7 @@ def compute_metrics_batched(
             nets.append(factory())
         except Exception as exc:  # noqa: BLE001 - a broken arch becomes error rows, the others go on
             nets.append(None)
-            built_error[k] = f"build failed: {type(exc).__name__}: {one_line(exc)}"
+            built_error[k] = f"build failed: {type(exc).__name__}: {exc}"  # the per-arch scorer's text
     unique = list(dict.fromkeys(s.name for s in specs))
     batched = batched_names(unique)
     ok = [k for k, n in enumerate(nets) if n is not None]
