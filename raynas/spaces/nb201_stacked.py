@@ -210,7 +210,9 @@ class StackedNB201(nn.Module):
         c = kc // k
         states: list[torch.Tensor | None] = [x] + [None] * (self._nodes - 1)
         for j, i, groups in edges:
-            src = cast(torch.Tensor, states[i])  # edges only leave nodes already computed (cell plan order)
+            if states[i] is None:  # no edge into node i has an op in any arch: zeros, as the per-arch x * 0
+                states[i] = x.new_zeros(x.shape)
+            src = cast(torch.Tensor, states[i])
             for op, archs, spec in groups:
                 full = len(archs) == k
                 xs = src if full else (src.reshape(b, k, c, hh, ww)

@@ -82,6 +82,30 @@ def test_equal_to_per_arch_scoring(k: int, network: str, monkeypatch: pytest.Mon
     assert all(r.status == "ok" for rows in got for r in rows if r.metric in ("grad_norm", "synflow", "params"))
 
 
+def test_nodes_no_arch_feeds_are_zeros(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Node 1 is fed by a ``none`` edge in every arch of the stack (a node state no op writes), N=2 cells."""
+    calls = _no_fallback_for_batched(monkeypatch)
+    archs = [ALL_NONE, "|none~0|+|skip_connect~0|nor_conv_3x3~1|+|nor_conv_1x1~0|avg_pool_3x3~1|none~2|"]
+    facs = [lambda a=a: NB201.to_module(a, 5, C=4, N=2) for a in archs]
+    names = ["grad_norm", "snip", "synflow", "jacob_cov"]
+    batch = _batch()
+    _assert_same([compute_metrics(f, batch, names, seed=0, fused=True) for f in facs],
+                 compute_metrics_batched(facs, batch, names, seed=0))
+    assert calls == []  # computed by the stacked passes, not by the per-arch fallback
+
+
+def test_a_failing_batched_pass_falls_back_per_arch(monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(*a, **kw):  # type: ignore[no-untyped-def]
+        raise TypeError("a bug in a batched pass")
+
+    monkeypatch.setattr(batched_engine, "_loss_pass", broken)
+    calls = _no_fallback_for_batched(monkeypatch)
+    batch, facs = _batch(), _factories(ARCHS[:2])
+    _assert_same([compute_metrics(f, batch, ["snip", "synflow"], seed=0, fused=True) for f in facs],
+                 compute_metrics_batched(facs, batch, ["snip", "synflow"], seed=0))
+    assert calls == [["snip"], ["snip"]]
+
+
 def test_float64_metrics_are_float64_exact() -> None:
     """synflow runs in float64 on both paths: equal to ~1e-12, far inside the float32 tolerance."""
     batch = _batch()
