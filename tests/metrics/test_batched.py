@@ -94,6 +94,17 @@ def test_nodes_no_arch_feeds_are_zeros(monkeypatch: pytest.MonkeyPatch) -> None:
     assert calls == []  # computed by the stacked passes, not by the per-arch fallback
 
 
+@pytest.mark.parametrize("archs", [[ALL_NONE], [ALL_NONE, ALL_SKIP]], ids=["alone", "with_skip"])
+def test_a_cell_cutting_the_input_off(archs: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """All-none cells: the logits do not reach the input (a zero Jacobian, NaN correlation: status nan)."""
+    calls = _no_fallback_for_batched(monkeypatch)
+    names = ["jacob_cov", "grad_norm", "grasp", "fisher", "naswot", "synflow"]
+    batch, facs = _batch(), _factories(archs)
+    ref = [compute_metrics(f, batch, names, seed=0, fused=True) for f in facs]
+    _assert_same(ref, compute_metrics_batched(facs, batch, names, seed=0))
+    assert calls == [] and ref[0][0].status == "nan"
+
+
 def test_a_failing_batched_pass_falls_back_per_arch(monkeypatch: pytest.MonkeyPatch) -> None:
     def broken(*a, **kw):  # type: ignore[no-untyped-def]
         raise TypeError("a bug in a batched pass")

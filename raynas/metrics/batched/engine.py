@@ -297,7 +297,9 @@ def _loss_pass(
     values: dict[str, list[Any]] = {}
     want_w = bool(uses & {"grads", "hvp"})
     if "input_jac" in uses:
-        (jac,) = torch.autograd.grad(logits.sum(), xk, retain_graph=want_w or bool(acts))
+        (jac,) = torch.autograd.grad(logits.sum(), xk, retain_graph=want_w or bool(acts), allow_unused=True)
+        if jac is None:  # no arch's logits reach the input (the stack skips ``none`` edges, which the per-arch
+            jac = torch.zeros_like(xk)  # network multiplies by 0): its zero Jacobian, a NaN correlation there too
 
         def jc(i: int) -> torch.Tensor:
             check_batch(batch)
