@@ -170,7 +170,8 @@ class StackedNB201(nn.Module):
             self.layer_callback(logits, every, self._cls_fan_in)
         return logits
 
-    def _index(self, archs: tuple[int, ...], device: torch.device) -> torch.Tensor:
+    def index(self, archs: tuple[int, ...], device: torch.device) -> torch.Tensor:
+        """The arch ids ``archs`` as a LongTensor on ``device`` (made once per stack and device)."""
         key = (archs, device)
         if key not in self._indices:
             self._indices[key] = torch.tensor(archs, device=device)
@@ -216,7 +217,7 @@ class StackedNB201(nn.Module):
             for op, archs, spec in groups:
                 full = len(archs) == k
                 xs = src if full else (src.reshape(b, k, c, hh, ww)
-                                       .index_select(1, self._index(archs, src.device))
+                                       .index_select(1, self.index(archs, src.device))
                                        .reshape(b, len(archs) * c, hh, ww))
                 if op == "skip":
                     y = xs
@@ -229,7 +230,7 @@ class StackedNB201(nn.Module):
                 else:
                     acc = states[j] if states[j] is not None else src.new_zeros(b, kc, hh, ww)
                     states[j] = (acc.reshape(b, k, c, hh, ww)
-                                 .index_add(1, self._index(archs, src.device), y.reshape(b, -1, c, hh, ww))
+                                 .index_add(1, self.index(archs, src.device), y.reshape(b, -1, c, hh, ww))
                                  .reshape(b, kc, hh, ww))
         out = states[-1]
         return out if out is not None else x.new_zeros(x.shape)

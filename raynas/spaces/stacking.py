@@ -8,6 +8,7 @@ form (or the networks do not fit it); the caller then scores them one by one. A 
   position: ``blocks`` lists ``(parameter name, network ids, is a Conv2d/Linear weight)``;
 * calls ``relu_callback(z [B, m*n], ids)`` with every ReLU input and ``layer_callback(out, ids, fan_in)`` with
   every conv/linear output when they are set (activation codes, Fisher);
+* ``index(ids, device)``: ``ids`` as a LongTensor on ``device``, made once (the blocks' arch ids);
 * normalises with batch statistics (``batchnorm=False``: built without its BatchNorms).
 
 The NAS-Bench-201 form is :class:`raynas.spaces.nb201_stacked.StackedNB201`. DARTS has none: its cells mix

@@ -226,7 +226,7 @@ def _per_arch(fn: Callable[[int], Any], k: int) -> list[Any]:
 
 def _blocks(net: nn.Module, weights_only: bool) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """``(parameter, arch ids [m] on its device)`` of the stacked network's blocks."""
-    return [(net.get_parameter(name), torch.tensor(archs, device=net.get_parameter(name).device))
+    return [(net.get_parameter(name), net.index(archs, net.get_parameter(name).device))
             for name, archs, is_weight in net.blocks if is_weight or not weights_only]
 
 
@@ -275,12 +275,9 @@ def _loss_pass(
         xk.requires_grad_(True)
     kernel = torch.zeros(k, b, b, dtype=torch.float64, device=device) if "relu_kernel" in uses else None
     acts: list[tuple[torch.Tensor, tuple[int, ...], int]] = []
-    index: dict[tuple[int, ...], torch.Tensor] = {}
 
     def ids(archs: tuple[int, ...]) -> torch.Tensor:
-        if archs not in index:
-            index[archs] = torch.tensor(archs, device=device)
-        return index[archs]
+        return net.index(archs, device)
 
     def codes(z: torch.Tensor, archs: tuple[int, ...]) -> None:  # HammingAccumulator, per arch block
         with torch.no_grad():
