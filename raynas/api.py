@@ -119,6 +119,7 @@ def score(
     max_retries: int = 3,
     shard_timeout_s: float | None = None,
     progress: Callable[[int, int, float | None, float | None], None] | None = None,
+    arch_batch: int | None = None,
 ) -> dict[str, Any]:
     """Score architectures of ``space`` with training-free metrics into the run directory ``out``.
 
@@ -141,6 +142,8 @@ def score(
         resume, force: continue a run (``force``: even if the stored config differs).
         max_retries, shard_timeout_s: retries of a shard whose actor died; per-shard deadline in seconds.
         progress: called ``(archs_done, archs_total, archs_per_s, eta_s)`` as shards finish.
+        arch_batch: archs scored together in one stacked network (the batched engine; same values as 1; None:
+            the config's default).
     Returns:
         the run summary (``archs``, ``scored``, ``error_rows``, ``corrupt_shards``, ``seconds``, ...).
     Raises:
@@ -163,6 +166,8 @@ def score(
     }
     if shard_size is not None:
         cfg["shard_size"] = shard_size
+    if arch_batch is not None:
+        cfg["arch_batch"] = arch_batch
     return run_scoring(ScoreConfig.from_dict(cfg), progress)
 
 

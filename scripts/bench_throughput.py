@@ -12,12 +12,21 @@ prints the projected time to score all 15,625 NB201 archs at the measured rate (
 ``--count-ops`` also counts the ATen operators each engine dispatches per arch (untimed calls): on a GPU, small
 NB201 networks are bound by kernel launches, so that ratio is what a GPU speedup would tend to, without a GPU.
 
+``--arch-batches 1,8,32`` adds the batched engine (:mod:`raynas.metrics.batched`: K archs in one stacked
+network): per set, the per-arch unfused engine (one pass per metric, the authors' loop), the per-arch fused
+engine and the batched engine at each K each score ALL sampled archs, the modes timed in a rotating order
+(``--repeats`` rounds, fastest round of each mode counts); prints archs/s and the ratio to the unfused loop and
+to fused, ATen ops per arch (``--count-ops``), peak memory per arch, and the largest relative difference of the
+batched values from the fused ones. ``--batched-only`` skips the per-arch fused/unfused section above.
+
 Peak memory: on CUDA ``torch.cuda.max_memory_allocated`` (reset before each call); on CPU the peak resident set
 size above the pre-call level, sampled every 5 ms from ``/proc/self/statm`` (freed heap is returned to the OS
 with ``malloc_trim`` before each call), falling back to ``resource.getrusage`` (process lifetime) elsewhere.
 
     OMP_NUM_THREADS=1 python scripts/bench_throughput.py --C 16 --N 5 --batch 64 --archs 4
     python scripts/bench_throughput.py --C 8 --N 1 --batch 16 --archs 3 --sets robot --device cuda --json out.json
+    OMP_NUM_THREADS=1 python scripts/bench_throughput.py --sets robot --archs 16 --arch-batches 1,4,16 \
+        --batched-only --count-ops
 """
 
 from __future__ import annotations
@@ -42,6 +51,7 @@ from torch.utils._python_dispatch import TorchDispatchMode  # noqa: E402
 
 from raynas.data.batch import Batch  # noqa: E402
 from raynas.metrics import get_metric, list_metrics  # noqa: E402
+from raynas.metrics.batched import compute_metrics_batched  # noqa: E402
 from raynas.metrics.engine import MetricResult, compute_metrics  # noqa: E402
 from raynas.spaces import create_space  # noqa: E402
 
@@ -149,6 +159,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="alternating repeats per arch; the fastest of each engine counts (robust on a busy machine)")
     ap.add_argument("--count-ops", action="store_true",
                     help="also count dispatched ATen ops per arch for each engine (extra, untimed calls)")
+    ap.add_argument("--arch-batches", default="", help="comma list of K: also time the batched engine (see above)")
+    ap.add_argument("--batched-only", action="store_true", help="only the batched comparison (with --arch-batches)")
     ap.add_argument("--json", type=Path, default=None, help="also write the summary here")
     args = ap.parse_args(argv)
     if args.threads:
@@ -176,7 +188,13 @@ def main(argv: list[str] | None = None) -> int:
     summary: dict[str, Any] = {"config": vars(args) | {"json": str(args.json), "ids": ids}, "sets": {}}
     print(f"NB201 C={args.C} N={args.N} batch={args.batch} {args.resolution}x{args.resolution} on {device}, "
           f"archs {ids}, torch threads {torch.get_num_threads()}")
+    arch_batches = [int(k) for k in args.arch_batches.split(",") if k.strip()]
     for set_name, names in sets.items():
+        if arch_batches:
+            summary["sets"].setdefault(set_name, {})["batched"] = bench_batched(
+                space, ids, names, batch, device, args, arch_batches, set_name)
+            if args.batched_only:
+                continue
         for _ in range(args.warmup):  # first calls pay for lazy initialisation (oneDNN, allocator, imports)
             arch0 = space.index_to_arch(ids[0])
             for fused in (False, True):
@@ -251,7 +269,7 @@ def main(argv: list[str] | None = None) -> int:
             floor = max(per_metric["grasp"] - per_metric["grad_norm"], 1e-9)
             row["speedup_bound_hvp"] = sum(per_metric.values()) / floor
             print(f"  [{set_name}] bound from GraSP's unshareable HVP: speedup <= x{row['speedup_bound_hvp']:.2f}")
-        summary["sets"][set_name] = row
+        summary["sets"][set_name] = {**row, **summary["sets"].get(set_name, {})}
         print(f"{set_name}: unfused {row['unfused_archs_per_s']:.4f} archs/s, fused {row['fused_archs_per_s']:.4f} "
               f"archs/s -> speedup x{row['speedup']:.2f} (CPU time x{row['cpu_speedup']:.2f}); peak "
               f"{row['unfused_peak_mib']:.1f} -> {row['fused_peak_mib']:.1f} MiB (x{row['peak_ratio']:.2f}); "
@@ -268,6 +286,65 @@ def main(argv: list[str] | None = None) -> int:
     if args.json is not None:
         args.json.write_text(json.dumps(summary, indent=2))
     return 0
+
+
+def bench_batched(space: Any, ids: list[int], names: list[str], batch: Batch, device: torch.device, args: Any,
+                  ks: list[int], set_name: str) -> dict[str, Any]:
+    """Unfused loop vs fused per arch vs batched at each K, all on the same archs, rotating order per round."""
+    archs = [space.index_to_arch(i) for i in ids]
+    net = {"C": args.C, "N": args.N}
+    facs = [lambda a=a: space.to_module(a, args.num_classes, **net) for a in archs]
+    thin_kw = space.thin_kwargs()
+    thins = [lambda a=a: space.to_module(a, args.num_classes, **{**net, **thin_kw}) for a in archs] if thin_kw else None
+
+    def per_arch(fused: bool) -> list[list[MetricResult]]:
+        return [compute_metrics(f, batch, names, device=device, seed=args.seed, fused=fused,
+                                thin_factory=thins[i] if thins else None) for i, f in enumerate(facs)]
+
+    def batched(k: int) -> list[list[MetricResult]]:
+        out: list[list[MetricResult]] = []
+        for s in range(0, len(facs), k):
+            out += compute_metrics_batched(facs[s:s + k], batch, names, device=device, seed=args.seed,
+                                           thin_factories=thins[s:s + k] if thins else None)
+        return out
+
+    modes: dict[str, Callable[[], list[list[MetricResult]]]] = {"unfused": lambda: per_arch(False),
+                                                                "fused": lambda: per_arch(True)}
+    for k in ks:
+        modes[f"batched{k}"] = lambda k=k: batched(k)
+    for _ in range(args.warmup):  # lazy initialisation (oneDNN, allocator) on a small batch
+        small = batch.head(min(4, batch.size))
+        compute_metrics(facs[0], small, names, device=device, seed=args.seed, fused=True)
+        compute_metrics_batched(facs[:2], small, names, device=device, seed=args.seed)
+    best = {m: math.inf for m in modes}
+    peak = {m: 0 for m in modes}
+    results: dict[str, list[list[MetricResult]]] = {}
+    order = list(modes)
+    for rep in range(args.repeats):
+        rot = order[rep % len(order):] + order[: rep % len(order)]
+        for m in rot:
+            sec, _cpu, mem, res = timed(modes[m], device)
+            best[m], peak[m], results[m] = min(best[m], sec), max(peak[m], mem), res
+            print(f"  [{set_name}] {m:10s} {len(ids)} archs {sec:8.2f} s wall, peak {mem / 2**20:8.1f} MiB")
+    n = len(ids)
+    row: dict[str, Any] = {"archs": n, "modes": {}}
+    for m in modes:
+        k = int(m[len("batched"):]) if m.startswith("batched") else 1
+        worst = max((max_rel_diff(a, b) for a, b in zip(results["fused"], results[m])), default=(0.0, ""))
+        row["modes"][m] = {"archs_per_s": n / best[m], "x_unfused": best["unfused"] / best[m],
+                           "x_fused": best["fused"] / best[m], "peak_mib_per_arch": peak[m] / 2**20 / min(k, n),
+                           "max_rel_diff_vs_fused": worst[0], "max_rel_diff_metric": worst[1]}
+    if args.count_ops:
+        for m in modes:
+            with OpCounter() as counter:
+                modes[m]()
+            row["modes"][m]["ops_per_arch"] = counter.count / n
+    for m, r in row["modes"].items():
+        ops = f", {r['ops_per_arch']:.0f} ATen ops/arch" if "ops_per_arch" in r else ""
+        print(f"{set_name}: {m:10s} {r['archs_per_s']:.4f} archs/s  x{r['x_unfused']:.2f} vs unfused loop, "
+              f"x{r['x_fused']:.2f} vs fused{ops}, peak {r['peak_mib_per_arch']:.1f} MiB/arch, max rel diff vs "
+              f"fused {r['max_rel_diff_vs_fused']:.1e} {r['max_rel_diff_metric']}")
+    return row
 
 
 if __name__ == "__main__":

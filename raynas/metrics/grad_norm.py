@@ -19,6 +19,7 @@ def grad_norm_reduce(shared: Mapping[str, Any], batch: Batch) -> torch.Tensor:
 
 @register_metric(
     "grad_norm",
+    batchable=True,
     needs_labels=True,
     higher_is_better=True,
     pass_kind="loss",

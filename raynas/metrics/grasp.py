@@ -22,6 +22,7 @@ def grasp_reduce(shared: Mapping[str, Any], batch: Batch) -> torch.Tensor:
 
 @register_metric(
     "grasp",
+    batchable=True,
     needs_labels=True,
     higher_is_better=True,
     pass_kind="loss",

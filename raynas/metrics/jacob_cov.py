@@ -43,6 +43,7 @@ def check_batch(batch: Batch) -> None:
 
 @register_metric(
     "jacob_cov",
+    batchable=True,
     needs_labels=False,
     higher_is_better=True,
     pass_kind="loss",

@@ -20,6 +20,7 @@ def naswot_reduce(shared: Mapping[str, Any], batch: Batch) -> torch.Tensor:
 
 @register_metric(
     "naswot",
+    batchable=True,
     needs_labels=False,
     higher_is_better=True,
     reference="Mellor, Turner, Storkey, Crowley. Neural Architecture Search without Training. ICML 2021",

@@ -10,6 +10,7 @@ from raynas.metrics.registry import register_metric
 
 @register_metric(
     "params",
+    batchable=True,
     needs_labels=False,
     needs_data=False,
     higher_is_better=True,

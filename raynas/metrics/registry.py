@@ -47,6 +47,8 @@ class MetricSpec:
         pass_kind: which pass of the fused engine computes it (``"own"``: its own call, the default).
         uses: the shared quantities its ``reduce`` reads (names documented in :mod:`raynas.metrics.fused`).
         reduce: the metric's reduction applied to the shared quantities; must give the value ``fn`` gives.
+        batchable: the batched engine (:mod:`raynas.metrics.batched`) computes it for K architectures in one
+            stacked network, equal to this per-arch value; False: it is scored per arch there (the fallback).
     """
 
     name: str
@@ -62,6 +64,7 @@ class MetricSpec:
     pass_kind: PassKind = "own"
     uses: tuple[str, ...] = ()
     reduce: ReduceFn | None = None
+    batchable: bool = False
 
     @property
     def description(self) -> str:
@@ -86,6 +89,7 @@ def register_metric(
     pass_kind: PassKind = "own",
     uses: tuple[str, ...] = (),
     reduce: ReduceFn | None = None,
+    batchable: bool = False,
 ) -> Callable[[MetricFn], MetricFn]:
     """Decorator registering ``fn`` as metric ``name`` with its metadata; returns ``fn`` unchanged.
 
@@ -98,7 +102,7 @@ def register_metric(
             name,
             MetricSpec(
                 name, fn, needs_labels, needs_data, bn, mode, dtype, higher_is_better, reference, thin_model,
-                pass_kind, tuple(uses), reduce,
+                pass_kind, tuple(uses), reduce, batchable,
             ),
         )
         return fn

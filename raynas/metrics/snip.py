@@ -21,6 +21,7 @@ def snip_reduce(shared: Mapping[str, Any], batch: Batch) -> torch.Tensor:
 
 @register_metric(
     "snip",
+    batchable=True,
     needs_labels=True,
     higher_is_better=True,
     pass_kind="loss",

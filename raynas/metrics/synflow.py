@@ -12,6 +12,7 @@ from raynas.metrics.registry import register_metric
 
 @register_metric(
     "synflow",
+    batchable=True,
     needs_labels=False,
     needs_data=False,
     # BN would normalise the all-ones signal away and float32 overflows on deep nets: the engine removes BN and

@@ -61,6 +61,7 @@ class ScoringWorker:
         metric_modules: Sequence[str] = (),
         metric_specs: Sequence[Any] = (),
         metric_code: Sequence[tuple[str, bytes]] = (),
+        arch_batch: int = 1,
     ):
         import torch
 
@@ -73,6 +74,7 @@ class ScoringWorker:
         self.space_kwargs = dict(space_kwargs)
         self.metrics = list(metrics)
         self.seed = seed
+        self.arch_batch = arch_batch
         self.data_name = data_name
         self.host = socket.gethostname()
         self.device = pick_device(self.gpu_ids())
@@ -97,7 +99,7 @@ class ScoringWorker:
 
         return iter_scored(
             self.space, shard.ids, list(shard.metrics or self.metrics), self.batch, self.seed, self.device,
-            self.data_name, self.host, self.space_kwargs,
+            self.data_name, self.host, self.space_kwargs, arch_batch=self.arch_batch,
         )
 
     def stream(self, shard: "Shard") -> Iterator[tuple[int, "pa.Table"]]:
@@ -270,5 +272,5 @@ def create_actor(cfg: "ScoreConfig", metrics: Sequence[str], batch_ref: Any, dat
     ).remote(
         cfg.space, cfg.space_kwargs, list(metrics), batch_ref, cfg.seed, data_name,
         max(1, int(cfg.cpus_per_worker)), metric_modules=list(plugins.modules), metric_specs=list(plugins.specs),
-        metric_code=list(plugins.code),
+        metric_code=list(plugins.code), arch_batch=cfg.arch_batch,
     )

@@ -27,6 +27,11 @@ FORCE_MAY_CHANGE: tuple[str, ...] = ("metrics", "shard_size")
 #: large enough that per-shard overhead (one Parquet file, one Ray round trip) stays negligible.
 DEFAULT_SHARD_SIZE = 25
 
+#: archs the batched engine scores in one stacked network when not given (``arch_batch``). 1 (the per-arch fused
+#: engine) until ``scripts/bench_throughput.py`` has measured the batched engine on a GPU, where it is meant to
+#: pay off (README, Benchmarks). Execution only: equal values at any setting.
+DEFAULT_ARCH_BATCH = 1
+
 #: ``--all`` materialises the id list; beyond this the user must sample (DARTS has ~1e18 archs).
 MAX_ALL_SIZE = 10_000_000
 
@@ -67,6 +72,9 @@ class ScoreConfig:
     #: names are resolved, here and in every scoring actor. Modules of such metrics already imported by the
     #: caller are found on their own (:func:`plugin_modules`) and recorded in the saved config.
     metric_modules: tuple[str, ...] = ()
+    #: archs scored together in one stacked network by the batched engine (:mod:`raynas.metrics.batched`);
+    #: 1: one arch at a time (the fused engine). Execution only (a volatile key): the values are the same.
+    arch_batch: int = DEFAULT_ARCH_BATCH
 
     def __post_init__(self) -> None:
         if isinstance(self.metrics, str):
@@ -91,6 +99,8 @@ class ScoreConfig:
         _positive("batch_size", self.batch_size)
         _positive("image_size", self.image_size)
         _positive("shard_size", self.shard_size)
+        if isinstance(self.arch_batch, bool) or not isinstance(self.arch_batch, int) or self.arch_batch < 1:
+            raise ConfigError(f"arch_batch must be an int >= 1, got {self.arch_batch!r}")
         if self.workers < 0:
             raise ConfigError(f"workers must be >= 0 (0: in-process), got {self.workers}")
         if self.gpus_per_worker < 0:

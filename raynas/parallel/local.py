@@ -42,7 +42,7 @@ def run_local(
         try:
             for _idx, table in iter_scored(
                 run.space, shard.ids, shard.metrics or run.metrics, run.batch, cfg.seed, device, run.data_name,
-                space_kwargs=cfg.space_kwargs,
+                space_kwargs=cfg.space_kwargs, arch_batch=cfg.arch_batch,
             ):
                 tables.append(table)
                 tracker.add(1, table)

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Callable, Collection, Iterator, Mapping, 
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from raynas.errors import RaynasError, UnknownNameError
+from raynas.errors import ConfigError, RaynasError, UnknownNameError
 from raynas.store.keys import key_mask
 
 if TYPE_CHECKING:
@@ -52,6 +52,7 @@ def score_ids(
     space_kwargs: Mapping[str, Any] | None = None,
     progress: Callable[[int, int], None] | None = None,
     to_table: ToTable | None = None,
+    arch_batch: int = 1,
 ) -> pa.Table:
     """Score every arch of ``ids`` with every metric; one row per (arch, metric).
 
@@ -67,13 +68,15 @@ def score_ids(
         space_kwargs: ``to_module`` overrides (NAS-Bench-201: ``C``, ``N``).
         progress: called ``(archs_done, len(ids))`` after each arch.
         to_table: row builder (default :func:`raynas.store.schema.results_to_table`).
+        arch_batch: archs scored together by the batched engine (:mod:`raynas.metrics.batched`: one stacked
+            network per group of ``arch_batch`` consecutive ids; same values as 1, the per-arch fused engine).
     Returns:
         the concatenated rows of all archs. An arch whose index or network cannot be built gets one
         ``status="error"`` row per metric carrying the error text; the other archs are still scored.
     """
     tables: list[pa.Table] = []
     for k, (_idx, table) in enumerate(iter_scored(space, ids, metric_names, batch, seed, device, data_name, host,
-                                                  space_kwargs, to_table)):
+                                                  space_kwargs, to_table, arch_batch=arch_batch)):
         tables.append(table)
         if progress is not None:
             progress(k + 1, len(ids))
@@ -95,11 +98,23 @@ def iter_scored(
     host: str | None = None,
     space_kwargs: Mapping[str, Any] | None = None,
     to_table: ToTable | None = None,
+    arch_batch: int = 1,
 ) -> Iterator[tuple[int, pa.Table]]:
     """:func:`score_ids` one arch at a time: yields ``(arch_index, rows)`` as soon as each arch is scored (the
     unit of progress, and of what an interrupted run keeps). Unknown metric names raise (the engine's
-    :class:`UnknownNameError`) at the first arch."""
+    :class:`UnknownNameError`) at the first arch.
+
+    ``arch_batch > 1``: groups of that many consecutive ids are scored by the batched engine
+    (:func:`raynas.metrics.batched.compute_metrics_batched`, which splits a group after out-of-memory and notes it
+    on the rows); each group's archs are then yielded in order."""
     from raynas.metrics.engine import compute_metrics
+
+    if isinstance(arch_batch, bool) or not isinstance(arch_batch, int) or arch_batch < 1:
+        raise ConfigError(f"arch_batch must be an int >= 1, got {arch_batch!r}")
+    if arch_batch > 1:
+        yield from _iter_batched(space, ids, metric_names, batch, seed, device, data_name, host, space_kwargs,
+                                 to_table, arch_batch)
+        return
 
     # unknown names: the run's config resolved them already (ScoreConfig.metric_names), and the engine checks
     # them again before any arch is scored; its UnknownNameError is re-raised below, never stored as error rows
@@ -124,6 +139,60 @@ def iter_scored(
             log.warning("arch %s: cannot be built (%s: %s)", idx, type(exc).__name__, exc)
             results = error_results(names, f"build failed: {type(exc).__name__}: {exc}", str(device))
         yield int(idx), to_table(space, int(idx), arch, seed, data_name, results, host)
+
+
+def _iter_batched(
+    space: "SearchSpace",
+    ids: Sequence[int],
+    metric_names: Sequence[str],
+    batch: "Batch",
+    seed: int,
+    device: str,
+    data_name: str | None,
+    host: str | None,
+    space_kwargs: Mapping[str, Any] | None,
+    to_table: ToTable | None,
+    arch_batch: int,
+) -> Iterator[tuple[int, pa.Table]]:
+    """:func:`iter_scored` with ``arch_batch`` archs per call of the batched engine."""
+    from raynas.metrics.batched import compute_metrics_batched
+    from raynas.metrics.registry import get_metric
+
+    names = list(metric_names)
+    for n in names:  # unknown names raise before any arch is scored, as the per-arch engine does
+        get_metric(n)
+    to_table = to_table or _default_to_table()
+    kwargs = dict(space_kwargs or {})
+    thin_kw = space.thin_kwargs()
+    data_name = data_name if data_name is not None else batch.name
+    host = host or socket.gethostname()
+    for start in range(0, len(ids), arch_batch):
+        group = [int(i) for i in ids[start:start + arch_batch]]
+        archs: dict[int, Any] = {}
+        results: dict[int, list[Any]] = {}
+        for idx in group:
+            try:
+                archs[idx] = space.index_to_arch(idx)
+            except Exception as exc:  # noqa: BLE001 - a broken arch becomes error rows, the run goes on
+                log.warning("arch %s: cannot be built (%s: %s)", idx, type(exc).__name__, exc)
+                results[idx] = error_results(names, f"build failed: {type(exc).__name__}: {exc}", str(device))
+        todo = [i for i in group if i in archs]
+        if todo:
+            factories = [_factory(space, archs[i], batch.num_classes, kwargs) for i in todo]
+            thins = ([_factory(space, archs[i], batch.num_classes, {**kwargs, **thin_kw}) for i in todo]
+                     if thin_kw else None)
+            try:
+                scored = compute_metrics_batched(factories, batch, names, device=device, seed=seed,
+                                                 thin_factories=thins)
+            except UnknownNameError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - the group's archs become error rows, the run goes on
+                log.warning("archs %s: batched scoring failed (%s: %s)", todo, type(exc).__name__, exc)
+                scored = [error_results(names, f"scoring failed: {type(exc).__name__}: {exc}", str(device))
+                          for _ in todo]
+            results.update(zip(todo, scored))
+        for idx in group:
+            yield idx, to_table(space, idx, archs.get(idx), seed, data_name, results[idx], host)
 
 
 def _factory(space: "SearchSpace", arch: Any, num_classes: int, kwargs: Mapping[str, Any]) -> Callable[[], Any]:

@@ -45,6 +45,7 @@ VOLATILE_KEYS: tuple[str, ...] = (
     "max_retries",
     "shard_timeout_s",
     "metric_modules",
+    "arch_batch",
 )
 #: statuses of rows a resumed run scores again (their replacements supersede them, see ``drop_keys``)
 RETRY_STATUSES = ("error", "oom")
