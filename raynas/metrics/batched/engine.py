@@ -48,7 +48,7 @@ from raynas.metrics._layers import grads_or_zeros
 from raynas.metrics._single import MetricResult
 from raynas.metrics.engine import compute_metrics
 from raynas.metrics.jacob_cov import check_batch, jacob_cov_score
-from raynas.metrics.registry import MetricSpec, get_metric
+from raynas.metrics.registry import get_metric
 from raynas.spaces.stacking import stack_networks
 
 log = logging.getLogger(__name__)
