@@ -24,8 +24,9 @@ ReduceFn = Callable[[Mapping[str, Any], Batch], "torch.Tensor | float"]
 
 #: passes of the fused engine: ``"own"`` (the metric's own call on a prepared copy), ``"loss"`` (one train-mode
 #: forward + CE backward shared by the gradient/activation metrics), ``"ntk"`` (one forward + per-sample gradients),
-#: ``"lwt"`` (one light-weight training run on a private copy, read by both of its signals)
-PassKind = Literal["own", "loss", "ntk", "lwt"]
+#: ``"lwt"`` (one light-weight training run on a private copy, read by both of its signals), ``"az"`` (AZ-NAS's
+#: Gaussian-input forward and per-cell vector-Jacobian products, read by its three feature terms)
+PassKind = Literal["own", "loss", "ntk", "lwt", "az"]
 
 
 @dataclass(frozen=True)
