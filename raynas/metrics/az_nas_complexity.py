@@ -14,6 +14,7 @@ from raynas.metrics.registry import register_metric
     "az_nas_complexity",
     needs_labels=False,
     needs_data=False,
+    inputs="zeros: one sample of the batch's shape (a count)",
     mode="eval",  # one-sample forward (train-mode BN may refuse a single value per channel)
     higher_is_better=True,
     reference="Lee, Ham. AZ-NAS. CVPR 2024 (complexity s^C = the API's FLOPs); counted as D-X-Y's "

@@ -20,7 +20,8 @@ def az_nas_expressivity_reduce(shared: Mapping[str, Any], batch: Batch) -> torch
 @register_metric(
     "az_nas_expressivity",
     needs_labels=False,
-    needs_data=False,  # a standard-normal input of the batch's shape
+    needs_data=False,
+    inputs="gaussian: randn of the batch's shape (AZ-NAS's random input)",
     higher_is_better=True,
     pass_kind="az",
     uses=("az",),

@@ -18,7 +18,8 @@ MECO_HW = 64
 @register_metric(
     "meco",
     needs_labels=False,
-    needs_data=False,  # one Gaussian sample (only the batch's channel count is read)
+    needs_data=False,
+    inputs="gaussian: ONE randn(1, C, 64, 64) sample, C the batch's channels (MeCo's code fixes 64x64)",
     higher_is_better=True,
     reference="Jiang, Wang, Bie. MeCo: Zero-Shot NAS with One Data and Single Forward Pass via Minimum Eigenvalue "
     "of Correlation. NeurIPS 2023; HamsterMimi/MeCo correlation/foresight/pruners/measures/meco.py",

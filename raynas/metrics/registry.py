@@ -48,6 +48,9 @@ class MetricSpec:
         pass_kind: which pass of the fused engine computes it (``"own"``: its own call, the default).
         uses: the shared quantities its ``reduce`` reads (names documented in :mod:`raynas.metrics.fused`).
         reduce: the metric's reduction applied to the shared quantities; must give the value ``fn`` gives.
+        inputs: what the metric feeds the network: ``"batch"`` (the batch's inputs, the default), or a description
+            of the input it makes itself (e.g. AZ-NAS's ``"gaussian: randn of the batch's shape"``, MeCo's one
+            64x64 Gaussian sample); read by users and listings, the engines pass the batch either way.
     """
 
     name: str
@@ -63,6 +66,7 @@ class MetricSpec:
     pass_kind: PassKind = "own"
     uses: tuple[str, ...] = ()
     reduce: ReduceFn | None = None
+    inputs: str = "batch"
 
     @property
     def description(self) -> str:
@@ -87,6 +91,7 @@ def register_metric(
     pass_kind: PassKind = "own",
     uses: tuple[str, ...] = (),
     reduce: ReduceFn | None = None,
+    inputs: str = "batch",
 ) -> Callable[[MetricFn], MetricFn]:
     """Decorator registering ``fn`` as metric ``name`` with its metadata; returns ``fn`` unchanged.
 
@@ -99,7 +104,7 @@ def register_metric(
             name,
             MetricSpec(
                 name, fn, needs_labels, needs_data, bn, mode, dtype, higher_is_better, reference, thin_model,
-                pass_kind, tuple(uses), reduce,
+                pass_kind, tuple(uses), reduce, inputs,
             ),
         )
         return fn

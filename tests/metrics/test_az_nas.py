@@ -115,5 +115,6 @@ def test_metadata() -> None:
         spec = get_metric(name)
         assert (spec.needs_data, spec.needs_labels, spec.pass_kind, spec.uses) == (False, False, "az", ("az",))
         assert "cvlab-yonsei/AZ-NAS" in spec.reference and spec.higher_is_better
+        assert spec.inputs.startswith("gaussian")
     assert get_metric("az_nas_complexity").needs_data is False
     assert math.isfinite(compute_metrics(lambda: tiny_nb201(C=4, N=1), _batch(), TERMS)[0].value)

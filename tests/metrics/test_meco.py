@@ -49,7 +49,8 @@ def test_one_random_sample_the_batch_is_not_read() -> None:
 def test_metadata_and_fused_equal() -> None:
     spec = get_metric("meco")
     assert (spec.needs_data, spec.needs_labels, spec.bn, spec.mode) == (False, False, "keep", "train")
-    assert "HamsterMimi/MeCo" in spec.reference
+    assert "HamsterMimi/MeCo" in spec.reference and "64, 64" in spec.inputs
+    assert get_metric("grad_norm").inputs == "batch"
     plain = compute_metrics(lambda: tiny_nb201(C=4, N=1), _batch(), ["meco", "snip"], seed=1)
     fast = compute_metrics(lambda: tiny_nb201(C=4, N=1), _batch(), ["meco", "snip"], seed=1, fused=True)
     assert plain[0].value == fast[0].value
