@@ -1,6 +1,6 @@
 """AZ-NAS's shared pass: cell features of one Gaussian-input forward, and the three terms read off them.
 
-AZ-NAS (Lee & Ham, CVPR 2024; cvlab-yonsei/AZ-NAS ``NB201/ZeroShotProxy/compute_az_nas_score.py``) scores a
+AZ-NAS (Lee & Ham, CVPR 2024; cvlab-yonsei/AZ-NAS, NAS-Bench-201 folder, ``ZeroShotProxy/compute_az_nas_score.py``) scores a
 network from the feature maps ``f_0`` (the stem's output) and ``f_1..f_L`` (each cell's output, reduction blocks
 included) of ONE train-mode forward of a standard-normal input of the batch's shape, and from ``L`` backward
 products through that forward's graph. :func:`az_terms` computes all three feature-based terms at once; the

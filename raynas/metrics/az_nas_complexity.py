@@ -18,7 +18,7 @@ from raynas.metrics.registry import register_metric
     mode="eval",  # one-sample forward (train-mode BN may refuse a single value per channel)
     higher_is_better=True,
     reference="Lee, Ham. AZ-NAS. CVPR 2024 (complexity s^C = the API's FLOPs); counted as D-X-Y's "
-    "xautodl/utils/flop_benchmark.py get_model_infos (in cvlab-yonsei/AZ-NAS NB201/)",
+    "xautodl/utils/flop_benchmark.py get_model_infos (in the NAS-Bench-201 folder of cvlab-yonsei/AZ-NAS)",
 )
 def az_nas_complexity(model: nn.Module, batch: Batch) -> float:
     """MFLOPs of one sample of the batch's shape, counted as NAS-Bench-201's ``get_model_infos``: every Conv2d call

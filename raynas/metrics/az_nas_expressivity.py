@@ -27,7 +27,7 @@ def az_nas_expressivity_reduce(shared: Mapping[str, Any], batch: Batch) -> torch
     uses=("az",),
     reduce=az_nas_expressivity_reduce,
     reference="Lee, Ham. AZ-NAS: Assembling Zero-Cost Proxies for Network Architecture Search. CVPR 2024; "
-    "cvlab-yonsei/AZ-NAS NB201/ZeroShotProxy/compute_az_nas_score.py",
+    "cvlab-yonsei/AZ-NAS (NAS-Bench-201 folder) ZeroShotProxy/compute_az_nas_score.py",
 )
 def az_nas_expressivity(model: nn.Module, batch: Batch) -> float:
     """``sum_l H_l``: the entropy ``H_l`` of the normalised eigenvalue spectrum of the channel covariance of

@@ -27,7 +27,7 @@ def az_nas_progressivity_reduce(shared: Mapping[str, Any], batch: Batch) -> torc
     uses=("az",),
     reduce=az_nas_progressivity_reduce,
     reference="Lee, Ham. AZ-NAS: Assembling Zero-Cost Proxies for Network Architecture Search. CVPR 2024; "
-    "cvlab-yonsei/AZ-NAS NB201/ZeroShotProxy/compute_az_nas_score.py",
+    "cvlab-yonsei/AZ-NAS (NAS-Bench-201 folder) ZeroShotProxy/compute_az_nas_score.py",
 )
 def az_nas_progressivity(model: nn.Module, batch: Batch) -> float:
     """``min_l (H_l - H_{l-1})``: the smallest gain in spectral entropy from one cell feature to the next

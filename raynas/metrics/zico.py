@@ -54,11 +54,11 @@ def zico(model: nn.Module, batch: Batch) -> float:
     ``g_k = dL_k/dW`` per weight; the score is :func:`zico_of_gradients` of those (the authors loop over the
     batches of their loader and take the statistics over them; NAS-Bench-Suite-Zero's and MeCo's ``zico`` split
     one batch in two, as here). Layers the loss does not reach (no gradient) are skipped, as in AZ-NAS's
-    NB201 revision of the authors' file (the original fails on them).
+    NAS-Bench-201 revision of the authors' file (the original fails on them).
 
     Computed in float64 (network and batch): the ratio ``(|g_1| + |g_2|) / |g_1 - g_2|`` of nearly equal gradients
-    turns float32 rounding into percents of the score (the authors' float32 code gives 205.2 on one thread and
-    209.7 on two for the parity fixture's NB201 #13714); in float64 its runs agree to 1e-15, and the parity
+    turns float32 rounding into percents of the score (the authors' float32 code gives 209.7 on one thread and
+    205.2 on two for the parity fixture's NAS-Bench-201 #13714); in float64 its runs agree to 1e-15, and the parity
     fixture compares float64 runs of both.
 
     Not in a shared pass: with train-mode BatchNorm a half-batch forward is not a slice of the full-batch

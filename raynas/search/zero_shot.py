@@ -8,7 +8,7 @@ failed term, which ranks last), ties among failed scores share their ranks as ot
 Rules (:data:`RULES`, unknown names are :class:`~raynas.errors.UnknownNameError`):
 
 ``az``
-    AZ-NAS's non-linear rank aggregation (Lee & Ham, CVPR 2024; cvlab-yonsei/AZ-NAS ``NB201/tss_general.ipynb``):
+    AZ-NAS's non-linear rank aggregation (Lee & Ham, CVPR 2024; cvlab-yonsei/AZ-NAS ``tss_general.ipynb`` (NAS-Bench-201 folder)):
     ``sum_k log(rank_k / P)``, ``rank_k`` the average rank (1 = worst, ``P`` = best; ``scipy.stats.rankdata``)
     of metric ``k`` over the ``P`` archs of the pool. Default metrics: AZ-NAS's four terms.
 ``rank_sum``
