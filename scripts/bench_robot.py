@@ -56,6 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--pick-metric", default="synflow",
                     help="metric of the NASWOT-style sample-N-pick-best baseline (must be among --metrics)")
     ap.add_argument("--pick-sample", type=_positive, default=100, help="N of sample-N-pick-best")
+    ap.add_argument("--zero-shot-rules", default="az,rank_sum",
+                    help="rank-aggregation rules of the zero-shot baseline rows over --metrics (no queries; "
+                    "raynas.search.zero_shot.RULES); empty: none")
     ap.add_argument("--json", type=Path, default=None, help="also write per-seed results here")
     return ap
 
@@ -65,6 +68,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     args.metrics = [m.strip() for m in args.metrics.split(",") if m.strip()]
     if not args.metrics:
         build_parser().error("--metrics selects no metric")
+    args.zero_shot_rules = [r.strip() for r in args.zero_shot_rules.split(",") if r.strip()]
     if args.pick_metric not in args.metrics:
         build_parser().error(f"--pick-metric {args.pick_metric} is not among --metrics")
     return args
@@ -96,6 +100,21 @@ def summarize(method: str, results: list[dict[str, Any]], oracle: Any, target: f
         "regret_attainable_mean": float(((pool_best if attainable is None else attainable) - finals).mean()),
         "reached": len(reached), "queries_to_target_median": float(np.median(reached)) if reached else None,
     }
+
+
+def zero_shot_row(pool: Any, oracle: Any, rule: str, higher_is_better: Sequence[bool], runs: int, target: float,
+                  pool_best: float, attainable: float) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The zero-shot baseline: the pool's top arch by ``rule`` (deterministic, no query, no cost), as a row
+    averaged over ``runs`` identical runs (queries to target: 0 when its answer reaches the target)."""
+    from raynas.search.zero_shot import rank_pool
+
+    _, order = rank_pool(pool, rule, higher_is_better)
+    top = int(pool.arch_index[order[0]])
+    result = {"arch_index": top, "final": oracle.final(top), "cost": 0.0, "queried": [], "values": []}
+    row = summarize(f"zero-shot ({rule})", [result] * runs, oracle, target, pool_best, attainable)
+    if result["final"] >= target - 1e-9:
+        row.update(reached=runs, queries_to_target_median=0.0)
+    return row, result
 
 
 def format_rows(rows: list[dict[str, Any]], target: float) -> str:
@@ -153,9 +172,14 @@ def main(argv: Sequence[str] | None = None) -> int:
               for m, g in greedy.items()]
     best = max(single, key=lambda r: r["final_mean"])
     rows.append(dict(best, method=f"best single ({best['method'].split(':')[1]})"))
+    directions = [get_metric(m).higher_is_better for m in args.metrics]
+    zero_shot = {rule: zero_shot_row(pool, oracle, rule, directions, len(args.seeds), target, pool_best, attainable)
+                 for rule in args.zero_shot_rules}
+    rows += [row for row, _ in zero_shot.values()]
     print(format_rows(rows + single, target))
     if args.json is not None:
-        args.json.write_text(json.dumps({"rows": rows + single, "runs": per_method, "greedy": greedy}, indent=1))
+        args.json.write_text(json.dumps({"rows": rows + single, "runs": per_method, "greedy": greedy,
+                                         "zero_shot": {k: r for k, (_, r) in zero_shot.items()}}, indent=1))
     return 0
 
 

@@ -49,6 +49,20 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     _queries(h)
     h.set_defaults(func=_run("hnas"))
 
+    z = s.add_parser("zero-shot", help="the top arch of a scored pool by a rank-aggregation rule, no queries")
+    z.add_argument("--scores", required=True, help="run directory written by `raynas score` (the pool); several "
+                   "joined with ':'")
+    z.add_argument("--out", required=True, help="search directory (search.json, result.json)")
+    z.add_argument("--rule", default=None, help="az (AZ-NAS: sum of log(rank/P), default) | rank_sum | revisit "
+                   "(Revisit's nested ordinal rank sums)")
+    z.add_argument("--metrics", default=None, help="comma-separated metric columns (default: the rule's; az: the "
+                   "four az_nas_* terms, revisit: lwt_angle,lwt_loss,params)")
+    z.add_argument("--top", type=int, default=None, help="how many of the ranking the result lists (default 10)")
+    z.add_argument("--resume", action="store_true", help="rerun into the same directory with the same config")
+    z.add_argument("--no-progress", action="store_true")
+    _allow_incomplete(z)
+    z.set_defaults(func=_run("zero-shot"))
+
     t = s.add_parser("tenas", help="TE-NAS pruning search from the supernet")
     _common(t, scores=False)
     t.add_argument("--space", default=None, help="a space with TE-NAS supernets (default: raynas.spaces.DEFAULT_SPACE, "

@@ -24,6 +24,11 @@ Most gradient and activation metrics read different reductions of the *same* qua
 ``"lwt"`` (train mode): ONE light-weight training run (:func:`raynas.metrics._lwt.light_weight_train`, 50 SGD
     steps) on a private copy of the network; ``lwt`` is its :class:`~raynas.metrics._lwt.LWTResult`, read by both
     ``lwt_angle`` (classifier cosine) and ``lwt_loss`` (last loss), which unfused train the network twice.
+``"az"`` (train mode): AZ-NAS's pass (:func:`raynas.metrics._az.az_terms`): ONE forward of a standard-normal
+    input of the batch's shape with the stem and cell outputs recorded, then one sign-probed vector-Jacobian
+    product per cell; ``az`` is its :class:`~raynas.metrics._az.AZTerms`, read by ``az_nas_expressivity``,
+    ``az_nas_progressivity`` and ``az_nas_trainability`` (unfused: three such passes, with the same draws).
+    Its input is not the batch's, so it cannot share the ``"loss"`` pass's forward.
 ``"own"``: every other metric (synflow's BN-free float64 copy, thin-network metrics, params, flops, metrics
     without a ``reduce``, or whose metadata asks for another mode/BN/dtype) runs exactly as unfused, through
     :func:`raynas.metrics.engine.run_metric` on a private copy; these run first, on the untouched network.
@@ -53,6 +58,7 @@ import torch.nn.functional as F
 
 from raynas.data.batch import Batch
 from raynas.errors import MetricError, NonFiniteError, RaynasError
+from raynas.metrics._az import az_terms
 from raynas.metrics._codes import HammingAccumulator, relu_code_hooks
 from raynas.metrics._layers import grads_or_zeros, hessian_gradient, layer_weights, record_outputs, weight_layers
 from raynas.metrics._lwt import light_weight_train
@@ -70,6 +76,7 @@ QUANTITIES: dict[str, frozenset[str]] = {
     "loss": frozenset({"weights", "weight_grads", "hvp", "fisher", "input_jac", "relu_kernel", "relu_units"}),
     "ntk": frozenset(NTK_KINDS) | {"hnas_ntk"},
     "lwt": frozenset({"lwt"}),
+    "az": frozenset({"az"}),
 }
 
 Shared = dict[str, Any]  # quantity name -> value, or the exception that prevented computing it
@@ -164,6 +171,8 @@ def run_shared_pass(
                 shared = loss_pass(model, sub, p.uses)
             elif p.kind == "lwt":  # training mutates weights: a private copy, prepared as the unfused engine does
                 shared = {"lwt": light_weight_train(prepare_model(model, p.specs[0], device), sub)}
+            elif p.kind == "az":
+                shared = az_pass(model, sub, p.uses)
             else:
                 shared = ntk_pass(model, sub, p.uses, method=ntk_method)
             outcome = _finish({s.name: _reduce(s, shared, sub) for s in p.specs})
@@ -286,6 +295,11 @@ def ntk_pass(model: nn.Module, batch: Batch, uses: frozenset[str], *, method: Me
             rows = sample_gradients(scalars, select(model), method=method, retain_graph=i < len(kinds) - 1)
             out[kind] = gram(rows)
     return out
+
+
+def az_pass(model: nn.Module, batch: Batch, uses: frozenset[str]) -> Shared:
+    """The ``"az"`` quantity: AZ-NAS's three feature terms from one Gaussian-input forward (module docstring)."""
+    return {"az": az_terms(model, batch)}
 
 
 @contextmanager

@@ -24,8 +24,9 @@ ReduceFn = Callable[[Mapping[str, Any], Batch], "torch.Tensor | float"]
 
 #: passes of the fused engine: ``"own"`` (the metric's own call on a prepared copy), ``"loss"`` (one train-mode
 #: forward + CE backward shared by the gradient/activation metrics), ``"ntk"`` (one forward + per-sample gradients),
-#: ``"lwt"`` (one light-weight training run on a private copy, read by both of its signals)
-PassKind = Literal["own", "loss", "ntk", "lwt"]
+#: ``"lwt"`` (one light-weight training run on a private copy, read by both of its signals), ``"az"`` (AZ-NAS's
+#: Gaussian-input forward and per-cell vector-Jacobian products, read by its three feature terms)
+PassKind = Literal["own", "loss", "ntk", "lwt", "az"]
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,9 @@ class MetricSpec:
         reduce: the metric's reduction applied to the shared quantities; must give the value ``fn`` gives.
         batchable: the batched engine (:mod:`raynas.metrics.batched`) computes it for K architectures in one
             stacked network, equal to this per-arch value; False: it is scored per arch there (the fallback).
+        inputs: what the metric feeds the network: ``"batch"`` (the batch's inputs, the default), or a description
+            of the input it makes itself (e.g. AZ-NAS's ``"gaussian: randn of the batch's shape"``, MeCo's one
+            64x64 Gaussian sample); read by users and listings, the engines pass the batch either way.
     """
 
     name: str
@@ -65,6 +69,7 @@ class MetricSpec:
     uses: tuple[str, ...] = ()
     reduce: ReduceFn | None = None
     batchable: bool = False
+    inputs: str = "batch"
 
     @property
     def description(self) -> str:
@@ -90,6 +95,7 @@ def register_metric(
     uses: tuple[str, ...] = (),
     reduce: ReduceFn | None = None,
     batchable: bool = False,
+    inputs: str = "batch",
 ) -> Callable[[MetricFn], MetricFn]:
     """Decorator registering ``fn`` as metric ``name`` with its metadata; returns ``fn`` unchanged.
 
@@ -102,7 +108,7 @@ def register_metric(
             name,
             MetricSpec(
                 name, fn, needs_labels, needs_data, bn, mode, dtype, higher_is_better, reference, thin_model,
-                pass_kind, tuple(uses), reduce, batchable,
+                pass_kind, tuple(uses), reduce, batchable, inputs,
             ),
         )
         return fn

@@ -60,6 +60,9 @@ SEARCHES.add("robot", SearchEntry(
 SEARCHES.add("hnas", SearchEntry(
     "raynas.search.hnas_run:HNASSearchConfig", "raynas.search.hnas_run:run_hnas_search",
     "HNAS: BO over the constants of the theory-derived objective"))
+SEARCHES.add("zero-shot", SearchEntry(
+    "raynas.search.zero_shot:ZeroShotConfig", "raynas.search.zero_shot:run_zero_shot_search",
+    "zero-shot: the top arch of a scored pool by a rank-aggregation rule (AZ-NAS, rank sum, Revisit), no queries"))
 SEARCHES.add("tenas", SearchEntry(
     "raynas.pruning.run:TenasConfig", "raynas.pruning.run:run_tenas_search",
     "TE-NAS pruning search from the supernet"))

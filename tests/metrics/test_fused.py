@@ -23,6 +23,7 @@ LOSS = ["grad_norm", "snip", "grasp", "fisher", "fisher_channel", "jacob_cov", "
         "das_units"]
 NTK = ["ntk_trace", "ntk_cond", "ntk_trace_jacobian", "ntk_cond_jacobian", "tenas_ntk_cond"]
 LWT = ["lwt_angle", "lwt_loss"]
+AZ = ["az_nas_expressivity", "az_nas_progressivity", "az_nas_trainability"]
 #: metrics whose value is a count (compared exactly) or computed in float64 from a float64 model (synflow)
 EXACT = {"synflow", "params", "flops", "das_units", "linear_regions", "linear_regions_gaussian"}
 
@@ -49,14 +50,16 @@ def _assert_same(plain: dict, fast: dict) -> None:
             assert b.value == pytest.approx(a.value, rel=1e-5, abs=1e-12), name
 
 
-#: the light-weight-training metrics (50 SGD steps) are only run on the small conv nets
+#: the light-weight-training metrics (50 SGD steps) are only run on the small conv nets, AZ-NAS's cell terms on
+#: the cell network (the conv nets have no stem/cells: test_az_pass_on_a_network_without_cells)
 NO_LWT = [n for n in ALL if not n.startswith("lwt")]
+NO_AZ = [n for n in ALL if n not in AZ]
 
 
 @pytest.mark.parametrize(
     "factory, names",
-    [(lambda: tiny_nb201(C=4, N=1), NO_LWT), (lambda: tiny_bn_convnet(3, 4), ALL),
-     (lambda: TinyConvNet(inplace=True), ALL)],
+    [(lambda: tiny_nb201(C=4, N=1), NO_LWT), (lambda: tiny_bn_convnet(3, 4), NO_AZ),
+     (lambda: TinyConvNet(inplace=True), NO_AZ)],
     ids=["nb201", "bn_convnet", "inplace_convnet"],
 )
 def test_fused_equals_unfused_for_every_metric(factory, names) -> None:
@@ -76,13 +79,14 @@ def test_thin_model_metric_and_duplicates() -> None:
 def test_plan_groups_metrics_into_passes() -> None:
     passes = fused.plan([get_metric(n) for n in ALL])
     kinds = [p.kind for p in passes]
-    assert kinds[-3:] == ["loss", "ntk", "lwt"] and set(kinds[:-3]) == {"own"}  # own passes first (pristine net)
-    loss, ntk, lwt = passes[-3:]
+    assert kinds[-4:] == ["loss", "ntk", "lwt", "az"] and set(kinds[:-4]) == {"own"}  # own passes first
+    loss, ntk, lwt, az = passes[-4:]
+    assert sorted(s.name for s in az.specs) == AZ and az.uses == {"az"}
     assert sorted(s.name for s in loss.specs) == sorted(LOSS)
     assert sorted(s.name for s in ntk.specs) == sorted(NTK)
     assert sorted(s.name for s in lwt.specs) == LWT and lwt.uses == {"lwt"}
     assert ntk.uses == {"hnas_ntk", "hnas_jacobian_ntk", "tenas_ntk"}
-    assert {p.specs[0].name for p in passes[:-3]} == set(ALL) - set(LOSS) - set(NTK) - set(LWT)
+    assert {p.specs[0].name for p in passes[:-4]} == set(ALL) - set(LOSS) - set(NTK) - set(LWT) - set(AZ)
     # a metric whose metadata asks for another model state is not shared
     eval_snip = dataclasses.replace(get_metric("snip"), mode="eval")
     assert not fused.shareable(eval_snip) and fused.shareable(get_metric("snip"))
@@ -304,3 +308,37 @@ def test_unknown_quantity_falls_back_to_own_pass() -> None:
     assert not fused.shareable(spec)
     with pytest.raises(MetricError):
         fused.ntk_pass(_Bad3d(), Batch(torch.randn(2, 3, 1, 1), torch.tensor([0, 1]), 2), frozenset({"hnas_ntk"}))
+
+
+def test_az_terms_come_from_one_pass(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[int] = []
+    real = fused.az_terms
+
+    def counting(model, batch):
+        calls.append(batch.size)
+        return real(model, batch)
+
+    monkeypatch.setattr(fused, "az_terms", counting)
+    plain, fast = _both(lambda: tiny_nb201(C=4, N=1), _batch(), AZ + ["grad_norm", "az_nas_complexity"])
+    assert calls == [6]  # fused: the three terms read ONE Gaussian forward + per-cell products
+    assert all(r.status == "ok" for r in fast.values())
+    _assert_same(plain, fast)
+    assert fast["az_nas_expressivity"].seconds == fast["az_nas_trainability"].seconds
+
+
+def test_az_pass_on_a_network_without_cells() -> None:
+    plain, fast = _both(lambda: tiny_bn_convnet(3, 4), _batch(), AZ + ["grad_norm"])
+    _assert_same(plain, fast)
+    for name in AZ:
+        assert fast[name].status == "error" and "stem" in fast[name].error
+    assert fast["grad_norm"].status == "ok"
+
+
+def test_az_pass_oom_retries_on_a_halved_batch(monkeypatch: pytest.MonkeyPatch) -> None:
+    sizes: list[int] = []
+    _oom_once(monkeypatch, "az_pass", sizes)
+    res = compute_metrics(lambda: tiny_nb201(C=4, N=1), _batch(n=8), AZ, seed=3, fused=True)
+    assert sizes == [8, 4]
+    half = {r.metric: r for r in compute_metrics(lambda: tiny_nb201(C=4, N=1), _batch(n=8).head(4), AZ, seed=3)}
+    for r in res:
+        assert r.status == "ok" and r.value == pytest.approx(half[r.metric].value, rel=1e-6)

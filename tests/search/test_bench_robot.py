@@ -71,3 +71,18 @@ def test_queries_to_target_and_summary(bench):
     text = bench.format_rows([s], 94.3)
     assert "92.250 ± 2.250" in text and "1/2 runs" in text
     assert np.isfinite(s["cost_std"])
+
+
+def test_zero_shot_row_answers_the_rules_top_arch_without_queries(bench):
+    from raynas.search import CandidatePool
+
+    o = FakeOracle([1, 2, 3], [50.0, 70.0, 60.0], costs=[10.0, 20.0, 30.0], finals=[90.0, 94.5, 93.0])
+    pool = CandidatePool.from_table({"arch_index": np.array([1, 2, 3]), "a": np.array([0.1, 0.3, 0.2]),
+                                     "b": np.array([3.0, 1.0, 2.0])}, ["a", "b"])
+    row, result = bench.zero_shot_row(pool, o, "rank_sum", [True, False], 4, 94.3, 94.5, 94.5)
+    assert result["arch_index"] == 2 and result["cost"] == 0.0 and result["queried"] == []
+    assert row["method"] == "zero-shot (rank_sum)" and row["final_mean"] == 94.5 and row["runs"] == 4
+    assert (row["reached"], row["queries_to_target_median"]) == (4, 0.0)
+    row, result = bench.zero_shot_row(pool, o, "rank_sum", [False, True], 4, 94.3, 94.5, 94.5)
+    assert result["arch_index"] == 1 and row["reached"] == 0
+    assert bench.parse_args(["--scores", "r"]).zero_shot_rules == ["az", "rank_sum"]

@@ -22,7 +22,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def test_names_and_entries():
-    assert SEARCHES.names() == ["hnas", "robot", "tenas"]
+    assert SEARCHES.names() == ["hnas", "robot", "tenas", "zero-shot"]
     for name, cls, run in (("robot", runner.RobotSearchConfig, runner.run_robot_search),
                            ("hnas", hnas_run.HNASSearchConfig, hnas_run.run_hnas_search),
                            ("tenas", tenas_run.TenasConfig, tenas_run.run_tenas_search)):
@@ -34,7 +34,7 @@ def test_names_and_entries():
 def test_unknown_name_lists_close_matches():
     with pytest.raises(UnknownNameError, match="did you mean 'robot'") as e:
         get_search("robto")
-    assert e.value.known == ["hnas", "robot", "tenas"]
+    assert e.value.known == ["hnas", "robot", "tenas", "zero-shot"]
     with pytest.raises(UnknownNameError, match="search method"):
         raynas.api.search("bogus", "out")
 

@@ -1,0 +1,42 @@
+"""AZ-NAS trainability: one of AZ-NAS's four terms, read off the shared AZ-NAS pass."""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import torch
+import torch.nn as nn
+
+from raynas.data.batch import Batch
+from raynas.metrics._az import az_terms
+from raynas.metrics.registry import register_metric
+
+
+def az_nas_trainability_reduce(shared: Mapping[str, Any], batch: Batch) -> torch.Tensor:
+    """The trainability term of the shared ``shared["az"]`` (:class:`raynas.metrics._az.AZTerms`)."""
+    return shared["az"].trainability
+
+
+@register_metric(
+    "az_nas_trainability",
+    needs_labels=False,
+    needs_data=False,
+    inputs="gaussian: randn of the batch's shape (AZ-NAS's random input)",
+    higher_is_better=True,
+    pass_kind="az",
+    uses=("az",),
+    reduce=az_nas_trainability_reduce,
+    reference="Lee, Ham. AZ-NAS: Assembling Zero-Cost Proxies for Network Architecture Search. CVPR 2024; "
+    "cvlab-yonsei/AZ-NAS (NAS-Bench-201 folder) ZeroShotProxy/compute_az_nas_score.py",
+)
+def az_nas_trainability(model: nn.Module, batch: Batch) -> float:
+    """Mean over the cells of ``-s - 1/(s + 1e-6) + 2``, ``s`` the largest singular value of a cell's
+    sign-probed input-output Jacobian (AZ-NAS's trainability ``s^T``: highest, 0, at ``s = 1``); a cell passing
+    the probe through unchanged (identity) scores ``-inf``, recorded as status ``nan``.
+
+    One train-mode forward of ``randn`` of the batch's shape (the batch's values and labels are not used) and one
+    vector-Jacobian product per cell (:func:`raynas.metrics._az.az_terms`). The authors re-initialise the network
+    (Kaiming normal, fan-in) before scoring; raynas scores the network as its space initialises it. Needs a network
+    with ``stem`` and ``cells`` (else status ``error``).
+    """
+    return float(az_nas_trainability_reduce({"az": az_terms(model, batch)}, batch))

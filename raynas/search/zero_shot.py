@@ -1,0 +1,182 @@
+"""Zero-shot search: rank a scored pool by a rank-aggregation rule of several metrics and answer its top arch.
+
+No query is made: the search reads the pool's scores only (``raynas search zero-shot``). Each metric's column is
+first oriented by its registered direction (``-x`` for a lower-is-better metric), so that higher is better for
+every rule; a failed score (NaN, +-inf) ranks below every finite one (AZ-NAS's reference records -inf for a
+failed term, which ranks last), ties among failed scores share their ranks as other ties do.
+
+Rules (:data:`RULES`, unknown names are :class:`~raynas.errors.UnknownNameError`):
+
+``az``
+    AZ-NAS's non-linear rank aggregation (Lee & Ham, CVPR 2024; cvlab-yonsei/AZ-NAS ``tss_general.ipynb`` (NAS-Bench-201 folder)):
+    ``sum_k log(rank_k / P)``, ``rank_k`` the average rank (1 = worst, ``P`` = best; ``scipy.stats.rankdata``)
+    of metric ``k`` over the ``P`` archs of the pool. Default metrics: AZ-NAS's four terms.
+``rank_sum``
+    the plain sum of the average ranks (the notebook's TE-NAS combination).
+``revisit``
+    Revisit's nested ordinal combination (Yang et al., WACV 2023; taoyang1122/Revisit_TrainingFree_NAS
+    ``evaluate_anglefc.py``): ``r = ord(m_1)``, then ``r = ord(r) + ord(m_k)`` for each further metric, ``ord`` the
+    0-based ordinal rank (``argsort(argsort(x))``; ties broken by ``arch_index`` here, the file's quicksort
+    leaves them unspecified). With its metrics ``lwt_angle, lwt_loss, params`` this is the file's
+    ``rank_param + ord(ord(angle) + ord(loss))``. Default metrics: those three.
+
+The top arch is the first maximum of the aggregate in ``arch_index`` order (``np.argmax``, as the authors').
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+from scipy.stats import rankdata
+
+from raynas.config import from_dict, to_dict
+from raynas.errors import ConfigError, SearchError
+from raynas.metrics import get_metric
+from raynas.oracles.base import benchmark_answer
+from raynas.registry import Registry
+from raynas.search.pool import CandidatePool
+from raynas.search.runner import load_checked_pool
+from raynas.spaces import DEFAULT_SPACE
+from raynas.store import prepare_search, stored_space
+
+log = logging.getLogger(__name__)
+
+#: ``rule(oriented [P, K]) -> aggregate [P]`` (higher is better); ``oriented`` has -inf for failed scores
+RuleFn = Callable[[np.ndarray], np.ndarray]
+
+
+@dataclass(frozen=True)
+class RankRule:
+    """A registered rank-aggregation rule: its function, default metrics and one-line description."""
+
+    fn: RuleFn
+    default_metrics: tuple[str, ...]
+    doc: str
+
+
+RULES: Registry[RankRule] = Registry("zero-shot rule")
+
+AZ_METRICS = ("az_nas_expressivity", "az_nas_progressivity", "az_nas_trainability", "az_nas_complexity")
+REVISIT_METRICS = ("lwt_angle", "lwt_loss", "params")
+
+
+def average_ranks(x: np.ndarray) -> np.ndarray:
+    """Average ranks ``1..P`` of each column of ``x`` ``[P, K]`` (higher value, higher rank; -inf lowest)."""
+    return np.stack([rankdata(x[:, k], method="average") for k in range(x.shape[1])], axis=1)
+
+
+def ordinal_ranks(v: np.ndarray) -> np.ndarray:
+    """0-based ordinal ranks of ``v`` ``[P]`` (``argsort(argsort(v))``, ties in position order)."""
+    return np.argsort(np.argsort(v, kind="stable"), kind="stable")
+
+
+def _az(x: np.ndarray) -> np.ndarray:
+    return np.log(average_ranks(x) / x.shape[0]).sum(axis=1)
+
+
+def _rank_sum(x: np.ndarray) -> np.ndarray:
+    return average_ranks(x).sum(axis=1)
+
+
+def _revisit(x: np.ndarray) -> np.ndarray:
+    r = ordinal_ranks(x[:, 0])
+    for k in range(1, x.shape[1]):
+        r = ordinal_ranks(r) + ordinal_ranks(x[:, k])
+    return r.astype(np.float64)
+
+
+RULES.add("az", RankRule(_az, AZ_METRICS, "AZ-NAS: sum of log(rank / P) (CVPR 2024)"))
+RULES.add("rank_sum", RankRule(_rank_sum, AZ_METRICS, "sum of average ranks"))
+RULES.add("revisit", RankRule(_revisit, REVISIT_METRICS,
+                              "Revisit: nested ordinal rank sums, r = ord(r) + ord(m_k) (WACV 2023)"))
+
+
+def get_rule(name: str) -> RankRule:
+    """The rule ``name`` (unknown: :class:`~raynas.errors.UnknownNameError` with close matches)."""
+    return RULES.get(name)
+
+
+def oriented_scores(pool: CandidatePool, higher_is_better: Sequence[bool]) -> np.ndarray:
+    """The pool's raw scores with every column made higher-is-better, failed (non-finite) entries -inf."""
+    x = pool.raw * np.where(np.asarray(higher_is_better, dtype=bool), 1.0, -1.0)
+    return np.where(np.isfinite(x), x, -np.inf)
+
+
+def rank_pool(pool: CandidatePool, rule: str, higher_is_better: Sequence[bool]) -> tuple[np.ndarray, np.ndarray]:
+    """``(aggregate [P], positions best-first)`` of ``pool`` under ``rule`` (ties: smaller ``arch_index`` first)."""
+    agg = np.asarray(get_rule(rule).fn(oriented_scores(pool, higher_is_better)), dtype=np.float64)
+    order = np.argsort(-agg, kind="stable")  # positions are in arch_index order
+    return agg, order
+
+
+@dataclass(frozen=True)
+class ZeroShotConfig:
+    """``raynas search zero-shot``: the pool (``scores``, runs joined with ``:``), the search directory ``out``,
+    the rule and its metrics (empty: the rule's defaults; a comma string is normalised to a tuple), ``top``: how
+    many of the ranking the result lists."""
+
+    scores: str
+    out: str
+    rule: str = "az"
+    metrics: tuple[str, ...] | str = ()
+    top: int = 10
+    resume: bool = False
+    allow_incomplete: bool = False
+
+    def __post_init__(self) -> None:
+        names = self.metrics.split(",") if isinstance(self.metrics, str) else self.metrics
+        object.__setattr__(self, "metrics", tuple(m.strip() for m in names if m.strip()))
+        get_rule(self.rule)
+        if not isinstance(self.top, int) or self.top < 1:
+            raise ConfigError(f"zero-shot: top must be a positive integer, got {self.top!r}")
+
+    def resolved_metrics(self) -> tuple[str, ...]:
+        return self.metrics or get_rule(self.rule).default_metrics
+
+
+def _normalise(stored: Mapping[str, Any]) -> dict[str, Any]:
+    """A stored config read back through :class:`ZeroShotConfig` (as stored when it is not one)."""
+    try:
+        return to_dict(from_dict(ZeroShotConfig, dict(stored)))
+    except (ConfigError, SearchError):
+        return dict(stored)
+
+
+def run_zero_shot_search(cfg: ZeroShotConfig | Mapping[str, Any],
+                         progress_callback: Callable[..., None] | None = None) -> dict[str, Any]:
+    """Rank the pool scored in ``cfg.scores`` by ``cfg.rule`` and return (and write) the result.
+
+    The result (``result.json`` of the search directory, beside ``search.json``) holds ``method``, ``rule``,
+    ``metrics``, ``higher_is_better``, the top arch (``arch_index``, ``arch``, ``score``: its aggregate),
+    ``queries`` (0), ``ranking`` (the first ``top`` archs with their aggregates), ``pool``, ``space`` and
+    ``benchmark`` (the space's benchmark answer for the top arch; None for a space without one). A rerun into the
+    same directory needs ``resume`` with the same config (the result is recomputed: no state to continue).
+    ``progress_callback`` is accepted for the registry's calling convention; there is no progress to report.
+    """
+    c = cfg if isinstance(cfg, ZeroShotConfig) else from_dict(ZeroShotConfig, cfg)
+    metrics = c.resolved_metrics()
+    directions = [get_metric(m).higher_is_better for m in metrics]
+    loaded = load_checked_pool(c.scores, metrics, allow_incomplete=c.allow_incomplete)
+    pool, wide, score_cfg = loaded.pool, loaded.wide, loaded.config
+    out = prepare_search(c.out, to_dict(c), c.resume, normalise=_normalise)
+    agg, order = rank_pool(pool, c.rule, directions)
+    if not np.all(np.isfinite(agg[order[:1]])):
+        raise SearchError(f"zero-shot {c.rule}: the aggregate of the top arch is not finite")
+    arch_of = dict(zip(wide.column("arch_index").to_pylist(), wide.column("arch").to_pylist()))
+    best = int(pool.arch_index[order[0]])
+    space = str(score_cfg.get("space") or stored_space(c.scores) or DEFAULT_SPACE)
+    answer = benchmark_answer(space, best)
+    ranking = [{"rank": i + 1, "arch_index": int(pool.arch_index[p]), "score": float(agg[p])}
+               for i, p in enumerate(order[: c.top])]
+    result: dict[str, Any] = {
+        "method": "zero-shot", "rule": c.rule, "metrics": list(metrics), "higher_is_better": directions,
+        "arch_index": best, "arch": arch_of.get(best), "score": float(agg[order[0]]), "queries": 0,
+        "ranking": ranking, "pool": loaded.summary(), "space": space,
+        "benchmark": answer.as_dict() if answer is not None else None,
+    }
+    log.info("zero-shot %s over %d archs (%s): arch %d", c.rule, len(pool), ",".join(metrics), best)
+    out.write_result(result)
+    return result
