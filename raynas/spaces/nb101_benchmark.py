@@ -248,7 +248,9 @@ def _read_user_table(path: Path) -> list[dict[str, Any]]:
     import pyarrow.parquet as pq
 
     try:
-        t = pcsv.read_csv(path) if path.suffix.lower() == ".csv" else pq.read_table(path)
+        # CSV: keep 0/1 strings as text (type inference would read "0110..." as a number and drop zeros)
+        text = pcsv.ConvertOptions(column_types={"module_adjacency": pa.string(), "module_hash": pa.string()})
+        t = pcsv.read_csv(path, convert_options=text) if path.suffix.lower() == ".csv" else pq.read_table(path)
     except (OSError, pa.ArrowException) as e:
         raise DataError(f"cannot read NB101 table {path}: {e}") from None
     need = ["module_adjacency", "module_operations", "validation_accuracy", "test_accuracy", "training_time"]
@@ -262,7 +264,10 @@ def _read_user_table(path: Path) -> list[dict[str, Any]]:
         adj, ops = d["module_adjacency"][k], d["module_operations"][k]
         if isinstance(adj, str):
             adj = [int(c) for c in re.sub(r"[^01]", "", adj)]
-        adj = np.asarray(adj, np.int8).ravel()
+        if not isinstance(adj, (list, tuple)) or not isinstance(ops, (str, list, tuple)):
+            raise DataError(f"NB101 table {path}: row {k}: module_adjacency must be a 0/1 string or list and "
+                            f"module_operations a string or list, got {adj!r} and {ops!r}")
+        adj = np.asarray(adj, np.int64).ravel()
         dim = int(round(len(adj) ** 0.5))
         if dim * dim != len(adj):
             raise DataError(f"NB101 table {path}: row {k}: module_adjacency of {len(adj)} entries is not square")
