@@ -8,11 +8,14 @@
 3. Spearman rho with ``val_accuracy`` of raynas's data-free metrics (params, flops, synflow: computed here, on
    the canonical network, one real CIFAR-size random batch, seed 0) beside NASLib's own values in the file, on
    the 500 rows and on the 292 distinct cells (rows of one cell averaged).
+5. (``--nb301``) DARTS cross-check: NASLib's NB301 network's parameter count on all 725 genotypes of
+   ``nbsz/nb301_cifar10.parquet`` = raynas's darts_cifar at C=32, 8 cells, minus the cell ops' BN affine
+   parameters (NASLib's cell ops use non-affine BN; tests/spaces/test_nb301_params.py checks every 12th row).
 4. RoBoT (and random search) on the 292-cell pool, scores = NASLib's six RoBoT proxies from the file, oracle =
    the sample's table (query = final = ``val_accuracy``, no cost recorded: the budget is a query count).
 
-    python scripts/bench_nb101.py --json /tmp/nb101.json          # ~15 min on 2 CPU cores (synflow)
-    python scripts/bench_nb101.py --skip-metrics                  # steps 1, 2 (first 100 rows) and 4 only
+    python scripts/bench_nb101.py --json /tmp/nb101.json --cache /tmp/nb101.jsonl   # ~15 min on 2 free cores
+    python scripts/bench_nb101.py --skip-metrics                  # steps 1, 2 and 4 only
 """
 
 from __future__ import annotations
@@ -40,12 +43,15 @@ NASLIB_ROBOT = ("grad_norm", "snip", "grasp", "fisher", "synflow", "jacov")
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--source", type=Path, default=None, help="nbsz/nb101_cifar10.parquet (default: $RAYNAS_DATA)")
+    ap.add_argument("--nb301", action="store_true", help="only step 5 (the NB301 parameter cross-check)")
     ap.add_argument("--skip-metrics", action="store_true", help="skip step 3 (synflow on 292 full-size nets)")
-    ap.add_argument("--flops-rows", type=int, default=None, help="rows checked in step 2 (default: all, or 100 "
-                    "with --skip-metrics)")
+    ap.add_argument("--flops-rows", type=int, default=None, help="rows checked in step 2 (default 100: a forward "
+                    "pass of a full-size network each)")
     ap.add_argument("--budget", type=_positive, default=20, help="distinct queries per search")
     ap.add_argument("--seeds", type=_seeds, default=_seeds("0-9"))
     ap.add_argument("--json", type=Path, default=None, help="also write every number here")
+    ap.add_argument("--cache", type=Path, default=None,
+                    help="JSON-lines file of per-cell metric values: appended as computed, reused when rerun")
     return ap
 
 
@@ -80,6 +86,36 @@ def naslib_flops_offset(net: Any, x: Any) -> float:
     return float(total[0])
 
 
+def nb301_check() -> int:
+    import ast
+
+    import pyarrow.parquet as pq
+    import torch
+    import torch.nn as nn
+
+    from raynas.spaces import create_space
+    from raynas.spaces.benchmarks import data_root
+    from raynas.spaces.darts_genotypes import DartsGenotype
+
+    ops = ("max_pool_3x3", "avg_pool_3x3", "skip_connect", "sep_conv_3x3", "sep_conv_5x5", "dil_conv_3x3",
+           "dil_conv_5x5")  # NASLib's compact op codes
+    t = pq.read_table(data_root() / "nbsz" / "nb301_cifar10.parquet", columns=["naslib_key", "params"]).to_pydict()
+    space = create_space("darts_cifar")
+    equal = 0
+    for key, want in zip(t["naslib_key"], t["params"]):
+        normal, reduce = ast.literal_eval(key)
+        g = DartsGenotype.from_pairs([(ops[o], i) for i, o in normal], [(ops[o], i) for i, o in reduce])
+        with torch.device("meta"):
+            net = space.to_module(g, 10, C=32, layers=8)
+        total = sum(p.numel() for p in net.parameters())
+        bn = sum(p.numel() for c in net.cells for m in c.ops.modules() if isinstance(m, nn.BatchNorm2d)
+                 for p in m.parameters())
+        equal += int(total - bn == round(want * 1e6))
+    print(f"NB301: darts_cifar C=32, 8 cells, minus cell-op BN affine parameters = NASLib params on "
+          f"{equal}/{len(t['params'])} genotypes")
+    return 0 if equal == len(t["params"]) else 1
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
@@ -95,6 +131,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         nbsz_source_path
     from raynas.spaces.nb101_model import param_count
 
+    if args.nb301:
+        return nb301_check()
     src = args.source or nbsz_source_path()
     t = pq.read_table(src).to_pydict()
     space = create_space("nb101")
@@ -117,7 +155,7 @@ def main(argv: Sequence[str] | None = None) -> int:
           f"{out['params']['canonical_differs']} rows (max {100 * out['params']['canonical_max_rel_diff']:.2f} %)")
 
     # 2. flops
-    n_fl = args.flops_rows if args.flops_rows is not None else (100 if args.skip_metrics else len(specs))
+    n_fl = args.flops_rows if args.flops_rows is not None else 100
     batch = Batch(torch.zeros(1, 3, 32, 32), torch.zeros(1, dtype=torch.long), 10)
     flops = get_metric("flops").fn
     dev = []
@@ -135,12 +173,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         g = torch.Generator().manual_seed(0)
         b = Batch(torch.randn(64, 3, 32, 32, generator=g), torch.randint(0, 10, (64,), generator=g), 10)
         mine: dict[str, dict[int, float]] = {m: {} for m in ("params", "flops", "synflow")}
+        if args.cache is not None and args.cache.exists():
+            for line in args.cache.read_text().splitlines():
+                row = json.loads(line)
+                for m in mine:
+                    mine[m][int(row["arch_index"])] = float(row[m])
         t0 = time.time()
         for k, i in enumerate(uniq):
+            if int(i) in mine["synflow"]:
+                continue
             arch = space.index_to_arch(int(i))
             for r in compute_metrics(lambda: space.to_module(arch, 10), b, list(mine), seed=0):
                 mine[r.metric][int(i)] = float("nan") if r.value is None else float(r.value)
-            if k % 50 == 0:
+            if args.cache is not None:
+                with args.cache.open("a") as f:
+                    f.write(json.dumps({"arch_index": int(i), **{m: mine[m][int(i)] for m in mine}}) + "\n")
+            if k % 25 == 0:
                 logging.info("metrics %d/%d (%.0f s)", k, len(uniq), time.time() - t0)
         cell_val = {int(u): float(val[idx == u].mean()) for u in uniq}
         rho = {}

@@ -174,6 +174,11 @@ class NB101Space(SearchSpace):
             raise ConfigError(f"{self.name}.to_module: unknown option(s) {unknown}; allowed: {sorted(self.macro)}")
         return NB101Network(self._check(arch), num_classes, **{**self.macro, **kwargs})
 
+    def thin_kwargs(self) -> dict[str, Any]:
+        """None: a 1-channel copy does not exist (the output's channels are split over up to 5 inputs, so a
+        cell needs at least its output in-degree of channels); linear regions are counted on the network."""
+        return {}
+
     def describe(self) -> dict[str, Any]:
         return {**super().describe(), "ops": list(OPS_NB101), "max_vertices": MAX_VERTICES,
                 "max_edges": MAX_EDGES, "macro": dict(self.macro)}
