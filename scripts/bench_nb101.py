@@ -8,6 +8,7 @@
 3. Spearman rho with ``val_accuracy`` of raynas's data-free metrics (params, flops, synflow: computed here, on
    the canonical network, one real CIFAR-size random batch, seed 0) beside NASLib's own values in the file, on
    the 500 rows and on the 292 distinct cells (rows of one cell averaged).
+0. (``--hashes``) the benchmark's MD5 hash of all 423,624 enumerated cells: all distinct (a few minutes).
 5. (``--nb301``) DARTS cross-check: NASLib's NB301 network's parameter count on all 725 genotypes of
    ``nbsz/nb301_cifar10.parquet`` = raynas's darts_cifar at C=32, 8 cells, minus the cell ops' BN affine
    parameters (NASLib's cell ops use non-affine BN; tests/spaces/test_nb301_params.py checks every 12th row).
@@ -44,9 +45,14 @@ def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--source", type=Path, default=None, help="nbsz/nb101_cifar10.parquet (default: $RAYNAS_DATA)")
     ap.add_argument("--nb301", action="store_true", help="only step 5 (the NB301 parameter cross-check)")
+    ap.add_argument("--hashes", action="store_true",
+                    help="only step 0: the benchmark's hash of every one of the 423,624 enumerated cells, all distinct")
     ap.add_argument("--skip-metrics", action="store_true", help="skip step 3 (synflow on 292 full-size nets)")
     ap.add_argument("--flops-rows", type=int, default=None, help="rows checked in step 2 (default 100: a forward "
                     "pass of a full-size network each)")
+    ap.add_argument("--max-cells", type=int, default=None, help="score at most this many cells in step 3 (a "
+                    "fixed uniform sample; with --cache, counting those already cached)")
+    ap.add_argument("--skip-search", action="store_true", help="skip step 4")
     ap.add_argument("--budget", type=_positive, default=20, help="distinct queries per search")
     ap.add_argument("--seeds", type=_seeds, default=_seeds("0-9"))
     ap.add_argument("--json", type=Path, default=None, help="also write every number here")
@@ -84,6 +90,19 @@ def naslib_flops_offset(net: Any, x: Any) -> float:
         for h in hs:
             h.remove()
     return float(total[0])
+
+
+def hash_check() -> int:
+    """The enumeration's classes are isomorphism classes (canonical form); the benchmark's hash is invariant under
+    isomorphism, so 423,624 distinct hashes mean the two partitions agree (the benchmark's count, by its hash)."""
+    from raynas.spaces import create_space
+
+    space = create_space("nb101")
+    t0 = time.time()
+    hashes = {space.index_to_arch(i).module_hash() for i in range(space.size)}
+    print(f"NB101: {len(hashes):,} distinct benchmark hashes over the {space.size:,} enumerated cells "
+          f"({time.time() - t0:.0f} s)")
+    return 0 if len(hashes) == space.size else 1
 
 
 def nb301_check() -> int:
@@ -133,6 +152,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     if args.nb301:
         return nb301_check()
+    if args.hashes:
+        return hash_check()
     src = args.source or nbsz_source_path()
     t = pq.read_table(src).to_pydict()
     space = create_space("nb101")
@@ -179,17 +200,31 @@ def main(argv: Sequence[str] | None = None) -> int:
                 for m in mine:
                     mine[m][int(row["arch_index"])] = float(row[m])
         t0 = time.time()
-        for k, i in enumerate(uniq):
-            if int(i) in mine["synflow"]:
-                continue
+        # a fixed random order: a run stopped early (--max-cells, or killed: the cache keeps what was done) has
+        # scored a uniform sample of the cells, not the smallest ones
+        order = np.random.default_rng(0).permutation(uniq)
+        todo = [int(i) for i in order if int(i) not in mine["synflow"]]
+        if args.max_cells is not None:
+            todo = todo[:max(0, args.max_cells - len(mine["synflow"]))]
+        for k, i in enumerate(todo):
             arch = space.index_to_arch(int(i))
-            for r in compute_metrics(lambda: space.to_module(arch, 10), b, list(mine), seed=0):
+            for r in compute_metrics(lambda arch=arch: space.to_module(arch, 10), b, list(mine), seed=0):
                 mine[r.metric][int(i)] = float("nan") if r.value is None else float(r.value)
             if args.cache is not None:
                 with args.cache.open("a") as f:
                     f.write(json.dumps({"arch_index": int(i), **{m: mine[m][int(i)] for m in mine}}) + "\n")
             if k % 25 == 0:
-                logging.info("metrics %d/%d (%.0f s)", k, len(uniq), time.time() - t0)
+                logging.info("metrics %d/%d (%.0f s)", k, len(todo), time.time() - t0)
+        # the cells of the longest fully scored prefix of the random order (cached cells outside it are left
+        # out, so the subset stays uniform)
+        scored = [int(i) in mine["synflow"] for i in order]
+        p = scored.index(False) if False in scored else len(order)
+        done = np.isin(uniq, order[:p])
+        if not done.all():  # correlations over the scored cells and their rows only
+            print(f"metrics: {int(done.sum())} of {len(uniq)} cells used (a uniform random subset)")
+            keep = np.isin(idx, uniq[done])
+            idx, val, uniq = idx[keep], val[keep], uniq[done]
+            t = {k: [v for v, ok in zip(vals, keep) if ok] for k, vals in t.items()}
         cell_val = {int(u): float(val[idx == u].mean()) for u in uniq}
         rho = {}
         for m in mine:
@@ -206,6 +241,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                   f"{r['naslib_292']:13.3f}")
 
     # 4. RoBoT on the pool, oracle = the sample's table
+    if args.skip_search:
+        if args.json is not None:
+            args.json.write_text(json.dumps(out, indent=1))
+        return 0
     with tempfile.TemporaryDirectory() as tmp:
         path = nbsz_sample_table(Path(tmp) / "nb101_nbsz_sample.parquet", src)
         table = pq.read_table(path)

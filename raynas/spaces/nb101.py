@@ -95,7 +95,9 @@ class NB101Space(SearchSpace):
     """
 
     name = "nb101"
-    network_size_keys = ("C", "N")
+    #: a pipeline's generic width ``C`` sets the stem channels; its ``N`` (NB201's cells per stage, 5) is not
+    #: taken: NB101's 3 cells per stack are part of the benchmark (override with ``to_module(..., N=...)``)
+    network_size_keys = ("C",)
 
     def __init__(self, *, C: int = 128, N: int = 3, stacks: int = 3, in_channels: int = 3, input_size: int = 32,
                  name: str = "nb101"):

@@ -64,6 +64,7 @@ def test_space_is_registered_with_its_spec(space: NB101Space) -> None:
     assert (spec.macro.stem_channels, spec.macro.stacks, spec.macro.cells_per_stack) == (128, 3, 3)
     assert space.macro == {"C": 128, "N": 3, "stacks": 3, "in_channels": 3}
     assert create_space("nb101", C=16, N=1).macro["C"] == 16
+    assert space.size_kwargs(C=16, N=5) == {"C": 16}  # a pipeline's generic N (NB201's 5) is not NB101's
     with pytest.raises(ConfigError, match="unknown option"):
         create_space("nb101", layers=3)
 

@@ -151,7 +151,7 @@ def test_convert_official_tfrecord_into_the_benchmark_table(data: Path) -> None:
 
 
 def test_tfrecord_corruption_and_wrong_hashes_are_data_errors(data: Path) -> None:
-    src, inc, _ = _small_tfrecord(data / "a.tfrecord")
+    src, _, _ = _small_tfrecord(data / "a.tfrecord")
     raw = bytearray(src.read_bytes())
     raw[20] ^= 0xFF  # inside the first record's data
     bad = data / "bad.tfrecord"
