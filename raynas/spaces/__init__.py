@@ -18,7 +18,7 @@ from raynas.spaces.benchmarks import Benchmark, benchmark_for_space, create_benc
 
 SPACES: Registry[Callable[..., SearchSpace]] = Registry("space")
 
-_SPACE_MODULES = ("nb201", "nb201_benchmark", "darts")
+_SPACE_MODULES = ("nb201", "nb201_benchmark", "darts", "nb101", "nb101_benchmark")
 
 #: the space a run uses when none is named (configs, CLI, Python API)
 DEFAULT_SPACE = "nb201"
