@@ -123,6 +123,12 @@ class NB101Network(nn.Module):
         self.layers = nn.Sequential(*layers)
         self.classifier = nn.Linear(c, num_classes)
 
+    @property
+    def cells(self) -> nn.ModuleList:
+        """The cell modules in forward order (the max-pools between stacks are not cells): what cell-wise metrics
+        (AZ-NAS's feature maps) read. A view, not a registered child: parameter names stay ``layers.*``."""
+        return nn.ModuleList([m for m in self.layers if isinstance(m, NB101CellModule)])
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = self.layers(self.stem(x))
         return self.classifier(h.mean(dim=(2, 3)))

@@ -16,7 +16,7 @@ EXACT = {"synflow", "params", "flops", "das_units", "linear_regions", "linear_re
 
 def _batch() -> Batch:
     g = torch.Generator().manual_seed(0)
-    return Batch(torch.randn(6, 3, 8, 8, generator=g), torch.arange(6) % 4, 4)
+    return Batch(torch.randn(6, 3, 32, 32, generator=g), torch.arange(6) % 4, 4)
 
 
 # a 7-vertex cell with every op, a vertex fed only by another vertex (truncation) and input projections
@@ -31,7 +31,8 @@ def test_every_metric_runs_on_nb101_with_both_engines(name: str) -> None:
     assert arch.num_vertices == 7
 
     def factory():
-        return space.to_module(arch, 4, C=4, N=1)
+        # C=16: every vertex keeps >= 4 channels (MeCo's channel correlation needs two; the benchmark's C is 128)
+        return space.to_module(arch, 4, C=16, N=1)
 
     # no thin variant (see NB101Space.thin_kwargs): the scorer gives no thin factory, the regions use this net
     assert space.thin_kwargs() == {}
