@@ -22,6 +22,17 @@ References run, per metric:
     ``torch.manual_seed(0)`` as the engine seeds. The network gets the ``forward_pre_GAP`` the function calls,
     written out per network class below (NB201: stem, cells, lastact; DARTS: stem, cells on (s0, s1)).
 
+    VKDNW (ondratybl/VKDNW, NB201/ZeroShotProxy/compute_vkdnw_score.py): vkdnw, the ``vkdnw_entropy`` of its
+    ``compute_nas_score`` with ``params_grad_len=128, p=1`` (its NB201 driver, which picks them, is not in the
+    repository; ``p=0``, the default, selects no weight). Its functions are taken from the syntax tree (the module
+    imports functorch's removed ``make_functional_with_buffers``); one shim: ``params[k].flatten()`` is cloned
+    before the in-place write of the selected weight (torch 2 refuses that write into a captured tensor under
+    ``jacrev``; the values are the same). The network returns ``(logits, logits)`` (it reads ``[1]``),
+    ``model.cuda()`` is the identity; ``torch.manual_seed(0)`` before the call (its Kaiming re-initialisation).
+    Network and batch in float64, as raynas registers vkdnw (float32 values move by 2e-5 with the thread count);
+    second shim for that: its float32 quantile levels ``arange(0.1, 1, 0.1)`` are cast to float64 (quantile()
+    refuses mixed dtypes), the same levels raynas uses.
+
     SWAP (pym1024/SWAP, src/metrics/swap.py): swap. The ``SWAP`` class as the file defines it
     (``regular=False``), on the fixture batch, network in train mode and as initialised (the 32 Gaussian
     re-initialisations of its ``correlation.py`` are that script's benchmarking protocol; see raynas's swap).
@@ -70,9 +81,15 @@ def fixture_network(arrays: dict[str, np.ndarray], case: str) -> nn.Module:
     return net
 
 
-def _functions(path: Path, names: set[str], namespace: dict[str, Any]) -> dict[str, Any]:
-    """Execute the top-level function definitions called ``names`` of ``path`` in ``namespace``."""
+def _functions(path: Path, names: set[str], namespace: dict[str, Any],
+               replace: tuple[tuple[str, str], ...] = ()) -> dict[str, Any]:
+    """Execute the top-level function definitions called ``names`` of ``path`` in ``namespace`` (after the
+    literal source replacements ``replace``, each of which must apply)."""
     source = path.read_text()
+    for old, new in replace:
+        if old not in source:
+            raise SystemExit(f"{path}: {old!r} not found")
+        source = source.replace(old, new)
     nodes = [n for n in ast.parse(source).body if isinstance(n, ast.FunctionDef) and n.name in names]
     for n in nodes:
         exec(compile(ast.get_source_segment(source, n) or "", str(path), "exec"), namespace)  # noqa: S102
@@ -163,6 +180,44 @@ def swap_value(checkout: Path, net: nn.Module, inputs: torch.Tensor) -> dict[str
     return {"swap": None if value is None else float(value)}
 
 
+class _TupleNet(nn.Module):
+    """The fixture network as VKDNW's NB201 code calls it: ``(features, logits)`` out (it reads ``[1]``)."""
+
+    def __init__(self, net: nn.Module):
+        super().__init__()
+        self.net = net
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        logits = self.net(x)
+        return logits, logits
+
+
+def vkdnw_value(checkout: Path, net: nn.Module, inputs: torch.Tensor, labels: torch.Tensor) -> dict[str, float | None]:
+    import random
+
+    from torch.func import functional_call, jacrev, vmap
+
+    path = checkout / "NB201" / "ZeroShotProxy" / "compute_vkdnw_score.py"
+    ns = _functions(path, {"kaiming_normal_fanin_init", "init_model", "get_fisher", "cholesky_covariance",
+                           "get_jacobian_index", "compute_nas_score"},
+                    {"torch": torch, "nn": nn, "np": np, "gc": __import__("gc"), "random": random,
+                     "functional_call": functional_call, "jacrev": jacrev, "vmap": vmap},
+                    # torch >= 2 refuses the in-place write into a captured (detached) parameter under jacrev:
+                    # the same write into a copy of it (same values; the parameter was only read)
+                    replace=(("param = params[k].flatten()\n", "param = params[k].flatten().clone()\n"),
+                             # float64 spectrum: quantile() wants its levels in the same dtype
+                             ("torch.arange(0.1, 1., 0.1, device=lambdas.device)",
+                              "torch.arange(0.1, 1., 0.1, device=lambdas.device).to(lambdas.dtype)")))
+    model = _TupleNet(copy.deepcopy(net).double())  # float64 on both sides (see raynas's vkdnw)
+    model.cuda = lambda *a, **k: model  # CPU: the function calls model.cuda()
+    model.no_reslink = False
+    torch.manual_seed(SEED)
+    info = ns["compute_nas_score"](model, gpu=None, trainloader=[(inputs.double(), labels.clone())],
+                                   resolution=inputs.shape[-1], batch_size=inputs.shape[0], params_grad_len=128, p=1)
+    value = info["vkdnw_entropy"]
+    return {"vkdnw": float(value) if np.isfinite(value) else None}
+
+
 def commit(path: Path) -> str:
     return subprocess.run(["git", "-C", str(path), "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
 
@@ -172,6 +227,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--naslib", type=Path, required=True, help="checkout of automl/NASLib")
     p.add_argument("--zennas", type=Path, required=True, help="checkout of idstcv/ZenNAS")
     p.add_argument("--swap", type=Path, required=True, help="checkout of pym1024/SWAP")
+    p.add_argument("--vkdnw", type=Path, required=True, help="checkout of ondratybl/VKDNW")
     p.add_argument("--out", type=Path, default=FIXTURE / "values_proxies_b.json")
     args = p.parse_args(argv)
     torch.set_num_threads(1)
@@ -184,15 +240,18 @@ def main(argv: list[str] | None = None) -> int:
         values, scales = naslib_values(args.naslib, net, inputs, labels)
         values.update(zen_value(args.zennas, net, inputs))
         values.update(swap_value(args.swap, net, inputs))
+        values.update(vkdnw_value(args.vkdnw, net, inputs, labels))
         cases[case] = {"values": values, "scales": scales}
         sys.stderr.write(f"{case}: {values}\n")
-    nl, zn, sw = commit(args.naslib), commit(args.zennas), commit(args.swap)
+    nl, zn, sw, vk = commit(args.naslib), commit(args.zennas), commit(args.swap), commit(args.vkdnw)
     meta = {
         "references": {
             **{m: f"automl/NASLib@{nl}: naslib/predictors/utils/pruners/measures/{m}.py"
                for m in ("epe_nas", "l2_norm", "plain")},
             "zen": f"idstcv/ZenNAS@{zn}: ZeroShotProxy/compute_zen_score.py (repeat=1)",
             "swap": f"pym1024/SWAP@{sw}: src/metrics/swap.py (SWAP, regular=False)",
+            "vkdnw": f"ondratybl/VKDNW@{vk}: NB201/ZeroShotProxy/compute_vkdnw_score.py (vkdnw_entropy, "
+                     "params_grad_len=128, p=1)",
         },
         "torch": torch.__version__,
         "cases": cases,

@@ -55,6 +55,7 @@ EXPECTED: dict[str, str | re.Pattern[str]] = {
     "swap": "ok",
     "synflow": "ok",
     "tenas_ntk_cond": "ok",
+    "vkdnw": "ok",
     "zen": "ok",
 }
 
