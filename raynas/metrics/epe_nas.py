@@ -86,8 +86,8 @@ def epe_nas(model: nn.Module, batch: Batch) -> float:
     ``J [B, C*H*W]``: row ``i`` is ``d(sum of all logits)/d x_i`` from one train-mode forward/backward with BN
     kept (NASLib's ``get_batch_jacobian``: ``y.backward(ones_like(y))``), grouped by the batch's labels; the
     number of classes that picks the formula is ``batch.num_classes`` (NASLib reads the logits' width
-    ``y.shape[-1]``: the same number for every network raynas builds, whose classifier has the batch's classes). All in float64
-    (NASLib's ``np.corrcoef``). A constant Jacobian row (a network whose logits ignore a sample) makes the
+    ``y.shape[-1]``: the same number for every network raynas builds, whose classifier has the batch's classes).
+    All in float64 (NASLib's ``np.corrcoef``). A constant Jacobian row (a network whose logits ignore a sample) makes the
     correlation NaN: status ``nan``, as NASLib's value is NaN there.
     """
     x = batch.inputs.detach().clone().requires_grad_(True)

@@ -15,7 +15,8 @@ from raynas.metrics.registry import register_metric
 
 def plain_reduce(shared: Mapping[str, Any], batch: Batch) -> torch.Tensor:
     """``sum_l sum(g_l ⊙ W_l)`` (0-dim) of the shared ``weight_grads`` and ``weights``."""
-    return sum((g * w.detach()).sum() for g, w in zip(shared["weight_grads"], shared["weights"]))  # type: ignore[return-value]
+    terms = zip(shared["weight_grads"], shared["weights"])
+    return sum((g * w.detach()).sum() for g, w in terms)  # type: ignore[return-value]
 
 
 @register_metric(

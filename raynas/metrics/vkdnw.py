@@ -88,21 +88,21 @@ def selected_jacobian(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     dtype=torch.float64,
     higher_is_better=True,
     reference="Tybl, Neumann. Training-free Neural Architecture Search through Variance of Knowledge of Deep "
-    "Network Weights. CVPR 2025; ondratybl/VKDNW NB201/ZeroShotProxy/compute_vkdnw_score.py (vkdnw_entropy, "
-    "params_grad_len=128, p=1)",
+    "Network Weights. CVPR 2025; ondratybl/VKDNW ZeroShotProxy/compute_vkdnw_score.py of its NAS-Bench-201 "
+    "folder (vkdnw_entropy, params_grad_len=128, p=1)",
 )
 def vkdnw(model: nn.Module, batch: Batch) -> float:
     """``-sum_i t_i log(t_i + 1e-10)``, ``t = Q / (||Q||_1 + 1e-10)``, ``Q`` the 0.1..0.9 quantiles of the
     singular values of the Fisher matrix ``F = mean_b (L_b J_b)^T (L_b J_b)``.
 
-    As VKDNW's ``compute_nas_score`` (NB201 file) with ``p=1``, ``params_grad_len=128``: the weights are
+    As VKDNW's ``compute_nas_score`` (NAS-Bench-201 folder) with ``p=1``, ``params_grad_len=128``: the weights are
     re-initialised (:func:`kaiming_fan_in_init`, part of the definition), the network is put in eval mode, ``J_b``
     ``[K, P]`` is sample ``b``'s Jacobian of the logits w.r.t. ONE weight per parameter tensor (its first element,
     first 128 tensors, :func:`selected_jacobian`), ``L_b`` the factor :func:`softmax_cholesky` of sample ``b``'s
     logits (applied as the reference applies it, ``L J``), ``Q = quantile(svd(F).S, arange(0.1, 1, 0.1))``. The
     batch's labels are not used.
 
-    The authors' NB201 driver (``tss_general_.py``, which chooses ``p`` and ``params_grad_len``) is not in their
+    The authors' NAS-Bench-201 driver (``tss_general_.py``, which chooses ``p`` and ``params_grad_len``) is not in their
     repository; the function's defaults (``p=0``) select no weight at all, so raynas takes ``p=1`` (one weight per
     tensor, the ImageNet file's choice of one index per tensor) and the default ``params_grad_len=128``.
     Computed in float64 (registered ``dtype``), a documented difference from the authors' float32 runs: the small

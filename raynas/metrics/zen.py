@@ -72,7 +72,7 @@ def pre_gap_features(model: nn.Module, x: torch.Tensor, pool: nn.Module) -> torc
 def zen(model: nn.Module, batch: Batch) -> float:
     """``log E_x ||f(x1) - f(x1 + 0.01 x2)||_1 + sum_BN log sqrt(mean(running_var))`` (Zen-score, repeat 1).
 
-    Exactly Zen-NAS's ``compute_nas_score`` with ``repeat=1`` (the NB201 setting of NASLib's and AZ-NAS's /
+    Exactly Zen-NAS's ``compute_nas_score`` with ``repeat=1`` (the NAS-Bench-201 setting of NASLib's and AZ-NAS's /
     VKDNW's copies): on the engine's private copy, in train mode, without gradients,
 
     1. the weights are re-initialised Gaussian (:func:`gaussian_init`: part of the score's definition, so the
