@@ -38,12 +38,14 @@ EXPECTED: dict[str, str | re.Pattern[str]] = {
     "das": "ok",
     "das_distinguish": "ok",
     "das_units": "ok",
+    "epe_nas": "ok",
     "fisher": "ok",
     "fisher_channel": "ok",
     "flops": "ok",
     "grad_norm": "ok",
     "grasp": "ok",
     "jacob_cov": "ok",
+    "l2_norm": "ok",
     "linear_regions": "ok",
     "linear_regions_gaussian": "ok",
     "lwt_angle": "ok",
@@ -55,9 +57,13 @@ EXPECTED: dict[str, str | re.Pattern[str]] = {
     "ntk_trace": "ok",
     "ntk_trace_jacobian": "ok",
     "params": "ok",
+    "plain": "ok",
     "snip": "ok",
+    "swap": "ok",
     "synflow": "ok",
     "tenas_ntk_cond": "ok",
+    "vkdnw": "ok",
+    "zen": "ok",
 }
 
 #: dil_conv_5x5 and both pools on every kind of edge (cell inputs at stride 2 in the reduction cell, nodes)

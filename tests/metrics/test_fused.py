@@ -20,7 +20,7 @@ from raynas_tests.nb201 import tiny_nb201
 
 ALL = list_metrics()
 LOSS = ["grad_norm", "snip", "grasp", "fisher", "fisher_channel", "jacob_cov", "naswot", "das", "das_distinguish",
-        "das_units"]
+        "das_units", "epe_nas", "plain"]
 NTK = ["ntk_trace", "ntk_cond", "ntk_trace_jacobian", "ntk_cond_jacobian", "tenas_ntk_cond"]
 LWT = ["lwt_angle", "lwt_loss"]
 AZ = ["az_nas_expressivity", "az_nas_progressivity", "az_nas_trainability"]
