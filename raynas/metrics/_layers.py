@@ -7,7 +7,7 @@
 from __future__ import annotations
 
 from contextlib import contextmanager
-from typing import Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 import torch
 import torch.nn as nn
@@ -62,6 +62,24 @@ LayerOutput = tuple[nn.Module, torch.Tensor]
 
 
 @contextmanager
+def forward_hooks(modules: Iterable[nn.Module], hook: Callable[..., Any]) -> Iterator[None]:
+    """``hook`` registered as a forward hook on every module of ``modules`` while the block runs, removed on any
+    exit (an exception inside a hooked forward included), so a scored network never keeps a metric's hook."""
+    handles = [m.register_forward_hook(hook) for m in modules]
+    try:
+        yield
+    finally:
+        for h in handles:
+            h.remove()
+
+
+def run_hooked(model: nn.Module, x: torch.Tensor, modules: Iterable[nn.Module], hook: Callable[..., Any]) -> None:
+    """One no-grad forward of ``x`` through ``model`` with ``hook`` on ``modules`` (what counting metrics do)."""
+    with forward_hooks(modules, hook), torch.no_grad():
+        model(x)
+
+
+@contextmanager
 def record_outputs(layers: list[nn.Module]) -> Iterator[list[LayerOutput]]:
     """While active, every call of a module in ``layers`` appends ``(module, output)`` to the yielded list.
 
@@ -75,12 +93,8 @@ def record_outputs(layers: list[nn.Module]) -> Iterator[list[LayerOutput]]:
         outputs.append((module, output))
         return output.clone()
 
-    handles = [m.register_forward_hook(keep) for m in layers]
-    try:
+    with forward_hooks(layers, keep):
         yield outputs
-    finally:
-        for h in handles:
-            h.remove()
 
 
 def hessian_gradient(

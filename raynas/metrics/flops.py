@@ -6,7 +6,7 @@ import torch
 import torch.nn as nn
 
 from raynas.data.batch import Batch
-from raynas.metrics._layers import weight_layers
+from raynas.metrics._layers import run_hooked, weight_layers
 from raynas.metrics.registry import register_metric
 
 
@@ -45,11 +45,5 @@ def flops(model: nn.Module, batch: Batch) -> float:
         total[0] += output.numel() * per_output
 
     x = torch.zeros((1, *batch.inputs.shape[1:]), dtype=batch.inputs.dtype, device=batch.inputs.device)
-    handles = [m.register_forward_hook(count) for m in weight_layers(model)]
-    try:
-        with torch.no_grad():
-            model(x)
-    finally:
-        for h in handles:
-            h.remove()
+    run_hooked(model, x, weight_layers(model), count)
     return float(total[0])

@@ -9,6 +9,7 @@ import torch.nn as nn
 
 from raynas.data.batch import Batch
 from raynas.errors import MetricError
+from raynas.metrics._layers import run_hooked
 from raynas.metrics.registry import register_metric
 
 #: the authors' input: ONE standard-normal sample of 64 x 64 pixels, whatever the dataset
@@ -51,13 +52,7 @@ def meco(model: nn.Module, batch: Batch) -> float:
 
     c = batch.inputs.shape[1]
     x = torch.randn(size=(1, c, MECO_HW, MECO_HW)).to(device=batch.inputs.device, dtype=batch.inputs.dtype)
-    handles = [m.register_forward_hook(hook) for m in model.modules()]
-    try:
-        with torch.no_grad():
-            model(x)
-    finally:
-        for h in handles:
-            h.remove()
+    run_hooked(model, x, model.modules(), hook)
     if not terms:
         raise MetricError("MeCo: no module ran")
     t = torch.stack(terms).cpu()

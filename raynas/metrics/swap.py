@@ -7,6 +7,7 @@ from torch import nn
 
 from raynas.data.batch import Batch
 from raynas.errors import MetricError, NonFiniteError
+from raynas.metrics._layers import run_hooked
 from raynas.metrics.registry import register_metric
 
 #: samples packed into one int64 code word (bit b of word w = sample 64 w + b is active)
@@ -36,15 +37,10 @@ def count_patterns(model: nn.Module, x: torch.Tensor) -> int:
             finite.append(torch.isfinite(flat).all())
             codes.append(pack_patterns(flat > 0))  # sign(ReLU output) is 0 or 1
 
-    handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, nn.ReLU)]
-    if not handles:
+    relus = [m for m in model.modules() if isinstance(m, nn.ReLU)]
+    if not relus:
         raise MetricError(f"{type(model).__name__} has no nn.ReLU module: no activation pattern to count")
-    try:
-        with torch.no_grad():
-            model(x)
-    finally:
-        for h in handles:
-            h.remove()
+    run_hooked(model, x, relus, hook)
     if not codes:
         raise MetricError("no nn.ReLU module ran on a [B, C, H, W] feature map during the forward pass")
     if not bool(torch.stack(finite).all()):
