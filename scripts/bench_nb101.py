@@ -255,6 +255,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         for seed in args.seeds:
             res["RoBoT"].append(RoBoT(pool, oracle, budget=args.budget, seed=seed).run()["final"])
             res["random"].append(random_search(pool, oracle, args.budget, seed=seed)["final"])
+        # the zero-shot rules over the same six proxies (no query; deterministic, so one value each)
+        from raynas.metrics import get_metric
+        from raynas.search.zero_shot import rank_pool
+
+        hib = [get_metric("jacob_cov" if c == "jacov" else c).higher_is_better for c in NASLIB_ROBOT]
+        for rule in ("rank_sum", "az"):
+            _, order = rank_pool(pool, rule, hib)
+            res[f"zero-shot {rule}"] = [oracle.final(int(pool.arch_index[order[0]]))]
     out["search"] = {"pool": len(pool), "pool_best": best, "budget": args.budget, "seeds": list(args.seeds),
                      **{k: {"mean": float(np.mean(v)), "std": float(np.std(v)), "values": v} for k, v in res.items()}}
     print(f"\nsearch on the {len(pool)}-cell pool (best val_accuracy {best:.3f}), T={args.budget}, "
