@@ -27,6 +27,20 @@ from raynas.data.batch import Batch
 from raynas.errors import MetricError
 
 
+#: the registration shared by the three feature terms (each module adds its name and its ``reduce``): one AZ pass
+#: of the fused engine, a Gaussian input instead of the batch, the authors' file
+AZ_FEATURE_METRIC: dict[str, object] = dict(
+    needs_labels=False,
+    needs_data=False,
+    inputs="gaussian: randn of the batch's shape (AZ-NAS's random input)",
+    higher_is_better=True,
+    pass_kind="az",
+    uses=("az",),
+    reference="Lee, Ham. AZ-NAS: Assembling Zero-Cost Proxies for Network Architecture Search. CVPR 2024; "
+    "cvlab-yonsei/AZ-NAS (NAS-Bench-201 folder) ZeroShotProxy/compute_az_nas_score.py",
+)
+
+
 @dataclass(frozen=True)
 class AZTerms:
     """The three feature terms (0-dim float64 tensors; non-finite where the reference gives NaN or -inf)."""

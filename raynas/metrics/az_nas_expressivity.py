@@ -8,7 +8,7 @@ import torch
 import torch.nn as nn
 
 from raynas.data.batch import Batch
-from raynas.metrics._az import az_terms
+from raynas.metrics._az import AZ_FEATURE_METRIC, az_terms
 from raynas.metrics.registry import register_metric
 
 
@@ -17,18 +17,8 @@ def az_nas_expressivity_reduce(shared: Mapping[str, Any], batch: Batch) -> torch
     return shared["az"].expressivity
 
 
-@register_metric(
-    "az_nas_expressivity",
-    needs_labels=False,
-    needs_data=False,
-    inputs="gaussian: randn of the batch's shape (AZ-NAS's random input)",
-    higher_is_better=True,
-    pass_kind="az",
-    uses=("az",),
-    reduce=az_nas_expressivity_reduce,
-    reference="Lee, Ham. AZ-NAS: Assembling Zero-Cost Proxies for Network Architecture Search. CVPR 2024; "
-    "cvlab-yonsei/AZ-NAS (NAS-Bench-201 folder) ZeroShotProxy/compute_az_nas_score.py",
-)
+@register_metric("az_nas_expressivity", reduce=az_nas_expressivity_reduce,
+                 **AZ_FEATURE_METRIC)  # type: ignore[arg-type]
 def az_nas_expressivity(model: nn.Module, batch: Batch) -> float:
     """``sum_l H_l``: the entropy ``H_l`` of the normalised eigenvalue spectrum of the channel covariance of
     each cell feature ``f_l`` (stem output and every cell output), summed (AZ-NAS's expressivity ``s^E``).

@@ -8,7 +8,7 @@ import torch
 import torch.nn as nn
 
 from raynas.data.batch import Batch
-from raynas.metrics._az import az_terms
+from raynas.metrics._az import AZ_FEATURE_METRIC, az_terms
 from raynas.metrics.registry import register_metric
 
 
@@ -17,18 +17,8 @@ def az_nas_trainability_reduce(shared: Mapping[str, Any], batch: Batch) -> torch
     return shared["az"].trainability
 
 
-@register_metric(
-    "az_nas_trainability",
-    needs_labels=False,
-    needs_data=False,
-    inputs="gaussian: randn of the batch's shape (AZ-NAS's random input)",
-    higher_is_better=True,
-    pass_kind="az",
-    uses=("az",),
-    reduce=az_nas_trainability_reduce,
-    reference="Lee, Ham. AZ-NAS: Assembling Zero-Cost Proxies for Network Architecture Search. CVPR 2024; "
-    "cvlab-yonsei/AZ-NAS (NAS-Bench-201 folder) ZeroShotProxy/compute_az_nas_score.py",
-)
+@register_metric("az_nas_trainability", reduce=az_nas_trainability_reduce,
+                 **AZ_FEATURE_METRIC)  # type: ignore[arg-type]
 def az_nas_trainability(model: nn.Module, batch: Batch) -> float:
     """Mean over the cells of ``-s - 1/(s + 1e-6) + 2``, ``s`` the largest singular value of a cell's
     sign-probed input-output Jacobian (AZ-NAS's trainability ``s^T``: highest, 0, at ``s = 1``); a cell passing
