@@ -33,9 +33,22 @@ References run, per metric:
     second shim for that: its float32 quantile levels ``arange(0.1, 1, 0.1)`` are cast to float64 (quantile()
     refuses mixed dtypes), the same levels raynas uses.
 
+    VKDNW in float32 (the same file, unshimmed but for the clone): vkdnw_f32, the network and batch as the fixture
+    holds them (float32), one thread (``torch.set_num_threads(1)``: the float32 value moves by 2e-5 relative with
+    the thread count, and the parity suite runs on one thread too).
+
     SWAP (pym1024/SWAP, src/metrics/swap.py): swap. The ``SWAP`` class as the file defines it
     (``regular=False``), on the fixture batch, network in train mode and as initialised (the 32 Gaussian
     re-initialisations of its ``correlation.py`` are that script's benchmarking protocol; see raynas's swap).
+    Its regularised score, ``SWAP(regular=True, mu, sigma)`` with :data:`SWAP_REG` (no published value: chosen so
+    the factor lies between 0.1 and 1 on the fixture's networks), goes to the file's ``swap_reg`` section: it is
+    the ``swap_reg`` zero-shot rule over the ``swap`` and ``params`` columns, not a metric. One shim: its
+    ``count_parameters`` (``src/utils/utilities.py``) sums with the builtin ``sum`` where it calls
+    ``np.sum(generator)``, an error in numpy 2 (older numpy did the same builtin sum, with a warning).
+
+    ``--rule-out``: VKDNW's population ranking (``ImageNet_MBV2/evolution_search_vkdnw.py``, the loop summing
+    ``log(rankdata / l)`` over its five terms, executed as the file writes it) on a seeded synthetic pool with ties
+    and failed (-inf) terms, for raynas's ``vkdnw`` zero-shot rule (``tests/search/data/zero_shot_vkdnw.json``).
 """
 
 from __future__ import annotations
@@ -63,6 +76,11 @@ from raynas.spaces.parity import CASES, NUM_CLASSES, build_network
 
 SEED = 0
 FIXTURE = REPO / "tests" / "parity" / "fixture"
+#: ``mu``, ``sigma`` of the regularised SWAP on the fixture (thousands of parameters; its networks have 11-92 K)
+SWAP_REG = {"mu": 50.0, "sigma": 1000.0}
+#: raynas's metric for each of VKDNW's five ranked terms, in the order its loop adds them
+VKDNW_TERMS = {"complexity": "az_nas_complexity", "expressivity": "az_nas_expressivity",
+               "progressivity": "az_nas_progressivity", "vkdnw_entropy": "vkdnw", "trainability": "az_nas_trainability"}
 
 
 def fixture_arrays() -> dict[str, np.ndarray]:
@@ -171,13 +189,22 @@ def zen_value(checkout: Path, net: nn.Module, inputs: torch.Tensor) -> dict[str,
 def swap_value(checkout: Path, net: nn.Module, inputs: torch.Tensor) -> dict[str, float | None]:
     sys.path.insert(0, str(checkout))
     try:
-        from src.metrics.swap import SWAP  # type: ignore[import-not-found]
+        import src.metrics.swap as swap_module  # type: ignore[import-not-found]
     finally:
         sys.path.remove(str(checkout))
+    SWAP = swap_module.SWAP
+    # numpy 2 refuses np.sum(generator), which older numpy summed with the builtin sum (a DeprecationWarning):
+    # the file's count_parameters with the builtin sum, the same number
+    swap_module.count_parameters = _functions(checkout / "src" / "utils" / "utilities.py", {"count_parameters"},
+                                              {"np": np}, replace=(("np.sum(np.prod", "sum(np.prod"),))["count_parameters"]
     model = copy.deepcopy(net).train()
     torch.manual_seed(SEED)
     value = SWAP(model=model, inputs=inputs.clone(), device=torch.device("cpu"), seed=SEED).forward()
-    return {"swap": None if value is None else float(value)}
+    model = copy.deepcopy(net).train()  # a fresh copy: SWAP registers its hooks on the model it is given
+    torch.manual_seed(SEED)
+    reg = SWAP(model=model, inputs=inputs.clone(), device=torch.device("cpu"), seed=SEED, regular=True,
+               **SWAP_REG).forward()
+    return {"swap": None if value is None else float(value), "swap_reg": None if reg is None else float(reg)}
 
 
 class _TupleNet(nn.Module):
@@ -192,30 +219,79 @@ class _TupleNet(nn.Module):
         return logits, logits
 
 
-def vkdnw_value(checkout: Path, net: nn.Module, inputs: torch.Tensor, labels: torch.Tensor) -> dict[str, float | None]:
+def _vkdnw_functions(checkout: Path, float64: bool) -> dict[str, Any]:
     import random
 
     from torch.func import functional_call, jacrev, vmap
 
     path = checkout / "NB201" / "ZeroShotProxy" / "compute_vkdnw_score.py"
-    ns = _functions(path, {"kaiming_normal_fanin_init", "init_model", "get_fisher", "cholesky_covariance",
-                           "get_jacobian_index", "compute_nas_score"},
-                    {"torch": torch, "nn": nn, "np": np, "gc": __import__("gc"), "random": random,
-                     "functional_call": functional_call, "jacrev": jacrev, "vmap": vmap},
-                    # torch >= 2 refuses the in-place write into a captured (detached) parameter under jacrev:
-                    # the same write into a copy of it (same values; the parameter was only read)
-                    replace=(("param = params[k].flatten()\n", "param = params[k].flatten().clone()\n"),
-                             # float64 spectrum: quantile() wants its levels in the same dtype
-                             ("torch.arange(0.1, 1., 0.1, device=lambdas.device)",
-                              "torch.arange(0.1, 1., 0.1, device=lambdas.device).to(lambdas.dtype)")))
-    model = _TupleNet(copy.deepcopy(net).double())  # float64 on both sides (see raynas's vkdnw)
-    model.cuda = lambda *a, **k: model  # CPU: the function calls model.cuda()
-    model.no_reslink = False
-    torch.manual_seed(SEED)
-    info = ns["compute_nas_score"](model, gpu=None, trainloader=[(inputs.double(), labels.clone())],
-                                   resolution=inputs.shape[-1], batch_size=inputs.shape[0], params_grad_len=128, p=1)
-    value = info["vkdnw_entropy"]
-    return {"vkdnw": float(value) if np.isfinite(value) else None}
+    # torch >= 2 refuses the in-place write into a captured (detached) parameter under jacrev: the same write into
+    # a copy of it (same values; the parameter was only read)
+    replace = [("param = params[k].flatten()\n", "param = params[k].flatten().clone()\n")]
+    if float64:  # float64 spectrum: quantile() wants its levels in the same dtype
+        replace.append(("torch.arange(0.1, 1., 0.1, device=lambdas.device)",
+                        "torch.arange(0.1, 1., 0.1, device=lambdas.device).to(lambdas.dtype)"))
+    return _functions(path, {"kaiming_normal_fanin_init", "init_model", "get_fisher", "cholesky_covariance",
+                             "get_jacobian_index", "compute_nas_score"},
+                      {"torch": torch, "nn": nn, "np": np, "gc": __import__("gc"), "random": random,
+                       "functional_call": functional_call, "jacrev": jacrev, "vmap": vmap}, replace=tuple(replace))
+
+
+def vkdnw_value(checkout: Path, net: nn.Module, inputs: torch.Tensor, labels: torch.Tensor) -> dict[str, float | None]:
+    out: dict[str, float | None] = {}
+    for name, float64 in (("vkdnw", True), ("vkdnw_f32", False)):
+        ns = _vkdnw_functions(checkout, float64)
+        # float64 on both sides for vkdnw (see raynas's vkdnw); vkdnw_f32 as the fixture holds it, float32
+        model = _TupleNet(copy.deepcopy(net).double() if float64 else copy.deepcopy(net))
+        model.cuda = lambda *a, _m=model, **k: _m  # CPU: the function calls model.cuda()
+        model.no_reslink = False
+        x = inputs.double() if float64 else inputs.clone()
+        torch.manual_seed(SEED)
+        info = ns["compute_nas_score"](model, gpu=None, trainloader=[(x, labels.clone())],
+                                       resolution=inputs.shape[-1], batch_size=inputs.shape[0], params_grad_len=128,
+                                       p=1)
+        value = info["vkdnw_entropy"]
+        out[name] = float(value) if np.isfinite(value) else None
+    return out
+
+
+def vkdnw_rule_values(checkout: Path) -> dict[str, Any]:
+    """VKDNW's population ranking loop, as its evolution search runs it, on a seeded synthetic pool."""
+    import textwrap
+
+    from scipy import stats
+
+    path = checkout / "ImageNet_MBV2" / "evolution_search_vkdnw.py"
+    source = path.read_text()
+    start = source.index("        popu_zero_shot_score_list = None\n")
+    end = source.index("        popu_zero_shot_score_list = popu_zero_shot_score_list.tolist()\n")
+    block = textwrap.dedent(source[start:end])
+    if "stats.rankdata(popu_zero_shot_score_dict[key])" not in block:
+        raise SystemExit(f"{path}: the ranking loop is not where it was")
+    rng = np.random.default_rng(SEED)
+    size = 40
+    pool: dict[str, list[float]] = {
+        "complexity": list(rng.choice([30.6, 55.0, 78.6, 117.0, 184.4], size=size)),  # FLOPs-like, many ties
+        "expressivity": list(np.round(rng.normal(200, 30, size=size), 1)),
+        "progressivity": list(rng.normal(0.5, 1.0, size=size)),
+        "vkdnw_entropy": list(np.round(rng.uniform(0.3, 2.2, size=size), 2)),
+        "trainability": list(rng.normal(-1.0, 0.5, size=size)),
+    }
+    for key, rows in (("expressivity", (3, 17)), ("progressivity", (3, 29)), ("trainability", (5, 17, 31))):
+        for r in rows:  # the reference's failed terms (-inf)
+            pool[key][r] = -np.inf
+    pool["vkdnw_entropy"][11] = pool["vkdnw_entropy"][12]  # a tie on vkdnw too
+    ns: dict[str, Any] = {"np": np, "stats": stats, "popu_zero_shot_score_dict": pool}
+    exec(compile(block, str(path), "exec"), ns)  # noqa: S102
+    aggregate = [float(v) for v in ns["popu_zero_shot_score_list"]]
+    return {
+        "reference": f"ondratybl/VKDNW@{commit(checkout)}: ImageNet_MBV2/evolution_search_vkdnw.py (the population "
+                     "ranking loop)",
+        "terms": [[k, v] for k, v in VKDNW_TERMS.items()],  # (theirs, raynas's) in the loop's order
+        # null: a failed term (the reference's -inf); raynas's pool holds NaN there
+        "pool": {VKDNW_TERMS[k]: [None if not np.isfinite(v) else float(v) for v in vals] for k, vals in pool.items()},
+        "aggregate": aggregate,
+    }
 
 
 def commit(path: Path) -> str:
@@ -229,20 +305,26 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--swap", type=Path, required=True, help="checkout of pym1024/SWAP")
     p.add_argument("--vkdnw", type=Path, required=True, help="checkout of ondratybl/VKDNW")
     p.add_argument("--out", type=Path, default=FIXTURE / "values_proxies_b.json")
+    p.add_argument("--rule-out", type=Path, default=REPO / "tests" / "search" / "data" / "zero_shot_vkdnw.json",
+                   help="VKDNW's population ranking on a synthetic pool (the vkdnw zero-shot rule's reference)")
     args = p.parse_args(argv)
     torch.set_num_threads(1)
     arrays = fixture_arrays()
     inputs, labels = torch.from_numpy(arrays["batch/inputs"]), torch.from_numpy(arrays["batch/labels"])
-    assert int(labels.max()) < NUM_CLASSES
+    if int(labels.max()) >= NUM_CLASSES:
+        raise SystemExit("the fixture's labels exceed its number of classes")
     cases: dict[str, Any] = {}
+    swap_reg: dict[str, float | None] = {}
     for case in CASES:
         net = fixture_network(arrays, case)
         values, scales = naslib_values(args.naslib, net, inputs, labels)
         values.update(zen_value(args.zennas, net, inputs))
-        values.update(swap_value(args.swap, net, inputs))
+        sw = swap_value(args.swap, net, inputs)
+        swap_reg[case] = sw.pop("swap_reg")
+        values.update(sw)
         values.update(vkdnw_value(args.vkdnw, net, inputs, labels))
         cases[case] = {"values": values, "scales": scales}
-        sys.stderr.write(f"{case}: {values}\n")
+        sys.stderr.write(f"{case}: {values} swap_reg {swap_reg[case]}\n")
     nl, zn, sw, vk = commit(args.naslib), commit(args.zennas), commit(args.swap), commit(args.vkdnw)
     meta = {
         "references": {
@@ -251,12 +333,19 @@ def main(argv: list[str] | None = None) -> int:
             "zen": f"idstcv/ZenNAS@{zn}: ZeroShotProxy/compute_zen_score.py (repeat=1)",
             "swap": f"pym1024/SWAP@{sw}: src/metrics/swap.py (SWAP, regular=False)",
             "vkdnw": f"ondratybl/VKDNW@{vk}: NB201/ZeroShotProxy/compute_vkdnw_score.py (vkdnw_entropy, "
-                     "params_grad_len=128, p=1)",
+                     "params_grad_len=128, p=1; float64)",
+            "vkdnw_f32": f"ondratybl/VKDNW@{vk}: NB201/ZeroShotProxy/compute_vkdnw_score.py (vkdnw_entropy, "
+                         "params_grad_len=128, p=1; float32, one thread)",
         },
         "torch": torch.__version__,
         "cases": cases,
+        # the swap_reg zero-shot rule (swap * exp(-(params/1e3 - mu)^2 / sigma)): a rule over two columns, not a metric
+        "swap_reg": {**SWAP_REG, "values": swap_reg,
+                     "reference": f"pym1024/SWAP@{sw}: src/metrics/swap.py (SWAP, regular=True, "
+                                  f"mu={SWAP_REG['mu']}, sigma={SWAP_REG['sigma']})"},
     }
     args.out.write_text(json.dumps(meta, indent=1, sort_keys=True) + "\n")
+    args.rule_out.write_text(json.dumps(vkdnw_rule_values(args.vkdnw), indent=1, sort_keys=True) + "\n")
     return 0
 
 

@@ -54,9 +54,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    "joined with ':'")
     z.add_argument("--out", required=True, help="search directory (search.json, result.json)")
     z.add_argument("--rule", default=None, help="az (AZ-NAS: sum of log(rank/P), default) | rank_sum | revisit "
-                   "(Revisit's nested ordinal rank sums)")
+                   "(Revisit's nested ordinal rank sums) | vkdnw (VKDNW's sum of log(rank/P) over FLOPs, AZ-NAS's "
+                   "three feature terms and vkdnw) | swap_reg (SWAP-NAS's regularised swap, needs --mu, --sigma)")
     z.add_argument("--metrics", default=None, help="comma-separated metric columns (default: the rule's; az: the "
-                   "four az_nas_* terms, revisit: lwt_angle,lwt_loss,params)")
+                   "four az_nas_* terms, revisit: lwt_angle,lwt_loss,params, vkdnw: az_nas_complexity,"
+                   "az_nas_expressivity,az_nas_progressivity,vkdnw,az_nas_trainability, swap_reg: swap,params)")
+    z.add_argument("--mu", type=float, default=None, help="swap_reg: the centre of exp(-(params/1e3 - mu)^2 / sigma), "
+                   "in thousands of parameters (no published default)")
+    z.add_argument("--sigma", type=float, default=None, help="swap_reg: the width sigma of that factor, in "
+                   "thousands of parameters squared")
     z.add_argument("--top", type=int, default=None, help="how many of the ranking the result lists (default 10)")
     z.add_argument("--resume", action="store_true", help="rerun into the same directory with the same config")
     z.add_argument("--no-progress", action="store_true")

@@ -77,41 +77,8 @@ def selected_jacobian(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     return torch.cat([per_tensor[k].flatten(start_dim=2) for k in names], dim=2)
 
 
-@register_metric(
-    "vkdnw",
-    needs_labels=False,
-    needs_data=True,
-    bn="keep",
-    mode="eval",
-    # float32 rounding of the Fisher matrix moves its small singular values: the entropy of their deciles then
-    # differs by up to 2e-5 relative between one and two CPU threads, so the engine casts to float64 (as synflow)
-    dtype=torch.float64,
-    higher_is_better=True,
-    reference="Tybl, Neumann. Training-free Neural Architecture Search through Variance of Knowledge of Deep "
-    "Network Weights. CVPR 2025; ondratybl/VKDNW ZeroShotProxy/compute_vkdnw_score.py of its NAS-Bench-201 "
-    "folder (vkdnw_entropy, params_grad_len=128, p=1)",
-)
-def vkdnw(model: nn.Module, batch: Batch) -> float:
-    """``-sum_i t_i log(t_i + 1e-10)``, ``t = Q / (||Q||_1 + 1e-10)``, ``Q`` the 0.1..0.9 quantiles of the
-    singular values of the Fisher matrix ``F = mean_b (L_b J_b)^T (L_b J_b)``.
-
-    As VKDNW's ``compute_nas_score`` (NAS-Bench-201 folder) with ``p=1``, ``params_grad_len=128``: the weights are
-    re-initialised (:func:`kaiming_fan_in_init`, part of the definition), the network is put in eval mode, ``J_b``
-    ``[K, P]`` is sample ``b``'s Jacobian of the logits w.r.t. ONE weight per parameter tensor (its first element,
-    first 128 tensors, :func:`selected_jacobian`), ``L_b`` the factor :func:`softmax_cholesky` of sample ``b``'s
-    logits (applied as the reference applies it, ``L J``), ``Q = quantile(svd(F).S, arange(0.1, 1, 0.1))``. The
-    batch's labels are not used.
-
-    The authors' NAS-Bench-201 driver (``tss_general_.py``, which chooses ``p`` and ``params_grad_len``) is not in their
-    repository; the function's defaults (``p=0``) select no weight at all, so raynas takes ``p=1`` (one weight per
-    tensor, the ImageNet file's choice of one index per tensor) and the default ``params_grad_len=128``.
-    Computed in float64 (registered ``dtype``), a documented difference from the authors' float32 runs: the small
-    singular values of the float32 Fisher matrix are rounding noise (the reference's value moves by up to 2e-5
-    relative between one and two CPU threads, and by up to a factor 2 against float64 on the fixture's DARTS
-    networks: 0.685 vs 0.342), so the deciles the entropy reads are only resolved in float64. The parity fixture
-    runs the authors' code in float64 too (exact there).
-    Where the reference's SVD fails it scores the spectrum ``(0, 0)`` (entropy 0); raynas records an error.
-    """
+def fisher_entropy(model: nn.Module, batch: Batch) -> float:
+    """The computation of :func:`vkdnw` in the dtype of ``model`` and ``batch`` (what both registrations call)."""
     kaiming_fan_in_init(model)
     x = batch.inputs
     jac = selected_jacobian(model, x).detach()
@@ -126,3 +93,70 @@ def vkdnw(model: nn.Module, batch: Batch) -> float:
     t = quantiles / (torch.linalg.norm(quantiles, ord=1).item() + 1e-10)
     value = float(-(t * torch.log(t + 1e-10)).sum())
     return value if math.isfinite(value) else float("nan")
+
+
+_REFERENCE = ("Tybl, Neumann. Training-free Neural Architecture Search through Variance of Knowledge of Deep "
+              "Network Weights. CVPR 2025; ondratybl/VKDNW ZeroShotProxy/compute_vkdnw_score.py of its NAS-Bench-201 "
+              "folder (vkdnw_entropy, params_grad_len=128, p=1)")
+
+
+@register_metric(
+    "vkdnw",
+    needs_labels=False,
+    needs_data=True,
+    bn="keep",
+    mode="eval",
+    # float32 rounding of the Fisher matrix moves its small singular values: the entropy of their deciles then
+    # differs by up to 2e-5 relative between one and two CPU threads, so the engine casts to float64 (as synflow)
+    dtype=torch.float64,
+    higher_is_better=True,
+    reference=_REFERENCE + "; computed in float64 (the authors ran float32: vkdnw_f32)",
+)
+def vkdnw(model: nn.Module, batch: Batch) -> float:
+    """``-sum_i t_i log(t_i + 1e-10)``, ``t = Q / (||Q||_1 + 1e-10)``, ``Q`` the 0.1..0.9 quantiles of the
+    singular values of the Fisher matrix ``F = mean_b (L_b J_b)^T (L_b J_b)``; in float64.
+
+    As VKDNW's ``compute_nas_score`` (NAS-Bench-201 folder) with ``p=1``, ``params_grad_len=128``: the weights are
+    re-initialised (:func:`kaiming_fan_in_init`, part of the definition), the network is put in eval mode, ``J_b``
+    ``[K, P]`` is sample ``b``'s Jacobian of the logits w.r.t. ONE weight per parameter tensor (its first element,
+    first 128 tensors, :func:`selected_jacobian`), ``L_b`` the factor :func:`softmax_cholesky` of sample ``b``'s
+    logits (applied as the reference applies it, ``L J``), ``Q = quantile(svd(F).S, arange(0.1, 1, 0.1))``. The
+    batch's labels are not used.
+
+    The authors' NAS-Bench-201 driver (``tss_general_.py``, which chooses ``p`` and ``params_grad_len``) is not in their
+    repository; the function's defaults (``p=0``) select no weight at all, so raynas takes ``p=1`` (one weight per
+    tensor, the ImageNet file's choice of one index per tensor) and the default ``params_grad_len=128``.
+
+    Which reference it matches: the authors' definition, computed in float64 (registered ``dtype``), a deliberate
+    difference from their float32 runs, whose value is :func:`vkdnw_f32`. Why: the small singular values of
+    the float32 Fisher matrix are rounding noise (the float32 value moves by up to 2e-5 relative between one and
+    two CPU threads, and by up to a factor 2 against float64 on the fixture's DARTS networks: 0.685 vs 0.342), so
+    the deciles the entropy reads are only resolved in float64; ``vkdnw`` is the quantity the formula defines,
+    reproducible on any thread count or device. The parity fixture runs the authors' code in float64 for it
+    (equal within 1e-5 relative).
+    Where the reference's SVD fails it scores the spectrum ``(0, 0)`` (entropy 0); raynas records an error.
+    """
+    return fisher_entropy(model, batch)
+
+
+@register_metric(
+    "vkdnw_f32",
+    needs_labels=False,
+    needs_data=True,
+    bn="keep",
+    mode="eval",
+    dtype=torch.float32,
+    higher_is_better=True,
+    reference=_REFERENCE + "; float32, as the authors ran it",
+)
+def vkdnw_f32(model: nn.Module, batch: Batch) -> float:
+    """:func:`vkdnw` in float32, as the authors' code runs it: their published numbers' precision.
+
+    Which reference it matches: ``compute_vkdnw_score.py`` (NAS-Bench-201 folder, ``p=1``,
+    ``params_grad_len=128``) run as released, in float32; equal to it on the parity fixture on ONE CPU thread.
+    Why a separate metric: the entropy reads the deciles of the Fisher spectrum, whose small singular values are
+    float32 rounding noise; the value therefore depends on the summation order (2e-5 relative between one and two
+    threads, up to a factor 2 against float64 on DARTS networks), i.e. on the thread count and device. Use it to
+    reproduce the authors' float32 numbers; ``vkdnw`` (float64) is the resolved value of the same definition.
+    """
+    return fisher_entropy(model, batch)

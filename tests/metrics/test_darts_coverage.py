@@ -63,6 +63,7 @@ EXPECTED: dict[str, str | re.Pattern[str]] = {
     "synflow": "ok",
     "tenas_ntk_cond": "ok",
     "vkdnw": "ok",
+    "vkdnw_f32": "ok",
     "zen": "ok",
 }
 

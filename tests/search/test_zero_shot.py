@@ -4,6 +4,7 @@ result, the CLI and the registry."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,8 +14,19 @@ from raynas.cli.main import main
 from raynas.errors import ConfigError, SearchError, UnknownNameError
 from raynas.search.pool import CandidatePool
 from raynas.search.registry import get_search
-from raynas.search.zero_shot import (AZ_METRICS, RULES, ZeroShotConfig, ordinal_ranks, oriented_scores, rank_pool,
-                                     run_zero_shot_search)
+from raynas.search.zero_shot import (
+    AZ_METRICS,
+    RULES,
+    SWAP_REG_METRICS,
+    VKDNW_METRICS,
+    ZeroShotConfig,
+    ordinal_ranks,
+    oriented_scores,
+    rank_pool,
+    rule_aggregate,
+    run_zero_shot_search,
+    swap_regular_factor,
+)
 from raynas.testing.runs import planned_score_run
 
 IDS = list(range(10, 22))
@@ -83,7 +95,7 @@ def test_unknown_rule_and_bad_config():
         ZeroShotConfig("s", "o", top=0)
     assert ZeroShotConfig("s", "o", metrics=" a, b ,").metrics == ("a", "b")
     assert ZeroShotConfig("s", "o").resolved_metrics() == AZ_METRICS
-    assert RULES.names() == ["az", "rank_sum", "revisit"]
+    assert RULES.names() == ["az", "rank_sum", "revisit", "swap_reg", "vkdnw"]
 
 
 def test_search_writes_its_dir_and_answers_the_top_arch(tmp_path, scores):
@@ -121,3 +133,78 @@ def test_registry_and_cli(tmp_path, scores, capsys):
     assert '"rule": "rank_sum"' in printed and "pool: 12 archs searched" in printed
     assert main(["search", "zero-shot", "--scores", str(scores), "--out", str(tmp_path / "x"), "--rule", "nope",
                  "--no-progress"]) == 2
+
+
+#: VKDNW's population ranking run by its own code on a synthetic pool (scripts/make_parity_proxies_b.py --rule-out)
+VKDNW_REFERENCE = json.loads((Path(__file__).parent / "data" / "zero_shot_vkdnw.json").read_text())
+
+
+def _vkdnw_pool() -> tuple[CandidatePool, np.ndarray]:
+    cols = {m: [np.nan if v is None else v for v in VKDNW_REFERENCE["pool"][m]] for m in VKDNW_METRICS}
+    return _pool(cols), np.array(VKDNW_REFERENCE["aggregate"])
+
+
+def test_vkdnw_rule_equals_the_authors_ranking_loop():
+    assert [m for _, m in VKDNW_REFERENCE["terms"]] == list(VKDNW_METRICS)  # their order of the five terms
+    pool, expected = _vkdnw_pool()
+    assert np.isnan(pool.raw).any() and len(np.unique(pool.raw[:, 0])) < len(pool)  # failed terms and ties
+    agg, order = rank_pool(pool, "vkdnw", [True] * 5)
+    assert agg.tolist() == expected.tolist()  # same ranks, same order of the float additions: bit-equal
+    assert order[0] == int(np.argmax(expected))
+    assert RULES.get("vkdnw").default_metrics == VKDNW_METRICS
+
+
+def test_swap_reg_rule_and_its_options():
+    x = np.array([[100.0, 50_000.0], [80.0, 20_000.0], [-np.inf, 20_000.0], [90.0, -np.inf]])
+    agg = rule_aggregate("swap_reg", x, {"mu": 20.0, "sigma": 100.0})
+    assert agg[1] == 80.0 and agg[0] == pytest.approx(100.0 * np.exp(-9.0))  # Theta in thousands
+    assert agg[2] == -np.inf and agg[3] == -np.inf
+    assert swap_regular_factor(np.array([1500.0]), 1.5, 2.0)[0] == 1.0
+    with pytest.raises(ConfigError, match="needs sigma"):
+        rule_aggregate("swap_reg", x, {"mu": 1.0})
+    with pytest.raises(ConfigError, match="positive"):
+        rule_aggregate("swap_reg", x, {"mu": 1.0, "sigma": 0.0})
+    with pytest.raises(ConfigError, match="takes no option mu"):
+        rule_aggregate("az", x, {"mu": 1.0})
+    with pytest.raises(ConfigError, match="2 metric columns"):
+        rule_aggregate("swap_reg", x[:, :1], {"mu": 1.0, "sigma": 1.0})
+    with pytest.raises(ConfigError, match="needs mu, sigma"):
+        ZeroShotConfig("s", "o", rule="swap_reg")
+    with pytest.raises(ConfigError, match="takes 2 metrics"):
+        ZeroShotConfig("s", "o", rule="swap_reg", metrics="swap", mu=1.0, sigma=1.0)
+    with pytest.raises(ConfigError, match="takes no option"):
+        ZeroShotConfig("s", "o", rule="az", sigma=2.0)
+    assert ZeroShotConfig("s", "o", rule="swap_reg", mu=1, sigma=2).resolved_metrics() == SWAP_REG_METRICS
+
+
+def test_cli_zero_shot_vkdnw_and_swap_reg_end_to_end(tmp_path, capsys):
+    pool, expected = _vkdnw_pool()
+    ids = list(range(100, 100 + len(pool)))
+    raw = {m: VKDNW_REFERENCE["pool"][m] for m in VKDNW_METRICS}
+
+    def values(a: int) -> dict[str, float]:
+        v = {m: 0.0 if raw[m][a - 100] is None else raw[m][a - 100] for m in VKDNW_METRICS}
+        return {**v, "swap": float(1000 + 7 * (a % 5)), "params": float(1000 * (a - 90))}
+
+    def status(a: int) -> dict[str, str]:  # the reference's -inf terms are failed rows
+        return {m: "nan" for m in VKDNW_METRICS if raw[m][a - 100] is None}
+
+    run = planned_score_run(tmp_path / "run", ids, values, status=status)
+    out = tmp_path / "vk"
+    assert main(["search", "zero-shot", "--scores", str(run), "--out", str(out), "--rule", "vkdnw", "--top", "3",
+                 "--no-progress"]) == 0
+    result = json.loads((out / "result.json").read_text())
+    assert result["rule"] == "vkdnw" and result["metrics"] == list(VKDNW_METRICS)
+    assert result["arch_index"] == ids[int(np.argmax(expected))] and result["score"] == expected.max()
+    assert '"rule": "vkdnw"' in capsys.readouterr().out
+    out = tmp_path / "sr"
+    assert main(["search", "zero-shot", "--scores", str(run), "--out", str(out), "--rule", "swap_reg", "--mu", "25",
+                 "--sigma", "2", "--no-progress"]) == 0
+    result = json.loads((out / "result.json").read_text())
+    swap = np.array([values(a)["swap"] for a in ids])
+    theta = np.array([values(a)["params"] for a in ids]) / 1e3
+    reg = swap * np.exp(-((theta - 25.0) ** 2) / 2.0)
+    assert result["arch_index"] == ids[int(np.argmax(reg))] == 115  # params 25 K: the factor's centre
+    assert result["options"] == {"mu": 25.0, "sigma": 2.0} and result["score"] == pytest.approx(reg.max())
+    assert main(["search", "zero-shot", "--scores", str(run), "--out", str(tmp_path / "bad"), "--rule", "swap_reg",
+                 "--no-progress"]) == 2  # no mu, sigma: a config error
