@@ -11,6 +11,13 @@ The metric list comes from the registry (`--metrics all`, the default: every reg
 imported with `--metric-module` included), so a newly registered metric is benchmarked without editing this
 script.
 
+Zero-shot rules (`raynas.search.zero_shot.RULES`: az, rank_sum, vkdnw, ...) get a row each, `rule:<name>`, computed
+from the run's stored columns: the rule's aggregate over its default metrics, ranked over the archs that have a
+stored row (any status; a failed score ranks last, as the rule ranks it) for every one of them; a rule is listed
+only where all its metrics are in the run(s); its s/arch is the sum of its metrics'. `swap_reg` needs its
+`--swap-reg MU,SIGMA` (no published value). `--join RUN` (repeatable) joins further run directories of the same
+sample (read only: same space, sample, seed, data, batch and image size), e.g. metrics scored in a second run.
+
 `--nbsz`: the data-free metrics of the list (registered `needs_data=False`) are also scored on the 725 NB201 archs
 of NAS-Bench-Suite-Zero's sample (`$RAYNAS_DATA/nbsz/nb201_cifar10.parquet`, in RUN_DIR/nbsz) and correlated
 with its `val_accuracy` and with the 200-epoch test accuracy, beside the correlation of the values NASLib
@@ -20,6 +27,8 @@ data-using proxies are listed too when `--nbsz-all` is given, scored on the run'
     python scripts/bench_correlation.py --out runs/corr --sample 1000 --data digits --workers 2
     python scripts/bench_correlation.py --out runs/corr --sample 1000 --metrics epe_nas,l2_norm,plain,zen,swap --nbsz
     python scripts/bench_correlation.py --out runs/full --all --metrics params,flops,synflow --workers 2
+    python scripts/bench_correlation.py --out /work/corr/c1000 --join /work/corr/v1000 --score-only-existing \
+        --swap-reg 1000,1e5
 """
 
 from __future__ import annotations
@@ -33,6 +42,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -40,6 +50,7 @@ sys.path.insert(0, str(REPO))
 from raynas.metrics import get_metric, resolve_metric_names
 from raynas.parallel import run_scoring_from_dict
 from raynas.report.correlation import correlate
+from raynas.search.zero_shot import RULES, rule_aggregate
 from raynas.spaces import create_benchmark
 from raynas.store import ScoreStore, to_wide
 
@@ -71,13 +82,74 @@ def read_run(out: Path):  # type: ignore[no-untyped-def]
     return wide, secs
 
 
+#: config identity keys two joined runs must share (a run's metrics may differ: that is why it is joined)
+SAME_SAMPLE_KEYS = ("space", "space_kwargs", "all", "sample", "ids", "seed", "data", "batch_size", "image_size")
+
+
+def read_runs(outs: list[Path]):  # type: ignore[no-untyped-def]
+    """``(wide, secs, scored)`` of one or several runs of the same sample joined on ``arch_index``: ``wide`` one
+    column per metric (null where failed or not scored), ``secs`` each metric's mean seconds over all its rows,
+    ``scored`` a boolean frame: the arch has a stored row of the metric (any status)."""
+    import pandas as pd
+
+    longs, identity = [], None
+    for out in outs:
+        cfg = ScoreStore(out).load_config() or {}
+        ident = {k: cfg.get("identity", {}).get(k) for k in SAME_SAMPLE_KEYS}
+        if identity is not None and ident != identity:
+            diff = {k: (identity[k], ident[k]) for k in SAME_SAMPLE_KEYS if ident[k] != identity[k]}
+            raise SystemExit(f"--join: {out} is not a run of the same sample as {outs[0]}: {diff}")
+        identity = ident
+        longs.append(ScoreStore(out).read())
+    long = pa.concat_tables(longs)
+    wide = to_wide(long).to_pandas()
+    if wide["arch_index"].duplicated().any():
+        raise SystemExit("the joined runs hold an arch under two seeds or spaces: join runs of one sample only")
+    rows = long.select(["arch_index", "metric"]).to_pandas().drop_duplicates()
+    scored = pd.crosstab(rows["arch_index"], rows["metric"]).astype(bool)
+    scored = scored.reindex(index=wide["arch_index"], fill_value=False).reset_index(drop=True)
+    secs = long.select(["metric", "seconds"]).to_pandas().groupby("metric")["seconds"].mean()
+    return wide, secs, scored
+
+
+def rule_columns(wide, scored, rules: list[str], options: dict[str, dict[str, float]]):  # type: ignore[no-untyped-def]
+    """``{"rule:<name>": aggregate [P]}`` for each rule whose default metrics are all stored: the aggregate over
+    the archs with a row of each (NaN elsewhere), failed scores ranked last (-inf), as the zero-shot search ranks."""
+    out: dict[str, np.ndarray] = {}
+    for rule in rules:
+        metrics = list(RULES.get(rule).default_metrics)
+        if not all(m in wide.columns and m in scored.columns for m in metrics):
+            logging.info("rule %s: not every one of %s is in the run(s), no row", rule, ",".join(metrics))
+            continue
+        have = scored[metrics].all(axis=1).to_numpy()
+        sign = np.array([1.0 if get_metric(m).higher_is_better else -1.0 for m in metrics])
+        x = wide.loc[have, metrics].to_numpy(dtype=float) * sign
+        agg = np.full(len(wide), np.nan)
+        if have.any():
+            agg[have] = rule_aggregate(rule, np.where(np.isfinite(x), x, -np.inf), options.get(rule))
+        out[f"rule:{rule}"] = np.where(np.isfinite(agg), agg, np.nan)
+    return out
+
+
 def fmt(x: float | None, digits: int = 3) -> str:
     return "-" if x is None or not math.isfinite(x) else f"{x:.{digits}f}"
 
 
-def table(df, names: list[str], truths: dict[str, str], published: dict[str, float], secs) -> str:  # type: ignore[no-untyped-def]
-    """One Markdown row per metric: rho / tau against each truth column, published rho, seconds per arch."""
+def table(df, names: list[str], truths: dict[str, str], published: dict[str, float], secs,  # type: ignore[no-untyped-def]
+          rules: dict[str, np.ndarray] | None = None) -> str:
+    """One Markdown row per metric: rho / tau against each truth column, published rho, seconds per arch; and one
+    per ``rules`` column (``rule:<name>`` -> aggregate aligned with ``df``, higher is better; its seconds the sum
+    of its metrics')."""
+    rules = rules or {}
     direction = {m: get_metric(m).higher_is_better for m in names}
+    if rules:
+        df = df.assign(**rules)
+        direction.update({r: True for r in rules})
+        if secs is not None:
+            secs = secs.copy()
+            for r in rules:
+                secs[r] = sum(float(secs.get(m, float("nan"))) for m in RULES.get(r[len("rule:"):]).default_metrics)
+        names = [*names, *rules]
     per_truth = {label: {c.metric: c for c in correlate({m: df[m].to_numpy(dtype=float) for m in names},
                                                          df[col].to_numpy(dtype=float), direction)}
                  for label, col in truths.items()}
@@ -140,6 +212,26 @@ def nbsz_report(out: Path, names: list[str], args: argparse.Namespace, bench, tr
             print(f"| {a.metric} | {a.n} | {a.rho:.3f} | {a.tau:.3f} | {b.rho:.3f} | {b.tau:.3f} |")
 
 
+def rule_names(args: argparse.Namespace) -> list[str]:
+    """The rules of ``--rules`` (all: every registered one; swap_reg only with ``--swap-reg``)."""
+    if args.rules.strip() == "all":
+        return [r for r in RULES.names() if not RULES.get(r).options or (r == "swap_reg" and args.swap_reg)]
+    names = [r.strip() for r in args.rules.split(",") if r.strip()]
+    for r in names:
+        RULES.get(r)  # unknown: an error naming the registered ones
+    return names
+
+
+def rule_options(args: argparse.Namespace) -> dict[str, dict[str, float]]:
+    if not args.swap_reg:
+        return {}
+    try:
+        mu, sigma = (float(v) for v in args.swap_reg.split(","))
+    except ValueError:
+        raise SystemExit(f"--swap-reg wants MU,SIGMA, got {args.swap_reg!r}") from None
+    return {"swap_reg": {"mu": mu, "sigma": sigma}}
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", default="runs/correlation")
@@ -158,6 +250,12 @@ def main() -> int:
     ap.add_argument("--nbsz-all", action="store_true", help="with --nbsz: every listed metric, not only data-free")
     ap.add_argument("--nbsz-path", default=None, help="NB-Suite-Zero's nb201_cifar10.parquet")
     ap.add_argument("--skip-sample", action="store_true", help="only the --nbsz part")
+    ap.add_argument("--join", action="append", default=[], metavar="RUN",
+                    help="another run directory of the same sample whose metric columns are joined (read only)")
+    ap.add_argument("--rules", default="all", help="zero-shot rules given a row ('all': every registered one whose "
+                    "metrics are stored; '' none)")
+    ap.add_argument("--swap-reg", default=None, metavar="MU,SIGMA",
+                    help="the swap_reg rule's mu (thousands of parameters) and sigma; without it no swap_reg row")
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     for module in args.metric_module:
@@ -172,17 +270,20 @@ def main() -> int:
     if not args.skip_sample:
         if not args.score_only_existing:
             score(out, names, {"all": True} if args.all else {"sample": args.sample}, args)
-        wide, secs = read_run(out)
-        df = wide.merge(truth, on="arch_index", how="inner")
+        wide, secs, scored = read_runs([out, *map(Path, args.join)])
+        keep = wide["arch_index"].isin(truth["arch_index"]).to_numpy()
+        wide, scored = wide[keep].reset_index(drop=True), scored[keep].reset_index(drop=True)
+        df = wide.merge(truth, on="arch_index", how="left")
         if (df["arch"] != df["arch_str"]).any():
             raise SystemExit("arch strings in the run do not match the ground truth indexing")
         metrics = [m for m in names if m in df.columns]
+        rules = rule_columns(wide, scored, rule_names(args), rule_options(args))
         which = "the whole space" if len(df) == len(truth) else f"sample seed {args.seed}"
         print(f"\nNB201 CIFAR-10, {len(df)} archs ({which}), data={args.data}, batch={args.batch_size}, "
               f"network seed {args.seed}; fused engine, one CPU process")
         print("rho / tau are signed by the metric's registered direction (positive = predicts accuracy); "
               "published rho: NAS-Bench-Suite-Zero, against its own CIFAR-10 accuracy\n")
-        print(table(df, metrics, {"test 200ep": final, "val 12ep": query}, bench.published_rho, secs))
+        print(table(df, metrics, {"test 200ep": final, "val 12ep": query}, bench.published_rho, secs, rules))
     if args.nbsz:
         nbsz_report(out, names, args, bench, truth)
     return 0
