@@ -58,7 +58,10 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--pick-sample", type=_positive, default=100, help="N of sample-N-pick-best")
     ap.add_argument("--zero-shot-rules", default="az,rank_sum",
                     help="rank-aggregation rules of the zero-shot baseline rows over --metrics (no queries; "
-                    "raynas.search.zero_shot.RULES); empty: none")
+                    "raynas.search.zero_shot.RULES); RULE:default over the rule's own default metrics (columns of "
+                    "the run, e.g. vkdnw:default: az_nas_complexity,...,vkdnw,az_nas_trainability); empty: none")
+    ap.add_argument("--swap-reg", default=None, metavar="MU,SIGMA",
+                    help="mu (thousands of parameters) and sigma of a swap_reg zero-shot row (no published value)")
     ap.add_argument("--json", type=Path, default=None, help="also write per-seed results here")
     return ap
 
@@ -69,6 +72,16 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     if not args.metrics:
         build_parser().error("--metrics selects no metric")
     args.zero_shot_rules = [r.strip() for r in args.zero_shot_rules.split(",") if r.strip()]
+    for spec in args.zero_shot_rules:
+        rule, _, own = spec.partition(":")
+        if own not in ("", "default"):
+            build_parser().error(f"--zero-shot-rules {spec!r}: RULE or RULE:default")
+    if args.swap_reg is not None:
+        try:
+            mu, sigma = (float(v) for v in args.swap_reg.split(","))
+        except ValueError:
+            build_parser().error(f"--swap-reg wants MU,SIGMA, got {args.swap_reg!r}")
+        args.swap_reg = {"mu": mu, "sigma": sigma}
     if args.pick_metric not in args.metrics:
         build_parser().error(f"--pick-metric {args.pick_metric} is not among --metrics")
     return args
@@ -103,15 +116,17 @@ def summarize(method: str, results: list[dict[str, Any]], oracle: Any, target: f
 
 
 def zero_shot_row(pool: Any, oracle: Any, rule: str, higher_is_better: Sequence[bool], runs: int, target: float,
-                  pool_best: float, attainable: float) -> tuple[dict[str, Any], dict[str, Any]]:
+                  pool_best: float, attainable: float, options: dict[str, float] | None = None,
+                  label: str | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
     """The zero-shot baseline: the pool's top arch by ``rule`` (deterministic, no query, no cost), as a row
-    averaged over ``runs`` identical runs (queries to target: 0 when its answer reaches the target)."""
+    averaged over ``runs`` identical runs (queries to target: 0 when its answer reaches the target); ``options``
+    the rule's (swap_reg: mu, sigma), ``label`` the row's name inside ``zero-shot (...)`` (default: the rule)."""
     from raynas.search.zero_shot import rank_pool
 
-    _, order = rank_pool(pool, rule, higher_is_better)
+    _, order = rank_pool(pool, rule, higher_is_better, options)
     top = int(pool.arch_index[order[0]])
     result = {"arch_index": top, "final": oracle.final(top), "cost": 0.0, "queried": [], "values": []}
-    row = summarize(f"zero-shot ({rule})", [result] * runs, oracle, target, pool_best, attainable)
+    row = summarize(f"zero-shot ({label or rule})", [result] * runs, oracle, target, pool_best, attainable)
     if result["final"] >= target - 1e-9:
         row.update(reached=runs, queries_to_target_median=0.0)
     return row, result
@@ -172,9 +187,16 @@ def main(argv: Sequence[str] | None = None) -> int:
               for m, g in greedy.items()]
     best = max(single, key=lambda r: r["final_mean"])
     rows.append(dict(best, method=f"best single ({best['method'].split(':')[1]})"))
-    directions = [get_metric(m).higher_is_better for m in args.metrics]
-    zero_shot = {rule: zero_shot_row(pool, oracle, rule, directions, len(args.seeds), target, pool_best, attainable)
-                 for rule in args.zero_shot_rules}
+    from raynas.search.zero_shot import get_rule
+
+    zero_shot = {}
+    for spec in args.zero_shot_rules + (["swap_reg:default"] if args.swap_reg else []):
+        rule, _, own = spec.partition(":")
+        metrics = list(get_rule(rule).default_metrics) if own else args.metrics
+        rule_pool = CandidatePool.from_table(wide, metrics, transform=args.transform) if own else pool
+        zero_shot[spec] = zero_shot_row(rule_pool, oracle, rule, [get_metric(m).higher_is_better for m in metrics],
+                                        len(args.seeds), target, pool_best, attainable,
+                                        args.swap_reg if rule == "swap_reg" else None, label=rule)
     rows += [row for row, _ in zero_shot.values()]
     print(format_rows(rows + single, target))
     if args.json is not None:

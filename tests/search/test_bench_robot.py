@@ -86,3 +86,20 @@ def test_zero_shot_row_answers_the_rules_top_arch_without_queries(bench):
     row, result = bench.zero_shot_row(pool, o, "rank_sum", [False, True], 4, 94.3, 94.5, 94.5)
     assert result["arch_index"] == 1 and row["reached"] == 0
     assert bench.parse_args(["--scores", "r"]).zero_shot_rules == ["az", "rank_sum"]
+    a = bench.parse_args(["--scores", "r", "--zero-shot-rules", "az,vkdnw:default", "--swap-reg", "50,1e3"])
+    assert a.zero_shot_rules == ["az", "vkdnw:default"] and a.swap_reg == {"mu": 50.0, "sigma": 1000.0}
+    with pytest.raises(SystemExit):
+        bench.parse_args(["--scores", "r", "--zero-shot-rules", "vkdnw:mine"])
+
+
+def test_swap_reg_zero_shot_row_takes_its_options(bench):
+    from raynas.search import CandidatePool
+
+    o = FakeOracle([1, 2, 3], [50.0, 70.0, 60.0], costs=[10.0, 20.0, 30.0], finals=[90.0, 94.5, 93.0])
+    pool = CandidatePool.from_table({"arch_index": np.array([1, 2, 3]), "swap": np.array([100.0, 90.0, 80.0]),
+                                     "params": np.array([9000.0, 2000.0, 5000.0])}, ["swap", "params"])
+    row, result = bench.zero_shot_row(pool, o, "swap_reg", [True, True], 2, 94.3, 94.5, 94.5,
+                                      {"mu": 2.0, "sigma": 1.0})
+    assert result["arch_index"] == 2 and row["method"] == "zero-shot (swap_reg)"  # params 2 K: the factor's centre
+    _, result = bench.zero_shot_row(pool, o, "swap_reg", [True, True], 2, 94.3, 94.5, 94.5, {"mu": 9.0, "sigma": 1.0})
+    assert result["arch_index"] == 1
