@@ -37,8 +37,8 @@ Rules (:data:`RULES`, unknown names are :class:`~raynas.errors.UnknownNameError`
     rank aggregation: the score itself, from the pool's ``swap`` and ``params`` columns (in that order).
     ``mu`` (thousands of parameters) and ``sigma`` (thousands squared) are required options
     (:attr:`ZeroShotConfig.mu`, ``--mu``/``--sigma``): the repository defines no value (its ``SWAP`` defaults
-    are ``None``, ``correlation.py`` runs unregularised) and the paper sets them per experiment to steer the
-    model size, so they are the user's. A failed ``swap`` or ``params`` is -inf.
+    are ``None``, ``correlation.py`` runs unregularised) and the paper uses the factor to steer the model size
+    towards ``mu``, so they are the user's. A failed ``swap`` or ``params`` is -inf.
 
 The top arch is the first maximum of the aggregate in ``arch_index`` order (``np.argmax``, as the authors').
 """
