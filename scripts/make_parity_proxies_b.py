@@ -195,8 +195,9 @@ def swap_value(checkout: Path, net: nn.Module, inputs: torch.Tensor) -> dict[str
     SWAP = swap_module.SWAP
     # numpy 2 refuses np.sum(generator), which older numpy summed with the builtin sum (a DeprecationWarning):
     # the file's count_parameters with the builtin sum, the same number
-    swap_module.count_parameters = _functions(checkout / "src" / "utils" / "utilities.py", {"count_parameters"},
-                                              {"np": np}, replace=(("np.sum(np.prod", "sum(np.prod"),))["count_parameters"]
+    utilities = checkout / "src" / "utils" / "utilities.py"
+    swap_module.count_parameters = _functions(utilities, {"count_parameters"}, {"np": np},
+                                              replace=(("np.sum(np.prod", "sum(np.prod"),))["count_parameters"]
     model = copy.deepcopy(net).train()
     torch.manual_seed(SEED)
     value = SWAP(model=model, inputs=inputs.clone(), device=torch.device("cpu"), seed=SEED).forward()

@@ -25,7 +25,7 @@ Rules (:data:`RULES`, unknown names are :class:`~raynas.errors.UnknownNameError`
     is not in the repository): ``sum_k log(rank_k / P)`` as ``az`` (``scipy.stats.rankdata``, ascending, average
     ties), accumulated term by term in the file's order ``complexity, expressivity, progressivity,
     vkdnw_entropy, trainability``. Default metrics, in that order: ``az_nas_complexity`` (the file's
-    ``complexity`` is the network's FLOPs, ``model.get_FLOPs``; AZ-NAS's NB201 term is the API's FLOPs, which
+    ``complexity`` is the network's FLOPs, ``model.get_FLOPs``; AZ-NAS's NAS-Bench-201 term is the API's FLOPs, which
     raynas's ``az_nas_complexity`` counts), ``az_nas_expressivity``, ``az_nas_progressivity`` (the file's
     ``compute_vkdnw_score`` computes these two and ``trainability`` with AZ-NAS's code), ``vkdnw``,
     ``az_nas_trainability``. Where the reference's SVD fails it scores vkdnw 0; raynas records a failure, ranked
@@ -146,7 +146,8 @@ RULES.add("rank_sum", RankRule(_rank_sum, AZ_METRICS, "sum of average ranks"))
 RULES.add("revisit", RankRule(_revisit, REVISIT_METRICS,
                               "Revisit: nested ordinal rank sums, r = ord(r) + ord(m_k) (WACV 2023)"))
 RULES.add("vkdnw", RankRule(_log_rank_sum_in_order, VKDNW_METRICS,
-                            "VKDNW: sum of log(rank / P) over FLOPs, AZ-NAS's three feature terms and vkdnw (CVPR 2025)"))
+                            "VKDNW: sum of log(rank / P) over FLOPs, AZ-NAS's three feature terms and vkdnw "
+                            "(CVPR 2025)"))
 RULES.add("swap_reg", RankRule(_swap_reg, SWAP_REG_METRICS,
                                "SWAP-NAS regularised: swap * exp(-(params/1e3 - mu)^2 / sigma) (ICLR 2024; needs "
                                "mu, sigma)", options=("mu", "sigma"), n_metrics=2))

@@ -9,7 +9,7 @@ import torch
 from raynas.data.batch import Batch
 from raynas.metrics import get_metric
 from raynas.metrics.engine import compute_metrics
-from raynas.metrics.vkdnw import ALPHA, selected_jacobian, softmax_cholesky
+from raynas.metrics.vkdnw import ALPHA, fisher_entropy, selected_jacobian, softmax_cholesky
 from raynas.testing import tiny_bn_convnet
 
 
@@ -58,3 +58,15 @@ def test_reinitialised_so_the_networks_weights_do_not_matter_but_the_seed_does()
 def test_spec() -> None:
     spec = get_metric("vkdnw")
     assert spec.dtype == torch.float64 and spec.mode == "eval" and not spec.needs_labels
+
+
+def test_vkdnw_f32_is_the_same_computation_in_float32() -> None:
+    spec = get_metric("vkdnw_f32")
+    assert spec.dtype == torch.float32 and spec.mode == "eval" and not spec.needs_labels
+    (f64, f32) = compute_metrics(lambda: tiny_bn_convnet(3, 3), _batch(), ["vkdnw", "vkdnw_f32"], seed=0)
+    torch.manual_seed(0)
+    net = tiny_bn_convnet(3, 3).eval()
+    torch.manual_seed(0)  # the engine seeds before the metric's own Kaiming re-initialisation
+    want = fisher_entropy(net, _batch())
+    assert f32.status == "ok" and f32.value == want
+    assert f64.status == "ok" and f64.value != f32.value  # float64 is another rounding of the same definition
