@@ -14,7 +14,8 @@ a seeded sub-pool of ``--pool-size`` archs, metrics ``--metrics``) answered by t
 pool of the same size (``ntk_trace``, ``ntk_cond``, a known optimum), answered by a lookup oracle.
 
     python scripts/bench_bo_step.py --pool-size 40 --budgets 20,100,1000
-    python scripts/bench_bo_step.py --pool-size 725 --budgets 20,100,1000 --robot-patience none --max-seconds 120
+    python scripts/bench_bo_step.py --pool-size 725 --budgets 20,100,1000 --methods hnas --max-seconds 150
+    python scripts/bench_bo_step.py --pool-size 725 --methods robot --budgets 20 --gp-sizes 64,256,1024
 
 ``--max-seconds`` cuts a search that runs longer (its row says ``cut``; the per-step figures are over the steps it
 made). Timings are load-dependent; the ratios, measured side by side, are what to compare.
@@ -70,6 +71,10 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--rounds", type=int, default=1,
                     help="repeat every (method, T) this many times, the budgets' order rotated each round, and keep "
                     "each one's fastest round (the searches are deterministic; only the machine's load differs)")
+    ap.add_argument("--gp-sizes", type=_budgets, default=None,
+                    help="also time ONE RoBoT GP step on n observations (e.g. 64,256,1024: random weights on the "
+                    "pool, each answered by the query value of the arch it ranks first), fitted on all n vs on the "
+                    "default window (raynas.search.bo.GP_MAX_POINTS), side by side")
     ap.add_argument("--data", type=Path, default=None, help="data root (default: $RAYNAS_DATA or ../shared/data)")
     ap.add_argument("--json", type=Path, default=None, help="also write the rows here")
     return ap
@@ -157,15 +162,19 @@ def warm_up() -> None:
     propose(X, X.sum(1), np.array([[-1.0, -1.0], [1.0, 1.0]]), 0)
 
 
+def _data(args: argparse.Namespace) -> Path:
+    if args.data is not None:
+        return Path(args.data)
+    import os
+
+    return Path(os.environ.get("RAYNAS_DATA", REPO.parent / "shared" / "data"))
+
+
 def run(args: argparse.Namespace) -> list[dict[str, Any]]:
     from raynas.search import RoBoT
     from raynas.search.hnas import HNAS
 
-    data = args.data
-    if data is None:
-        import os
-
-        data = Path(os.environ.get("RAYNAS_DATA", REPO.parent / "shared" / "data"))
+    data = _data(args)
     rows = []
     warm_up()
     fits = FitCounter()
@@ -195,6 +204,39 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
     return rows
 
 
+def gp_sizes(data: Path, args: argparse.Namespace) -> list[dict[str, Any]]:
+    """One GP step on ``n`` RoBoT observations, every observation vs the default window, for each ``n``."""
+    from raynas.search import bo
+
+    pool, oracle = robot_pool(data, args.pool_size, args.metrics)
+    d = len(pool.metrics)
+    bounds = np.stack([-np.ones(d), np.ones(d)])
+    rng = np.random.default_rng(args.seed)
+    X = rng.uniform(-1.0, 1.0, (max(args.gp_sizes), d))
+    y = np.array([oracle.query(int(pool.arch_index[pool.top(w)])).value for w in X])
+    out = []
+    for n in args.gp_sizes:
+        row: dict[str, Any] = {"n": n}
+        for name, mp in (("all", None), ("window", bo.GP_MAX_POINTS)):
+            t0 = time.perf_counter()
+            bo.propose(X[:n], y[:n], bounds, args.seed, max_points=mp)
+            row[name] = time.perf_counter() - t0
+        print(f"  GP step on {n} observations: all {row['all']:.2f} s, window {row['window']:.2f} s",
+              file=sys.stderr, flush=True)
+        out.append(row)
+    return out
+
+
+def gp_table(rows: Sequence[dict[str, Any]]) -> str:
+    from raynas.search.bo import GP_MAX_POINTS
+
+    lines = [f"| observations n | GP step on all n | on the window (at most {GP_MAX_POINTS}) | all / window |",
+             "|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['n']} | {r['all']:.2f} s | {r['window']:.2f} s | x{r['all'] / r['window']:.2f} |")
+    return "\n".join(lines)
+
+
 def table(rows: Sequence[dict[str, Any]]) -> str:
     """Markdown table; ratios against the first (smallest) budget of the same method."""
     lines = ["| method | pool | T | steps | distinct queries | GP fits | stop | mean GP step | max GP step "
@@ -220,8 +262,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.ERROR)
     rows = run(args)
     print(table(rows))
+    out: dict[str, Any] = {"searches": rows}
+    if args.gp_sizes:
+        out["gp_sizes"] = gp_sizes(_data(args), args)
+        print()
+        print(gp_table(out["gp_sizes"]))
     if args.json is not None:
-        args.json.write_text(json.dumps(rows, indent=1))
+        args.json.write_text(json.dumps(out, indent=1))
     return 0
 
 

@@ -1,8 +1,8 @@
 """The human-readable lines of a search result, as ``raynas search METHOD`` prints them.
 
 Kept out of the CLI so every front end (the CLI, scripts, notebooks) formats a result the same way: the trace
-table (one line per step), then after the result's JSON the budget actually used, why the search ended, the pool (and what its score
-runs lack) and the benchmark's answer for the chosen arch.
+table (one line per step), then after the result's JSON the budget actually used, why the search ended, the pool
+(and what its score runs lack) and the benchmark's answer for the chosen arch.
 """
 
 from __future__ import annotations

@@ -54,3 +54,9 @@ def test_measure_counts_gp_steps_and_the_table_gives_ratios(bench):
     assert len(lines) == 4 and lines[2].endswith("| x1.00 / x1.00 |") and "| patience |" in lines[3]
     cut = bench.measure(HNAS(pool, FakeOracle(table["arch_index"], acc), budget=5, seed=0), None, -1.0, fits)
     assert (cut["stop"], cut["steps"]) == ("cut", 0)
+
+
+def test_gp_size_table(bench):
+    assert bench.build_parser().parse_args(["--gp-sizes", "64,1024"]).gp_sizes == [64, 1024]
+    lines = bench.gp_table([{"n": 1024, "all": 30.0, "window": 2.0}]).splitlines()
+    assert lines[2] == "| 1024 | 30.00 s | 2.00 s | x15.00 |"
