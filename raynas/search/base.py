@@ -6,6 +6,9 @@ does the same way, so the subclasses only say how they propose:
 
 * the budget in distinct queries and the :class:`~raynas.search.queries.QueryLog` that counts them: an arch
   proposed again is answered from the log (no query, no cost) but is still a step of the trace;
+* when it is done (:meth:`QuerySearch.stop_reason`, the result's ``stop``): the budget spent, the pool exhausted
+  (no arch left that a new query could take, so a budget the pool cannot yield ends instead of spinning), or
+  the method's own rule;
 * :meth:`QuerySearch.tell` validation (only the pending proposal, finite values and costs);
 * the trace rows (:data:`raynas.store.search_state.TRACE_SCHEMA`'s columns), :meth:`~QuerySearch.result`,
   the state config saved with them, and resume (:meth:`~QuerySearch.from_state` replays the saved rows,
@@ -154,10 +157,33 @@ class QuerySearch(Generic[P]):
         """The ``pool`` entry of the state config (its ``fingerprint`` is compared on resume)."""
         return {"size": len(self.pool), "fingerprint": self.fingerprint()}
 
+    def _exhausted(self) -> bool:
+        """No arch is left that a new query could take (every one the search can propose was queried or its query
+        failed; nothing is in flight when this is asked). A search whose budget exceeds what the pool can yield
+        ends here instead of proposing repeats forever."""
+        return False
+
+    def _method_stop(self) -> str | None:
+        """The method's own reason to end (e.g. an iteration cap or a patience rule), asked only when nothing is
+        in flight; None: no reason."""
+        return None
+
     # ---------------------------------------------------------------- budget
+    def stop_reason(self) -> str | None:
+        """Why the search is done, None while it runs: ``"budget"`` (the requested number of distinct queries was
+        made), ``"pool_exhausted"`` (the requested budget exceeded what the pool holds, or some queries failed,
+        and every arch the search can propose has been queried), or the method's own (:meth:`_method_stop`)."""
+        if len(self._log) >= self.budget:
+            return "budget" if self.budget >= int(self.config.budget) else "pool_exhausted"
+        if self._pending:
+            return None
+        if self._exhausted():
+            return "pool_exhausted"
+        return self._method_stop()
+
     @property
     def done(self) -> bool:
-        return len(self._log) >= self.budget
+        return self.stop_reason() is not None
 
     @property
     def queries(self) -> int:
@@ -331,9 +357,9 @@ class QuerySearch(Generic[P]):
 
     def result(self) -> dict[str, Any]:
         """:meth:`QueryLog.result` (best queried arch, its value and ``final``, queries, cost, history) plus the
-        method's own keys, ``q`` and ``failed_queries`` (the recorded failures)."""
+        method's own keys, ``q``, ``failed_queries`` (the recorded failures) and ``stop`` (:meth:`stop_reason`)."""
         return self._log.result(self.method, self.oracle, **self._result_extra(), q=self.q,
-                                failed_queries=[dict(f) for f in self.failed])
+                                failed_queries=[dict(f) for f in self.failed], stop=self.stop_reason())
 
     # ----------------------------------------------------------------- state
     def state_rows(self) -> list[dict[str, Any]]:

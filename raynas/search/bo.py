@@ -14,6 +14,13 @@ the arch that ``w`` ranks first) is piecewise constant in ``w``: EI collapses to
 the incumbent and keeps re-proposing points there, while UCB's variance bonus keeps moving to unexplored regions
 of weight space. ``"logei"`` (LogExpectedImprovement) is available for callers with smoother objectives.
 
+**Bounded cost.** An exact GP step costs O(n^3) in its ``n`` observations (the marginal-likelihood fit
+factorises the ``n x n`` kernel matrix at every optimiser iteration), so a long BO phase (a large budget, or a
+search that keeps re-proposing archs it already queried) would make each step slower than the last. Beyond
+``max_points`` observations (:data:`GP_MAX_POINTS` by default) the GP is fitted on a fixed-size window of them
+(:func:`gp_window`: the best half by value and the most recent rest), so a step's cost has a ceiling that does not
+depend on the budget or on how many steps came before. Up to ``max_points`` observations nothing changes.
+
 Everything runs in float64 on CPU, and the random state is forked and seeded from ``(seed, n)``, so the
 proposal is a pure function of its inputs: replaying the same observations yields the same next point, which
 is what makes resumed searches exact. GP fitting / acquisition failures (non-PSD kernels, NaNs, failed fits) fall
@@ -40,6 +47,8 @@ Acquisition = Literal["ucb", "logei"]
 Kernel = Literal["rbf_ard", "matern_iso"]
 #: observation noise variance of ``"matern_iso"`` (the reference's ``alpha``), in standardised outcome units
 FIXED_NOISE = 1e-6
+#: the most observations one GP step is fitted on (see "Bounded cost" above and :func:`gp_window`)
+GP_MAX_POINTS = 256
 UCB_BETA = 2.576**2  # botorch's UCB is mean + sqrt(beta) * std; kappa = 2.576 as in the RoBoT reference code
 
 
@@ -51,6 +60,25 @@ def sobol_point(n: int, bounds: np.ndarray, seed: int) -> np.ndarray:
     eng = SobolEngine(dimension=len(lo), scramble=True, seed=int(seed))
     u = eng.draw(n + 1, dtype=torch.float64)[-1].numpy()
     return lo + (hi - lo) * u
+
+
+def gp_window(y: np.ndarray, max_points: int) -> np.ndarray:
+    """Positions (ascending) of the observations a GP step is fitted on when there are more than ``max_points``:
+    the ``max_points // 2`` best by value (ties: the earliest), so the model keeps the incumbents' region, and the
+    most recent of the others up to ``max_points``, so it knows where the search has been looking lately. All
+    positions when ``len(y) <= max_points``. A pure function of ``y`` (resume replays the same window)."""
+    y = np.asarray(y, dtype=np.float64).reshape(-1)
+    n, m = len(y), int(max_points)
+    if m < 2:
+        raise SearchError(f"max_points must be >= 2, got {max_points}")
+    if n <= m:
+        return np.arange(n)
+    best = np.argsort(-y, kind="stable")[: m // 2]
+    keep = np.zeros(n, dtype=bool)
+    keep[best] = True
+    rest = np.flatnonzero(~keep)[-(m - len(best)):]
+    keep[rest] = True
+    return np.flatnonzero(keep)
 
 
 def _check(X: np.ndarray, y: np.ndarray, bounds: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -141,6 +169,7 @@ def propose(
     raw_samples: int = 128,
     kernel: Kernel = "rbf_ard",
     pending: np.ndarray | None = None,
+    max_points: int | None = GP_MAX_POINTS,
 ) -> np.ndarray:
     """Next point ``x [d]`` to evaluate, maximising ``y``.
 
@@ -158,12 +187,16 @@ def propose(
             afterwards the acquisition is its batch form (qUCB / qLogEI) with ``pending`` as ``X_pending``, so
             the GP's joint posterior over the candidate and the in-flight points penalises proposing where a
             query is already running (BoTorch's sequential-greedy q-batch rule, one point at a time).
+        max_points: the most observations the GP is fitted on (:func:`gp_window` picks them beyond it; the step's
+            seed still counts all ``n``); None: every observation, whatever it costs.
     """
     X, y, bounds = _check(X, y, bounds)
     if acquisition not in ("ucb", "logei"):
         raise SearchError(f"unknown acquisition {acquisition!r} (known: logei, ucb)")
     if kernel not in ("rbf_ard", "matern_iso"):
         raise SearchError(f"unknown kernel {kernel!r} (known: matern_iso, rbf_ard)")
+    if max_points is not None and (isinstance(max_points, bool) or int(max_points) < 2):
+        raise SearchError(f"max_points must be None or >= 2, got {max_points!r}")
     n = X.shape[0]
     P = None if pending is None else np.asarray(pending, dtype=np.float64).reshape(-1, bounds.shape[1])
     p = 0 if P is None else len(P)
@@ -173,6 +206,9 @@ def propose(
         return sobol_point(n + p, bounds, seed)
     # with points in flight the seed also depends on how many: the same (n, p) state proposes the same point
     step_seed = (int(seed) * 1_000_003 + n + (p * 7_919 if p else 0)) % (2**31 - 1)
+    if max_points is not None and n > int(max_points):
+        keep = gp_window(y, int(max_points))
+        X, y = X[keep], y[keep]
     from botorch.exceptions.errors import BotorchError, ModelFittingError
     from linear_operator.utils.errors import NanError, NotPSDError
 

@@ -18,7 +18,11 @@ Choices (documented because the paper leaves them to the code):
 * a repeated ``A*`` is answered from the cache (no new query, no cost) but is still a BO observation, as in
   RoBoT; ``exclude_queried=True`` instead takes the best not-yet-queried arch (the released script's
   behaviour). ``budget`` counts distinct queries (capped at the archs with valid scores); ``max_iters``
-  (default ``3 * budget``, of the capped budget) bounds BO steps.
+  (default ``3 * budget``, of the capped budget) bounds BO steps, and ``patience`` (default 10) ends the search
+  after that many BO steps in a row proposed an already-queried arch: the argmin of ``F`` over the box reaches
+  only some archs of a pool (often a few dozen), and without the rule a budget beyond them spun through every
+  remaining step refitting the GP on one more repeat each time. The result's ``stop`` says which rule ended it
+  (``budget``, ``pool_exhausted``, ``max_iters``, ``patience``); ``patience=None`` keeps the old rule.
 
 The answer is the queried arch with the best query value. Ask/tell as RoBoT
 (:class:`raynas.search.base.QuerySearch`): ``run(state_path=...)`` saves the trace (RoBoT's columns,
@@ -40,7 +44,7 @@ import numpy as np
 from raynas.errors import ConfigError, SearchError, UnknownNameError
 from raynas.oracles.base import Oracle
 from raynas.search.base import QuerySearch
-from raynas.search.bo import propose
+from raynas.search.bo import GP_MAX_POINTS, propose
 from raynas.search.pool import CandidatePool
 
 log = logging.getLogger(__name__)
@@ -70,7 +74,9 @@ def hnas_objective(M: np.ndarray, kappa: np.ndarray, t: float, c: float, scale: 
 
 @dataclass(frozen=True)
 class HNASConfig:
-    """See the module docstring. ``n_init``: Sobol points before the GP; ``acquisition``: ``ucb`` / ``logei``."""
+    """See the module docstring. ``n_init``: Sobol points before the GP; ``acquisition``: ``ucb`` / ``logei``;
+    ``patience``: BO steps in a row that re-propose a queried arch before the search ends (None: never);
+    ``gp_max_points``: the most observations one GP step is fitted on (:func:`raynas.search.bo.gp_window`)."""
 
     metric: str = "ntk_trace"
     budget: int = 20
@@ -86,10 +92,16 @@ class HNASConfig:
     raw_samples: int = 128
     #: proposals in flight at once (q-batch BO, :mod:`raynas.search.base`); 1 is the sequential search
     q: int = 1
+    patience: int | None = 10
+    gp_max_points: int | None = GP_MAX_POINTS
 
     def __post_init__(self) -> None:
         if not isinstance(self.q, int) or isinstance(self.q, bool) or self.q < 1:
             raise ConfigError(f"q must be an integer >= 1, got {self.q!r}")
+        for name, low in (("patience", 1), ("gp_max_points", 2)):
+            v = getattr(self, name)
+            if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < low):
+                raise ConfigError(f"{name} must be None or an integer >= {low}, got {v!r}")
         if self.metric not in HNAS_METRICS:
             raise UnknownNameError("HNAS measure", self.metric, HNAS_METRICS)
         if self.budget < 1 or (self.max_iters is not None and self.max_iters < 1):
@@ -132,6 +144,8 @@ class HNAS(QuerySearch[HNASProposal]):
     config_cls = HNASConfig
     label = "HNAS"
     article = "an"
+    # states written before patience / gp_max_points existed ran without them: continuing them needs the same rules
+    legacy_defaults = {"patience": None, "gp_max_points": None}
 
     def __init__(self, pool: CandidatePool, oracle: Oracle | None = None, **config: Any):
         super().__init__(pool, oracle, HNASConfig(**config))
@@ -155,6 +169,7 @@ class HNAS(QuerySearch[HNASProposal]):
         # run 3000 GP fits hunting for archs that do not exist
         self.max_iters = self.config.max_iters if self.config.max_iters is not None else 3 * self.budget
         self.bounds = np.array([self.config.t_bounds, self.config.c_bounds], dtype=np.float64).T
+        self._stale = 0  # told BO steps in a row whose arch was already queried
 
     @classmethod
     def pool_from_table(cls, table: Any, metric: str = "ntk_trace") -> CandidatePool:
@@ -196,13 +211,33 @@ class HNAS(QuerySearch[HNASProposal]):
         return float(t), float(c)
 
     # ------------------------------------------------------ QuerySearch hooks
-    @property
-    def done(self) -> bool:
-        return len(self._log) >= self.budget or len(self.trace) >= self.max_iters
+    def _exhausted(self) -> bool:
+        """Every arch with valid scores was queried or failed (``select`` only ever returns those)."""
+        return len(self._log) + len(self._failed_archs) >= self.n_valid
+
+    def _method_stop(self) -> str | None:
+        if len(self.trace) >= self.max_iters:
+            return "max_iters"
+        if self.config.patience is not None and self._stale >= self.config.patience:
+            return "patience"
+        return None
 
     def _may_ask(self) -> bool:
-        """BO steps told plus in flight below ``max_iters``."""
-        return len(self.trace) + len(self.pending) < self.max_iters
+        """BO steps told plus in flight below ``max_iters``; the patience counter the proposals in flight would
+        leave (whether each is a new query is known when it is asked) below ``patience``; with
+        ``exclude_queried``, a valid arch left that is neither queried, failed nor in flight."""
+        if len(self.trace) + len(self.pending) >= self.max_iters:
+            return False
+        if self.config.exclude_queried and (len(self._log) + len(self._failed_archs) + len(self.in_flight_archs())
+                                            >= self.n_valid):
+            return False
+        stale = self._stale
+        for p in self.pending:
+            stale = stale + 1 if p.cached else 0
+        return self.config.patience is None or stale < self.config.patience
+
+    def _observe(self, kind: str, weights: np.ndarray, value: float, new: bool) -> None:
+        self._stale = 0 if new else self._stale + 1
 
     def _propose(self) -> HNASProposal:
         X = np.array([r["weights"] for r in self.trace], dtype=np.float64).reshape(-1, 2)
@@ -211,7 +246,7 @@ class HNAS(QuerySearch[HNASProposal]):
         pending = [p.weights for p in self.pending]
         t, c = propose(X, y, self.bounds, cfg.seed, n_init=cfg.n_init, acquisition=cfg.acquisition,
                        num_restarts=cfg.num_restarts, raw_samples=cfg.raw_samples,
-                       pending=np.asarray(pending) if pending else None)
+                       pending=np.asarray(pending) if pending else None, max_points=cfg.gp_max_points)
         arch = self.select(float(t), float(c))
         return HNASProposal(self.next_step, float(t), float(c), arch, self.is_known(arch))
 
@@ -226,7 +261,7 @@ class HNAS(QuerySearch[HNASProposal]):
 
     def _result_extra(self) -> dict[str, Any]:
         """``t``, ``c`` (best BO point), ``steps``, ``scale``, the effective ``budget`` and ``max_iters``,
-        ``budget_requested`` and ``pool_size``."""
+        ``budget_requested`` and ``pool_size`` (the base adds ``stop``, see the module docstring)."""
         t, c = self.best_params()
         return dict(t=t, c=c, steps=len(self.trace), metric=self.config.metric, scale=self.scale, budget=self.budget,
                     budget_requested=self.config.budget, max_iters=self.max_iters, pool_size=len(self.pool))

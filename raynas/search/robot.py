@@ -15,7 +15,10 @@ more distinct archs than the pool holds) and so is ``bo_iters``: its default is 
 requested one. ``bo_patience`` bounds the GP fits a new query can wait for: a BO over weights that only reaches a
 few archs (one metric reaches two) keeps re-proposing them, and without the bound every such iteration refits
 the GP on one more point, so each new query costs more than the last. ``bo_patience=None`` keeps the paper's
-rule (only ``bo_iters`` and ``bo_budget`` end the BO phase).
+rule (only ``bo_iters`` and ``bo_budget`` end the BO phase). Each GP step is fitted on at most ``gp_max_points``
+observations (:func:`raynas.search.bo.gp_window`), so a long BO phase does not make every step slower than the
+last. The search ends when ``T`` distinct archs are queried, or when every arch of the pool is queried or failed;
+the result's ``stop`` says which (``budget`` / ``pool_exhausted``).
 
 The answer is the queried arch with the best query value. :class:`RoBoT` is an ask/tell object (a driver such as
 Ray Tune owns the queries; the shared machinery is :class:`raynas.search.base.QuerySearch`) with a
@@ -35,7 +38,7 @@ import numpy as np
 from raynas.errors import ConfigError, SearchError
 from raynas.oracles.base import Oracle
 from raynas.search.base import QuerySearch
-from raynas.search.bo import propose
+from raynas.search.bo import GP_MAX_POINTS, propose
 from raynas.search.pool import CandidatePool
 
 log = logging.getLogger(__name__)
@@ -48,7 +51,9 @@ class RoBoTConfig:
     phase (default T). ``bo_patience``: the BO phase also ends after this many BO iterations in a row proposed an
     already-queried arch (None: never). ``n_init``: Sobol points before the GP. ``acquisition``: ``"ucb"`` or
     ``"logei"``; ``kernel``: ``"rbf_ard"`` or ``"matern_iso"`` (see :mod:`raynas.search.bo`). The requested values
-    are kept here (resume); :class:`RoBoT` holds the effective ones."""
+    are kept here (resume); :class:`RoBoT` holds the effective ones. ``gp_max_points``: the most BO observations
+    one GP step is fitted on (:func:`raynas.search.bo.gp_window`; None: all of them), so a step's cost has a
+    ceiling whatever the budget."""
 
     budget: int = 20
     bo_iters: int | None = None
@@ -62,10 +67,14 @@ class RoBoTConfig:
     bo_patience: int | None = 10
     #: proposals in flight at once (q-batch BO, :mod:`raynas.search.base`); 1 is the sequential search
     q: int = 1
+    gp_max_points: int | None = GP_MAX_POINTS
 
     def __post_init__(self) -> None:
         if not isinstance(self.q, int) or isinstance(self.q, bool) or self.q < 1:
             raise ConfigError(f"q must be an integer >= 1, got {self.q!r}")
+        if self.gp_max_points is not None and (not isinstance(self.gp_max_points, int)
+                                               or isinstance(self.gp_max_points, bool) or self.gp_max_points < 2):
+            raise ConfigError(f"gp_max_points must be None or an integer >= 2, got {self.gp_max_points!r}")
         if self.kernel not in ("rbf_ard", "matern_iso"):
             raise ConfigError(f"kernel must be 'rbf_ard' or 'matern_iso', got {self.kernel!r}")
         if self.budget < 1:
@@ -117,15 +126,16 @@ class RoBoT(QuerySearch[Proposal]):
     method = "robot"
     config_cls = RoBoTConfig
     label = "RoBoT"
-    # states written before bo_patience existed ran without it: replaying them needs the same rule
-    legacy_defaults = {"bo_patience": None}
+    # states written before bo_patience / gp_max_points existed ran without them: continuing them needs the same rules
+    legacy_defaults = {"bo_patience": None, "gp_max_points": None}
 
     def __init__(self, pool: CandidatePool, oracle: Oracle | None = None, *, budget: int = 20,
                  bo_iters: int | None = None, bo_budget: int | None = None, n_init: int = 3, seed: int = 0,
                  acquisition: Literal["ucb", "logei"] = "ucb", num_restarts: int = 4, raw_samples: int = 128,
-                 kernel: Literal["rbf_ard", "matern_iso"] = "rbf_ard", bo_patience: int | None = 10, q: int = 1):
+                 kernel: Literal["rbf_ard", "matern_iso"] = "rbf_ard", bo_patience: int | None = 10, q: int = 1,
+                 gp_max_points: int | None = GP_MAX_POINTS):
         config = RoBoTConfig(budget, bo_iters, bo_budget, n_init, seed, acquisition, num_restarts, raw_samples,
-                             kernel, bo_patience, q)
+                             kernel, bo_patience, q, gp_max_points)
         super().__init__(pool, oracle, config)
         self.budget, self.bo_iters, self.bo_budget = effective_limits(self.config, len(pool))
         self._stale = 0  # BO iterations in a row whose proposal was an already-queried arch
@@ -145,7 +155,7 @@ class RoBoT(QuerySearch[Proposal]):
         """Why the BO phase ended (``"bo_iters"``, ``"bo_budget"``, ``"patience"``), None while it runs."""
         return self._bo_end
 
-    def _stop_reason(self) -> str | None:
+    def _bo_stop_reason(self) -> str | None:
         if len(self._X) >= self.bo_iters:
             return "bo_iters"
         if len(self._log) >= self.bo_budget:
@@ -185,12 +195,17 @@ class RoBoT(QuerySearch[Proposal]):
         return [p for p in self.pending if p.kind == "bo"]
 
     # ------------------------------------------------------ QuerySearch hooks
+    def _exhausted(self) -> bool:
+        """Every arch of the pool was queried or its query failed (the greedy phase reaches all of them)."""
+        return len(self._log) + len(self._failed_archs) >= len(self.pool)
+
     def _may_ask(self) -> bool:
         """In the BO phase, another BO point only while the proposals in flight cannot end it: BO iterations
         and distinct BO queries told plus in flight below their limits, and the patience counter they would
-        leave (known: whether each is a new query is decided when it is asked) below ``bo_patience``."""
+        leave (known: whether each is a new query is decided when it is asked) below ``bo_patience``. In the
+        greedy phase, while an arch is left that is neither queried, failed nor in flight."""
         if not self.in_bo_phase:
-            return True
+            return len(self._log) + len(self._failed_archs) + len(self.in_flight_archs()) < len(self.pool)
         pending = self._pending_bo()
         if len(self._X) + len(pending) >= self.bo_iters:
             return False
@@ -208,7 +223,8 @@ class RoBoT(QuerySearch[Proposal]):
             w = propose(X, np.asarray(self._y, dtype=np.float64), self.bounds, self.config.seed,
                         n_init=self.config.n_init, acquisition=self.config.acquisition,
                         num_restarts=self.config.num_restarts, raw_samples=self.config.raw_samples,
-                        kernel=self.config.kernel, pending=np.asarray(pending) if pending else None)
+                        kernel=self.config.kernel, pending=np.asarray(pending) if pending else None,
+                        max_points=self.config.gp_max_points)
             arch, kind = self._top(w), "bo"
         else:
             w, arch = self._next_greedy()
@@ -234,11 +250,12 @@ class RoBoT(QuerySearch[Proposal]):
             self._bo_queries += int(new)
             self._stale = 0 if new else self._stale + 1
             if self._bo_end is None:  # fixed once reached: no later row reopens the BO phase
-                self._bo_end = self._stop_reason()
+                self._bo_end = self._bo_stop_reason()
 
     def _result_extra(self) -> dict[str, Any]:
         """``weights`` (w*), ``steps``, ``t0``, the effective ``budget`` / ``bo_iters`` with ``budget_requested``
-        and ``pool_size``, and ``bo_stop`` (why the BO phase ended, None if the budget ran out during it)."""
+        and ``pool_size``, and ``bo_stop`` (why the BO phase ended, None if the budget ran out during it); the
+        base adds ``stop`` (why the search ended: ``budget`` or ``pool_exhausted``)."""
         return dict(weights=[float(v) for v in self.best_weights()], steps=len(self.trace), t0=self._bo_queries,
                     budget=self.budget, budget_requested=self.config.budget, bo_iters=self.bo_iters,
                     pool_size=len(self.pool), bo_stop=self.bo_stop())

@@ -1,8 +1,8 @@
 """The human-readable lines of a search result, as ``raynas search METHOD`` prints them.
 
 Kept out of the CLI so every front end (the CLI, scripts, notebooks) formats a result the same way: the trace
-table (one line per step), then after the result's JSON the budget actually used, the pool (and what its score
-runs lack) and the benchmark's answer for the chosen arch.
+table (one line per step), then after the result's JSON the budget actually used, why the search ended, the pool
+(and what its score runs lack) and the benchmark's answer for the chosen arch.
 """
 
 from __future__ import annotations
@@ -24,9 +24,19 @@ def trace_lines(trace: Iterable[Mapping[str, Any]] | None) -> list[str]:
     return lines
 
 
+#: what each ``stop`` of a query search's result means (:meth:`raynas.search.base.QuerySearch.stop_reason`)
+STOP_TEXT = {
+    "budget": "the budget was spent",
+    "pool_exhausted": "every arch the search can propose was queried (or its query failed)",
+    "patience": "the BO kept re-proposing queried archs (patience)",
+    "max_iters": "the BO iteration cap (max_iters) was reached",
+}
+
+
 def summary_lines(result: Mapping[str, Any]) -> list[str]:
-    """Human lines after a search's JSON: the budget actually used, the pool (and what its runs lack), and the
-    benchmark's answer for the chosen arch (e.g. NAS-Bench-201: 200-epoch test accuracy and rank)."""
+    """Human lines after a search's JSON: the budget actually used, why the search ended (``stop``), the pool
+    (and what its runs lack), and the benchmark's answer for the chosen arch (e.g. NAS-Bench-201: 200-epoch test
+    accuracy and rank)."""
     lines = []
     budget, asked = result.get("budget"), result.get("budget_requested")
     if budget is not None:
@@ -34,6 +44,9 @@ def summary_lines(result: Mapping[str, Any]) -> list[str]:
         most = result.get("bo_iters", result.get("max_iters"))  # RoBoT's BO phase / HNAS's whole search
         iters = f", BO iterations at most {most}" if most is not None else ""
         lines.append(f"budget: {budget} distinct queries{capped}{iters}")
+    stop = result.get("stop")
+    if stop is not None:
+        lines.append(f"ended after {result.get('queries')} distinct queries: {STOP_TEXT.get(stop, stop)}")
     pool = result.get("pool")
     if isinstance(pool, dict):
         state = "complete score run" if pool.get("complete") else "INCOMPLETE score run (--allow-incomplete)"

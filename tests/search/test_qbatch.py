@@ -76,9 +76,23 @@ def test_q1_reproduces_the_sequential_traces_exactly(name):
     else:
         pool, oracle = _hnas_setup(seed)
         kw = dict(budget=8) if name[4] != "X" else dict(budget=6, exclude_queried=True, acquisition="logei")
-        s = HNAS(pool, oracle, seed=seed, q=1, **FAST, **kw)
+        # the pinned traces ran without HNAS's patience rule (it came later, issue 19)
+        s = HNAS(pool, oracle, seed=seed, q=1, patience=None, **FAST, **kw)
+        with_patience = HNAS(pool, oracle, seed=seed, q=1, **FAST, **kw)
+        with_patience.run()
+        assert with_patience.trace == _until_patience(Q1_TRACES[name], with_patience.config.patience)
     s.run()
     assert s.trace == Q1_TRACES[name]  # values, weights, archs, costs: bit for bit
+
+
+def _until_patience(trace, patience):  # type: ignore[no-untyped-def]
+    """The rows of ``trace`` up to the first ``patience`` repeats in a row (where the patience rule ends it)."""
+    stale = 0
+    for i, row in enumerate(trace):
+        stale = 0 if row["new_query"] else stale + 1
+        if stale >= patience:
+            return trace[: i + 1]
+    return trace
 
 
 def test_propose_with_pending_points():

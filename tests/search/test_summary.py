@@ -32,3 +32,10 @@ def test_summary_lines_budget_pool_and_benchmark():
 
 def test_benchmark_line_without_a_stored_answer():
     assert benchmark_line({"space": "darts_cifar", "arch": "g"}) is None  # no benchmark table: nothing claimed
+
+
+def test_summary_says_why_the_search_ended():
+    lines = summary_lines({"budget": 40, "budget_requested": 40, "queries": 9, "stop": "patience"})
+    assert lines == ["budget: 40 distinct queries",
+                     "ended after 9 distinct queries: the BO kept re-proposing queried archs (patience)"]
+    assert summary_lines({"queries": 3, "stop": "budget"}) == ["ended after 3 distinct queries: the budget was spent"]
