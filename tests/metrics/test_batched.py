@@ -157,6 +157,20 @@ def test_float64_batched_equals_per_arch_float64() -> None:
                if r[2].value)
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device (not run in CI, none there)")
+def test_float64_batched_equals_per_arch_float64_on_cuda() -> None:
+    names = list(BATCHED_METRICS)
+    batch = _batch(n=8, hw=16)
+    facs = _factories(F64_ARCHS, C=8, N=2)
+    ref = [per_arch_metrics(f, batch, names, dtype=torch.float64, seed=1, device="cuda") for f in facs]
+    got = compute_metrics_batched(facs, batch, names, seed=1, dtype=torch.float64, device="cuda")
+    for ra, rb in zip(ref, got):
+        for a, b in zip(ra, rb):
+            assert (a.status, b.device.startswith("cuda")) == (b.status, True), (a, b)
+            if a.value is not None:
+                assert b.value == pytest.approx(a.value, rel=REL64, abs=1e-300), a.metric
+
+
 def test_float64_mode_runs_the_per_arch_fallback_in_float64(monkeypatch: pytest.MonkeyPatch) -> None:
     calls = _no_fallback_for_batched(monkeypatch)  # the float32 per-arch engine: must not be called
     batch, facs = _batch(), _factories(ARCHS[:2])
