@@ -190,6 +190,17 @@ def test_per_arch_metrics_in_the_registered_dtype_is_the_unfused_engine() -> Non
             == [r.value for r in compute_metrics(fac, batch, names, seed=2)])
 
 
+def test_per_arch_metrics_thin_network_failure_fails_only_its_metrics() -> None:
+    def broken():  # type: ignore[no-untyped-def]
+        raise ValueError("no thin form")
+
+    fac = _factories(ARCHS[:1])[0]
+    got = per_arch_metrics(fac, _batch(), ["linear_regions", "snip"], dtype=torch.float64, thin_factory=broken)
+    ref = compute_metrics(fac, _batch(), ["linear_regions", "snip"], thin_factory=broken)
+    assert [(r.status, r.error) for r in got][0] == [(r.status, r.error) for r in ref][0]
+    assert got[0].status == "error" and got[1].status == "ok"
+
+
 @pytest.mark.parametrize("bad", [torch.int64, "float64", torch.bool])
 def test_dtype_must_be_a_floating_torch_dtype(bad) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(ConfigError, match="dtype"):

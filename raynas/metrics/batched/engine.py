@@ -176,11 +176,15 @@ def per_arch_metrics(
     device = torch.device(device)
     torch.manual_seed(seed)
     base = factory()
-    thin = None
+    thin, thin_error = None, ""
     if thin_factory is not None and any(s.thin_model for s in specs):
         torch.manual_seed(seed)
-        thin = thin_factory()
-    return [run_metric(s, thin if (s.thin_model and thin is not None) else base, batch, device=device, seed=seed)
+        try:
+            thin = thin_factory()
+        except Exception as exc:  # noqa: BLE001 - only the thin-network metrics fail, as in compute_metrics
+            thin_error = f"thin network cannot be built: {type(exc).__name__}: {one_line(exc)}"
+    return [MetricResult(s.name, None, "error", thin_error, 0.0, str(device)) if (s.thin_model and thin_error)
+            else run_metric(s, thin if (s.thin_model and thin is not None) else base, batch, device=device, seed=seed)
             for s in specs]
 
 
