@@ -22,16 +22,16 @@ them) and every network the stacked form does not fit (another space, a thin net
 per-arch fused engine, as :func:`raynas.metrics.engine.compute_metrics` would.
 
 Values: the batched definitions are the per-arch ones, not an approximation of them. In float64
-(``dtype=torch.float64``, against :func:`per_arch_metrics` in float64) the two agree to float64 rounding at
-every size measured: <= 1e-9 in ``tests/metrics/test_batched.py``, <= 3e-12 (grasp; the others <= 4e-16) at
-the benchmark's size, NAS-Bench-201 C=16 N=5, digits batch 64, 32 px (``scripts/bench_batched_equality.py``).
-In the default float32 they agree to float32 rounding only: a grouped convolution over K archs sums its
-products in another order than K separate convolutions, and each metric amplifies that rounding its own
-way. On the tests' small networks that is <= 1e-5 relative (grasp 1e-4); at the benchmark's size batched vs
-per-arch float32 measured up to 5e-5 (grad_norm), 2e-5 (snip) and 2e-2 (grasp, a sum of terms of both signs that cancel, on the all-1x1-conv
-cell), each 7x to 40x below float32's own error there, per-arch float32 vs per-arch float64: 1.5e-3, 9e-4
-and 1.4e-1 (README, Benchmarks); batched float32 is as far from the float64 value as per-arch float32. So the
-float32 gap is rounding of one definition, not a difference between two.
+(``dtype=torch.float64``, against :func:`per_arch_metrics` in float64) the two agree to float64 rounding at every
+size measured: <= 1e-9 in ``tests/metrics/test_batched.py``, <= 3e-12 (grasp; the others <= 4e-16) at the
+benchmark's size, NAS-Bench-201 C=16 N=5, digits batch 64, 32 px (``scripts/bench_batched_equality.py``). In the
+default float32 they agree to float32 rounding only: a grouped convolution over K archs sums its products in another
+order than K separate convolutions, and each metric amplifies that rounding its own way. On the tests' small
+networks that is <= 1e-5 relative (grasp 1e-4); at the benchmark's size batched vs per-arch float32 measured up to
+5e-5 (grad_norm), 2e-5 (snip) and 2e-2 (grasp, a sum of terms of both signs that cancel, on the all-1x1-conv cell),
+each 7x to 40x below float32's own error there, per-arch float32 vs per-arch float64: 1.5e-3, 9e-4 and 1.4e-1
+(README, Benchmarks); batched float32 is as far from the float64 value as per-arch float32. So the float32 gap is
+rounding of one definition, not a difference between two.
 
 Failures: a reduction failing for one arch (jacob_cov on a batch of 1, a non-finite value) gives that arch's
 row the status the per-arch engine gives; any other failure of a batched pass sends its metrics to the
