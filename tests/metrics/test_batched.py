@@ -10,7 +10,8 @@ import torch
 
 from raynas.data.batch import Batch
 from raynas.metrics import get_metric, list_metrics
-from raynas.metrics.batched import BATCHED_METRICS, batched_names, compute_metrics_batched
+from raynas.errors import ConfigError
+from raynas.metrics.batched import BATCHED_METRICS, batched_names, compute_metrics_batched, per_arch_metrics
 from raynas.metrics.batched import engine as batched_engine
 from raynas.metrics.engine import compute_metrics
 from raynas.spaces import create_space
@@ -39,7 +40,8 @@ def _batch(n: int = 6, hw: int = 8, classes: int = 5, seed: int = 0) -> Batch:
 
 
 def _factories(archs: list[str], classes: int = 5, **kw):  # type: ignore[no-untyped-def]
-    return [lambda a=a: NB201.to_module(a, classes, C=4, N=1, **kw) for a in archs]
+    kw = {"C": 4, "N": 1, **kw}
+    return [lambda a=a: NB201.to_module(a, classes, **kw) for a in archs]
 
 
 def _assert_same(per_arch: list, batched: list) -> None:  # type: ignore[type-arg]
@@ -124,6 +126,87 @@ def test_float64_metrics_are_float64_exact() -> None:
     ref = [compute_metrics(f, batch, ["synflow"], seed=0)[0].value for f in facs]
     got = [rows[0].value for rows in compute_metrics_batched(facs, batch, ["synflow"], seed=0)]
     assert got == pytest.approx(ref, rel=1e-12)
+
+
+#: mixed stack at a size the float64 check affords: every op on a shared edge, degenerate cells, 2 cells a stage
+F64_ARCHS = [POOL, ALL_NONE, ALL_SKIP, *ARCHS[:5]]
+#: float64 rounding of the batched sums (grouped convolutions, per-block sums) vs the per-arch ones is ~1e-15
+#: relative (grasp, a cancelling sum, up to ~1e-13): 1e-9 is far below float32's rounding (1e-7..1e-2 of the
+#: value on these networks) and far above float64's, so a difference of definition cannot hide in it
+REL64 = 1e-9
+
+
+def test_float64_batched_equals_per_arch_float64() -> None:
+    """The definition check: in float64, every batchable metric of a mixed stack of 8 (C=8 N=2) equals the
+    per-arch value (each metric's own function, unfused, in float64) to 1e-9 relative, with the same statuses;
+    the non-batchable metrics go through the per-arch fallback in float64 as well."""
+    names = [*BATCHED_METRICS, "flops"]
+    batch = _batch(n=8, hw=16)
+    facs = _factories(F64_ARCHS, C=8, N=2)
+    ref = [per_arch_metrics(f, batch, names, dtype=torch.float64, seed=1) for f in facs]
+    got = compute_metrics_batched(facs, batch, names, seed=1, dtype=torch.float64)
+    for ra, rb in zip(ref, got):
+        for a, b in zip(ra, rb):
+            assert (a.metric, a.status, a.error) == (b.metric, b.status, b.error), (a, b)
+            if a.value is not None:
+                assert b.value == pytest.approx(a.value, rel=REL64, abs=1e-300), a.metric
+    assert sum(r.status == "ok" for rows in got for r in rows) >= len(names) * len(F64_ARCHS) - 2  # all-none's nans
+    # float32 (the default) is not within that bound: the bound is tighter than what float32 can meet
+    got32 = compute_metrics_batched(facs, batch, ["grasp"], seed=1)
+    assert any(abs(r32[0].value - r[2].value) > REL64 * abs(r[2].value) for r32, r in zip(got32, ref)
+               if r[2].value)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device (not run in CI, none there)")
+def test_float64_batched_equals_per_arch_float64_on_cuda() -> None:
+    names = list(BATCHED_METRICS)
+    batch = _batch(n=8, hw=16)
+    facs = _factories(F64_ARCHS, C=8, N=2)
+    ref = [per_arch_metrics(f, batch, names, dtype=torch.float64, seed=1, device="cuda") for f in facs]
+    got = compute_metrics_batched(facs, batch, names, seed=1, dtype=torch.float64, device="cuda")
+    for ra, rb in zip(ref, got):
+        for a, b in zip(ra, rb):
+            assert (a.status, b.device.startswith("cuda")) == (b.status, True), (a, b)
+            if a.value is not None:
+                assert b.value == pytest.approx(a.value, rel=REL64, abs=1e-300), a.metric
+
+
+def test_float64_mode_runs_the_per_arch_fallback_in_float64(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = _no_fallback_for_batched(monkeypatch)  # the float32 per-arch engine: must not be called
+    batch, facs = _batch(), _factories(ARCHS[:2])
+    got = compute_metrics_batched(facs, batch, ["snip", "ntk_trace"], seed=0, dtype=torch.float64)
+    ref = [per_arch_metrics(f, batch, ["snip", "ntk_trace"], dtype=torch.float64, seed=0) for f in facs]
+    assert calls == []
+    assert [r.value for rows in got for r in rows] == pytest.approx([r.value for rows in ref for r in rows],
+                                                                    rel=REL64)
+    assert [rows[1].value for rows in got] != pytest.approx(  # not the float32 per-arch value
+        [compute_metrics(f, batch, ["ntk_trace"], seed=0)[0].value for f in facs], rel=1e-12)
+
+
+def test_per_arch_metrics_in_the_registered_dtype_is_the_unfused_engine() -> None:
+    batch, fac = _batch(), _factories(ARCHS[2:3])[0]
+    names = ["grad_norm", "jacob_cov", "naswot"]
+    assert ([r.value for r in per_arch_metrics(fac, batch, names, dtype=torch.float32, seed=2)]
+            == [r.value for r in compute_metrics(fac, batch, names, seed=2)])
+
+
+def test_per_arch_metrics_thin_network_failure_fails_only_its_metrics() -> None:
+    def broken():  # type: ignore[no-untyped-def]
+        raise ValueError("no thin form")
+
+    fac = _factories(ARCHS[:1])[0]
+    got = per_arch_metrics(fac, _batch(), ["linear_regions", "snip"], dtype=torch.float64, thin_factory=broken)
+    ref = compute_metrics(fac, _batch(), ["linear_regions", "snip"], thin_factory=broken)
+    assert [(r.status, r.error) for r in got][0] == [(r.status, r.error) for r in ref][0]
+    assert got[0].status == "error" and got[1].status == "ok"
+
+
+@pytest.mark.parametrize("bad", [torch.int64, "float64", torch.bool])
+def test_dtype_must_be_a_floating_torch_dtype(bad) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(ConfigError, match="dtype"):
+        compute_metrics_batched(_factories(ARCHS[:1]), _batch(), ["snip"], dtype=bad)
+    with pytest.raises(ConfigError, match="dtype"):
+        per_arch_metrics(_factories(ARCHS[:1])[0], _batch(), ["snip"], dtype=bad)
 
 
 def test_statuses_follow_the_per_arch_engine() -> None:

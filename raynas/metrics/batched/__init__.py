@@ -5,6 +5,6 @@ See :mod:`raynas.metrics.batched.engine`. Importing this package registers no me
 
 from __future__ import annotations
 
-from raynas.metrics.batched.engine import BATCHED_METRICS, batched_names, compute_metrics_batched
+from raynas.metrics.batched.engine import BATCHED_METRICS, batched_names, compute_metrics_batched, per_arch_metrics
 
-__all__ = ["BATCHED_METRICS", "batched_names", "compute_metrics_batched"]
+__all__ = ["BATCHED_METRICS", "batched_names", "compute_metrics_batched", "per_arch_metrics"]
