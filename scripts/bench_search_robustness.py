@@ -174,12 +174,15 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--no-authors", action="store_true", help="skip the bayes_opt yardsticks")
     ap.add_argument("--hnas", action="append", default=[], help="HNAS pool: RUN[:RUN...] with ntk_trace, ntk_cond")
     ap.add_argument("--hnas-subpools", type=int, default=3, help="sub-pools of each HNAS pool")
+    ap.add_argument("--hnas-no-full", action="store_true", help="only the sub-pools of each HNAS pool")
     ap.add_argument("--hnas-subpool-sizes", type=_size_range, default=(200, 1000))
     ap.add_argument("--hnas-settings", type=_csv(HnasSetting.parse), default=_csv(HnasSetting.parse)(
         DEFAULT_HNAS_SETTINGS), help="comma list of acquisition/scale/exclude(0|1)/n_init")
     ap.add_argument("--step-check", action="store_true",
                     help="also time the BO steps of a 1000-budget RoBoT search on a 40-arch sub-pool")
     ap.add_argument("--json", type=Path, default=None, help="also write every row and run here")
+    ap.add_argument("--merge", type=Path, nargs="+", default=None,
+                    help="print the tables of earlier --json files (rows recomputed from their runs) and exit")
     return ap
 
 
@@ -423,15 +426,16 @@ def timed_run(search: Any) -> dict[str, Any]:
 
 # ----------------------------------------------------------------------------- summary
 def summarize(method: str, results: list[dict[str, Any]], target: float) -> dict[str, Any]:
-    """Per method on one pool: runs, hit fraction (final == ``target``, the attainable answer), mean regret
-    against it, mean final, mean T0 (None when no run has one), mean wall per search and mean / last BO step."""
+    """Per method on one pool: runs, hit fraction (final >= ``target``, the attainable answer; above it only
+    when the search never queried the pool's top arch by query value), mean regret against it (negative: such a
+    lucky answer), mean final, mean T0 (None when no run has one), mean wall per search and mean / last BO step."""
     finals = np.array([r["final"] for r in results], dtype=np.float64)
     t0s = [r["t0"] for r in results if r.get("t0") is not None]
     steps = [r.get("bo_steps") or [] for r in results]
     flat = [s for ss in steps for s in ss]
     last = [ss[-1] for ss in steps if ss]
     return {"method": method, "runs": len(results),
-            "hit": float(np.mean(np.abs(finals - target) < 1e-9)),
+            "hit": float(np.mean(finals >= target - 1e-9)),
             "regret": float(np.mean(target - finals)), "final_mean": float(finals.mean()),
             "final_std": float(finals.std()),
             "t0": float(np.mean(t0s)) if t0s else None,
@@ -563,8 +567,30 @@ def robot_pools(args: argparse.Namespace, oracle: Any) -> list[Pool]:
     return pools
 
 
+def merge(paths: Sequence[Path]) -> str:
+    """The RoBoT and HNAS tables of several ``--json`` files, each pool's rows recomputed from its runs by
+    :func:`summarize` (the same pool in several files: its methods are joined, a later file's run of a method
+    replaces an earlier one)."""
+    text = []
+    for kind, yard in (("robot", "authors (bayes_opt)"), ("hnas", "HNAS paper (bayes_opt)")):
+        pools: dict[str, tuple[Pool, dict[str, Any], dict[str, list[dict[str, Any]]]]] = {}
+        for path in paths:
+            for p in json.loads(Path(path).read_text()).get(kind, []):
+                pool = Pool(p["pool"], p["source"], {"arch_index": np.zeros(p["size"])}, tuple(p.get("metrics", ())))
+                entry = pools.setdefault(p["pool"], (pool, {"attainable": p["attainable"]}, {}))
+                entry[2].update(p["runs"])
+        if pools:
+            res = [(pool, info, [summarize(m, rs, info["attainable"]) for m, rs in runs.items()])
+                   for pool, info, runs in pools.values()]
+            text += [f"\n## {'RoBoT' if kind == 'robot' else 'HNAS'}\n", format_table(res), "", overall(res, yard)]
+    return "\n".join(text)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.merge:
+        print(merge(args.merge))
+        return 0
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     logging.getLogger("raynas").setLevel(logging.WARNING)
     from raynas.search import BenchmarkTableOracle
@@ -598,7 +624,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         t, _ = read_run_table(spec)
         t = in_oracle(t, oracle)
         name = f"digits:{Path(spec.split(':')[0]).name}"
-        hp = [Pool(name, "digits", t, ("ntk_trace", "ntk_cond"), spec)]
+        hp = [] if args.hnas_no_full else [Pool(name, "digits", t, ("ntk_trace", "ntk_cond"), spec)]
         for i, n in enumerate(subpool_sizes(args.hnas_subpools, *args.hnas_subpool_sizes, len(t["arch_index"]))):
             hp.append(Pool(f"{name}/sub{i}", "digits", subpool(t, n, i), ("ntk_trace", "ntk_cond")))
         for pool in hp:

@@ -152,3 +152,23 @@ def test_authors_loop_runs_on_bayes_opt(bench):
     h = bench.hnas_paper({"arch_index": idx, "ntk_trace": rng.uniform(1, 5, 40), "ntk_cond": rng.uniform(1, 9, 40)},
                          "ntk_trace", o, 7, seed=0)
     assert len(h["queried"]) == 7 == len(set(h["queried"]))
+
+
+def test_a_better_answer_than_the_attainable_one_is_a_hit(bench):
+    s = bench.summarize("m", [{"final": 94.4}, {"final": 94.0}, {"final": 93.0}], 94.0)
+    assert s["hit"] == pytest.approx(2 / 3) and s["regret"] == pytest.approx((-0.4 + 0 + 1.0) / 3)
+
+
+def test_merge_recomputes_the_rows_from_the_runs(bench, tmp_path):
+    a = {"robot": [{"pool": "p", "source": "real", "size": 3, "metrics": ["a"], "attainable": 94.0,
+                    "runs": {"m": [{"final": 94.0}, {"final": 93.0}]}}], "hnas": []}
+    b = {"robot": [{"pool": "p", "source": "real", "size": 3, "metrics": ["a"], "attainable": 94.0,
+                    "runs": {"authors (bayes_opt)": [{"final": 94.0}, {"final": 94.0}]}}],
+         "hnas": [{"pool": "h", "source": "digits", "size": 5, "attainable": 90.0,
+                   "runs": {"HNAS x": [{"final": 91.0}]}}]}
+    (tmp_path / "a.json").write_text(bench.json.dumps(a))
+    (tmp_path / "b.json").write_text(bench.json.dumps(b))
+    text = bench.merge([tmp_path / "a.json", tmp_path / "b.json"])
+    assert "| p | real | 3 | m | 0.50 | 0.500 |" in text and "| p | real | 3 | authors (bayes_opt) | 1.00 |" in text
+    assert "| m | 1 | 0.50 | 0.50 | 1 | 0.500 | 1 of 1 |" in text
+    assert "## HNAS" in text and "| h | digits | 5 | HNAS x | 1.00 | -1.000 |" in text
