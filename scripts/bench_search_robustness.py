@@ -16,7 +16,7 @@ Pools (``real`` = CIFAR-10 scores computed by NASLib, ``digits`` = scored by ray
   NASLib's ``jacov`` read as ``jacob_cov`` and ``nwot`` as ``naswot``;
 * ``nbsz/subK`` (real): ``--subpools`` sub-pools of it, drawn without replacement (a pool holds an arch once)
   with fixed seeds ``0..K-1``, sizes uniform in ``--subpool-sizes``;
-* ``--digits RUN[:RUN...][@m1,m2,...]`` (digits, repeatable): score runs of ``raynas score`` (joined on the
+* ``--digits [NAME=]RUN[:RUN...][@m1,m2,...]`` (digits, repeatable): score runs of ``raynas score`` (joined on the
   arch), RoBoT over the listed metrics (default: every scored metric but ``params``).
 
 Methods: raynas RoBoT for each ``--robot-settings`` entry (``transform/kernel/acquisition/n_init``; the library
@@ -164,7 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--subpools", type=int, default=6, help="sub-pools of the NB-Suite-Zero table (seeds 0..K-1)")
     ap.add_argument("--subpool-sizes", type=_size_range, default=(200, 725), help="LO-HI archs per sub-pool")
     ap.add_argument("--digits", action="append", default=[],
-                    help="digits pool for RoBoT: RUN[:RUN...][@metric,...] (repeatable)")
+                    help="digits pool for RoBoT: [NAME=]RUN[:RUN...][@metric,...] (repeatable)")
     ap.add_argument("--truth", type=Path, default=None, help="nb201_cifar10.parquet (default: $RAYNAS_DATA)")
     ap.add_argument("--budget", type=_positive, default=20, help="T: distinct queries per search")
     ap.add_argument("--seeds", type=_seeds, default=_seeds("10-19"), help="e.g. 10-19 (inclusive) or 1,2,3")
@@ -172,7 +172,7 @@ def build_parser() -> argparse.ArgumentParser:
         DEFAULT_ROBOT_SETTINGS), help="comma list of transform/kernel/acquisition/n_init")
     ap.add_argument("--zero-shot-rules", default="az,rank_sum", help="zero-shot rules over the pool's metrics")
     ap.add_argument("--no-authors", action="store_true", help="skip the bayes_opt yardsticks")
-    ap.add_argument("--hnas", action="append", default=[], help="HNAS pool: RUN[:RUN...] with ntk_trace, ntk_cond")
+    ap.add_argument("--hnas", action="append", default=[], help="HNAS pool: [NAME=]RUN[:RUN...] with ntk_trace, ntk_cond (repeatable)")
     ap.add_argument("--hnas-subpools", type=int, default=3, help="sub-pools of each HNAS pool")
     ap.add_argument("--hnas-no-full", action="store_true", help="only the sub-pools of each HNAS pool")
     ap.add_argument("--hnas-subpool-sizes", type=_size_range, default=(200, 1000))
@@ -255,6 +255,14 @@ def read_run_table(spec: str) -> tuple[dict[str, np.ndarray], tuple[str, ...] | 
     table["arch_index"] = table["arch_index"].astype(np.int64)
     names = tuple(m.strip() for m in metrics.split(",") if m.strip()) or None
     return {k: (v if k == "arch_index" else np.asarray(v, dtype=np.float64)) for k, v in table.items()}, names
+
+
+def pool_name(spec: str) -> tuple[str, str]:
+    """``[NAME=]RUN[:RUN...][@metrics]`` -> (NAME, or ``digits:`` + the first run's folder name; the rest)."""
+    name, eq, rest = spec.partition("=")
+    if eq and name and "/" not in name:
+        return name, rest
+    return f"digits:{Path(spec.split('@')[0].split(':')[0]).name}", spec
 
 
 def in_oracle(table: dict[str, np.ndarray], oracle: Any) -> dict[str, np.ndarray]:
@@ -466,7 +474,9 @@ def overall(pool_rows: list[tuple[Pool, dict[str, Any], list[dict[str, Any]]]], 
     for _, _, rows in pool_rows:
         ref = next((r for r in rows if r["method"] == yardstick), None)
         for r in rows:
-            by.setdefault(r["method"], []).append((r, ref))
+            # the best single metric is a different metric per pool: one row for all of them
+            key = "best single (per pool)" if r["method"].startswith("best single") else r["method"]
+            by.setdefault(key, []).append((r, ref))
     lines = ["| method | pools | min hit | mean hit | pools < 95 % | mean regret | pools worse than "
              f"{yardstick} |", "|---|---:|---:|---:|---:|---:|---:|"]
     for m, items in by.items():
@@ -560,10 +570,10 @@ def robot_pools(args: argparse.Namespace, oracle: Any) -> list[Pool]:
     for spec in args.digits:
         from raynas.search.runner import searched_metrics
 
+        name, spec = pool_name(spec)
         t, names = read_run_table(spec)
         metrics = names or searched_metrics([c for c in t if c != "arch_index"])
-        pools.append(Pool(f"digits:{Path(spec.split('@')[0].split(':')[0]).name}", "digits", in_oracle(t, oracle),
-                          tuple(metrics), spec))
+        pools.append(Pool(name, "digits", in_oracle(t, oracle), tuple(metrics), spec))
     return pools
 
 
@@ -621,9 +631,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     hdflt = library_hnas_setting()
     hres = []
     for spec in args.hnas:
+        name, spec = pool_name(spec)
         t, _ = read_run_table(spec)
         t = in_oracle(t, oracle)
-        name = f"digits:{Path(spec.split(':')[0]).name}"
         hp = [] if args.hnas_no_full else [Pool(name, "digits", t, ("ntk_trace", "ntk_cond"), spec)]
         for i, n in enumerate(subpool_sizes(args.hnas_subpools, *args.hnas_subpool_sizes, len(t["arch_index"]))):
             hp.append(Pool(f"{name}/sub{i}", "digits", subpool(t, n, i), ("ntk_trace", "ntk_cond")))

@@ -172,3 +172,8 @@ def test_merge_recomputes_the_rows_from_the_runs(bench, tmp_path):
     assert "| p | real | 3 | m | 0.50 | 0.500 |" in text and "| p | real | 3 | authors (bayes_opt) | 1.00 |" in text
     assert "| m | 1 | 0.50 | 0.50 | 1 | 0.500 | 1 of 1 |" in text
     assert "## HNAS" in text and "| h | digits | 5 | HNAS x | 1.00 | -1.000 |" in text
+
+
+def test_pool_names(bench):
+    assert bench.pool_name("d1000=/tmp/a:/tmp/b@x,y") == ("d1000", "/tmp/a:/tmp/b@x,y")
+    assert bench.pool_name("/tmp/runs/a:/tmp/b") == ("digits:a", "/tmp/runs/a:/tmp/b")
