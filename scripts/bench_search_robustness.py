@@ -165,6 +165,8 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--subpool-sizes", type=_size_range, default=(200, 725), help="LO-HI archs per sub-pool")
     ap.add_argument("--digits", action="append", default=[],
                     help="digits pool for RoBoT: [NAME=]RUN[:RUN...][@metric,...] (repeatable)")
+    ap.add_argument("--only-pools", type=_csv(str), default=None,
+                    help="comma list of RoBoT pool names to run (e.g. nbsz,nbsz/sub1); default: all")
     ap.add_argument("--truth", type=Path, default=None, help="nb201_cifar10.parquet (default: $RAYNAS_DATA)")
     ap.add_argument("--budget", type=_positive, default=20, help="T: distinct queries per search")
     ap.add_argument("--seeds", type=_seeds, default=_seeds("10-19"), help="e.g. 10-19 (inclusive) or 1,2,3")
@@ -574,6 +576,11 @@ def robot_pools(args: argparse.Namespace, oracle: Any) -> list[Pool]:
         t, names = read_run_table(spec)
         metrics = names or searched_metrics([c for c in t if c != "arch_index"])
         pools.append(Pool(name, "digits", in_oracle(t, oracle), tuple(metrics), spec))
+    if args.only_pools is not None:
+        unknown = sorted(set(args.only_pools) - {p.name for p in pools})
+        if unknown:
+            raise SystemExit(f"--only-pools: no pool named {unknown} (pools: {[p.name for p in pools]})")
+        pools = [p for p in pools if p.name in args.only_pools]
     return pools
 
 

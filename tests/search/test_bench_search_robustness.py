@@ -177,3 +177,21 @@ def test_merge_recomputes_the_rows_from_the_runs(bench, tmp_path):
 def test_pool_names(bench):
     assert bench.pool_name("d1000=/tmp/a:/tmp/b@x,y") == ("d1000", "/tmp/a:/tmp/b@x,y")
     assert bench.pool_name("/tmp/runs/a:/tmp/b") == ("digits:a", "/tmp/runs/a:/tmp/b")
+
+
+def test_real_pools_and_only_pools(bench, nb201_table_path):
+    nbsz = nb201_table_path.parents[1] / "nbsz" / "nb201_cifar10.parquet"
+    if not nbsz.exists():
+        pytest.skip(f"NB-Suite-Zero table not found at {nbsz}")
+    from raynas.search import BenchmarkTableOracle
+
+    oracle = BenchmarkTableOracle("nb201", nb201_table_path)
+    pools = bench.robot_pools(bench.parse_args(["--subpools", "2", "--nbsz", str(nbsz)]), oracle)
+    assert [(p.name, p.source, len(p)) for p in pools] == [("nbsz", "real", 725), ("nbsz/sub0", "real", 647),
+                                                           ("nbsz/sub1", "real", 448)]
+    assert pools[0].metrics == bench.ROBOT_METRICS and all(m in pools[0].table for m in bench.ROBOT_METRICS)
+    only = bench.robot_pools(bench.parse_args(["--subpools", "2", "--nbsz", str(nbsz), "--only-pools",
+                                               "nbsz/sub1"]), oracle)
+    assert [p.name for p in only] == ["nbsz/sub1"]
+    with pytest.raises(SystemExit, match="no pool named"):
+        bench.robot_pools(bench.parse_args(["--subpools", "0", "--nbsz", str(nbsz), "--only-pools", "x"]), oracle)
