@@ -262,7 +262,7 @@ class RobotSearchConfig:
 
     The defaults (``transform="none"``, ``kernel="rbf_ard"``, and RoBoTConfig's UCB, ``n_init=3`` Sobol points,
     ``bo_patience=10``) were checked with ``scripts/bench_search_robustness.py`` on many pools, not on one (T=20,
-    seeds 10-19, NB201 table oracle; README "Search robustness"). On the real NASLib scores (the 725-arch
+    seeds 10-19, NAS-Bench-201 table oracle; README "Search robustness"). On the real NASLib scores (the 725-arch
     NB-Suite-Zero table and three seeded sub-pools of 448-647 archs) and on a 150-arch digits pool of the six
     metrics, they reach the pool's attainable answer in 10/10 runs on every pool; the authors' loop (bayes_opt)
     reaches it in 9, 9, 10, 9 and 10 of 10. On a 1000-arch digits pool of fisher, naswot, ntk_trace, ntk_cond and
