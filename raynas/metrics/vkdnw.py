@@ -95,7 +95,7 @@ def fisher_entropy(model: nn.Module, batch: Batch) -> float:
     return value if math.isfinite(value) else float("nan")
 
 
-_REFERENCE = ("Tybl, Neumann. Training-free Neural Architecture Search through Variance of Knowledge of Deep "
+REFERENCE = ("Tybl, Neumann. Training-free Neural Architecture Search through Variance of Knowledge of Deep "
               "Network Weights. CVPR 2025; ondratybl/VKDNW ZeroShotProxy/compute_vkdnw_score.py of its NAS-Bench-201 "
               "folder (vkdnw_entropy, params_grad_len=128, p=1)")
 
@@ -110,7 +110,7 @@ _REFERENCE = ("Tybl, Neumann. Training-free Neural Architecture Search through V
     # differs by up to 2e-5 relative between one and two CPU threads, so the engine casts to float64 (as synflow)
     dtype=torch.float64,
     higher_is_better=True,
-    reference=_REFERENCE + "; computed in float64 (the authors ran float32: vkdnw_f32)",
+    reference=REFERENCE + "; computed in float64 (the authors ran float32: vkdnw_f32)",
 )
 def vkdnw(model: nn.Module, batch: Batch) -> float:
     """``-sum_i t_i log(t_i + 1e-10)``, ``t = Q / (||Q||_1 + 1e-10)``, ``Q`` the 0.1..0.9 quantiles of the
@@ -128,8 +128,8 @@ def vkdnw(model: nn.Module, batch: Batch) -> float:
     tensor, the ImageNet file's choice of one index per tensor) and the default ``params_grad_len=128``.
 
     Which reference it matches: the authors' definition, computed in float64 (registered ``dtype``), a deliberate
-    difference from their float32 runs, whose value is :func:`vkdnw_f32`. Why: the small singular values of
-    the float32 Fisher matrix are rounding noise (the float32 value moves by up to 2e-5 relative between one and
+    difference from their float32 runs, whose value is :func:`raynas.metrics.vkdnw_f32.vkdnw_f32`. Why: the
+    small singular values of the float32 Fisher matrix are rounding noise (the float32 value moves by up to 2e-5 relative between one and
     two CPU threads, and by up to a factor 2 against float64 on the fixture's DARTS networks: 0.685 vs 0.342), so
     the deciles the entropy reads are only resolved in float64; ``vkdnw`` is the quantity the formula defines,
     reproducible on any thread count or device. The parity fixture runs the authors' code in float64 for it
@@ -139,28 +139,5 @@ def vkdnw(model: nn.Module, batch: Batch) -> float:
     Cost: 24-34x grad_norm per arch (NAS-Bench-201 C=16 N=5, batch 64, one CPU thread; README): the per-sample
     Jacobian of the K logits is B x K vector-Jacobian products (about K backward passes of the batch, each forming
     every weight's per-sample gradient before the selected element is read), in float64.
-    """
-    return fisher_entropy(model, batch)
-
-
-@register_metric(
-    "vkdnw_f32",
-    needs_labels=False,
-    needs_data=True,
-    bn="keep",
-    mode="eval",
-    dtype=torch.float32,
-    higher_is_better=True,
-    reference=_REFERENCE + "; float32, as the authors ran it",
-)
-def vkdnw_f32(model: nn.Module, batch: Batch) -> float:
-    """:func:`vkdnw` in float32, as the authors' code runs it: their published numbers' precision.
-
-    Which reference it matches: ``compute_vkdnw_score.py`` (NAS-Bench-201 folder, ``p=1``,
-    ``params_grad_len=128``) run as released, in float32; equal to it on the parity fixture on ONE CPU thread.
-    Why a separate metric: the entropy reads the deciles of the Fisher spectrum, whose small singular values are
-    float32 rounding noise; the value therefore depends on the summation order (2e-5 relative between one and two
-    threads, up to a factor 2 against float64 on DARTS networks), i.e. on the thread count and device. Use it to
-    reproduce the authors' float32 numbers; ``vkdnw`` (float64) is the resolved value of the same definition.
     """
     return fisher_entropy(model, batch)
