@@ -128,13 +128,13 @@ def vkdnw(model: nn.Module, batch: Batch) -> float:
     tensor, the ImageNet file's choice of one index per tensor) and the default ``params_grad_len=128``.
 
     Which reference it matches: the authors' definition, computed in float64 (registered ``dtype``), a deliberate
-    difference from their float32 runs, whose value is :func:`raynas.metrics.vkdnw_f32.vkdnw_f32`. Why: the
-    small singular values of the float32 Fisher matrix are rounding noise (the float32 value moves by up to 2e-5 relative between one and
-    two CPU threads, and by up to a factor 2 against float64 on the fixture's DARTS networks: 0.685 vs 0.342), so
-    the deciles the entropy reads are only resolved in float64; ``vkdnw`` is the quantity the formula defines,
-    reproducible on any thread count or device. The parity fixture runs the authors' code in float64 for it
-    (equal within 1e-5 relative).
-    Where the reference's SVD fails it scores the spectrum ``(0, 0)`` (entropy 0); raynas records an error.
+    difference from their float32 runs, whose value is :func:`raynas.metrics.vkdnw_f32.vkdnw_f32`. Why: the small
+    singular values of the float32 Fisher matrix are rounding noise (the float32 value moves by up to 2e-5 relative
+    between one and two CPU threads, and by up to a factor 2 against float64 on the fixture's DARTS networks: 0.685
+    vs 0.342), so the deciles the entropy reads are only resolved in float64; ``vkdnw`` is the quantity the formula
+    defines, reproducible on any thread count or device. The parity fixture runs the authors' code in float64 for it
+    (equal within 1e-5 relative). Where the reference's SVD fails it scores the spectrum ``(0, 0)`` (entropy 0);
+    raynas records an error.
 
     Cost: 24-34x grad_norm per arch (NAS-Bench-201 C=16 N=5, batch 64, one CPU thread; README): the per-sample
     Jacobian of the K logits is B x K vector-Jacobian products (about K backward passes of the batch, each forming
