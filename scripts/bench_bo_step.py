@@ -192,7 +192,7 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
                     if method == "robot":
                         s = RoBoT(pool, oracle, budget=T, seed=args.seed, bo_patience=args.robot_patience)
                     else:
-                        s = HNAS(pool, oracle, budget=T, seed=args.seed)
+                        s = HNAS(pool, oracle, budget=T, seed=args.seed, exclude_queried=False)  # the repeat mode
                     r = measure(s, oracle, args.max_seconds, fits)
                     print(f"  round {k}: {method} T={T}: {r['steps']} steps, {r['stop']}, {r['total_s']:.1f} s",
                           file=sys.stderr, flush=True)

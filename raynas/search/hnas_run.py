@@ -48,7 +48,7 @@ class HNASSearchConfig:
     max_iters: int | None = None
     n_init: int = 3
     acquisition: Literal["ucb", "logei"] = "ucb"
-    exclude_queried: bool = False
+    exclude_queried: bool = True
     t_bounds: tuple[float, float] = (0.0, 1.0)
     c_bounds: tuple[float, float] = (-4.0, 0.0)
     scale: Literal["max", "median"] = "max"

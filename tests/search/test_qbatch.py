@@ -75,7 +75,9 @@ def test_q1_reproduces_the_sequential_traces_exactly(name):
         s = RoBoT(pool, oracle, seed=seed, q=1, **FAST, **kw)
     else:
         pool, oracle = _hnas_setup(seed)
-        kw = dict(budget=8) if name[4] != "X" else dict(budget=6, exclude_queried=True, acquisition="logei")
+        # the pinned traces ran in the cache-repeat mode (exclude_queried=False, the default before issue 19)
+        kw = dict(budget=8, exclude_queried=False) if name[4] != "X" else dict(budget=6, exclude_queried=True,
+                                                                             acquisition="logei")
         # the pinned traces ran without HNAS's patience rule (it came later, issue 19)
         s = HNAS(pool, oracle, seed=seed, q=1, patience=None, **FAST, **kw)
         with_patience = HNAS(pool, oracle, seed=seed, q=1, **FAST, **kw)
