@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from raynas_tests.scripts import load_script
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -59,10 +60,6 @@ def test_dockerfile_pins_torch_and_ray_to_the_installed_versions() -> None:
 
 
 def test_submit_script_parses_score_args() -> None:
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("ray_submit_search", REPO / "scripts" / "ray_submit_search.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)  # type: ignore[union-attr]
+    mod = load_script("ray_submit_search")
     args = mod.parse(["--sample", "8", "--workers", "2", "--gpus-per-worker", "0.5", "--out", "r", "--C", "4"])
     assert (args.sample, args.workers, args.gpus_per_worker, args.out, args.C) == (8, 2, 0.5, "r", 4)

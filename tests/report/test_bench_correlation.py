@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import importlib.util
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,18 +10,15 @@ import pytest
 from raynas.search.pool import CandidatePool
 from raynas.search.zero_shot import AZ_METRICS, VKDNW_METRICS, rank_pool
 from raynas.testing.runs import planned_score_run
+from raynas_tests.scripts import load_script
 
-SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "bench_correlation.py"
 IDS = list(range(30, 50))
 FIRST = ("params", "swap", *AZ_METRICS)
 
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("bench_correlation", SCRIPT)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_script("bench_correlation")
 
 
 def _value(a: int, m: str) -> float:

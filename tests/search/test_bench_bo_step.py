@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import pytest
 
 from raynas.search.hnas import HNAS
 from raynas.testing import FakeOracle, hnas_pool_table
+from raynas_tests.scripts import load_script
 
-SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "bench_bo_step.py"
 FAST = {"num_restarts": 2, "raw_samples": 32}
 #: HNAS's cache-repeat mode (a re-proposed queried arch is a free observation), which these tests pin; the
 #: default since issue 19 is exclude_queried=True
@@ -19,10 +16,7 @@ REPEATS = {"exclude_queried": False}
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("bench_bo_step", SCRIPT)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_script("bench_bo_step")
 
 
 def test_arguments(bench):

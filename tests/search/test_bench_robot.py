@@ -2,23 +2,16 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 import pytest
 
 from raynas.testing import FakeOracle
-
-SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "bench_robot.py"
+from raynas_tests.scripts import load_script
 
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("bench_robot", SCRIPT)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_script("bench_robot")
 
 
 def test_defaults(bench):

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import importlib.util
 import sys
-from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -12,18 +10,13 @@ import pyarrow.parquet as pq
 import pytest
 
 from raynas.testing import FakeOracle
-
-SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "bench_search_robustness.py"
+from raynas_tests.scripts import load_script
 
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("bench_search_robustness", SCRIPT)
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = mod  # its dataclasses resolve their annotations through sys.modules
-    spec.loader.exec_module(mod)
-    yield mod
-    sys.modules.pop(spec.name, None)
+    yield load_script("bench_search_robustness")
+    sys.modules.pop("bench_search_robustness", None)
 
 
 def test_defaults_and_settings(bench):

@@ -4,7 +4,6 @@ cluster mode, and the cluster entry point's ``pipeline`` form."""
 from __future__ import annotations
 
 import argparse
-import importlib.util
 from pathlib import Path
 
 import pyarrow as pa
@@ -13,6 +12,7 @@ import pytest
 from raynas.errors import ConfigError
 from raynas.search.hnas_run import HNASSearchConfig
 from raynas.search.runner import QueryPlacement, RobotSearchConfig
+from raynas_tests.scripts import load_script
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -80,9 +80,7 @@ def test_pipeline_puts_queries_on_the_cluster_it_scores_on(tmp_path):
 
 
 def test_submit_script_pipeline_form_attaches_to_the_cluster():
-    spec = importlib.util.spec_from_file_location("ray_submit_search", REPO / "scripts" / "ray_submit_search.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)  # type: ignore[union-attr]
+    mod = load_script("ray_submit_search")
     got = mod.parse_pipeline(["--out", "r", "--set", "search.q=4"])
     assert got == {"config": None, "overrides": {"search": {"q": 4}, "scoring": {"address": "auto"}}, "out": "r"}
     assert mod.parse_pipeline(["--out", "r", "--address", "10.0.0.1:6379"])["overrides"]["scoring"]["address"] == \

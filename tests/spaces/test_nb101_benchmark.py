@@ -21,6 +21,7 @@ from raynas.spaces.nb101_benchmark import (
 )
 from raynas.spaces.nb101_cell import OPS_NB101, make_cell
 from raynas.spaces.nb101_model import param_count
+from raynas_tests.scripts import load_script
 
 C3, C1, MP = OPS_NB101
 INCEPTION = ([[0, 1, 1, 1, 0, 1, 0], [0, 0, 0, 0, 0, 0, 1], [0, 0, 0, 0, 0, 0, 1], [0, 0, 0, 0, 1, 0, 0],
@@ -229,16 +230,13 @@ def test_params_of_all_500_nbsz_archs_equal_their_column(nbsz: dict) -> None:
 
 
 def test_flops_are_naslibs_minus_its_bn_relu_and_pool_terms(nbsz: dict) -> None:
-    import importlib.util
 
     import torch
 
     from raynas.data.batch import Batch
     from raynas.metrics import get_metric
 
-    spec = importlib.util.spec_from_file_location("bench_nb101", Path(__file__).parents[2] / "scripts/bench_nb101.py")
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    bench = load_script("bench_nb101")
     space = create_space("nb101")
     batch = Batch(torch.zeros(1, 3, 32, 32), torch.zeros(1, dtype=torch.long), 10)
     for key, want in list(zip(nbsz["naslib_key"], nbsz["flops"]))[:8]:
