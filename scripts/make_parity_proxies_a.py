@@ -57,7 +57,7 @@ import torch.nn as nn
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from raynas.spaces.parity import CASES, NUM_CLASSES, build_network  # noqa: E402
+from raynas.spaces.parity import CASES, NUM_CLASSES, fixture_network  # noqa: E402
 
 FIXTURE = REPO / "tests" / "parity" / "fixture"
 SEED = 0
@@ -83,15 +83,6 @@ def _functions(path: Path, names: set[str], ns: dict[str, Any]) -> dict[str, Any
     exec(compile(ast.Module(body=defs, type_ignores=[]), str(path), "exec"), ns)  # noqa: S102
     return {n: ns[n] for n in names}
 
-
-def fixture_network(arrays: dict[str, np.ndarray], case: str) -> nn.Module:
-    space, arch = CASES[case]
-    net = build_network(space, arch)
-    prefix = f"{case}/"
-    state = {k[len(prefix):]: torch.from_numpy(v) for k, v in arrays.items()
-             if k.startswith(prefix) and not k.startswith(f"{case}/thin/")}
-    net.load_state_dict(state, strict=True)
-    return net
 
 
 def _finite(v: float) -> float | None:

@@ -72,7 +72,7 @@ from torch import nn
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from raynas.spaces.parity import CASES, NUM_CLASSES, build_network
+from raynas.spaces.parity import CASES, NUM_CLASSES, fixture_network
 
 SEED = 0
 FIXTURE = REPO / "tests" / "parity" / "fixture"
@@ -87,16 +87,6 @@ def fixture_arrays() -> dict[str, np.ndarray]:
     with np.load(FIXTURE / "weights.npz", allow_pickle=False) as z:
         return {k: z[k] for k in z.files}
 
-
-def fixture_network(arrays: dict[str, np.ndarray], case: str) -> nn.Module:
-    """The case's network with the fixture's weights, loaded strictly (as tests/parity/test_parity.py does)."""
-    space, arch = CASES[case]
-    net = build_network(space, arch)
-    prefix = f"{case}/"
-    state = {k[len(prefix):]: torch.from_numpy(v) for k, v in arrays.items()
-             if k.startswith(prefix) and not k.startswith(f"{case}/thin/")}
-    net.load_state_dict(state, strict=True)
-    return net
 
 
 def _functions(path: Path, names: set[str], namespace: dict[str, Any],

@@ -7,6 +7,10 @@ the metric definitions do not depend on the width.
 
 from __future__ import annotations
 
+from typing import Mapping
+
+import numpy as np
+import torch
 import torch.nn as nn
 
 from raynas.spaces import create_space
@@ -63,3 +67,15 @@ def build_network(space: str, arch: str, thin: bool = False) -> nn.Module:
     s = create_space(space)
     kwargs = s.thin_kwargs() if thin else NETWORK_KWARGS[space]
     return s.to_module(s.parse(arch), NUM_CLASSES, **kwargs)
+
+
+def fixture_network(arrays: Mapping[str, np.ndarray], case: str, thin: bool = False) -> nn.Module:
+    """The case's network (``thin``: its thin network) with the fixture's weights ``arrays`` (the fixture's
+    ``case/...`` entries; ``case/thin/...`` for the thin network), loaded strictly."""
+    space, arch = CASES[case]
+    net = build_network(space, arch, thin=thin)
+    prefix = f"{case}/thin/" if thin else f"{case}/"
+    state = {k[len(prefix):]: torch.from_numpy(v) for k, v in arrays.items()
+             if k.startswith(prefix) and (thin or not k.startswith(f"{case}/thin/"))}
+    net.load_state_dict(state, strict=True)
+    return net

@@ -25,7 +25,7 @@ from raynas.data.batch import Batch
 from raynas.metrics import get_metric, list_metrics
 from raynas.metrics._lwt import light_weight_train
 from raynas.metrics.engine import compute_metrics, prepare_model
-from raynas.spaces.parity import CASES, NUM_CLASSES, build_network
+from raynas.spaces.parity import CASES, NUM_CLASSES, fixture_network
 
 FIXTURE = Path(__file__).parent / "fixture"
 REL_TOL = 1e-5
@@ -83,13 +83,7 @@ def batch() -> Batch:
 
 def network(case: str, thin: bool = False) -> nn.Module:
     """The case's network (``thin``: its thin network) with the fixture's weights, loaded strictly."""
-    space, arch = CASES[case]
-    net = build_network(space, arch, thin=thin)
-    prefix = f"{case}/thin/" if thin else f"{case}/"
-    state = {k[len(prefix):]: torch.from_numpy(v) for k, v in arrays().items()
-             if k.startswith(prefix) and (thin or not k.startswith(f"{case}/thin/"))}
-    net.load_state_dict(state, strict=True)
-    return net
+    return fixture_network(arrays(), case, thin)
 
 
 def reference_cases(float64: bool = False) -> list[tuple[str, str]]:

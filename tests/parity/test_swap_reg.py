@@ -14,19 +14,10 @@ import torch
 from raynas.data.batch import Batch
 from raynas.metrics.engine import compute_metrics
 from raynas.search.zero_shot import SWAP_REG_METRICS, rule_aggregate
-from raynas.spaces.parity import CASES, NUM_CLASSES, build_network
+from raynas.spaces.parity import CASES, NUM_CLASSES, fixture_network
 
 FIXTURE = Path(__file__).parent / "fixture"
 REFERENCE = json.loads((FIXTURE / "values_proxies_b.json").read_text())["swap_reg"]
-
-
-def _network(case: str, arrays: dict[str, np.ndarray]) -> torch.nn.Module:
-    space, arch = CASES[case]
-    net = build_network(space, arch)
-    state = {k[len(case) + 1:]: torch.from_numpy(v) for k, v in arrays.items()
-             if k.startswith(f"{case}/") and not k.startswith(f"{case}/thin/")}
-    net.load_state_dict(state, strict=True)
-    return net
 
 
 def test_the_reference_covers_every_case_with_its_options() -> None:
@@ -40,7 +31,7 @@ def test_swap_reg_rule_equals_the_reference(case: str) -> None:
         arrays = {k: z[k] for k in z.files}
     batch = Batch(torch.from_numpy(arrays["batch/inputs"]), torch.from_numpy(arrays["batch/labels"]), NUM_CLASSES,
                   "parity")
-    net = _network(case, arrays)
+    net = fixture_network(arrays, case)
     results = compute_metrics(lambda: net, batch, list(SWAP_REG_METRICS), seed=0)
     assert [r.status for r in results] == ["ok", "ok"]
     x = np.array([[r.value for r in results]], dtype=np.float64)
