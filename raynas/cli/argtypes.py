@@ -39,3 +39,30 @@ def optional_seconds(s: str) -> float | None:
     if not v > 0:
         raise argparse.ArgumentTypeError(f"must be > 0 seconds (or 'none' for no limit), got {s}")
     return v
+
+
+class _NoLimit:
+    """What :func:`optional_count` returns for ``none``: an explicit "no limit", which the CLI turns into a
+    config value of None (a plain None would read as "option not given" and leave the default)."""
+
+    def __repr__(self) -> str:
+        return "NO_LIMIT"
+
+
+NO_LIMIT = _NoLimit()
+
+
+def optional_count(low: int):
+    """An argparse type: an int >= ``low``, or ``none`` / ``off`` (:data:`NO_LIMIT`)."""
+    def parse(s: str) -> int | _NoLimit:
+        if s.strip().lower() in ("none", "off"):
+            return NO_LIMIT
+        try:
+            v = int(s)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer or 'none', got {s!r}") from None
+        if v < low:
+            raise argparse.ArgumentTypeError(f"must be >= {low} (or 'none' for no limit), got {v}")
+        return v
+    parse.__name__ = f"int>={low}|none"
+    return parse

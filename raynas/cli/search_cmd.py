@@ -6,6 +6,7 @@ import argparse
 import json
 from typing import Any
 
+from raynas.cli.argtypes import NO_LIMIT, optional_count, positive_int
 from raynas.cli.progress import progress_bar
 from raynas.errors import ConfigError
 
@@ -35,6 +36,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--transform", choices=["none", "signed_log"], default=None,
                    help="score transform before min-max normalisation")
     r.add_argument("--kernel", choices=["rbf_ard", "matern_iso"], default=None, help="GP covariance of the BO")
+    r.add_argument("--n-init", type=positive_int, default=None, help="Sobol points before the GP (default 3)")
+    r.add_argument("--acquisition", choices=["ucb", "logei"], default=None, help="BO acquisition (default ucb)")
+    r.add_argument("--bo-patience", type=optional_count(1), default=None, help="end the BO phase after this many "
+                   "proposals in a row of an already-queried arch (default 10; none: only --bo-iters ends it)")
+    _gp_window(r)
     _allow_incomplete(r)
     _queries(r)
     r.set_defaults(func=_run("robot"))
@@ -45,6 +51,18 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    "space's) or train (Ray Tune + ASHA)")
     h.add_argument("--budget", type=int, default=20)
     h.add_argument("--metric", default="ntk_trace", help="M: ntk_trace | grad_norm | snip | grasp")
+    h.add_argument("--max-iters", type=positive_int, default=None, help="BO steps at most (default 3 x budget)")
+    h.add_argument("--n-init", type=positive_int, default=None, help="Sobol points before the GP (default 3)")
+    h.add_argument("--acquisition", choices=["ucb", "logei"], default=None, help="BO acquisition (default ucb)")
+    h.add_argument("--scale", choices=["max", "median"], default=None,
+                   help="how the measures are scaled in the objective (default max)")
+    h.add_argument("--exclude-queried", action=argparse.BooleanOptionalAction, default=None,
+                   help="the next query is the best arch not yet queried (default; the HNAS paper's rule); "
+                        "--no-exclude-queried: a repeated arch is answered from the cache (searches made "
+                        "before this default resume only with it)")
+    h.add_argument("--patience", type=optional_count(1), default=None, help="end after this many BO steps in a "
+                   "row re-proposed a queried arch (default 10; none: never)")
+    _gp_window(h)
     _allow_incomplete(h)
     _queries(h)
     h.set_defaults(func=_run("hnas"))
@@ -128,6 +146,11 @@ def _allow_incomplete(p: argparse.ArgumentParser) -> None:
                         "lists them); without it such a run is refused")
 
 
+def _gp_window(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--gp-max-points", type=optional_count(2), default=None, help="the most observations one GP "
+                   "step is fitted on (default 256; none: all of them, each step slower than the last)")
+
+
 def _queries(p: argparse.ArgumentParser) -> None:
     p.add_argument("--q", type=int, default=None, help="proposals in flight at once (q-batch BO; default 1)")
     p.add_argument("--query-backend", choices=["local", "ray"], default=None,
@@ -146,7 +169,8 @@ def _config(method: str, args: argparse.Namespace) -> dict[str, Any]:
             overrides.setdefault("scoring", {})["address"] = args.address
         return {"config": args.config, "overrides": overrides, "out": args.out}
     skip = {"func", "method", "command", "log_level", "no_progress"}
-    return {k: v for k, v in vars(args).items() if k not in skip and v is not None}
+    # None = not given (the config's default); NO_LIMIT = given as "none" (the config's None)
+    return {k: (None if v is NO_LIMIT else v) for k, v in vars(args).items() if k not in skip and v is not None}
 
 
 def _run(method: str):

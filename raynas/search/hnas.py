@@ -118,6 +118,8 @@ class HNASConfig:
                 raise ConfigError(f"{name} must be (low, high) with finite low < high, got {b}")
         if self.scale not in ("max", "median"):
             raise ConfigError(f"scale must be 'max' or 'median', got {self.scale!r}")
+        if self.acquisition not in ("ucb", "logei"):
+            raise ConfigError(f"acquisition must be 'ucb' or 'logei', got {self.acquisition!r}")
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,8 @@ from typing import Any, Callable, Literal, Mapping
 
 from raynas.config import from_dict, to_dict
 from raynas.errors import ConfigError, UnknownNameError
-from raynas.search.hnas import HNAS, HNAS_METRICS, KAPPA_METRIC
+from raynas.search.bo import GP_MAX_POINTS
+from raynas.search.hnas import HNAS, HNAS_METRICS, KAPPA_METRIC, HNASConfig
 from raynas.store import SearchDir, prepare_search
 
 log = logging.getLogger(__name__)
@@ -52,6 +53,10 @@ class HNASSearchConfig:
     t_bounds: tuple[float, float] = (0.0, 1.0)
     c_bounds: tuple[float, float] = (-4.0, 0.0)
     scale: Literal["max", "median"] = "max"
+    #: BO steps in a row that re-propose a queried arch before the search ends (None: never; HNASConfig.patience)
+    patience: int | None = 10
+    #: the most observations one GP step is fitted on (None: all; raynas.search.bo.gp_window)
+    gp_max_points: int | None = GP_MAX_POINTS
     # hybrid stage (oracle "train")
     top_k: int = 4
     asha_epochs: int | None = None
@@ -77,12 +82,13 @@ class HNASSearchConfig:
         QueryPlacement.of(self)
         if self.metric not in HNAS_METRICS:
             raise UnknownNameError("HNAS measure", self.metric, HNAS_METRICS)  # before any data is read
+        HNASConfig(**self.search_kwargs())  # the search's own checks, before any data is read
         if self.top_k < 0 or (self.asha_epochs is not None and self.asha_epochs < 1):
             raise ConfigError(f"top_k must be >= 0 and asha_epochs >= 1, got {self.top_k}, {self.asha_epochs}")
 
     def search_kwargs(self) -> dict[str, Any]:
         keys = ("metric", "budget", "max_iters", "n_init", "seed", "acquisition", "t_bounds", "c_bounds", "scale",
-                "exclude_queried", "q")
+                "exclude_queried", "q", "patience", "gp_max_points")
         return {k: getattr(self, k) for k in keys}
 
 

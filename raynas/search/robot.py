@@ -77,6 +77,8 @@ class RoBoTConfig:
             raise ConfigError(f"gp_max_points must be None or an integer >= 2, got {self.gp_max_points!r}")
         if self.kernel not in ("rbf_ard", "matern_iso"):
             raise ConfigError(f"kernel must be 'rbf_ard' or 'matern_iso', got {self.kernel!r}")
+        if self.acquisition not in ("ucb", "logei"):
+            raise ConfigError(f"acquisition must be 'ucb' or 'logei', got {self.acquisition!r}")
         if self.budget < 1:
             raise ConfigError(f"budget must be >= 1, got {self.budget}")
         for name in ("bo_iters", "bo_budget", "bo_patience"):

@@ -24,6 +24,7 @@ from raynas.config import from_dict, to_dict
 from raynas.errors import ConfigError, RaynasError, SearchError
 from raynas.oracles.base import Oracle, benchmark_answer, create_oracle
 from raynas.parallel import plan_run
+from raynas.search.bo import GP_MAX_POINTS
 from raynas.search.pool import CandidatePool
 from raynas.spaces import DEFAULT_SPACE, benchmark_for_space, create_benchmark, list_benchmarks
 
@@ -291,6 +292,12 @@ class RobotSearchConfig:
     resume: bool = False
     oracle_options: dict | None = None
     kernel: str = "rbf_ard"
+    #: Sobol points before the GP, the acquisition, the BO phase's patience (None: never) and the GP window
+    #: (None: all observations): RoBoTConfig's fields, same defaults
+    n_init: int = 3
+    acquisition: str = "ucb"
+    bo_patience: int | None = 10
+    gp_max_points: int | None = GP_MAX_POINTS
     allow_incomplete: bool = False
     #: proposals in flight at once (q-batch BO; 1: sequential)
     q: int = 1
@@ -308,6 +315,14 @@ class RobotSearchConfig:
         object.__setattr__(self, "metrics", tuple(m.strip() for m in names if m.strip()))
         if not self.metrics:
             raise ConfigError("robot: metrics must name at least one metric")
+        if self.transform not in ("none", "signed_log"):
+            raise ConfigError(f"robot: transform must be 'none' or 'signed_log', got {self.transform!r}")
+        from raynas.search.robot import RoBoTConfig
+
+        # the search's own checks, before any score is read
+        RoBoTConfig(budget=self.budget, bo_iters=self.bo_iters, n_init=self.n_init, seed=self.seed,
+                    acquisition=self.acquisition, kernel=self.kernel, bo_patience=self.bo_patience,  # type: ignore[arg-type]
+                    q=self.q, gp_max_points=self.gp_max_points)
 
 
 def run_robot_search(cfg: RobotSearchConfig | Mapping[str, Any],
@@ -332,8 +347,9 @@ def run_robot_search(cfg: RobotSearchConfig | Mapping[str, Any],
         search = RoBoT.from_state(state, pool, oracle)
         log.info("resumed RoBoT at step %d", len(search.trace))
     else:
-        search = RoBoT(pool, oracle, budget=c.budget, bo_iters=c.bo_iters, seed=c.seed,
-                       kernel=c.kernel, q=c.q)  # type: ignore[arg-type]  # RoBoTConfig validates it
+        search = RoBoT(pool, oracle, budget=c.budget, bo_iters=c.bo_iters, seed=c.seed, kernel=c.kernel,  # type: ignore[arg-type]
+                       n_init=c.n_init, acquisition=c.acquisition, bo_patience=c.bo_patience,  # type: ignore[arg-type]
+                       gp_max_points=c.gp_max_points, q=c.q)  # RoBoTConfig validates them
 
     def on_step(row: dict[str, Any]) -> None:
         log.info("step %d %s arch %d value %.3f cost %.1f", row["step"], row["kind"], row["arch_index"],
