@@ -15,7 +15,7 @@ Pools (``real`` = CIFAR-10 scores computed by NASLib, ``digits`` = scored by ray
 * ``nbsz`` (real): the 725 NB201 archs of NAS-Bench-Suite-Zero (``$RAYNAS_DATA/nbsz/nb201_cifar10.parquet``),
   NASLib's ``jacov`` read as ``jacob_cov`` and ``nwot`` as ``naswot``;
 * ``nbsz/subK`` (real): ``--subpools`` sub-pools of it, drawn without replacement (a pool holds an arch once)
-  with fixed seeds ``0..K-1``, sizes uniform in ``--subpool-sizes``;
+  with fixed seeds ``F..F+K-1`` (``F`` = ``--subpool-first``, default 0), sizes uniform in ``--subpool-sizes``;
 * ``--digits [NAME=]RUN[:RUN...][@m1,m2,...]`` (digits, repeatable): score runs of ``raynas score`` (joined on the
   arch), RoBoT over the listed metrics (default: every scored metric but ``params``).
 
@@ -171,6 +171,8 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--no-nbsz", action="store_true", help="leave out the NB-Suite-Zero pools")
     ap.add_argument("--subpools", type=int, default=6, help="sub-pools of the NB-Suite-Zero table (seeds 0..K-1)")
     ap.add_argument("--subpool-sizes", type=_size_range, default=(200, 725), help="LO-HI archs per sub-pool")
+    ap.add_argument("--subpool-first", type=int, default=0,
+                    help="seed of the first sub-pool (a pass of other sizes gets names and draws of its own)")
     ap.add_argument("--digits", action="append", default=[],
                     help="digits pool for RoBoT: [NAME=]RUN[:RUN...][@metric,...] (repeatable)")
     ap.add_argument("--only-pools", type=_csv(str), default=None,
@@ -199,8 +201,8 @@ def build_parser() -> argparse.ArgumentParser:
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     args = build_parser().parse_args(argv)
     args.zero_shot_rules = [r.strip() for r in args.zero_shot_rules.split(",") if r.strip()]
-    if args.subpools < 0 or args.hnas_subpools < 0:
-        build_parser().error("--subpools and --hnas-subpools must be >= 0")
+    if args.subpools < 0 or args.hnas_subpools < 0 or args.subpool_first < 0:
+        build_parser().error("--subpools, --hnas-subpools and --subpool-first must be >= 0")
     return args
 
 
@@ -238,11 +240,12 @@ def read_nbsz_table(path: Path | None = None) -> dict[str, np.ndarray]:
     return out
 
 
-def subpool_sizes(k: int, lo: int, hi: int, n: int) -> list[int]:
-    """Sizes of ``k`` sub-pools, sub-pool ``i``'s drawn by ``default_rng(i)`` uniformly in ``[lo, min(hi, n)]``."""
+def subpool_sizes(k: int, lo: int, hi: int, n: int, first: int = 0) -> list[int]:
+    """Sizes of sub-pools ``first..first+k-1``, sub-pool ``i``'s drawn by ``default_rng(i)`` uniformly in
+    ``[lo, min(hi, n)]``."""
     hi = min(hi, n)
     lo = min(lo, hi)
-    return [int(np.random.default_rng(i).integers(lo, hi + 1)) for i in range(k)]
+    return [int(np.random.default_rng(i).integers(lo, hi + 1)) for i in range(first, first + k)]
 
 
 def subpool(table: dict[str, np.ndarray], size: int, seed: int) -> dict[str, np.ndarray]:
@@ -575,7 +578,8 @@ def robot_pools(args: argparse.Namespace, oracle: Any) -> list[Pool]:
     if not args.no_nbsz:
         t = in_oracle(read_nbsz_table(args.nbsz), oracle)
         pools.append(Pool("nbsz", "real", t, ROBOT_METRICS, "NB-Suite-Zero NB201 CIFAR-10 (NASLib)"))
-        for i, n in enumerate(subpool_sizes(args.subpools, *args.subpool_sizes, len(t["arch_index"]))):
+        sizes = subpool_sizes(args.subpools, *args.subpool_sizes, len(t["arch_index"]), args.subpool_first)
+        for i, n in enumerate(sizes, start=args.subpool_first):
             pools.append(Pool(f"nbsz/sub{i}", "real", subpool(t, n, i), ROBOT_METRICS))
     for spec in args.digits:
         from raynas.search.runner import searched_metrics

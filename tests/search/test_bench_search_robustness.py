@@ -34,7 +34,7 @@ def test_defaults_and_settings(bench):
 
 @pytest.mark.parametrize("argv", [["--robot-settings", "none/rbf/ucb/3"], ["--robot-settings", "none/rbf_ard/ucb"],
                                   ["--hnas-settings", "ucb/max/2/3"], ["--subpool-sizes", "9-3"],
-                                  ["--subpools", "-1"]])
+                                  ["--subpools", "-1"], ["--subpool-first", "-1"]])
 def test_rejected(bench, argv):
     with pytest.raises(SystemExit):
         bench.parse_args(argv)
@@ -54,6 +54,7 @@ def test_subpools_are_seeded_unique_and_in_range(bench):
     assert sizes == bench.subpool_sizes(5, 200, 725, 725) and all(200 <= n <= 725 for n in sizes)
     assert len(set(sizes)) > 1
     assert bench.subpool_sizes(3, 200, 725, 150) == [150, 150, 150]  # capped at the table
+    assert bench.subpool_sizes(2, 200, 725, 725, first=3) == sizes[3:5]  # a later pass continues the seeds
     t = {"arch_index": np.arange(100, 400), "m": np.arange(300, dtype=float)}
     a, b = bench.subpool(t, 120, 0), bench.subpool(t, 120, 1)
     assert len(set(a["arch_index"])) == 120 and np.all(np.diff(a["arch_index"]) > 0)
