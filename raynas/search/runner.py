@@ -262,20 +262,20 @@ class RobotSearchConfig:
     (the CLI's and YAML's form) is normalised to one here, so every later step sees the tuple.
 
     The defaults (``transform="none"``, ``kernel="rbf_ard"``, and RoBoTConfig's UCB, ``n_init=3`` Sobol points,
-    ``bo_patience=10``) were checked with ``scripts/bench_search_robustness.py`` on many pools, not on one (T=20,
-    seeds 10-19, NAS-Bench-201 table oracle; README "Search robustness"). On the real NASLib scores (the 725-arch
-    NB-Suite-Zero table and three seeded sub-pools of 448-647 archs) and on a 150-arch digits pool of the six
-    metrics, they reach the pool's attainable answer in 10/10 runs on every pool; the authors' loop (bayes_opt)
-    reaches it in 9, 9, 10, 9 and 10 of 10. On a 1000-arch digits pool of fisher, naswot, ntk_trace, ntk_cond and
-    linear_regions they reach it in only 3/10 runs (regret 0.62; the authors' loop 2/10, regret 1.03).
-    What mattered:
+    ``bo_patience=10``) were checked with ``scripts/bench_search_robustness.py`` on 16 pools, not on one (T=20,
+    seeds 10-19, NAS-Bench-201 table oracle; README "Search robustness"). They reach the pool's attainable answer in
+    10/10 runs on 13: the real NASLib scores of the 725-arch NB-Suite-Zero table, its six seeded sub-pools of
+    448-647 archs and four of six of 126-289 archs, and two digits pools of RoBoT's six metrics (150 and 1000
+    archs). They miss it on a 189-arch real sub-pool (5/10; the authors' loop 8/10), a 126-arch one (9/10; 10/10)
+    and a 1000-arch digits pool of fisher, naswot, ntk_trace, ntk_cond and linear_regions (3/10, regret 0.62; the
+    authors' loop 2/10, regret 1.03). What mattered:
 
     * the GP: the reference's isotropic Matern-5/2 with fixed noise and one random initial point
-      (``kernel="matern_iso"``, ``n_init=1``) drops to 9/10 on every real pool, with one run at 86.43 % on the
-      448-arch sub-pool (regret 0.78 against 0.00);
-    * the transform: ``signed_log`` drops to 7/10 on the real pools (regret 0.15 and 1.65) and to 9/10 on the
-      150-arch digits pool, but lifts the 1000-arch digits pool, whose NTK metrics span three to four decades, to
-      9/10. No single transform wins on every pool, so the default stays ``none``;
+      (``kernel="matern_iso"``, ``n_init=1``) drops to 9/10 on six of the seven large real pools, with one run at
+      86.43 % on the 448-arch sub-pool (regret 0.78 against 0.00);
+    * the transform: ``signed_log`` drops 10 of the 11 real pools it ran on to 3/10-8/10 (regret up to 2.31) and
+      the digits pools of the six metrics to 9/10 and 8/10, but lifts the 1000-arch digits pool, whose NTK metrics
+      span three to four decades, to 9/10. No single transform wins on every pool, so the default stays ``none``;
     * the acquisition: ``logei`` is no better than UCB (2/10 against 3/10 on that digits pool).
 
     Ties (w* is the earliest best, the top arch the smallest index) and duplicates (a repeated arch counts as a BO
