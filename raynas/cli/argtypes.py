@@ -41,22 +41,11 @@ def optional_seconds(s: str) -> float | None:
     return v
 
 
-class _NoLimit:
-    """What :func:`optional_count` returns for ``none``: an explicit "no limit", which the CLI turns into a
-    config value of None (a plain None would read as "option not given" and leave the default)."""
-
-    def __repr__(self) -> str:
-        return "NO_LIMIT"
-
-
-NO_LIMIT = _NoLimit()
-
-
 def optional_count(low: int):
-    """An argparse type: an int >= ``low``, or ``none`` / ``off`` (:data:`NO_LIMIT`)."""
-    def parse(s: str) -> int | _NoLimit:
+    """An argparse type: an int >= ``low``, or ``none`` / ``off`` for no limit (None)."""
+    def parse(s: str) -> int | None:
         if s.strip().lower() in ("none", "off"):
-            return NO_LIMIT
+            return None
         try:
             v = int(s)
         except ValueError:

@@ -6,9 +6,13 @@ import argparse
 import json
 from typing import Any
 
-from raynas.cli.argtypes import NO_LIMIT, optional_count, positive_int
+from raynas.cli.argtypes import optional_count, positive_int
 from raynas.cli.progress import progress_bar
 from raynas.errors import ConfigError
+
+#: a search's flags that were not given are absent from the namespace (as in `raynas score`), so the typed
+#: config's default applies and a flag given as ``none`` (None) is told apart from one not given
+_UNSET = argparse.SUPPRESS
 
 
 def _common(p: argparse.ArgumentParser, *, scores: bool = True) -> None:
@@ -18,7 +22,7 @@ def _common(p: argparse.ArgumentParser, *, scores: bool = True) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True, help="search directory (state, trace, results as Arrow)")
     p.add_argument("--resume", action="store_true", help="continue a killed search exactly where it stopped")
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--no-progress", action="store_true", default=False)
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -26,80 +30,84 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     s = p.add_subparsers(dest="method", metavar="METHOD")
     s.required = True
 
-    r = s.add_parser("robot", help="RoBoT: BO over metric-combination weights + greedy exploitation")
+    r = s.add_parser("robot", help="RoBoT: BO over metric-combination weights + greedy exploitation",
+                     argument_default=_UNSET)
     _common(r)
-    r.add_argument("--oracle", default=None, help="a benchmark table (`raynas list benchmarks`; default: the scored "
+    r.add_argument("--oracle", help="a benchmark table (`raynas list benchmarks`; default: the scored "
                    "space's) or train (real short training)")
     r.add_argument("--budget", type=int, default=20, help="T: distinct architectures queried")
     r.add_argument("--metrics", default="grad_norm,snip,grasp,fisher,synflow,jacob_cov")
-    r.add_argument("--bo-iters", type=int, default=None, help="BO steps before greedy exploitation")
-    r.add_argument("--transform", choices=["none", "signed_log"], default=None,
+    r.add_argument("--bo-iters", type=int, help="BO steps before greedy exploitation")
+    r.add_argument("--transform", choices=["none", "signed_log"],
                    help="score transform before min-max normalisation")
-    r.add_argument("--kernel", choices=["rbf_ard", "matern_iso"], default=None, help="GP covariance of the BO")
-    r.add_argument("--n-init", type=positive_int, default=None, help="Sobol points before the GP (default 3)")
-    r.add_argument("--acquisition", choices=["ucb", "logei"], default=None, help="BO acquisition (default ucb)")
-    r.add_argument("--bo-patience", type=optional_count(1), default=None, help="end the BO phase after this many "
+    r.add_argument("--kernel", choices=["rbf_ard", "matern_iso"], help="GP covariance of the BO")
+    r.add_argument("--n-init", type=positive_int, help="Sobol points before the GP (default 3)")
+    r.add_argument("--acquisition", choices=["ucb", "logei"], help="BO acquisition (default ucb)")
+    r.add_argument("--bo-patience", type=optional_count(1), help="end the BO phase after this many "
                    "proposals in a row of an already-queried arch (default 10; none: only --bo-iters ends it)")
     _gp_window(r)
     _allow_incomplete(r)
     _queries(r)
     r.set_defaults(func=_run("robot"))
 
-    h = s.add_parser("hnas", help="HNAS: BO over the constants of the theory-derived objective")
+    h = s.add_parser("hnas", help="HNAS: BO over the constants of the theory-derived objective",
+                     argument_default=_UNSET)
     _common(h)
-    h.add_argument("--oracle", default=None, help="a benchmark table (`raynas list benchmarks`; default: the scored "
+    h.add_argument("--oracle", help="a benchmark table (`raynas list benchmarks`; default: the scored "
                    "space's) or train (Ray Tune + ASHA)")
     h.add_argument("--budget", type=int, default=20)
     h.add_argument("--metric", default="ntk_trace", help="M: ntk_trace | grad_norm | snip | grasp")
-    h.add_argument("--max-iters", type=positive_int, default=None, help="BO steps at most (default 3 x budget)")
-    h.add_argument("--n-init", type=positive_int, default=None, help="Sobol points before the GP (default 3)")
-    h.add_argument("--acquisition", choices=["ucb", "logei"], default=None, help="BO acquisition (default ucb)")
-    h.add_argument("--scale", choices=["max", "median"], default=None,
+    h.add_argument("--max-iters", type=positive_int, help="BO steps at most (default 3 x budget)")
+    h.add_argument("--n-init", type=positive_int, help="Sobol points before the GP (default 3)")
+    h.add_argument("--acquisition", choices=["ucb", "logei"], help="BO acquisition (default ucb)")
+    h.add_argument("--scale", choices=["max", "median"],
                    help="how the measures are scaled in the objective (default max)")
-    h.add_argument("--exclude-queried", action=argparse.BooleanOptionalAction, default=None,
+    h.add_argument("--exclude-queried", action=argparse.BooleanOptionalAction,
                    help="the next query is the best arch not yet queried (default; the HNAS paper's rule); "
                         "--no-exclude-queried: a repeated arch is answered from the cache (searches made "
                         "before this default resume only with it)")
-    h.add_argument("--patience", type=optional_count(1), default=None, help="end after this many BO steps in a "
+    h.add_argument("--patience", type=optional_count(1), help="end after this many BO steps in a "
                    "row re-proposed a queried arch (default 10; none: never)")
     _gp_window(h)
     _allow_incomplete(h)
     _queries(h)
     h.set_defaults(func=_run("hnas"))
 
-    z = s.add_parser("zero-shot", help="the top arch of a scored pool by a rank-aggregation rule, no queries")
+    z = s.add_parser("zero-shot", help="the top arch of a scored pool by a rank-aggregation rule, no queries",
+                     argument_default=_UNSET)
     z.add_argument("--scores", required=True, help="run directory written by `raynas score` (the pool); several "
                    "joined with ':'")
     z.add_argument("--out", required=True, help="search directory (search.json, result.json)")
-    z.add_argument("--rule", default=None, help="az (AZ-NAS: sum of log(rank/P), default) | rank_sum | revisit "
+    z.add_argument("--rule", help="az (AZ-NAS: sum of log(rank/P), default) | rank_sum | revisit "
                    "(Revisit's nested ordinal rank sums) | vkdnw (VKDNW's sum of log(rank/P) over FLOPs, AZ-NAS's "
                    "three feature terms and vkdnw) | swap_reg (SWAP-NAS's regularised swap, needs --mu, --sigma)")
-    z.add_argument("--metrics", default=None, help="comma-separated metric columns (default: the rule's; az: the "
+    z.add_argument("--metrics", help="comma-separated metric columns (default: the rule's; az: the "
                    "four az_nas_* terms, revisit: lwt_angle,lwt_loss,params, vkdnw: az_nas_complexity,"
                    "az_nas_expressivity,az_nas_progressivity,vkdnw,az_nas_trainability, swap_reg: swap,params)")
-    z.add_argument("--mu", type=float, default=None, help="swap_reg: the centre of exp(-(params/1e3 - mu)^2 / sigma), "
+    z.add_argument("--mu", type=float, help="swap_reg: the centre of exp(-(params/1e3 - mu)^2 / sigma), "
                    "in thousands of parameters (no published default)")
-    z.add_argument("--sigma", type=float, default=None, help="swap_reg: the width sigma of that factor, in "
+    z.add_argument("--sigma", type=float, help="swap_reg: the width sigma of that factor, in "
                    "thousands of parameters squared")
-    z.add_argument("--top", type=int, default=None, help="how many of the ranking the result lists (default 10)")
+    z.add_argument("--top", type=int, help="how many of the ranking the result lists (default 10)")
     z.add_argument("--resume", action="store_true", help="rerun into the same directory with the same config")
-    z.add_argument("--no-progress", action="store_true")
+    z.add_argument("--no-progress", action="store_true", default=False)
     _allow_incomplete(z)
     z.set_defaults(func=_run("zero-shot"))
 
-    t = s.add_parser("tenas", help="TE-NAS pruning search from the supernet")
+    t = s.add_parser("tenas", help="TE-NAS pruning search from the supernet",
+                     argument_default=_UNSET)
     _common(t, scores=False)
-    t.add_argument("--space", default=None, help="a space with TE-NAS supernets (default: raynas.spaces.DEFAULT_SPACE, "
+    t.add_argument("--space", help="a space with TE-NAS supernets (default: raynas.spaces.DEFAULT_SPACE, "
                    "NAS-Bench-201; or darts_cifar)")
     t.add_argument("--data", default="digits")
-    t.add_argument("--batch-size", type=int, default=None, help="NTK batch (default: the paper's, 72 NAS-Bench-201 / 14 DARTS)")
-    t.add_argument("--repeats", type=int, default=None, help="NTK repeats averaged per measurement (default 3)")
-    t.add_argument("--C", type=int, default=None, help="supernet width for the NTK (default: the paper's)")
-    t.add_argument("--N", type=int, default=None, help="cells per stage of the NTK supernet")
-    t.add_argument("--input-size", type=int, default=None, help="image side of the NTK batch")
-    t.add_argument("--region-inputs", choices=["gaussian", "crops"], default=None,
+    t.add_argument("--batch-size", type=int, help="NTK batch (default: the paper's, 72 NAS-Bench-201 / 14 DARTS)")
+    t.add_argument("--repeats", type=int, help="NTK repeats averaged per measurement (default 3)")
+    t.add_argument("--C", type=int, help="supernet width for the NTK (default: the paper's)")
+    t.add_argument("--N", type=int, help="cells per stage of the NTK supernet")
+    t.add_argument("--input-size", type=int, help="image side of the NTK batch")
+    t.add_argument("--region-inputs", choices=["gaussian", "crops"],
                    help="linear-region inputs: Gaussian 3x3 (default) or 3x3 crops of the data, as the TE-NAS code")
-    t.add_argument("--device", default=None, help="cpu | cuda | auto")
+    t.add_argument("--device", help="cpu | cuda | auto")
     t.set_defaults(func=_run("tenas"))
 
     e = s.add_parser(
@@ -141,25 +149,25 @@ def parse_overrides(items: list[str]) -> dict[str, Any]:
 
 
 def _allow_incomplete(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--allow-incomplete", action="store_true", default=None,
+    p.add_argument("--allow-incomplete", action="store_true",
                    help="search a score run with a missing config or missing, corrupt or failed shards (the result "
                         "lists them); without it such a run is refused")
 
 
 def _gp_window(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--gp-max-points", type=optional_count(2), default=None, help="the most observations one GP "
+    p.add_argument("--gp-max-points", type=optional_count(2), help="the most observations one GP "
                    "step is fitted on (default 256; none: all of them, each step slower than the last)")
 
 
 def _queries(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--q", type=int, default=None, help="proposals in flight at once (q-batch BO; default 1)")
-    p.add_argument("--query-backend", choices=["local", "ray"], default=None,
+    p.add_argument("--q", type=int, help="proposals in flight at once (q-batch BO; default 1)")
+    p.add_argument("--query-backend", choices=["local", "ray"],
                    help="where --oracle train queries run: this process (local, default) or one Ray task each")
-    p.add_argument("--address", default=None, help="Ray cluster of the query tasks with --query-backend ray "
+    p.add_argument("--address", help="Ray cluster of the query tasks with --query-backend ray "
                    "(auto: the running one; default: a local Ray)")
-    p.add_argument("--gpus-per-query", type=float, default=None, help="GPUs of one query task (default 0)")
-    p.add_argument("--cpus-per-query", type=float, default=None, help="CPUs of one query task (default 1)")
-    p.add_argument("--query-retries", type=int, default=None, help="re-runs of a query whose worker died (default 2)")
+    p.add_argument("--gpus-per-query", type=float, help="GPUs of one query task (default 0)")
+    p.add_argument("--cpus-per-query", type=float, help="CPUs of one query task (default 1)")
+    p.add_argument("--query-retries", type=int, help="re-runs of a query whose worker died (default 2)")
 
 
 def _config(method: str, args: argparse.Namespace) -> dict[str, Any]:
@@ -169,8 +177,7 @@ def _config(method: str, args: argparse.Namespace) -> dict[str, Any]:
             overrides.setdefault("scoring", {})["address"] = args.address
         return {"config": args.config, "overrides": overrides, "out": args.out}
     skip = {"func", "method", "command", "log_level", "no_progress"}
-    # None = not given (the config's default); NO_LIMIT = given as "none" (the config's None)
-    return {k: (None if v is NO_LIMIT else v) for k, v in vars(args).items() if k not in skip and v is not None}
+    return {k: v for k, v in vars(args).items() if k not in skip}  # only the flags given (_UNSET)
 
 
 def _run(method: str):
