@@ -19,9 +19,9 @@ Pools (``real`` = CIFAR-10 scores computed by NASLib, ``digits`` = scored by ray
 * ``--digits [NAME=]RUN[:RUN...][@m1,m2,...]`` (digits, repeatable): score runs of ``raynas score`` (joined on the
   arch), RoBoT over the listed metrics (default: every scored metric but ``params``).
 
-Methods: raynas RoBoT for each ``--robot-settings`` entry (``transform/kernel/acquisition/n_init``; the library
-default is marked ``*``), random search, the best single metric (greedy top-T by one metric, the best metric of
-the pool in hindsight), the zero-shot rules (no query), and the yardstick ``authors``: RoBoT's loop as the
+Methods: raynas RoBoT for each ``--robot-settings`` entry (``transform/kernel/acquisition/n_init[/tie_break]``,
+tie_break ``earliest`` when left out; the library default is marked ``*``), random search, the best single
+metric (greedy top-T by one metric, the best metric of the pool in hindsight), the zero-shot rules (no query), and the yardstick ``authors``: RoBoT's loop as the
 paper's Algorithm 1 and the authors' NB201 script run it, re-implemented here on ``bayes_opt``
 (BayesianOptimization over ``w in [-1, 1]^K``, UCB kappa 2.576, GP Matern-5/2 with alpha 1e-6 and normalize_y,
 ``init_points=0`` so one random point then ``n_iter = T - 1`` suggestions, raw min-max scores (NaN adds 0),
@@ -72,8 +72,8 @@ log = logging.getLogger("bench_search_robustness")
 ROBOT_METRICS = ("grad_norm", "snip", "grasp", "fisher", "synflow", "jacob_cov")
 #: NASLib's column names of raynas metrics in the NB-Suite-Zero tables
 NASLIB_NAMES = {"jacob_cov": "jacov", "naswot": "nwot"}
-DEFAULT_ROBOT_SETTINGS = ("none/rbf_ard/ucb/3,none/matern_iso/ucb/3,signed_log/rbf_ard/ucb/3,"
-                          "none/rbf_ard/logei/3,none/rbf_ard/ucb/1")
+DEFAULT_ROBOT_SETTINGS = ("none/rbf_ard/ucb/3,none/rbf_ard/ucb/3/latest,none/matern_iso/ucb/3,"
+                          "signed_log/rbf_ard/ucb/3,none/rbf_ard/logei/3,none/rbf_ard/ucb/1")
 DEFAULT_HNAS_SETTINGS = "ucb/max/0/3,ucb/max/1/3,logei/max/1/3"
 #: the HNAS paper's NB201 settings (nasbench2_search.py defaults)
 HNAS_PAPER = {"scale": 5e3, "n_sample": 2000, "init_portion": 0.25, "t_bounds": (0.0, 1.0), "c_bounds": (-4.0, 0.0)}
@@ -82,27 +82,33 @@ HNAS_PAPER = {"scale": 5e3, "n_sample": 2000, "init_portion": 0.25, "t_bounds": 
 # ----------------------------------------------------------------------------- settings
 @dataclass(frozen=True)
 class RobotSetting:
-    """One raynas RoBoT configuration of the grid: ``transform/kernel/acquisition/n_init``."""
+    """One raynas RoBoT configuration of the grid: ``transform/kernel/acquisition/n_init[/tie_break]`` (tie_break:
+    which BO point of the best value is w*, ``earliest`` when left out, and then left out of the name, so the
+    names of runs saved before the part existed still mean what they ran)."""
 
     transform: str = "none"
     kernel: str = "rbf_ard"
     acquisition: str = "ucb"
     n_init: int = 3
+    tie_break: str = "earliest"
 
     @classmethod
     def parse(cls, text: str) -> "RobotSetting":
+        from raynas.search.robot import TIE_BREAKS
+
         parts = [p.strip() for p in text.split("/")]
-        if len(parts) != 4:
-            raise ValueError(f"a RoBoT setting is transform/kernel/acquisition/n_init, got {text!r}")
-        s = cls(parts[0], parts[1], parts[2], int(parts[3]))
+        if len(parts) not in (4, 5):
+            raise ValueError(f"a RoBoT setting is transform/kernel/acquisition/n_init[/tie_break], got {text!r}")
+        s = cls(parts[0], parts[1], parts[2], int(parts[3]), *parts[4:])
         if s.transform not in ("none", "signed_log") or s.kernel not in ("rbf_ard", "matern_iso") \
-                or s.acquisition not in ("ucb", "logei") or s.n_init < 1:
+                or s.acquisition not in ("ucb", "logei") or s.n_init < 1 or s.tie_break not in TIE_BREAKS:
             raise ValueError(f"unknown RoBoT setting {text!r}")
         return s
 
     @property
     def name(self) -> str:
-        return f"{self.transform}/{self.kernel}/{self.acquisition}/{self.n_init}"
+        name = f"{self.transform}/{self.kernel}/{self.acquisition}/{self.n_init}"
+        return name if self.tie_break == "earliest" else f"{name}/{self.tie_break}"
 
 
 @dataclass(frozen=True)
@@ -135,7 +141,7 @@ def library_robot_setting() -> RobotSetting:
     from raynas.search.runner import RobotSearchConfig
 
     c, r = RoBoTConfig(), RobotSearchConfig(scores="-", out="-")
-    return RobotSetting(r.transform, r.kernel, c.acquisition, c.n_init)
+    return RobotSetting(r.transform, r.kernel, c.acquisition, c.n_init, r.tie_break)
 
 
 def library_hnas_setting() -> HnasSetting:
@@ -181,7 +187,7 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--budget", type=_positive, default=20, help="T: distinct queries per search")
     ap.add_argument("--seeds", type=_seeds, default=_seeds("10-19"), help="e.g. 10-19 (inclusive) or 1,2,3")
     ap.add_argument("--robot-settings", type=_csv(RobotSetting.parse), default=_csv(RobotSetting.parse)(
-        DEFAULT_ROBOT_SETTINGS), help="comma list of transform/kernel/acquisition/n_init")
+        DEFAULT_ROBOT_SETTINGS), help="comma list of transform/kernel/acquisition/n_init[/tie_break]")
     ap.add_argument("--zero-shot-rules", default="az,rank_sum", help="zero-shot rules over the pool's metrics")
     ap.add_argument("--no-authors", action="store_true", help="skip the bayes_opt yardsticks")
     ap.add_argument("--hnas", action="append", default=[], help="HNAS pool: [NAME=]RUN[:RUN...] with ntk_trace, ntk_cond (repeatable)")
@@ -517,7 +523,8 @@ def robot_pool(pool: Pool, oracle: Any, args: argparse.Namespace, default: Robot
         cp = pools.setdefault(s.transform, CandidatePool.from_table(pool.table, pool.metrics, s.transform))
         label = f"RoBoT {s.name}{' *' if s == default else ''}"
         runs[label] = [timed_run(RoBoT(cp, oracle, budget=args.budget, seed=seed, n_init=s.n_init,
-                                       acquisition=s.acquisition, kernel=s.kernel))  # type: ignore[arg-type]
+                                       acquisition=s.acquisition, kernel=s.kernel,  # type: ignore[arg-type]
+                                       tie_break=s.tie_break))  # type: ignore[arg-type]
                        for seed in args.seeds]
     if authors:
         runs["authors (bayes_opt)"] = [authors_robot(pool.table, pool.metrics, oracle, args.budget, seed)

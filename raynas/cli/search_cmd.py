@@ -45,6 +45,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--acquisition", choices=["ucb", "logei"], help="BO acquisition (default ucb)")
     r.add_argument("--bo-patience", type=optional_count(1), help="end the BO phase after this many "
                    "proposals in a row of an already-queried arch (default 10; none: only --bo-iters ends it)")
+    r.add_argument("--tie-break", choices=["earliest", "latest"], help="w* when several BO points share the best "
+                   "value: the earliest (default) or the latest (the reference code's rule)")
     _gp_window(r)
     _allow_incomplete(r)
     _queries(r)

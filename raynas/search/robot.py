@@ -7,8 +7,9 @@ query, no cost) but is still a BO observation, as in the paper's code. Phases (`
 1. **BO** for ``bo_iters`` iterations, or until ``bo_budget`` distinct archs were queried, or until
    ``bo_patience`` iterations in a row proposed archs already queried. The number of distinct archs this phase
    queried is the paper's ``T0``.
-2. **Greedy exploitation**: with ``w*`` = the BO point with the best observed value (ties: earliest), query the
-   next-best not-yet-queried archs under ``M(.; w*)`` until ``T`` distinct archs are queried.
+2. **Greedy exploitation**: with ``w*`` = the BO point with the best observed value (several share it as a rule:
+   ``tie_break`` picks the latest or the earliest of them), query the next-best not-yet-queried archs under
+   ``M(.; w*)`` until ``T`` distinct archs are queried.
 
 Caps (the result reports the effective values): ``budget`` is at most the pool size (the search cannot query
 more distinct archs than the pool holds) and so is ``bo_iters``: its default is the capped budget, never the
@@ -43,6 +44,9 @@ from raynas.search.pool import CandidatePool
 
 log = logging.getLogger(__name__)
 
+#: the rules for choosing w* among the BO observations that share the best value
+TIE_BREAKS = ("earliest", "latest")
+
 
 @dataclass(frozen=True)
 class RoBoTConfig:
@@ -68,8 +72,12 @@ class RoBoTConfig:
     #: proposals in flight at once (q-batch BO, :mod:`raynas.search.base`); 1 is the sequential search
     q: int = 1
     gp_max_points: int | None = GP_MAX_POINTS
+    #: which of the BO observations sharing the best value is ``w*`` (see :meth:`RoBoT.best_weights`)
+    tie_break: Literal["earliest", "latest"] = "earliest"
 
     def __post_init__(self) -> None:
+        if self.tie_break not in TIE_BREAKS:
+            raise ConfigError(f"tie_break must be one of {', '.join(TIE_BREAKS)}, got {self.tie_break!r}")
         if not isinstance(self.q, int) or isinstance(self.q, bool) or self.q < 1:
             raise ConfigError(f"q must be an integer >= 1, got {self.q!r}")
         if self.gp_max_points is not None and (not isinstance(self.gp_max_points, int)
@@ -129,15 +137,16 @@ class RoBoT(QuerySearch[Proposal]):
     config_cls = RoBoTConfig
     label = "RoBoT"
     # states written before bo_patience / gp_max_points existed ran without them: continuing them needs the same rules
-    legacy_defaults = {"bo_patience": None, "gp_max_points": None}
+    # (w* was always the earliest of the best: tie_break came later)
+    legacy_defaults = {"bo_patience": None, "gp_max_points": None, "tie_break": "earliest"}
 
     def __init__(self, pool: CandidatePool, oracle: Oracle | None = None, *, budget: int = 20,
                  bo_iters: int | None = None, bo_budget: int | None = None, n_init: int = 3, seed: int = 0,
                  acquisition: Literal["ucb", "logei"] = "ucb", num_restarts: int = 4, raw_samples: int = 128,
                  kernel: Literal["rbf_ard", "matern_iso"] = "rbf_ard", bo_patience: int | None = 10, q: int = 1,
-                 gp_max_points: int | None = GP_MAX_POINTS):
+                 gp_max_points: int | None = GP_MAX_POINTS, tie_break: Literal["earliest", "latest"] = "earliest"):
         config = RoBoTConfig(budget, bo_iters, bo_budget, n_init, seed, acquisition, num_restarts, raw_samples,
-                             kernel, bo_patience, q, gp_max_points)
+                             kernel, bo_patience, q, gp_max_points, tie_break)
         super().__init__(pool, oracle, config)
         self.budget, self.bo_iters, self.bo_budget = effective_limits(self.config, len(pool))
         self._stale = 0  # BO iterations in a row whose proposal was an already-queried arch
@@ -168,10 +177,16 @@ class RoBoT(QuerySearch[Proposal]):
         return None
 
     def best_weights(self) -> np.ndarray:
-        """``w*``: the BO observation with the best value (ties: earliest)."""
+        """``w*``: the BO observation with the best value. Several usually share it (every ``w`` of the plateau
+        that ranks the same arch first); ``tie_break="earliest"`` (the default) takes the first of them,
+        ``"latest"`` the most recent, as the reference code does. The choice decides single runs, not the
+        hit rate: over seeds 0-19 on the robustness benchmark's 16 pools both rules hold 298 of 320 runs
+        (README "Search robustness")."""
         if not self._y:
             raise SearchError("no BO observation yet")
-        return self._X[int(np.argmax(self._y))]
+        y = np.asarray(self._y, dtype=np.float64)
+        best = np.flatnonzero(y == y.max())
+        return self._X[int(best[-1] if self.config.tie_break == "latest" else best[0])]
 
     def _next_greedy(self) -> tuple[np.ndarray, int]:
         if self._greedy is None:

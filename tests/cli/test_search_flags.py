@@ -17,8 +17,9 @@ def typed(argv):
 
 def test_robot_flags_reach_the_config():
     c = typed(["search", "robot", "--scores", "s", "--out", "o", "--n-init", "5", "--acquisition", "logei",
-               "--bo-patience", "4", "--gp-max-points", "64", "--kernel", "matern_iso", "--transform", "signed_log"])
-    assert (c.n_init, c.acquisition, c.bo_patience, c.gp_max_points) == (5, "logei", 4, 64)
+               "--bo-patience", "4", "--gp-max-points", "64", "--kernel", "matern_iso", "--transform", "signed_log",
+               "--tie-break", "earliest"])
+    assert (c.n_init, c.acquisition, c.bo_patience, c.gp_max_points, c.tie_break) == (5, "logei", 4, 64, "earliest")
     assert (c.kernel, c.transform) == ("matern_iso", "signed_log")
 
 
@@ -26,8 +27,8 @@ def test_robot_defaults_are_the_searchs():
     from raynas.search.robot import RoBoTConfig
 
     c, r = typed(["search", "robot", "--scores", "s", "--out", "o"]), RoBoTConfig()
-    assert (c.n_init, c.acquisition, c.bo_patience, c.gp_max_points) == (r.n_init, r.acquisition, r.bo_patience,
-                                                                         r.gp_max_points)
+    assert (c.n_init, c.acquisition, c.bo_patience, c.gp_max_points, c.tie_break) == (
+        r.n_init, r.acquisition, r.bo_patience, r.gp_max_points, r.tie_break)
 
 
 def test_none_means_no_limit_not_the_default():
@@ -53,6 +54,7 @@ def test_hnas_flags_reach_the_search():
     ["search", "robot", "--gp-max-points", "1"],
     ["search", "robot", "--n-init", "0"],
     ["search", "robot", "--acquisition", "ei"],
+    ["search", "robot", "--tie-break", "random"],
     ["search", "hnas", "--patience", "x"],
     ["search", "hnas", "--scale", "mean"],
 ])
@@ -72,6 +74,8 @@ def test_configs_check_the_search_settings_before_reading_scores():
         RobotSearchConfig(scores="missing", out="o", acquisition="ei")
     with pytest.raises(ConfigError, match="transform"):
         RobotSearchConfig(scores="missing", out="o", transform="log")
+    with pytest.raises(ConfigError, match="tie_break"):
+        RobotSearchConfig(scores="missing", out="o", tie_break="first")
     with pytest.raises(ConfigError, match="patience"):
         HNASSearchConfig(scores="missing", out="o", patience=0)
     with pytest.raises(ConfigError, match="acquisition"):

@@ -25,7 +25,11 @@ def test_defaults_and_settings(bench):
     assert a.zero_shot_rules == ["az", "rank_sum"] and not a.no_authors
     assert [s.name for s in a.robot_settings] == bench.DEFAULT_ROBOT_SETTINGS.split(",")
     s = bench.RobotSetting.parse("signed_log/matern_iso/logei/1")
-    assert (s.transform, s.kernel, s.acquisition, s.n_init) == ("signed_log", "matern_iso", "logei", 1)
+    assert (s.transform, s.kernel, s.acquisition, s.n_init, s.tie_break) == ("signed_log", "matern_iso", "logei", 1,
+                                                                            "earliest")
+    late = bench.RobotSetting.parse("none/rbf_ard/ucb/3/latest")
+    assert late.tie_break == "latest" and late.name == "none/rbf_ard/ucb/3/latest"
+    assert bench.RobotSetting.parse("none/rbf_ard/ucb/3/earliest").name == "none/rbf_ard/ucb/3"
     h = bench.HnasSetting.parse("logei/median/1/5")
     assert (h.acquisition, h.scale, h.exclude_queried, h.n_init) == ("logei", "median", True, 5)
     a = bench.parse_args(["--robot-settings", "none/rbf_ard/ucb/3", "--subpool-sizes", "50-60", "--seeds", "1,2"])
@@ -33,6 +37,7 @@ def test_defaults_and_settings(bench):
 
 
 @pytest.mark.parametrize("argv", [["--robot-settings", "none/rbf/ucb/3"], ["--robot-settings", "none/rbf_ard/ucb"],
+                                  ["--robot-settings", "none/rbf_ard/ucb/3/first"],
                                   ["--hnas-settings", "ucb/max/2/3"], ["--subpool-sizes", "9-3"],
                                   ["--subpools", "-1"], ["--subpool-first", "-1"]])
 def test_rejected(bench, argv):
@@ -46,6 +51,7 @@ def test_library_setting_is_the_search_default(bench):
 
     s = bench.library_robot_setting()
     assert s.n_init == RoBoTConfig().n_init and s.kernel == RobotSearchConfig("-", "-").kernel
+    assert s.tie_break == RoBoTConfig().tie_break == RobotSearchConfig("-", "-").tie_break
     assert bench.library_hnas_setting().scale == "max"
 
 

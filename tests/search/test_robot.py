@@ -7,6 +7,7 @@ import pytest
 
 from raynas.errors import ConfigError, SearchError
 from raynas.search import CandidatePool, RoBoT, random_search
+from raynas.search.robot import RoBoTConfig
 from raynas.testing import FakeOracle, synthetic_pool_table
 
 FAST = {"num_restarts": 2, "raw_samples": 32}
@@ -133,3 +134,42 @@ def test_budget_larger_than_pool_and_config_errors():
     for bad in ({"budget": 0}, {"bo_iters": 0}, {"bo_budget": 0}, {"n_init": 0}):
         with pytest.raises(ConfigError):
             RoBoT(pool, oracle, **bad)
+
+
+def _tied_search(tie_break):
+    # the 2-D problem reaches only 3 top archs, so several BO points share the best value
+    pool, oracle, *_ = _setup(["good", "bad"])
+    robot = RoBoT(pool, oracle, budget=8, seed=0, tie_break=tie_break, **FAST)
+    robot.run()
+    return pool, oracle, robot
+
+
+@pytest.mark.parametrize("tie_break", ["latest", "earliest"])
+def test_w_star_among_tied_best_follows_tie_break(tie_break):
+    pool, oracle, robot = _tied_search(tie_break)
+    y = np.asarray(robot._y)
+    tied = np.flatnonzero(y == y.max())
+    assert len(tied) >= 2  # else the test could not tell the rules apart
+    expected = robot._X[tied[-1] if tie_break == "latest" else tied[0]]
+    assert np.array_equal(robot.best_weights(), expected)
+    greedy = [x for x in robot.trace if x["kind"] == "greedy"]
+    assert greedy and all(x["weights"] == list(expected) for x in greedy)
+
+
+def test_default_tie_break_is_earliest():
+    assert RoBoTConfig().tie_break == "earliest"
+    with pytest.raises(ConfigError, match="tie_break"):
+        RoBoTConfig(tie_break="first")  # type: ignore[arg-type]
+
+
+def test_states_saved_before_tie_break_existed_resume_with_the_earliest():
+    from raynas.errors import StoreError
+
+    pool, oracle, robot = _tied_search("earliest")
+    cfg = robot.state_config()  # a state of the code before tie_break: no such key
+    old = {**cfg, "robot": {k: v for k, v in cfg["robot"].items() if k != "tie_break"}}
+    resumed = RoBoT.restore(robot.trace, old, pool, oracle)
+    assert resumed.config.tie_break == "earliest" and resumed.trace == robot.trace
+    latest = {**cfg, "robot": {**cfg["robot"], "tie_break": "latest"}}
+    with pytest.raises(StoreError):  # the greedy rows were made with the other w*
+        RoBoT.restore(robot.trace, latest, pool, oracle)

@@ -164,3 +164,23 @@ def test_a_search_dir_written_before_typed_configs_still_resumes(tmp_path):
     # the default oracle is recorded by name: the scored space's benchmark, None where the space has none
     assert oracle_name(None, {"space": "nb201"}) == "nb201" and oracle_name("train", {"space": "x"}) == "train"
     assert oracle_name(None, {"space": "darts_cifar"}) is None
+
+
+def test_a_search_dir_written_before_tie_break_resumes_with_the_earliest(tmp_path):
+    """search.json of the code before ``tie_break`` (no such key) matches today's default config (the earliest
+    of the best, what that code did) and not ``--tie-break latest``."""
+    import json
+
+    from raynas.config import to_dict
+    from raynas.errors import StoreError
+    from raynas.search.runner import RobotSearchConfig, typed_config_dict
+    from raynas.store import prepare_search
+
+    new = RobotSearchConfig(scores="s", out=str(tmp_path), oracle="nb201", budget=6)
+    old = {k: v for k, v in to_dict(new).items() if k != "tie_break"}
+    tmp_path.mkdir(exist_ok=True)
+    (tmp_path / "search.json").write_text(json.dumps(old))
+    norm = typed_config_dict(RobotSearchConfig)
+    prepare_search(tmp_path, to_dict(new), resume=True, normalise=norm)
+    with pytest.raises(StoreError, match=r"differs in \['tie_break'\]"):
+        prepare_search(tmp_path, {**to_dict(new), "tie_break": "latest"}, resume=True, normalise=norm)
