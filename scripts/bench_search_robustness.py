@@ -175,7 +175,7 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--nbsz", type=Path, default=None,
                     help="NB-Suite-Zero NB201 table (default $RAYNAS_DATA/nbsz/nb201_cifar10.parquet)")
     ap.add_argument("--no-nbsz", action="store_true", help="leave out the NB-Suite-Zero pools")
-    ap.add_argument("--subpools", type=int, default=6, help="sub-pools of the NB-Suite-Zero table (seeds 0..K-1)")
+    ap.add_argument("--subpools", type=int, default=6, help="sub-pools of the NB-Suite-Zero table (seeds F..F+K-1, F = --subpool-first)")
     ap.add_argument("--subpool-sizes", type=_size_range, default=(200, 725), help="LO-HI archs per sub-pool")
     ap.add_argument("--subpool-first", type=int, default=0,
                     help="seed of the first sub-pool (a pass of other sizes gets names and draws of its own)")
