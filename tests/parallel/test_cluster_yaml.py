@@ -56,7 +56,12 @@ def test_dockerfile_pins_torch_and_ray_to_the_installed_versions() -> None:
     text = (REPO / "docker" / "Dockerfile").read_text()
     assert re.search(r"^FROM rayproject/ray:\$\{RAY_VERSION\}-py\d+-gpu$", text, re.M)
     assert f"ARG RAY_VERSION={ray.__version__}" in text
-    assert "ARG TORCH_VERSION=2.13.0" in text and "pip install ." in text
+    assert "ARG TORCH_VERSION=2.13.0" in text and "pip install -c constraints.txt ." in text
+    # the image installs the versions the suite passed with, and the file is in the build context
+    assert "constraints.txt" in text.split("COPY", 1)[1].splitlines()[0]
+    pins = dict(line.split(";")[0].split("==") for line in (REPO / "constraints.txt").read_text().splitlines()
+                if line and not line.startswith("#"))
+    assert f"ARG RAY_VERSION={pins['ray']}" in text and pins["torch"] == "2.13.0"  # the image's and the pinned agree
 
 
 def test_submit_script_parses_score_args() -> None:
