@@ -86,13 +86,23 @@ class TrainingOracle:
         device: ``"cpu"``, ``"cuda"``, ``"auto"``.
         input_size, max_train, max_val: image side and optional sample limits of the two splits.
         data: pre-loaded ``(train, val, num_classes)`` instead of loading ``dataset`` (tests, shared memory).
+        threads: torch intra-op threads of one training (default 1, what a Ray query task with ``num_cpus=1``
+            runs with). Pinned for the training and restored after, so an arch trained in this process and the
+            same arch trained as a Ray task give the same value: a float32 reduction split over another number of
+            threads sums in another order, and a few hundred SGD steps amplify that to a different accuracy
+            (measured on 2 cores: 11.42 % with the driver's 2 threads vs 10.86 % with 1, NB201 arch 13714, one
+            epoch). It is also why the driver was slower: its 2 OpenMP threads spin against the other processes
+            on a 2-core machine (102 s vs 17 s for that training, machine under load).
     """
 
     def __init__(self, space: str | SearchSpace = DEFAULT_SPACE, dataset: str = "digits",
                  train_cfg: TrainConfig | Mapping[str, Any] | None = None,
                  space_kwargs: Mapping[str, Any] | None = None, device: str | torch.device = "cpu", *,
                  input_size: int = 32, max_train: int | None = None, max_val: int | None = None,
-                 data: TrainData | None = None):
+                 data: TrainData | None = None, threads: int = 1):
+        if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+            raise ConfigError(f"threads must be an integer >= 1, got {threads!r}")
+        self.threads = threads
         if isinstance(space, str):
             from raynas.spaces import create_space
 
@@ -119,10 +129,15 @@ class TrainingOracle:
     def train_arch(self, arch: Hashable | str, epochs: int | None = None) -> tuple[list[float], float]:
         """``(val acc per epoch, wall seconds)`` of one training run of ``arch`` (no caching, errors propagate)."""
         train, val, k = self.data()
-        t0 = time.perf_counter()
-        accs = train_and_evaluate(lambda: build_model(self.space, arch, k, train[0].shape[1], self.space_kwargs),
-                                  train, val, self.train_cfg, self.device, epochs)
-        return accs, time.perf_counter() - t0
+        before = torch.get_num_threads()
+        torch.set_num_threads(self.threads)  # the same reduction order wherever the query runs (see ``threads``)
+        try:
+            t0 = time.perf_counter()
+            accs = train_and_evaluate(lambda: build_model(self.space, arch, k, train[0].shape[1], self.space_kwargs),
+                                      train, val, self.train_cfg, self.device, epochs)
+            return accs, time.perf_counter() - t0
+        finally:
+            torch.set_num_threads(before)
 
     def query(self, arch_index: int) -> QueryResult:
         i = int(arch_index)

@@ -110,3 +110,32 @@ def test_remember_takes_an_answer_computed_elsewhere_without_training(monkeypatc
     monkeypatch.setattr(oracle, "train_arch", lambda *a, **k: pytest.fail("trained on the driver"))
     oracle.remember(7, QueryResult(55.0, 3.0))
     assert oracle.query(7) == QueryResult(55.0, 3.0) and oracle.final(7) == 55.0 and oracle._data is None
+
+
+def test_value_does_not_depend_on_the_callers_thread_count():
+    """The same arch, seed and settings give the same value in a driver running 2 torch threads (in-process
+    queries) and in a 1-thread process (a Ray query task): the oracle pins its own threads and restores the
+    caller's. Before, the driver's 2 threads summed in another order and the accuracy differed."""
+    space = create_space("nb201")
+    idx = space.arch_to_index(NB201_CONV3)
+    curves = []
+    before = torch.get_num_threads()
+    try:
+        for threads in (2, 1):
+            torch.set_num_threads(threads)
+            # 64 SGD steps at lr 0.2: enough to turn another summation order into another accuracy (71 % vs 81 %
+            # on 2 cores before the oracle pinned its threads)
+            oracle = TrainingOracle("nb201", "digits", {"epochs": 2, "batch_size": 16, "lr": 0.2}, {"C": 8, "N": 1},
+                                    max_train=512)
+            oracle.query(idx)
+            assert torch.get_num_threads() == threads  # the caller's setting is restored
+            curves.append(oracle.curves[idx])
+    finally:
+        torch.set_num_threads(before)
+    assert curves[0] == curves[1]
+
+
+@pytest.mark.parametrize("bad", [0, -1, 1.5, True, "2"])
+def test_threads_must_be_a_positive_integer(bad):
+    with pytest.raises(Exception, match="threads must be an integer >= 1"):
+        _oracle(threads=bad)
