@@ -90,8 +90,8 @@ class TrainingOracle:
             runs with). Pinned for the training and restored after, so an arch trained in this process and the
             same arch trained as a Ray task give the same value: a float32 reduction split over another number of
             threads sums in another order, and a few hundred SGD steps amplify that to a different accuracy
-            (measured on 2 cores: 11.42 % with the driver's 2 threads vs 10.86 % with 1, NB201 arch 13714, one
-            epoch). It is also why the driver was slower: its 2 OpenMP threads spin against the other processes
+            (measured on 2 cores: 11.42 % with the driver's 2 threads vs 10.86 % with 1, one short training of
+            the default space's arch 13714). It is also why the driver was slower: its 2 OpenMP threads spin against the other processes
             on a 2-core machine (102 s vs 17 s for that training, machine under load).
     """
 

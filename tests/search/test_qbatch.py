@@ -107,10 +107,10 @@ def test_q1_is_the_sequential_search_bit_for_bit(name):
         assert with_patience.trace == _until_patience(s.trace, with_patience.config.patience)
 
 
-#: the BO weights of the pinned traces are argmaxes found by L-BFGS-B (GP fit, then the acquisition), which stops
-#: at a gradient tolerance: a 1e-16 difference in a BLAS kernel or a dependency's arithmetic moves the point it
-#: stops at by up to ~1e-5 of the box (measured: 1.5e-5 of HNAS's c-range under SSE kernels, 1e-12 for RoBoT),
-#: far below what changes which arch an x.w or HNAS argmax picks on these pools; 1e-3 of the box width
+#: RoBoT's BO weights in the pinned traces are argmaxes found by L-BFGS-B (GP fit, then the acquisition), which
+#: stops at a gradient tolerance: a 1e-16 difference in a BLAS kernel or a dependency's arithmetic moves the point it
+#: stops at (measured up to 2e-12 under SSE and AVX2 kernels on these traces), far below what changes which arch
+#: argmax x.w picks on these pools; 1e-3 of the box width
 WEIGHT_TOL = 1e-3
 
 
@@ -124,6 +124,11 @@ def test_q1_follows_the_traces_of_the_code_before_q_batching(name):
     ref = Q1_TRACES[name]
     exact = ["step", "kind", "arch_index", "new_query", "value", "cost", "cumulative_cost"]
     assert [[r[k] for k in exact] for r in s.trace] == [[r[k] for k in exact] for r in ref]
+    if name.startswith("hnas"):
+        # HNAS's (t, c) picks an arch through a piecewise-constant argmax over the pool, so its acquisition is flat
+        # over the region that picks one arch and L-BFGS-B stops anywhere in it: under AVX2 kernels c moved by 1.57
+        # of its range 4 with every arch, value and cost equal. The archs above are the claim; (t, c) is not compared
+        return
     width = s.bounds[1] - s.bounds[0]  # [d]: each weight's box
     diff = np.abs(np.array([r["weights"] for r in s.trace]) - np.array([r["weights"] for r in ref]))
     assert np.all(diff <= WEIGHT_TOL * width), (diff.max(axis=0), width)
