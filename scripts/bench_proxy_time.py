@@ -5,7 +5,7 @@ Each proxy (a metric, or a '+'-joined group of metrics computed together, e.g. A
 one pass) is scored with ``compute_metrics(..., fused=True)`` on the same sampled NAS-Bench-201 networks, batch
 and seed; the proxies are timed in turn on each arch, the order rotating from arch to arch so that drift of a
 shared machine hits all alike. Prints, per proxy, the median wall seconds per arch and the ratio to grad_norm's
-median (the issue's rule: a proxy slower than 3x grad_norm says why, in the README).
+median (the issue's rule: a proxy slower than 3x grad_norm says why, in docs/benchmarks.md).
 
     OMP_NUM_THREADS=1 python scripts/bench_proxy_time.py --C 16 --N 5 --batch 64 --archs 10
     python scripts/bench_proxy_time.py --proxies grad_norm,zico,meco --device cuda

@@ -18,7 +18,8 @@ Choices (documented because the paper leaves them to the code):
 * ``exclude_queried=True`` (the default; the released script's rule, queried archs excluded): each BO step takes
   the best not-yet-queried arch, so every step is a new query. Chosen on ``scripts/bench_search_robustness.py``
   (issue 19): on three digits pools with the NTK metrics it held the attainable answer in 29 of 30 runs against
-  25 for the cache-repeat mode, 3-4x faster, and equal in mean accuracy over seeds 0-19 on the full pool (README).
+  25 for the cache-repeat mode, 3-4x faster, and equal in mean accuracy over seeds 0-19 on the full pool
+  (docs/benchmarks.md).
   With ``exclude_queried=False`` a repeated ``A*`` is answered from the cache (no new query, no cost) but is still
   a BO observation, as in RoBoT. ``budget`` counts distinct queries (capped at the archs with valid scores);
   ``max_iters`` (default ``3 * budget``, of the capped budget) bounds BO steps, and ``patience`` (default 10)

@@ -181,7 +181,7 @@ class RoBoT(QuerySearch[Proposal]):
         that ranks the same arch first); ``tie_break="earliest"`` (the default) takes the first of them,
         ``"latest"`` the most recent, as the reference code does. The choice decides single runs, not the
         hit rate: over seeds 0-19 on the robustness benchmark's 16 pools both rules hold 298 of 320 runs
-        (README "Search robustness")."""
+        (docs/benchmarks.md, "Search robustness")."""
         if not self._y:
             raise SearchError("no BO observation yet")
         y = np.asarray(self._y, dtype=np.float64)

@@ -30,7 +30,7 @@ order than K separate convolutions, and each metric amplifies that rounding its 
 networks that is <= 1e-5 relative (grasp 1e-4); at the benchmark's size batched vs per-arch float32 measured up to
 5e-5 (grad_norm), 2e-5 (snip) and 2e-2 (grasp, a sum of terms of both signs that cancel, on the all-1x1-conv cell),
 each 7x to 40x below float32's own error there, per-arch float32 vs per-arch float64: 1.5e-3, 9e-4 and 1.4e-1
-(README, Benchmarks); batched float32 is as far from the float64 value as per-arch float32. So the float32 gap is
+(docs/benchmarks.md); batched float32 is as far from the float64 value as per-arch float32. So the float32 gap is
 rounding of one definition, not a difference between two.
 
 Failures: a reduction failing for one arch (jacob_cov on a batch of 1, a non-finite value) gives that arch's
