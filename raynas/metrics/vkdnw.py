@@ -137,8 +137,7 @@ def vkdnw(model: nn.Module, batch: Batch) -> float:
     raynas records an error.
 
     Cost: 24-34x grad_norm per arch (NAS-Bench-201 C=16 N=5, batch 64, one CPU thread; docs/benchmarks.md): the
-    per-sample
-    Jacobian of the K logits is B x K vector-Jacobian products (about K backward passes of the batch, each forming
-    every weight's per-sample gradient before the selected element is read), in float64.
+    per-sample Jacobian of the K logits is B x K vector-Jacobian products (about K backward passes of the batch,
+    each forming every weight's per-sample gradient before the selected element is read), in float64.
     """
     return fisher_entropy(model, batch)
