@@ -65,7 +65,7 @@ def describe_registry(what: str) -> Iterator[str]:
             b = create_benchmark(name)
             finals = ", ".join(f"{ds}: {b.label(col)}" for ds, col in b.finals.items())
             yield (f"{name:8s} space={b.space} query: {b.label(b.query_column)}; cost: {b.label(b.cost_column)}; "
-                   f"final ({finals}); table {b.default_path()}")
+                   f"final ({finals}); table {b.default_path()} ({b.availability()})")
 
 
 def cli_oracles() -> dict[str, str]:
@@ -320,7 +320,8 @@ def export_scores(run_dir: str | Path, fmt: str | None = None, out: str | Path |
         fmt: ``"csv"`` or ``"parquet"``; None: from ``out``'s suffix, else ``"csv"``.
         out: the output file (default ``RUN_DIR/scores_wide.<fmt>``).
     Raises:
-        ConfigError: unknown format, or ``out``'s suffix names none and ``fmt`` is not given.
+        ConfigError: unknown format, ``out``'s suffix names none and ``fmt`` is not given, or ``out``'s suffix
+            names the other format than ``fmt``.
         StoreError: not a score run, or ``out`` cannot be written.
     An incomplete run (missing, corrupt, failed shards) is exported with a logged warning naming the problems.
     """
@@ -334,6 +335,11 @@ def export_scores(run_dir: str | Path, fmt: str | None = None, out: str | Path |
             raise ConfigError(f"cannot tell the export format from {out!r}; give --format "
                               f"({' or '.join(EXPORT_FORMATS)}) or an --out ending in .csv or .parquet")
         fmt = suffix
+    elif out is not None and Path(out).suffix.lstrip(".").lower() in EXPORT_FORMATS \
+            and Path(out).suffix.lstrip(".").lower() != str(fmt).lower():
+        # ``--format csv --out x.parquet`` would write CSV bytes under a Parquet name: a reader fails later
+        raise ConfigError(f"--format {fmt} contradicts --out {str(out)!r} (a .{Path(out).suffix.lstrip('.')} "
+                          f"file); give one of them, or an --out ending in .{fmt}")
     store = open_run(run_dir)
     path = store.export_wide(fmt, out)
     c = store.completeness()
@@ -352,6 +358,10 @@ def show_run(run_dir: str | Path) -> Iterator[str]:
     from raynas.parallel import open_run
 
     run = Path(run_dir)
+    if not run.exists():
+        raise StoreError(f"{run} does not exist")
+    if not run.is_dir():
+        raise StoreError(f"{run} is not a directory (a score run is a directory with scores/ and config.json)")
     store = open_run(run)
     if not store.exists():
         raise StoreError(f"{run} is not a score run directory (no scores/ and no config.json)")

@@ -11,5 +11,8 @@ from raynas.oracles.base import (
     QueryResult,
     create_oracle,
 )
+# registers "train" beside the benchmark tables, so every name `--oracle` accepts is known wherever an oracle is
+# created or listed (an unknown name's error lists it)
+from raynas.oracles import training as _training  # noqa: E402,F401
 
 __all__ = ["ORACLES", "BenchmarkTableOracle", "CallableOracle", "Oracle", "QueryResult", "create_oracle"]

@@ -17,7 +17,7 @@ from typing import Any, Callable, Protocol, runtime_checkable
 
 import numpy as np
 
-from raynas.errors import DataError, OracleError, RaynasError
+from raynas.errors import DataError, OracleError, RaynasError, UnknownNameError
 from raynas.registry import Registry
 from raynas.spaces.benchmarks import Benchmark, benchmark_for_space, create_benchmark, on_benchmark
 
@@ -195,8 +195,19 @@ def _table_oracle_factory(b: Benchmark) -> Callable[..., BenchmarkTableOracle]:
 on_benchmark(lambda b: ORACLES.add(b.name, _table_oracle_factory(b)))
 
 
+#: registered oracles built from Python objects only (``CallableOracle`` wraps a function): not names a user can
+#: pass to ``--oracle``, so an unknown name's error does not offer them
+PYTHON_ONLY_ORACLES = frozenset({"callable"})
+
+
 def create_oracle(name: str, **kwargs: Any) -> Oracle:
-    """Build registered oracle ``name`` (e.g. a benchmark's table: ``create_oracle(name, path=...)``)."""
+    """Build registered oracle ``name`` (e.g. a benchmark's table: ``create_oracle(name, path=...)``).
+
+    Raises:
+        UnknownNameError: ``name`` is not registered; lists the names ``--oracle`` accepts.
+    """
+    if name not in ORACLES:
+        raise UnknownNameError("oracle", name, [n for n in ORACLES.names() if n not in PYTHON_ONLY_ORACLES])
     return ORACLES.get(name)(**kwargs)
 
 

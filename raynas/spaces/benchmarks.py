@@ -84,6 +84,8 @@ class Benchmark:
         published_rho: metric name -> a published Spearman rho of that proxy with the default final
             accuracy (shown beside the measured one in reports); ``published_source`` cites it.
         index_column: the column holding the architecture index.
+        obtain: how a user makes the table when it is absent (a command or a function to run), named in the
+            error of a read that finds no file and by ``raynas list benchmarks``.
     """
 
     name: str
@@ -100,6 +102,7 @@ class Benchmark:
     published_rho: Mapping[str, float] = field(default_factory=dict)
     published_source: str = ""
     index_column: str = "arch_index"
+    obtain: str = ""
 
     def __post_init__(self) -> None:
         for key in ("name", "space", "title", "relpath", "query_column", "cost_column", "index_column"):
@@ -124,6 +127,14 @@ class Benchmark:
     def resolve_path(self, path: str | Path | None = None) -> Path:
         """``path`` if given, else :meth:`default_path`."""
         return Path(path) if path is not None else self.default_path()
+
+    def how_to_obtain(self) -> str:
+        """What to do when the table is absent: :attr:`obtain`, else where raynas looks for it."""
+        return self.obtain or f"set RAYNAS_DATA to a folder that holds {self.relpath}"
+
+    def availability(self, path: str | Path | None = None) -> str:
+        """``"present"``, or ``"absent: "`` and :meth:`how_to_obtain`."""
+        return "present" if self.resolve_path(path).is_file() else f"absent: {self.how_to_obtain()}"
 
     def final_column(self, dataset: str | None = None) -> str:
         """The final-accuracy column of ``dataset`` (None: ``default_dataset``); unknown ones are a ConfigError."""
@@ -150,7 +161,7 @@ class Benchmark:
         Raises :class:`DataError` naming the file when it is absent, unreadable or lacks a column; callers
         that promise another error type (an oracle: :class:`~raynas.errors.OracleError`) convert it.
         """
-        return _read_cached(self.resolve_path(path), tuple(columns), self.title)
+        return _read_cached(self.resolve_path(path), tuple(columns), self.title, self.how_to_obtain())
 
     def column_arrays(self, column: str, path: str | Path | None = None) -> tuple[np.ndarray, np.ndarray]:
         """``(arch indices int64 [n], values float64 [n])`` of one column, in table order."""
@@ -198,14 +209,15 @@ _CACHE_SIZE = 16
 _LOCK = threading.Lock()
 
 
-def _read_cached(path: Path, columns: tuple[str, ...], title: str) -> pa.Table:
+def _read_cached(path: Path, columns: tuple[str, ...], title: str, obtain: str = "") -> pa.Table:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     try:
         st = path.stat()
     except OSError as e:
-        raise DataError(f"cannot read {title} ground truth {path}: {e.strerror or e}") from e
+        hint = f"; {obtain}" if obtain and not path.exists() else ""
+        raise DataError(f"cannot read {title} ground truth {path}: {e.strerror or e}{hint}") from e
     key = (str(path.resolve()), st.st_size, st.st_mtime_ns, columns)
     with _LOCK:
         if key in _CACHE:

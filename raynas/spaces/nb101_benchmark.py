@@ -50,6 +50,9 @@ NB101_BENCHMARK = register_benchmark(Benchmark(
         "cifar10_test_acc_108ep": "108-epoch test accuracy (%) on CIFAR-10",
     },
     answer_units={"cifar10_test_acc_108ep": "% test accuracy after 108 epochs"},
+    obtain=("make it from the official nasbench_only108.tfrecord with python -c \"from raynas.spaces.nb101_benchmark "
+            "import convert_nb101; convert_nb101('nasbench_only108.tfrecord')\" (or from your own table, see "
+            "convert_nb101's docstring)"),
     axis_labels={"cifar10_test_acc_108ep": "CIFAR-10 test acc (108 ep)"},
 ))
 
