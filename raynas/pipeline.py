@@ -162,6 +162,21 @@ def hnas_config(pc: PipelineConfig, out: str | Path) -> "HNASSearchConfig":
                             **query_placement(pc))
 
 
+#: how the pipeline's query tasks ask for resources (``raynas search pipeline --set ...``)
+QUERY_FLAGS = {"GPU": "--set search.gpus_per_query={}", "CPU": "--set search.cpus_per_query={}"}
+
+
+def check_resources(pc: PipelineConfig, robot_cfg: "RobotSearchConfig") -> None:
+    """Refuse, before scoring, training queries no node can run (the cluster of ``scoring.address``, attached by
+    :func:`run_pipeline`, or the local Ray a search would start); the scoring actors are checked by the scoring
+    driver and the ASHA trials by HNAS, each before its first task."""
+    if robot_cfg.query_backend == "ray":
+        from raynas.parallel.queries import require_query_resources
+
+        require_query_resources(robot_cfg.cpus_per_query, robot_cfg.gpus_per_query, pc.scoring.address,
+                                flags=QUERY_FLAGS)
+
+
 def run_pipeline(cfg: PipelineConfig | Mapping[str, Any], progress_callback: Callable[..., None] | None = None, *,
                  out: str | Path | None = None) -> dict[str, Any]:
     """Score, search (RoBoT, and HNAS when enabled), report; returns the summary.
@@ -173,7 +188,7 @@ def run_pipeline(cfg: PipelineConfig | Mapping[str, Any], progress_callback: Cal
     """
     from raynas.parallel import run_scoring
     from raynas.report import write_report
-    from raynas.search.runner import run_robot_search
+    from raynas.search.runner import run_robot_search, training_oracle_factory
 
     if isinstance(cfg, PipelineConfig):
         pc = cfg
@@ -183,17 +198,36 @@ def run_pipeline(cfg: PipelineConfig | Mapping[str, Any], progress_callback: Cal
     if out is None:
         raise ConfigError("pipeline needs an output directory (--out)")
     out = Path(out)
+    # Every stage's config is built, and so checked, before any work: a bad search setting (budget=0) is refused
+    # before 48 archs are scored, not after. 'all' metrics are the names the scoring run stores.
+    score_cfg = scoring_config(pc, out, resume=pc.resume or RunLayout(out).resumable())
+    robot_cfg = robot_config(pc, out, score_cfg.metric_names())
+    hnas_cfg = hnas_config(pc, out) if pc.search.hnas else None
+    training_oracle_factory(pc.scoring.space, pc.seed, oracle_options(pc))()  # the oracle options (cheap: no data)
     if pc.scoring.address:
         import os
 
         # every stage attaches to that cluster: scoring and the query tasks by address, Tune (ASHA) through the
         # variable Ray's own init reads
         os.environ.setdefault("RAY_ADDRESS", pc.scoring.address)
-    score_cfg = scoring_config(pc, out, resume=pc.resume or RunLayout(out).resumable())
-    log.info("scoring %d %s archs with %s on %s", score_cfg.sample, score_cfg.space, ",".join(score_cfg.metrics),
-             score_cfg.data)
-    score_summary = run_scoring(score_cfg, progress_callback=progress_callback)
-    robot = run_robot_search(robot_config(pc, out, score_cfg.metrics), progress_callback=progress_callback)
+    from raynas.parallel import session
+
+    # on a cluster, one connection for every stage, made now, so what no node can run is refused before scoring
+    started = session.attach(pc.scoring.address) if pc.scoring.address else False
+    try:
+        check_resources(pc, robot_cfg)
+        log.info("scoring %d %s archs with %s on %s", score_cfg.sample, score_cfg.space,
+                 ",".join(score_cfg.metrics), score_cfg.data)
+        score_summary = run_scoring(score_cfg, progress_callback=progress_callback)
+        robot = run_robot_search(robot_cfg, progress_callback=progress_callback)
+        hnas = None
+        if hnas_cfg is not None:
+            from raynas.search.hnas_run import run_hnas_search
+
+            hnas = run_hnas_search(hnas_cfg, progress_callback=progress_callback)
+    finally:
+        if started:
+            session.shutdown()
     summary: dict[str, Any] = {
         "run_dir": str(out),
         "scored": score_summary,
@@ -201,10 +235,7 @@ def run_pipeline(cfg: PipelineConfig | Mapping[str, Any], progress_callback: Cal
                                             "budget_requested", "pool", "benchmark")},
     }
     lines = [robot["benchmark"]["line"]] if robot.get("benchmark") else []
-    if pc.search.hnas:
-        from raynas.search.hnas_run import run_hnas_search
-
-        hnas = run_hnas_search(hnas_config(pc, out), progress_callback=progress_callback)
+    if hnas is not None:
         summary["hnas"] = {k: hnas.get(k) for k in ("arch_index", "arch", "value", "queries", "cost", "benchmark")}
         if hnas.get("benchmark"):
             lines.append(f"HNAS: {hnas['benchmark']['line']}")

@@ -95,7 +95,7 @@ def _main(argv: Sequence[str] | None) -> int:
         sys.stderr.write(f"raynas: error: {e}\n")
         return 2
     except KeyboardInterrupt:
-        sys.stderr.write("raynas: interrupted; stored results are kept (re-run with --resume)\n")
+        sys.stderr.write(f"raynas: {_interrupted(args)}\n")
         return 130
     except BrokenPipeError as e:
         if _stdout_closed():  # the reader of our output has gone: main() ends quietly
@@ -104,6 +104,18 @@ def _main(argv: Sequence[str] | None) -> int:
     except Exception as e:  # noqa: BLE001 - last-resort mapping to exit code 1 with one line
         return _failure(e)
     return int(rc or 0)
+
+
+def _interrupted(args: argparse.Namespace) -> str:
+    """The command's own account of what an interrupt left (``interrupted`` set by its parser), else a plain word."""
+    describe: Callable[[argparse.Namespace], str] | None = getattr(args, "interrupted", None)
+    if describe is None:
+        return "interrupted"
+    try:
+        return describe(args)
+    except (OSError, RaynasError) as e:  # the account is a courtesy: never let it hide the interrupt
+        log.debug("could not tell what the interrupted command stored", exc_info=e)
+        return "interrupted"
 
 
 def _failure(e: BaseException) -> int:

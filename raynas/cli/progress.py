@@ -37,3 +37,18 @@ def progress_bar(desc: str, unit: str = "arch") -> Iterator[Callable[..., None]]
 def write_line(text: str) -> None:
     """One line on stderr that does not tear an active progress bar."""
     tqdm.write(text, file=sys.stderr)
+
+
+def interrupted_line(out: str | None, resume_hint: str) -> str:
+    """What an interrupted command says last about ``out`` (a run or search directory), true to what it keeps:
+    ``interrupted; OUT keeps 3 score shard files (re-run with --resume to continue)``, or that nothing was stored
+    there. ``resume_hint``: how a rerun continues (``--resume``, or ``the same command``)."""
+    from raynas.store import stored_summary
+
+    if not out:
+        return "interrupted"
+    kept = stored_summary(out)
+    if kept is None:
+        return f"interrupted; nothing was stored in {out} (re-run the same command to start again)"
+    how = f"with {resume_hint}" if resume_hint.startswith("-") else resume_hint
+    return f"interrupted; {out} keeps {kept} (re-run {how} to continue)"

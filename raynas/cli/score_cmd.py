@@ -55,7 +55,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="Ray scoring actors (default 1; 0: plain in-process loop; capped at what a local Ray can run)")
     p.add_argument("--gpus-per-worker", type=float, help="GPUs per actor, fractional allowed (default 0)")
     p.add_argument("--cpus-per-worker", type=float, help="default 1")
-    p.add_argument("--address", help="Ray cluster address or 'auto' (default: start a local Ray)")
+    p.add_argument("--address", help="Ray cluster address or 'auto' (default: start a local Ray). An actor no node "
+                   "of the cluster can host (--gpus-per-worker on a cluster without GPU nodes up) is refused, exit 2; "
+                   "an autoscaler that publishes its node types may add one (raynas.parallel.session)")
     p.add_argument("--shard-size", type=int, help="archs per shard file (default 25)")
     p.add_argument("--arch-batch", type=int, metavar="K",
                    help="archs scored together in one stacked network (batched engine; same values as 1, "
@@ -70,8 +72,21 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--force", action="store_true",
                    help="resume with more metrics than stored (or another shard size); never another sample, "
                    "seed, data or network")
+    p.add_argument("--adopt", action="store_true",
+                   help="with --resume RUN, for a run whose config.json is lost: rebuild it from the shards (they "
+                   "hold the space, seed, data, batch size, image size, metrics and archs; --C / --N / --network / "
+                   "--shard-size are taken as given or the defaults), then resume; a selection (--sample N) adopts "
+                   "the shards into that run")
     p.add_argument("--no-progress", action="store_true", default=False, help="no progress bar")
-    p.set_defaults(func=run)
+    p.set_defaults(func=run, interrupted=interrupted)
+
+
+def interrupted(args: argparse.Namespace) -> str:
+    """The last line of an interrupted ``raynas score``: what the run directory keeps, truly."""
+    from raynas.cli.progress import interrupted_line
+
+    resume = getattr(args, "resume", None)
+    return interrupted_line(resume if isinstance(resume, str) else getattr(args, "out", None), "--resume")
 
 
 def _parse_ids(text: str) -> list[int]:
@@ -86,7 +101,8 @@ def _parse_ids(text: str) -> list[int]:
 
 #: command-line dests copied to the config unchanged
 _SAME = ("space", "metrics", "sample", "seed", "data", "batch_size", "image_size", "out", "workers",
-         "gpus_per_worker", "cpus_per_worker", "address", "shard_size", "max_retries", "force", "metric_modules", "arch_batch")
+         "gpus_per_worker", "cpus_per_worker", "address", "shard_size", "max_retries", "force", "metric_modules", "arch_batch",
+         "adopt")
 
 
 def config_from_args(args: argparse.Namespace) -> dict[str, Any]:

@@ -25,8 +25,23 @@ def _common(p: argparse.ArgumentParser, *, scores: bool = True) -> None:
     p.add_argument("--no-progress", action="store_true", default=False)
 
 
+def _restart(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--restart", action="store_true",
+                   help="start the search over in --out, replacing what is stored there (its config, state and "
+                   "result): the way out when a resume finds the state missing or damaged")
+
+
+def interrupted(args: argparse.Namespace) -> str:
+    """The last line of an interrupted ``raynas search``: what the search (or pipeline run) directory keeps."""
+    from raynas.cli.progress import interrupted_line
+
+    return interrupted_line(getattr(args, "out", None),
+                            "the same command" if args.method == "pipeline" else "--resume")
+
+
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("search", help="run a search (robot, hnas, tenas) or the end-to-end pipeline")
+    p.set_defaults(interrupted=interrupted)
     s = p.add_subparsers(dest="method", metavar="METHOD")
     s.required = True
 
@@ -50,6 +65,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     _gp_window(r)
     _allow_incomplete(r)
     _queries(r)
+    _restart(r)
     r.set_defaults(func=_run("robot"))
 
     h = s.add_parser("hnas", help="HNAS: BO over the constants of the theory-derived objective",
@@ -73,6 +89,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     _gp_window(h)
     _allow_incomplete(h)
     _queries(h)
+    _restart(h)
     h.set_defaults(func=_run("hnas"))
 
     z = s.add_parser("zero-shot", help="the top arch of a scored pool by a rank-aggregation rule, no queries",
@@ -178,7 +195,7 @@ def _config(method: str, args: argparse.Namespace) -> dict[str, Any]:
         if args.address:
             overrides.setdefault("scoring", {})["address"] = args.address
         return {"config": args.config, "overrides": overrides, "out": args.out}
-    skip = {"func", "method", "command", "log_level", "no_progress"}
+    skip = {"func", "method", "command", "log_level", "no_progress", "interrupted"}
     return {k: v for k, v in vars(args).items() if k not in skip}  # only the flags given (_UNSET)
 
 

@@ -17,7 +17,7 @@ import functools
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -34,8 +34,8 @@ from raynas.errors import ConfigError, DataError
 from raynas.registry import Registry
 
 __all__ = [
-    "Batch", "DATASETS", "DatasetSpec", "ImageData", "Source", "create_batch", "create_dataset", "load_cifar",
-    "load_digits_tensors", "load_image_folder", "noise_batch", "parse_spec",
+    "Batch", "DATASETS", "DatasetSpec", "ImageData", "Source", "batch_name", "create_batch", "create_dataset",
+    "load_cifar", "load_digits_tensors", "load_image_folder", "noise_batch", "parse_batch_name", "parse_spec",
 ]
 
 #: the train/val partition of file datasets is fixed, so every run and oracle sees the same validation set
@@ -185,6 +185,30 @@ DATASETS.add("folder", DatasetSpec("folder", _open_folder, True, "root/<class>/<
 # --- factories ------------------------------------------------------------------------------------------
 
 
+def batch_name(spec: str, batch_size: int, seed: int, size: int) -> str:
+    """The name :func:`create_batch` gives its batch (stored in every score row's ``data`` column)."""
+    return f"{spec}:seed={seed}:n={batch_size}:size={size}"
+
+
+def parse_batch_name(name: str) -> dict[str, Any] | None:
+    """``{"data": spec, "seed": s, "batch_size": B, "image_size": size}`` of a :func:`batch_name`; None for any
+    other text (the spec itself may hold ``:``, e.g. ``cifar10:/data/cifar``)."""
+    parts = name.rsplit(":", 3)
+    if len(parts) != 4:
+        return None
+    spec, *fields = parts
+    keys = (("seed=", "seed"), ("n=", "batch_size"), ("size=", "image_size"))
+    out: dict[str, Any] = {"data": spec}
+    for text, (prefix, key) in zip(fields, keys):
+        if not text.startswith(prefix):
+            return None
+        try:
+            out[key] = int(text[len(prefix):])
+        except ValueError:
+            return None
+    return out
+
+
 def create_batch(spec: str, batch_size: int = 64, seed: int = 0, size: int = 32) -> Batch:
     """One fixed mini-batch of ``spec`` for scoring.
 
@@ -203,7 +227,7 @@ def create_batch(spec: str, batch_size: int = 64, seed: int = 0, size: int = 32)
     entry, arg = parse_spec(spec)
     if batch_size < 1 or size < 1:
         raise ConfigError(f"batch_size and size must be >= 1, got {batch_size} and {size}")
-    name = f"{spec}:seed={seed}:n={batch_size}:size={size}"
+    name = batch_name(spec, batch_size, seed, size)
     if entry.name == "noise":  # noise is drawn fresh, labels uniform (there is nothing to balance)
         return noise_batch(batch_size, size, _noise_classes(arg), seed, name)
     src = entry.open(arg, "train", size)

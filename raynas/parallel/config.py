@@ -64,6 +64,9 @@ class ScoreConfig:
     address: str | None = None
     resume: bool = False
     force: bool = False
+    #: resume a run whose ``config.json`` is gone: rebuild it from what the shards hold (space, seed, data, batch
+    #: size, image size, metrics, archs; :func:`raynas.parallel.run.adopted_defaults`) and the keys given
+    adopt: bool = False
     max_retries: int = 3
     #: seconds a shard may run on an actor before the actor is killed (and restarted) and the shard retried;
     #: ``None``: no deadline. Guards against a hung worker (a deadlocked kernel, a stuck device) blocking a run.

@@ -26,10 +26,11 @@ import ray
 from ray import exceptions as rex
 
 from raynas.errors import ConfigError, RaynasError, one_line
+from raynas.parallel import session
 from raynas.parallel.actor import create_actor
 from raynas.parallel.config import ScoreConfig
 from raynas.parallel.local import run_local
-from raynas.parallel.run import EstimateCallback, ProgressCallback, RunState, format_seconds, prepare_run
+from raynas.parallel.run import EstimateCallback, ProgressCallback, RunState, format_seconds, scoring_run
 from raynas.parallel.scoring import failed_table
 from raynas.parallel.shards import Shard
 
@@ -83,25 +84,22 @@ def run_scoring(cfg: ScoreConfig, progress_callback: ProgressCallback | None = N
     """
     if cfg.workers == 0:
         return run_local(cfg, progress_callback, estimate_callback)
-    run = prepare_run(cfg)
-    t0 = time.perf_counter()
-    if not run.todo:
-        run.tracker(progress_callback)
-        return {**run.summary(0.0, 0), "actors": []}
-    started = _init_ray(cfg)
-    try:
-        if cfg.address:
-            _check_capacity(cfg)
-            workers = cfg.workers
-        else:
-            workers = _cap_workers(cfg, ray.cluster_resources())
-        pool = _Pool(cfg.replace(workers=workers), run)
-        tracker = run.tracker(progress_callback, estimate_callback, workers=len(pool.slots))
-        actors = pool.drain(tracker)
-    finally:
-        if started:
-            ray.shutdown()
-    summary = run.summary(time.perf_counter() - t0, len(actors))
+    with scoring_run(cfg) as run:  # a run that never starts (no cluster, no node for an actor) leaves no trace
+        t0 = time.perf_counter()
+        if not run.todo:
+            run.tracker(progress_callback)
+            return {**run.summary(0.0, 0), "actors": []}
+        started = _init_ray(cfg)
+        try:
+            require_actor_resources(cfg)
+            workers = cfg.workers if cfg.address else _cap_workers(cfg, ray.cluster_resources())
+            pool = _Pool(cfg.replace(workers=workers), run)
+            tracker = run.tracker(progress_callback, estimate_callback, workers=len(pool.slots))
+            actors = pool.drain(tracker)
+        finally:
+            if started:
+                session.shutdown()
+        summary = run.summary(time.perf_counter() - t0, len(actors))
     if len(actors) != cfg.workers:
         summary["workers_requested"] = cfg.workers
     summary["actors"] = actors
@@ -109,24 +107,29 @@ def run_scoring(cfg: ScoreConfig, progress_callback: ProgressCallback | None = N
 
 
 def _init_ray(cfg: ScoreConfig) -> bool:
-    """Start or attach Ray; True when this call started it (and must shut it down)."""
+    """Start or attach Ray (:func:`raynas.parallel.session.attach`); True when this call started it (and must shut
+    it down). A local Ray gets the CPUs of the workers this machine can run, and logical GPUs when the actors ask
+    for GPUs on a machine without any."""
     if ray.is_initialized():
         return False
     if cfg.address:
-        try:
-            ray.init(address=cfg.address, log_to_driver=False)
-        except ConnectionError as exc:
-            raise RaynasError(
-                f"cannot connect to the Ray cluster at {cfg.address!r}: {one_line(exc, remote=True)}") from exc
-        return True
+        return session.attach(cfg.address)
     workers = _cap_workers(cfg, _machine_resources(cfg), warn=False)  # run_scoring warns, from the cluster's view
-    ray.init(
-        num_cpus=max(1, math.ceil(workers * cfg.cpus_per_worker)),
-        num_gpus=_local_gpus(cfg.replace(workers=workers)),
-        include_dashboard=False,
-        log_to_driver=False,
-    )
-    return True
+    return session.attach(None, num_cpus=max(1, math.ceil(workers * cfg.cpus_per_worker)),
+                          num_gpus=_local_gpus(cfg.replace(workers=workers)))
+
+
+#: what a scoring actor's resources are asked with on the command line (``raynas score``)
+ACTOR_FLAGS = {"GPU": "--gpus-per-worker {}", "CPU": "--cpus-per-worker {}"}
+
+
+def require_actor_resources(cfg: ScoreConfig, flags: dict[str, str] | None = None) -> bool:
+    """Refuse scoring actors no node of the cluster can host (:func:`raynas.parallel.session.require`; an
+    autoscaling cluster that publishes its node types may add one); False when not checked (Ray not attached to
+    the named cluster yet)."""
+    return session.require({"CPU": cfg.cpus_per_worker, "GPU": cfg.gpus_per_worker}, who="a scoring actor",
+                           flags=flags or ACTOR_FLAGS, address=cfg.address,
+                           alternative="--address of a Ray cluster with such nodes" if not cfg.address else "")
 
 
 def _machine_resources(cfg: ScoreConfig) -> dict[str, float]:
@@ -168,16 +171,6 @@ def _local_gpus(cfg: ScoreConfig) -> int | None:
     if torch.cuda.is_available():
         return None
     return max(1, math.ceil(cfg.workers * cfg.gpus_per_worker))
-
-
-def _check_capacity(cfg: ScoreConfig) -> None:
-    """Warn when no node can host an actor right now (an autoscaling cluster may still add GPU nodes; if it
-    never does, the driver gives up after :data:`STALL_TIMEOUT_S`)."""
-    res = ray.cluster_resources()
-    for name, need in (("GPU", cfg.gpus_per_worker), ("CPU", cfg.cpus_per_worker)):
-        if need > 0 and res.get(name, 0.0) < need:
-            log.warning("the Ray cluster at %s has %g %s now; each actor needs %g (waiting for the autoscaler)",
-                        cfg.address, res.get(name, 0.0), name, need)
 
 
 @dataclass

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import pyarrow as pa
 
-from raynas.parallel.run import prepare_run
+from raynas.parallel.run import scoring_run
 from raynas.parallel.scoring import iter_scored
 
 if TYPE_CHECKING:
@@ -33,24 +33,25 @@ def run_local(
     """
     import torch
 
-    run = prepare_run(cfg)
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    t0 = time.perf_counter()
-    tracker = run.tracker(progress_callback, estimate_callback, workers=1)
-    for shard in run.todo:
-        tables: list[pa.Table] = []
-        try:
-            for _idx, table in iter_scored(
-                run.space, shard.ids, shard.metrics or run.metrics, run.batch, cfg.seed, device, run.data_name,
-                space_kwargs=cfg.space_kwargs, arch_batch=cfg.arch_batch,
-            ):
-                tables.append(table)
-                tracker.add(1, table)
-        except KeyboardInterrupt:
+    with scoring_run(cfg) as run:
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+        t0 = time.perf_counter()
+        tracker = run.tracker(progress_callback, estimate_callback, workers=1)
+        for shard in run.todo:
+            tables: list[pa.Table] = []
+            try:
+                for _idx, table in iter_scored(
+                    run.space, shard.ids, shard.metrics or run.metrics, run.batch, cfg.seed, device, run.data_name,
+                    space_kwargs=cfg.space_kwargs, arch_batch=cfg.arch_batch,
+                ):
+                    tables.append(table)
+                    tracker.add(1, table)
+            except KeyboardInterrupt:
+                if tables:
+                    run.write(shard, pa.concat_tables(tables))
+                    log.warning("interrupted: stored the %d finished arch(s) of shard %d", len(tables),
+                                shard.shard_id)
+                raise
             if tables:
                 run.write(shard, pa.concat_tables(tables))
-                log.warning("interrupted: stored the %d finished arch(s) of shard %d", len(tables), shard.shard_id)
-            raise
-        if tables:
-            run.write(shard, pa.concat_tables(tables))
-    return run.summary(time.perf_counter() - t0, workers=0)
+        return run.summary(time.perf_counter() - t0, workers=0)

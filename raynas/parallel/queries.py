@@ -26,8 +26,9 @@ from typing import Any, Callable
 import ray
 from ray.exceptions import RayError, RayTaskError
 
-from raynas.errors import ConfigError, OracleError, RaynasError, one_line
+from raynas.errors import ConfigError, OracleError, one_line
 from raynas.oracles.base import Oracle, QueryFailure, QueryResult
+from raynas.parallel import session
 
 log = logging.getLogger(__name__)
 
@@ -46,27 +47,32 @@ def _run_query(token: str, factory: Callable[[], Oracle], arch_index: int) -> Qu
 
 def attach_ray(address: str | None, *, num_cpus: int | None = None, num_gpus: float | None = None) -> bool:
     """Attach to the Ray cluster at ``address`` (``"auto"``: the running one), or start a local Ray with
-    ``num_cpus`` / ``num_gpus`` (logical GPUs are fine: placement only) when ``address`` is None; nothing when
-    Ray is already initialised. True when this call started it."""
-    if ray.is_initialized():
-        return False
-    try:
-        if address:
-            ray.init(address=address, log_to_driver=False)
-        else:
-            ray.init(num_cpus=num_cpus, num_gpus=num_gpus, include_dashboard=False, log_to_driver=False)
-    except ConnectionError as exc:
-        raise RaynasError(f"cannot connect to the Ray cluster at {address!r}: {one_line(exc, remote=True)}") from exc
-    return True
+    ``num_cpus`` / ``num_gpus`` when ``address`` is None; nothing when Ray is already initialised. True when this
+    call started it (:func:`raynas.parallel.session.attach`)."""
+    return session.attach(address, num_cpus=num_cpus, num_gpus=num_gpus)
 
 
 def shutdown_ray() -> None:
     """Shut down the Ray :func:`attach_ray` started."""
-    ray.shutdown()
+    session.shutdown()
+
+
+#: what a query task's resources are asked with on the command line (``raynas search robot|hnas``)
+QUERY_FLAGS = {"GPU": "--gpus-per-query {}", "CPU": "--cpus-per-query {}"}
+
+
+def require_query_resources(num_cpus: float, num_gpus: float, address: str | None = None,
+                            flags: dict[str, str] | None = None) -> bool:
+    """Refuse query tasks no node can run (:func:`raynas.parallel.session.require`); False when not checked yet
+    (a cluster that is not attached)."""
+    return session.require({"CPU": num_cpus, "GPU": num_gpus}, who="a query task", flags=flags or QUERY_FLAGS,
+                           address=address, alternative="--address of a Ray cluster with such nodes"
+                           if not address else "")
 
 
 class RayQueryExecutor:
-    """Queries as Ray tasks (see the module docstring). ``num_cpus`` / ``num_gpus``: resources of one query;
+    """Queries as Ray tasks (see the module docstring). ``num_cpus`` / ``num_gpus``: resources of one query (no
+    node of the cluster can run one: :class:`~raynas.parallel.resources.ResourceRequestError`);
     ``max_retries``: re-runs after a lost worker. Ray must be initialised (:func:`attach_ray`)."""
 
     def __init__(self, factory: Callable[[], Oracle], *, num_cpus: float = 1.0, num_gpus: float = 0.0,
@@ -76,6 +82,7 @@ class RayQueryExecutor:
                               f"{max_retries}")
         if not ray.is_initialized():
             raise OracleError("RayQueryExecutor needs an initialised Ray (raynas.parallel.queries.attach_ray)")
+        require_query_resources(num_cpus, num_gpus)  # Ray would queue a task no node can run forever
         self._token = uuid.uuid4().hex
         self._factory = ray.put(factory)
         self._task = ray.remote(_run_query).options(num_cpus=num_cpus, num_gpus=num_gpus, max_retries=max_retries,

@@ -12,8 +12,9 @@ import json
 import logging
 import time
 from collections import Counter
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping
 
 import pyarrow as pa
 
@@ -210,23 +211,37 @@ class RunState:
         return summary
 
 
-def prepare_run(cfg: "ScoreConfig") -> RunState:
-    """Open the store, enforce the fresh/resume rules, build the space and batch, plan the missing shards."""
+@contextmanager
+def scoring_run(cfg: "ScoreConfig") -> Iterator[RunState]:
+    """The run of ``cfg``, ready to score, for the duration of the ``with`` block: the config checked, the store
+    opened and claimed (one writer per run: a second process is refused, :class:`raynas.store.DirClaim`), the
+    fresh/resume rules enforced, duplicate keys dropped, the missing shards planned.
+
+    Everything that can reject the config runs before the store is touched, and a block that ends with an
+    exception before any shard was written (a Ray cluster that cannot be reached, a resource request no node meets,
+    an interrupt) puts the run directory back as it found it: no ``config.json`` is left behind to refuse the
+    next try."""
     from raynas.data import create_batch
     from raynas.parallel.planner import open_run
     from raynas.spaces import create_space
 
     space = create_space(cfg.space)
     metrics = cfg.metric_names()
-    # Everything that can reject the config runs before the store is touched, so a refused run leaves no
-    # config.json behind: the selection, the batch, and one network build with the given space options
-    # (a bad option would otherwise turn every arch into error rows).
+    # the selection, the batch, and one network build with the given space options (a bad option would otherwise
+    # turn every arch into error rows)
     ids = select_ids(space, cfg)
     batch = create_batch(cfg.data, batch_size=cfg.batch_size, seed=cfg.seed, size=cfg.image_size)
     if ids:
         space.to_module(space.index_to_arch(ids[0]), batch.num_classes, **cfg.space_kwargs)
-    resolved = cfg.resolved()
     store = open_run(cfg.out)
+    with store.claim():
+        yield _prepare(cfg, store, space, metrics, ids, batch)
+
+
+def _prepare(cfg: "ScoreConfig", store: Any, space: "SearchSpace", metrics: list[str], ids: list[int],
+             batch: "Batch") -> RunState:
+    """:func:`scoring_run`'s work on the claimed store."""
+    resolved = cfg.resolved()
     stored_cfg = store.load_config()  # None when absent; unreadable JSON is a StoreError
     existing = list(store.shard_ids())
     corrupt: list[str] = []
@@ -237,36 +252,104 @@ def prepare_run(cfg: "ScoreConfig") -> RunState:
             )
         store.save_config(resolved)
     elif stored_cfg is None:
+        if existing and not cfg.adopt:
+            raise StoreError(f"{cfg.out} holds shard files but no run config (config.json); pass --adopt with "
+                             "--resume to rebuild the config from the shards and continue the run")
         if existing:
-            raise StoreError(f"{cfg.out} holds shard files but no run config; cannot resume it safely")
+            check_adoption(store, cfg, ids, metrics, batch.name)
         store.save_config(resolved)
     else:
+        if cfg.adopt:
+            raise ConfigError(f"{cfg.out} has its run config; --adopt is only for a run whose config.json is lost")
         if cfg.force:
             check_forced_resume(cfg.out, stored_cfg, resolved)
         store.check_config(resolved, force=cfg.force)
         if cfg.force:
             store.save_config(resolved)
+    if existing:
         _good, bad = store.verify()
         for path, reason in bad:
             log.warning("corrupt shard %s (%s): moved aside and re-scored", path, reason)
             store.quarantine(path)
             corrupt.append(str(getattr(path, "name", path)))
+        # one row per key: rows stored twice (two writers, or a resume killed between writing a failed row's
+        # replacement and dropping the row) are dropped, the ok / later one kept
+        dropped = store.repair_duplicates()
+        if dropped:
+            log.warning("%s: dropped %d duplicate row(s), one row per (arch, metric, seed) kept", cfg.out, dropped)
         existing = list(store.shard_ids())
     done = set(store.done_keys()) if existing else set()
     retry = store.failed_rows() if existing else {}
-    if retry:
-        # Failed rows are scored again. One whose replacement was already written (a resume killed between
-        # writing the new shard and dropping the old row) is dropped now, so no key is stored twice.
-        counts = Counter(row_keys(store.read(["arch_index", "metric", "seed"])))
-        stale = {k: sid for k, sid in retry.items() if counts[k] > 1}
-        for sid, keys in _by_shard(stale).items():
-            store.drop_keys(sid, keys)
-        retry = {k: sid for k, sid in retry.items() if k not in stale}
+    if retry:  # failed rows are scored again; each replacement supersedes its row (RunState.write)
         done -= set(retry)
         log.info("%s: %d failed rows will be scored again", cfg.out, len(retry))
     todo = missing_work(plan_shards(ids, cfg.shard_size), done, metrics, cfg.seed, existing_ids=existing)
     log.info("%s: %d archs, %d shards to score (%d corrupt moved aside)", cfg.out, len(ids), len(todo), len(corrupt))
     return RunState(cfg, store, space, metrics, batch, ids, todo, done, corrupt, superseded=retry)
+
+
+def stored_facts(store: Any) -> dict[str, list[Any]]:
+    """What the shards of ``store`` say about the run that wrote them, each list in first-seen order: ``space``,
+    ``seed``, ``data`` (batch names), ``metric`` and ``arch_index``."""
+    t = store.read(["space", "arch_index", "metric", "seed", "data"])
+    return {c: list(dict.fromkeys(t.column(c).to_pylist())) for c in ("space", "seed", "data", "metric", "arch_index")}
+
+
+def adopted_defaults(given: Mapping[str, Any], facts: Mapping[str, list[Any]]) -> dict[str, Any]:
+    """The config of a run whose ``config.json`` is lost (``--resume --adopt``): the keys ``given``, completed from
+    what its shards hold (``facts``, :func:`stored_facts`): space, seed, data, batch size and image size (from the
+    rows' batch name), metrics and, unless ``given`` selects archs, ``ids`` = the stored archs. The network options
+    (``C``, ``N``, ``network``) and the shard size are not in the rows: given, or the defaults.
+
+    Raises:
+        ConfigError: the shards hold no rows, or rows of several spaces, seeds or batches (not one run).
+    """
+    from raynas.data import parse_batch_name
+
+    if not facts.get("arch_index"):
+        raise ConfigError(f"cannot adopt {given.get('out')}: its shards hold no rows; start a new run there instead")
+    out: dict[str, Any] = {}
+    for key, label in (("space", "spaces"), ("seed", "seeds"), ("data", "batches")):
+        values = [v for v in facts.get(key, []) if v is not None]
+        if len(values) > 1:
+            raise ConfigError(f"cannot adopt {given.get('out')}: its shards hold rows of several {label} {values}, "
+                              "not of one run")
+        if values:
+            out[key] = values[0]
+    batch = parse_batch_name(str(out.pop("data"))) if "data" in out else None
+    if batch is not None:
+        out.update(batch)  # data spec, seed, batch size, image size
+    out["metrics"] = tuple(facts["metric"])
+    if not any(k in given for k in SELECTION_KEYS):
+        out["ids"] = tuple(int(i) for i in facts["arch_index"])
+    return {**out, **given}
+
+
+def check_adoption(store: Any, cfg: "ScoreConfig", ids: list[int], metrics: list[str], batch_name: str) -> None:
+    """The adopted config ``cfg`` describes the rows its shards hold: same space, seed and batch, their archs among
+    the selected ``ids`` and their metrics among ``metrics``.
+
+    Raises:
+        ConfigError: a difference, named with both sides (a flag given that contradicts the shards).
+    """
+    facts = stored_facts(store)
+    problems = []
+    for key, want in (("space", cfg.space), ("seed", cfg.seed), ("data", batch_name)):
+        other = [v for v in facts[key] if v != want]
+        if other:
+            problems.append(f"{key}: the shards hold {other}, the config {want!r}")
+    outside = [a for a in facts["arch_index"] if a not in set(ids)]
+    if outside:
+        problems.append(f"{len(outside)} stored arch(s) are not in the selection (e.g. {outside[:5]})")
+    extra = [m for m in facts["metric"] if m not in metrics]
+    if extra:
+        problems.append(f"metrics: the shards hold {extra}, not in the config's {metrics}")
+    if problems:
+        raise ConfigError(f"cannot adopt the shards of {cfg.out} into this config: {'; '.join(problems)}. Leave out "
+                          "the flags that differ (the shards' values are the defaults of an adopted run)")
+    log.warning("%s: config.json rebuilt from the shards (space %s, seed %d, data %s, %d archs, metrics %s); the "
+                "network options and shard size are the ones given or the defaults", cfg.out, cfg.space, cfg.seed,
+                batch_name, len(ids), ",".join(metrics))
 
 
 def check_forced_resume(out: str, stored: Mapping[str, Any], resolved: Mapping[str, Any]) -> None:
@@ -298,7 +381,7 @@ def check_forced_resume(out: str, stored: Mapping[str, Any], resolved: Mapping[s
 #: the keys that select a run's architectures (exactly one is set)
 SELECTION_KEYS = ("sample", "all", "ids")
 #: keys never taken from a stored config: how this invocation runs, and where
-_NOT_INHERITED = ("out", "resume", "force")
+_NOT_INHERITED = ("out", "resume", "force", "adopt")
 
 
 def resume_defaults(given: Mapping[str, Any]) -> dict[str, Any]:
@@ -317,10 +400,21 @@ def resume_defaults(given: Mapping[str, Any]) -> dict[str, Any]:
     from raynas.parallel.config import ScoreConfig
 
     given = dict(given)
+    if given.get("adopt") and not given.get("resume"):
+        raise ConfigError("--adopt rebuilds the lost config of a run to resume: give it with --resume RUN")
     if not given.get("resume") or not isinstance(given.get("out"), str):
         return given
-    stored = open_store(given["out"]).flat_config()
+    store = open_store(given["out"])
+    stored = store.flat_config()
     if stored is None:
+        if given.get("adopt") and store.shard_ids():
+            return adopted_defaults(given, stored_facts(store))
+        if store.shard_ids():
+            raise ConfigError(
+                f"{given['out']} holds shard files but no run config (config.json): pass --adopt to rebuild it from "
+                "the shards (space, seed, data, batch size, metrics and archs are read from them; give --C / --N / "
+                "--network / --shard-size if the run did not use the defaults) and continue the run"
+            )
         if not any(k in given for k in SELECTION_KEYS):
             raise ConfigError(
                 f"nothing to resume in {given['out']}: it holds no run config (config.json); start a run there "

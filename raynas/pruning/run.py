@@ -130,6 +130,14 @@ def run_tenas_search(spec: TenasConfig | Mapping[str, Any],
         if stored.get("config") != config:
             raise StoreError(f"{stored_in.tenas_result_path} was written by another config; use a new --out")
         return stored
+    if out is None:
+        return _prune(cfg, config, None, progress_callback)
+    with SearchDir(out).claim():  # one writer per directory; an interrupted run leaves it as it was
+        return _prune(cfg, config, out, progress_callback)
+
+
+def _prune(cfg: TenasConfig, config: dict[str, Any], out: Path | None,
+           progress_callback: Callable[..., None] | None) -> dict[str, Any]:
     t0 = time.perf_counter()
     batch = load_batch(cfg).to(cfg.device)
     ntk_net, thin, start, groups = build_problem(cfg, batch)

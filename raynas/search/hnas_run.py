@@ -22,13 +22,14 @@ from __future__ import annotations
 import dataclasses
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable, Literal, Mapping
 
 from raynas.config import from_dict, to_dict
 from raynas.errors import ConfigError, UnknownNameError
 from raynas.search.bo import GP_MAX_POINTS
 from raynas.search.hnas import HNAS, HNAS_METRICS, KAPPA_METRIC, HNASConfig
-from raynas.store import SearchDir, prepare_search
+from raynas.store import SearchDir
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +46,8 @@ class HNASSearchConfig:
     metric: str = "ntk_trace"
     seed: int = 0
     resume: bool = False
+    #: start over in ``out`` whatever is stored there (its config, state, result and ASHA stage are replaced)
+    restart: bool = False
     oracle_options: dict | None = None
     max_iters: int | None = None
     n_init: int = 3
@@ -92,6 +95,20 @@ class HNASSearchConfig:
         return {k: getattr(self, k) for k in keys}
 
 
+#: how an ASHA trial's resources are set (HNASSearchConfig keys; the CLI has no flag for them)
+TRIAL_FLAGS = {"GPU": "gpus_per_trial={}", "CPU": "cpus_per_trial={}"}
+
+
+def require_trial_resources(c: HNASSearchConfig) -> bool:
+    """Refuse ASHA trials no node can run (:func:`raynas.parallel.session.require`): a local Ray is judged without
+    starting it; False when a cluster is named and not attached yet (checked again once ``run_asha`` is attached)."""
+    from raynas.parallel.session import require
+
+    if c.oracle != "train" or c.top_k <= 0:
+        return True
+    return require({"CPU": c.cpus_per_trial, "GPU": c.gpus_per_trial}, who="an ASHA trial", flags=TRIAL_FLAGS)
+
+
 def _asha_stage(c: HNASSearchConfig, search: HNAS, out: SearchDir, space_name: str,
                 arch_of: dict[int, str]) -> dict[str, Any]:
     """Ray Tune ASHA over the top-k archs of the incumbent objective; the hybrid part of the result."""
@@ -117,7 +134,8 @@ def _asha_stage(c: HNASSearchConfig, search: HNAS, out: SearchDir, space_name: s
                           cpus_per_trial=c.cpus_per_trial, space_kwargs=opts.get("space_kwargs"),
                           input_size=opts.get("input_size", 32), max_train=opts.get("max_train"),
                           max_val=opts.get("max_val"), device=opts.get("device", "auto"),
-                          results_path=out.trials_path)
+                          results_path=out.trials_path,
+                          check_resources=lambda: require_trial_resources(c))  # once Ray is up, before any trial
     best = best_trial(trials)
     return {"arch_index": dict(zip(archs, top))[best.arch], "arch": best.arch, "value": best.val_acc,
             "epochs": best.epochs, "max_epochs": epochs, "checkpoint": best.checkpoint,
@@ -128,28 +146,41 @@ def run_hnas_search(cfg: HNASSearchConfig | Mapping[str, Any],
                     progress_callback: Callable[..., None] | None = None) -> dict[str, Any]:
     """Run (or resume) HNAS as configured by ``cfg``; returns the result. ``cfg`` is an
     :class:`HNASSearchConfig` (a mapping is converted strictly, :func:`raynas.config.from_dict`)."""
-    from raynas.oracles.base import benchmark_answer
     from raynas.search.runner import (
+        check_query_resources,
         load_checked_pool,
         make_oracle,
         oracle_name,
-        run_space,
-        run_with_executor,
         typed_config_dict,
     )
 
     c = cfg if isinstance(cfg, HNASSearchConfig) else from_dict(HNASSearchConfig, cfg)
+    check_query_resources(c)  # before any work (a named cluster: once attached)
+    require_trial_resources(c)
     loaded = load_checked_pool(c.scores, [c.metric, KAPPA_METRIC], allow_incomplete=c.allow_incomplete)
     pool, wide, score_cfg = loaded.pool, loaded.wide, loaded.config
     c = dataclasses.replace(c, oracle=oracle_name(c.oracle, score_cfg))  # the config records the oracle used
     oracle = make_oracle(c.oracle, score_cfg, c.seed, c.oracle_options)
-    out = prepare_search(c.out, to_dict(c), c.resume, normalise=typed_config_dict(HNASSearchConfig))
+    where = SearchDir(Path(c.out))
+    with where.claim():  # one writer; refused before the first state save, the directory is left as it was
+        started = where.resumable()
+        out = where.prepare(to_dict(c), c.resume, normalise=typed_config_dict(HNASSearchConfig), restart=c.restart)
+        return _hnas(c, out, started, pool, wide, oracle, loaded, progress_callback)
+
+
+def _hnas(c: HNASSearchConfig, out: SearchDir, started: bool, pool: Any, wide: Any, oracle: Any, loaded: Any,
+          progress_callback: Callable[..., None] | None) -> dict[str, Any]:
+    from raynas.oracles.base import benchmark_answer
+    from raynas.search.runner import resume_or_start, run_space, run_with_executor
+
     state = out.state_path
-    if c.resume and state.exists():
-        search = HNAS.from_state(state, pool, oracle)
-        log.info("resumed HNAS at step %d", len(search.trace))
-    else:
-        search = HNAS(pool, oracle, **c.search_kwargs())
+
+    def load(path: Any) -> HNAS:
+        s = HNAS.from_state(path, pool, oracle)
+        log.info("resumed HNAS at step %d", len(s.trace))
+        return s
+
+    search = resume_or_start(out, c, started, load, lambda: HNAS(pool, oracle, **c.search_kwargs()))
 
     def on_step(row: dict[str, Any]) -> None:
         log.info("step %d t=%.3f c=%.2f arch %d value %.3f cost %.1f", row["step"], *row["weights"],

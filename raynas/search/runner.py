@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 import pyarrow as pa
 
 from raynas.config import from_dict, to_dict
-from raynas.errors import ConfigError, RaynasError, SearchError
+from raynas.errors import ConfigError, RaynasError, SearchError, StoreError
 from raynas.oracles.base import Oracle, benchmark_answer, create_oracle
 from raynas.parallel import plan_run
 from raynas.search.bo import GP_MAX_POINTS
@@ -29,7 +29,7 @@ from raynas.search.pool import CandidatePool
 from raynas.spaces import DEFAULT_SPACE, benchmark_for_space, create_benchmark, list_benchmarks
 
 # split_runs stays importable from here: tests and scripts import it
-from raynas.store import check_runs, prepare_search, read_scores_wide, split_runs, stored_space  # noqa: F401
+from raynas.store import SearchDir, check_runs, read_scores_wide, split_runs, stored_space  # noqa: F401
 
 if TYPE_CHECKING:
     from raynas.store import RunCompleteness
@@ -201,11 +201,23 @@ def check_q(q: Any) -> None:
         raise ConfigError(f"q must be an integer >= 1, got {q!r}")
 
 
+def check_query_resources(c: Any) -> None:
+    """Refuse, before any work, query tasks that could never run: ``c`` (a config with :class:`QueryPlacement`'s
+    fields and ``oracle``) puts ``train`` queries on Ray tasks that ask more than any node has. A local Ray is judged
+    without starting it; a named cluster once :func:`run_with_executor` has attached to it."""
+    placement = QueryPlacement.of(c)
+    if placement.query_backend == "ray" and c.oracle == "train":
+        from raynas.parallel.queries import require_query_resources
+
+        require_query_resources(placement.cpus_per_query, placement.gpus_per_query, placement.address)
+
+
 def run_with_executor(search: Any, c: Any, space: str, on_step: Callable[[dict[str, Any]], None],
                       state: Path) -> dict[str, Any]:
     """``search.run(...)`` with its queries where ``c`` (a config with :class:`QueryPlacement`'s fields,
     ``oracle``, ``oracle_options`` and ``seed``) puts them: Ray tasks for the ``train`` oracle with
-    ``query_backend="ray"`` (Ray attached or started here, and shut down again if started here), else this
+    ``query_backend="ray"`` (Ray attached or started here, and shut down again if started here; a request no node
+    can meet is refused before the first task, :class:`raynas.parallel.queries.RayQueryExecutor`), else this
     process."""
     placement = QueryPlacement.of(c)
     if placement.query_backend != "ray" or c.oracle != "train":
@@ -228,6 +240,22 @@ def run_with_executor(search: Any, c: Any, space: str, on_step: Callable[[dict[s
             from raynas.parallel.queries import shutdown_ray
 
             shutdown_ray()
+
+
+def resume_or_start(out: "SearchDir", c: Any, started: bool, load: Callable[[Path], Any],
+                    start: Callable[[], Any]) -> Any:
+    """The search to run in ``out``: ``load(state path)`` when ``c`` resumes a search stored there (``started``:
+    its config was stored before this call), else ``start()``. A resumed search whose state is missing or cannot
+    be loaded is a :class:`StoreError` naming what is left and ``--restart`` (:meth:`SearchDir.cannot_resume`),
+    never a silent restart from step 0."""
+    if not c.resume or c.restart or not (started or out.has_state()):
+        return start()
+    if not out.has_state():
+        raise out.cannot_resume(f"its search state ({out.state_path.name}) is missing")
+    try:
+        return load(out.state_path)
+    except StoreError as e:
+        raise out.cannot_resume(str(e)) from None
 
 
 def typed_config_dict(cls: type) -> Callable[[Mapping[str, Any]], dict[str, Any]]:
@@ -301,6 +329,8 @@ class RobotSearchConfig:
     bo_iters: int | None = None
     transform: str = "none"
     resume: bool = False
+    #: start over in ``out`` whatever is stored there (its config, state and result are replaced)
+    restart: bool = False
     oracle_options: dict | None = None
     kernel: str = "rbf_ard"
     #: Sobol points before the GP, the acquisition, the BO phase's patience (None: never) and the GP window
@@ -347,22 +377,34 @@ def run_robot_search(cfg: RobotSearchConfig | Mapping[str, Any],
     (:func:`pool_summary`), ``space`` and ``benchmark`` (the space's benchmark's ground truth of the answer,
     :func:`raynas.oracles.base.benchmark_answer`; None for other spaces).
     """
-    from raynas.search.robot import RoBoT
-
     c = cfg if isinstance(cfg, RobotSearchConfig) else from_dict(RobotSearchConfig, cfg)
+    check_query_resources(c)  # before any work (a named cluster: once attached)
     loaded = load_checked_pool(c.scores, c.metrics, c.transform, allow_incomplete=c.allow_incomplete)
     pool, wide, score_cfg = loaded.pool, loaded.wide, loaded.config
     c = dataclasses.replace(c, oracle=oracle_name(c.oracle, score_cfg))  # the config records the oracle used
     oracle = make_oracle(c.oracle, score_cfg, c.seed, c.oracle_options)
-    out = prepare_search(c.out, to_dict(c), c.resume, normalise=typed_config_dict(RobotSearchConfig))
+    where = SearchDir(Path(c.out))
+    with where.claim():  # one writer; refused before the first state save, the directory is left as it was
+        return _robot(c, where, pool, wide, score_cfg, oracle, loaded, progress_callback)
+
+
+def _robot(c: RobotSearchConfig, where: SearchDir, pool: CandidatePool, wide: pa.Table, score_cfg: dict[str, Any],
+           oracle: Oracle, loaded: LoadedPool, progress_callback: Callable[..., None] | None) -> dict[str, Any]:
+    from raynas.search.robot import RoBoT
+
+    started = where.resumable()
+    out = where.prepare(to_dict(c), c.resume, normalise=typed_config_dict(RobotSearchConfig), restart=c.restart)
     state = out.state_path
-    if c.resume and state.exists():
-        search = RoBoT.from_state(state, pool, oracle)
-        log.info("resumed RoBoT at step %d", len(search.trace))
-    else:
-        search = RoBoT(pool, oracle, budget=c.budget, bo_iters=c.bo_iters, seed=c.seed, kernel=c.kernel,  # type: ignore[arg-type]
-                       n_init=c.n_init, acquisition=c.acquisition, bo_patience=c.bo_patience,  # type: ignore[arg-type]
-                       gp_max_points=c.gp_max_points, q=c.q, tie_break=c.tie_break)  # type: ignore[arg-type]
+
+    def load(path: Path) -> RoBoT:
+        s = RoBoT.from_state(path, pool, oracle)
+        log.info("resumed RoBoT at step %d", len(s.trace))
+        return s
+
+    search = resume_or_start(out, c, started, load, lambda: RoBoT(
+        pool, oracle, budget=c.budget, bo_iters=c.bo_iters, seed=c.seed, kernel=c.kernel,  # type: ignore[arg-type]
+        n_init=c.n_init, acquisition=c.acquisition, bo_patience=c.bo_patience,  # type: ignore[arg-type]
+        gp_max_points=c.gp_max_points, q=c.q, tie_break=c.tie_break))  # type: ignore[arg-type]
 
     def on_step(row: dict[str, Any]) -> None:
         log.info("step %d %s arch %d value %.3f cost %.1f", row["step"], row["kind"], row["arch_index"],

@@ -60,7 +60,7 @@ from raynas.registry import Registry
 from raynas.search.pool import CandidatePool
 from raynas.search.runner import load_checked_pool
 from raynas.spaces import DEFAULT_SPACE
-from raynas.store import prepare_search, stored_space
+from raynas.store import SearchDir, prepare_search, stored_space
 
 log = logging.getLogger(__name__)
 
@@ -264,7 +264,14 @@ def run_zero_shot_search(cfg: ZeroShotConfig | Mapping[str, Any],
     directions = [get_metric(m).higher_is_better for m in metrics]
     loaded = load_checked_pool(c.scores, metrics, allow_incomplete=c.allow_incomplete)
     pool, wide, score_cfg = loaded.pool, loaded.wide, loaded.config
-    out = prepare_search(c.out, to_dict(c), c.resume, normalise=_normalise)
+    with SearchDir(c.out).claim():  # one writer; a refused run leaves the directory as it was
+        out = prepare_search(c.out, to_dict(c), c.resume, normalise=_normalise)
+        return _rank(c, out, loaded, metrics, directions)
+
+
+def _rank(c: ZeroShotConfig, out: SearchDir, loaded: Any, metrics: Sequence[str],
+          directions: list[bool]) -> dict[str, Any]:
+    pool, wide, score_cfg = loaded.pool, loaded.wide, loaded.config
     options = rule_options(c.rule, c.options())
     agg, order = rank_pool(pool, c.rule, directions, options)
     if not np.all(np.isfinite(agg[order[:1]])):

@@ -12,7 +12,8 @@ scoring plan, with :func:`raynas.parallel.open_run`. ``store.completeness()`` (a
 from raynas.store.atomic import atomic_write, read_json, write_bytes, write_json, write_parquet
 from raynas.store.base import BACKENDS, DEFAULT_BACKEND, Store, open_store
 from raynas.store.keys import KEY_FIELDS, RowKey, row_keys
-from raynas.store.layout import ReportDir, RunLayout, find_runs
+from raynas.store.claim import LOCK_FILE, DirClaim, DirectoryBusyError
+from raynas.store.layout import ReportDir, RunLayout, find_runs, stored_summary
 from raynas.store.plan import Planner, RunPlan
 from raynas.store.runs import check_runs, read_one_run, read_scores_wide, split_runs, stored_space
 from raynas.store.schema import (
@@ -42,8 +43,11 @@ __all__ = [
     "BACKENDS",
     "COLUMNS",
     "DEFAULT_BACKEND",
+    "DirClaim",
+    "DirectoryBusyError",
     "EXPORT_FORMATS",
     "KEY_FIELDS",
+    "LOCK_FILE",
     "RETRY_STATUSES",
     "SCHEMA",
     "SCHEMA_VERSION",
@@ -75,6 +79,7 @@ __all__ = [
     "row_keys",
     "split_runs",
     "stored_space",
+    "stored_summary",
     "to_wide",
     "validate_table",
     "write_bytes",

@@ -106,6 +106,28 @@ class RunLayout:
         return self.config_path.exists()
 
 
+def stored_summary(path: str | Path) -> str | None:
+    """What the score run or search directory ``path`` (and the search directories one level below, as a
+    pipeline run holds them) keeps, in words; None when it keeps nothing (the last line of an interrupted
+    command says which)."""
+    root = Path(path)
+    if not root.is_dir():
+        return None
+    parts: list[str] = []
+    for d in [root] + sorted(p for p in root.iterdir() if p.is_dir() and p.name not in (REPORT_DIR, SCORES_DIR)):
+        where = "" if d == root else f" in {d.name}/"
+        scores = RunLayout(d).scores_dir
+        shards = [p for p in scores.iterdir() if shard_id_of(p) is not None] if scores.is_dir() else []
+        if shards:
+            parts.append(f"{len(shards)} score shard file{'s' if len(shards) > 1 else ''}{where}")
+        sd = SearchDir(d)
+        if sd.state_path.exists():
+            parts.append(f"a search state{where}")
+        if sd.result_path.exists() or sd.tenas_result_path.exists():
+            parts.append(f"a search result{where}")
+    return ", ".join(parts) or None
+
+
 def find_runs(root: str | Path) -> tuple[list[Path], list[Path]]:
     """``(score run dirs, search dirs)`` at ``root`` and one level below (what ``raynas report`` covers)."""
     root = Path(root)

@@ -14,6 +14,7 @@ Layout::
 from __future__ import annotations
 
 import json
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
@@ -23,6 +24,7 @@ import pyarrow.parquet as pq
 
 from raynas.errors import StoreError
 from raynas.store.atomic import atomic_write, write_json, write_parquet
+from raynas.store.claim import DirClaim
 from raynas.store.search_state import SearchState, load_search_state, load_state, save_state
 
 SEARCH_CONFIG = "search.json"
@@ -35,8 +37,8 @@ TENAS_ROUNDS = "tenas_rounds.parquet"
 #: search config keys a resume may change: how this invocation runs (``allow_incomplete`` only decides whether
 #: an incomplete score run is refused; where the queries run leaves every proposal as it is), never what the
 #: search does
-SEARCH_VOLATILE_KEYS = ("resume", "out", "allow_incomplete", "query_backend", "address", "gpus_per_query",
-                        "cpus_per_query", "query_retries")
+SEARCH_VOLATILE_KEYS = ("resume", "restart", "out", "allow_incomplete", "query_backend", "address",
+                        "gpus_per_query", "cpus_per_query", "query_retries")
 
 #: one row per ASHA trial (the fields of :class:`raynas.tune.asha.TrialResult`)
 TRIALS_SCHEMA = pa.schema([("arch", pa.string()), ("val_acc", pa.float64()), ("epochs", pa.int64()),
@@ -106,6 +108,12 @@ class SearchDir:
     def tenas_rounds_path(self) -> Path:
         return self.path / TENAS_ROUNDS
 
+    def claim(self) -> DirClaim:
+        """The one-writer claim of this search directory (:class:`raynas.store.claim.DirClaim`): hold it from
+        :meth:`prepare` to the result; ending with an exception before any state was saved takes ``search.json``
+        back (and the directory, when the claim created it)."""
+        return DirClaim(self.path, "search", watched=[self.config_path])
+
     # --- questions -------------------------------------------------------------------------------------
 
     def resumable(self) -> bool:
@@ -125,11 +133,15 @@ class SearchDir:
     # --- config and result -----------------------------------------------------------------------------
 
     def prepare(self, config: Mapping[str, Any], resume: bool,
-                normalise: Callable[[Mapping[str, Any]], Mapping[str, Any]] | None = None) -> "SearchDir":
+                normalise: Callable[[Mapping[str, Any]], Mapping[str, Any]] | None = None, *,
+                restart: bool = False) -> "SearchDir":
         """Create the directory and store ``config``; refuse to overwrite a previous search unless resuming with
         the same config (keys of :data:`SEARCH_VOLATILE_KEYS` may differ). ``normalise`` maps the stored config
-        to today's form before the comparison (the search's typed config read back: the store knows no search)."""
+        to today's form before the comparison (the search's typed config read back: the store knows no search).
+        ``restart``: start over whatever is stored (:meth:`clear`), resuming or not."""
         out, cfg_path = self.path, self.config_path
+        if restart and self.started():
+            self.clear()
         if cfg_path.exists():
             try:
                 stored = json.loads(cfg_path.read_text())
@@ -152,6 +164,47 @@ class SearchDir:
                 raise StoreError(f"cannot create search dir {out}: {e.strerror}") from None
             write_json(cfg_path, dict(config))
         return self
+
+    def started(self) -> bool:
+        """Anything of a search is stored here (config, state, result, trials)."""
+        return any(p.exists() for p in (self.config_path, self.state_path, self.result_path, self.trials_path,
+                                        self.tune_dir))
+
+    def clear(self) -> None:
+        """Remove the stored search (``--restart``): config, state, result, ASHA trials and Tune experiment."""
+        try:
+            for p in (self.config_path, self.state_path, self.result_path, self.trials_path):
+                p.unlink(missing_ok=True)
+            if self.tune_dir.is_dir():
+                shutil.rmtree(self.tune_dir)
+        except OSError as e:
+            raise StoreError(f"cannot clear {self.path} to restart: {e.strerror or e}") from None
+
+    def recoverable(self) -> list[str]:
+        """What is stored here that a restart would replace, one phrase each (for a refusal's message)."""
+        out = []
+        if self.config_path.exists():
+            out.append(f"its config ({self.config_path.name})")
+        try:
+            result = self.read_result()
+        except StoreError:
+            result = None
+            out.append(f"a damaged {self.result_path.name}")
+        if isinstance(result, dict):
+            n = len(result.get("queried") or [])
+            out.append(f"the finished result ({self.result_path.name}: arch {result.get('arch_index')}"
+                       + (f", the {n} queries' values" if n else "") + ")")
+        if self.trials_path.exists():
+            out.append(f"the ASHA trials ({self.trials_path.name})")
+        return out
+
+    def cannot_resume(self, reason: str) -> StoreError:
+        """The error of a resume that cannot continue the stored search (its state is missing or damaged): what
+        is left, and the ways out."""
+        left = self.recoverable()
+        kept = ("; what is left: " + ", ".join(left)) if left else "; nothing else is stored there"
+        return StoreError(f"cannot resume {self.path}: {reason}{kept}. Pass --restart to start the search over "
+                          "there (this replaces it), or give another --out")
 
     def write_result(self, result: Mapping[str, Any]) -> Path:
         """Atomically write ``result.json`` (numpy scalars are written as floats)."""
@@ -212,6 +265,7 @@ class SearchDir:
 
 
 def prepare_search(out: str | Path, config: Mapping[str, Any], resume: bool,
-                   normalise: Callable[[Mapping[str, Any]], Mapping[str, Any]] | None = None) -> SearchDir:
+                   normalise: Callable[[Mapping[str, Any]], Mapping[str, Any]] | None = None, *,
+                   restart: bool = False) -> SearchDir:
     """:meth:`SearchDir.prepare` of ``out``."""
-    return SearchDir(Path(out)).prepare(config, resume, normalise)
+    return SearchDir(Path(out)).prepare(config, resume, normalise, restart=restart)

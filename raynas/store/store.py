@@ -13,6 +13,7 @@ import json
 import logging
 import math
 import os
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -24,6 +25,7 @@ import pyarrow.parquet as pq
 
 from raynas.errors import ConfigError, RaynasError, StoreError
 from raynas.store.atomic import atomic_write, read_json, write_bytes
+from raynas.store.claim import DirClaim
 from raynas.store.keys import RowKey, key_mask, row_keys
 from raynas.store.layout import CONFIG_FILE, RunLayout, shard_id_of
 from raynas.store.plan import NO_PLANNER, Planner, RunPlan
@@ -42,6 +44,7 @@ VOLATILE_KEYS: tuple[str, ...] = (
     "address",
     "resume",
     "force",
+    "adopt",
     "max_retries",
     "shard_timeout_s",
     "metric_modules",
@@ -70,6 +73,11 @@ class ScoreStore:
 
     def __repr__(self) -> str:
         return f"ScoreStore({str(self.run_dir)!r})"
+
+    def claim(self) -> DirClaim:
+        """The one-writer claim of this run (:class:`raynas.store.claim.DirClaim`): hold it while writing; ending
+        with an exception before any shard was stored puts ``config.json`` back as it was."""
+        return DirClaim(self.run_dir, "scoring run", watched=[self.config_path])
 
     # --- shards ---------------------------------------------------------------------------------------
 
@@ -247,6 +255,9 @@ class ScoreStore:
         archs: set[int] = set()
         stored: set[tuple[int, str]] = set()  # (arch, metric) rows of the planned seed
         counts = {s: 0 for s in STATUSES}
+        key_count: Counter[RowKey] = Counter()
+        first_shard: dict[RowKey, int] = {}
+        dup_shards: set[int] = set()
         for p, t, reason in self._read_shards(["arch_index", "metric", "seed", "status"]):
             sid = shard_id_of(p)
             seen_ids.add(sid)  # type: ignore[arg-type]
@@ -255,6 +266,12 @@ class ScoreStore:
                 continue
             present.append(sid)  # type: ignore[arg-type]
             keys, st_col = row_keys(t), t.column("status").to_pylist()
+            key_count.update(keys)
+            for k in keys:
+                if k in first_shard:
+                    dup_shards.update((first_shard[k], sid))  # type: ignore[arg-type]
+                else:
+                    first_shard[k] = sid  # type: ignore[assignment]
             archs.update(a for a, _m, _s in keys)
             if plan is not None:
                 stored.update((a, m) for a, m, sd in keys if sd == plan.seed)
@@ -287,6 +304,9 @@ class ScoreStore:
             archs_missing=archs_missing,
             archs_partial=archs_partial,
             rows_by_status=MappingProxyType({k: v for k, v in counts.items() if v}),
+            duplicate_keys=sum(1 for n in key_count.values() if n > 1),
+            duplicate_rows=sum(n - 1 for n in key_count.values() if n > 1),
+            duplicate_shards=tuple(sorted(dup_shards)),
         )
 
     def require_complete(self, action: str = "use it") -> "RunCompleteness":
@@ -322,6 +342,39 @@ class ScoreStore:
         except (pa.ArrowException, OSError) as e:
             raise StoreError(f"cannot read {path}: {e}") from None
         self.write_shard(shard_id, t.filter(pc.invert(key_mask(t, keys))))
+
+    def repair_duplicates(self) -> int:
+        """Keep one row per ``(arch_index, metric, seed)`` key: every extra row of a key stored more than once (two
+        writers of one run, a resume killed between writing a replacement and dropping the row it replaces) is
+        dropped. The row kept is the one :func:`to_wide` reads: an ``ok`` row over a failed one, then the later (in
+        shard order, then row order). Each affected shard is rewritten atomically and the kept row is never
+        touched, so a repair killed half-way leaves every key stored and is simply run again. Returns the number
+        of rows dropped."""
+        best: dict[RowKey, tuple[bool, int, int]] = {}
+        rows: list[tuple[RowKey, int, int]] = []
+        for p, t, _reason in self._read_shards(["arch_index", "metric", "seed", "status"]):
+            if t is None:
+                continue  # a damaged shard is quarantined by the resume, not repaired here
+            sid = shard_id_of(p)
+            for pos, (key, st) in enumerate(zip(row_keys(t), t.column("status").to_pylist())):
+                rank = (st == "ok", sid, pos)
+                rows.append((key, sid, pos))  # type: ignore[arg-type]
+                if key not in best or rank > best[key]:
+                    best[key] = rank  # type: ignore[assignment]
+        drop: dict[int, set[int]] = {}
+        for key, sid, pos in rows:
+            if best[key][1:] != (sid, pos):
+                drop.setdefault(sid, set()).add(pos)
+        for sid, positions in sorted(drop.items()):
+            path = self.shard_path(sid)
+            try:
+                t = pq.read_table(path)
+            except (pa.ArrowException, OSError) as e:
+                raise StoreError(f"cannot read {path}: {e}") from None
+            keep = pa.array([i not in positions for i in range(t.num_rows)])
+            self.write_shard(sid, t.filter(keep))
+            log.warning("%s: dropped %d duplicate row(s) from shard %d", self.run_dir, len(positions), sid)
+        return sum(len(v) for v in drop.values())
 
     def done_keys(self) -> set[RowKey]:
         """``(arch_index, metric, seed)`` of every stored row, whatever its status."""
@@ -408,6 +461,9 @@ class RunCompleteness:
         archs_partial: planned archs with some rows but not one for every planned metric (at the run's
             seed); None when the plan is unknown.
         rows_by_status: row count per status (statuses with no rows left out).
+        duplicate_keys: ``(arch_index, metric, seed)`` keys stored more than once (two writers of one run);
+            ``duplicate_rows`` the extra rows, ``duplicate_shards`` the shards holding them. A resume drops them
+            (:meth:`ScoreStore.repair_duplicates`).
     """
 
     run_dir: Path
@@ -424,6 +480,9 @@ class RunCompleteness:
     archs_missing: int | None
     archs_partial: int | None
     rows_by_status: Mapping[str, int] = field(hash=False)
+    duplicate_keys: int = 0
+    duplicate_rows: int = 0
+    duplicate_shards: tuple[int, ...] = ()
 
     @property
     def complete(self) -> bool:
@@ -449,6 +508,10 @@ class RunCompleteness:
         if self.archs_partial:
             out.append(f"{self.archs_partial} of {self.planned_archs} planned archs lack rows for some planned "
                        "metrics")
+        if self.duplicate_keys:
+            out.append(f"{self.duplicate_keys} (arch, metric, seed) key(s) stored more than once "
+                       f"({self.duplicate_rows} extra row(s) in shard(s) {_ids(self.duplicate_shards)}); "
+                       "raynas score --resume drops them")
         return out
 
     def summary(self) -> str:
@@ -463,6 +526,8 @@ class RunCompleteness:
             shards.append(f"{len(self.corrupt_shards)} corrupt")
         if self.failed_shards:
             shards.append(f"{len(self.failed_shards)} with failed rows")
+        if self.duplicate_shards:
+            shards.append(f"{len(self.duplicate_shards)} with duplicate keys")
         rows = ", ".join(f"{n} {s}" for s, n in self.rows_by_status.items()) or "none"
         return (f"{'complete' if self.complete else 'INCOMPLETE'}: archs {self.archs_present} of {planned} planned "
                 f"have stored rows; shards: {', '.join(shards)}; rows: {rows}")

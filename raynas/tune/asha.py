@@ -22,7 +22,7 @@ import math
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from raynas.config import from_dict, to_dict
 from raynas.errors import ConfigError, SearchError, StoreError, one_line
@@ -128,11 +128,13 @@ def run_asha(arch_strs: Sequence[str], space: str = DEFAULT_SPACE, dataset: str 
              name: str = "asha", resume: bool = False, *, cpus_per_trial: float = 1.0,
              space_kwargs: Mapping[str, Any] | None = None, input_size: int = 32, max_train: int | None = None,
              max_val: int | None = None, device: str = "auto", max_concurrent_trials: int | None = None,
-             results_path: str | Path | None = None) -> list[TrialResult]:
+             results_path: str | Path | None = None,
+             check_resources: Callable[[], Any] | None = None) -> list[TrialResult]:
     """ASHA over ``arch_strs`` (see module docstring); one :class:`TrialResult` per distinct arch, input order.
 
     ``train_cfg.epochs`` is replaced by ``max_epochs`` (the cosine schedule spans the longest trial). Starts a
-    local Ray instance when none is running and shuts it down afterwards.
+    local Ray instance when none is running and shuts it down afterwards. ``check_resources()`` is called once Ray
+    is up, before any trial (it raises to refuse trials no node can run: Tune would queue them forever).
     """
     import ray  # Ray is imported on use: results can be read back (read_trials) without it
     from ray import tune
@@ -159,6 +161,8 @@ def run_asha(arch_strs: Sequence[str], space: str = DEFAULT_SPACE, dataset: str 
     if started:
         ray.init(include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING)
     try:
+        if check_resources is not None:
+            check_resources()
         if resume and tune.Tuner.can_restore(str(exp_path)):
             log.info("resuming ASHA experiment %s", exp_path)
             tuner = tune.Tuner.restore(str(exp_path), trainable, resume_unfinished=True, resume_errored=False)
