@@ -32,6 +32,8 @@ def test_readme_python_example_runs(tmp_path):
     assert p.returncode == 0, p.stderr[-3000:]
     out = p.stdout
     assert "scored 6 archs" in out
+    # ScoreStore(run) alone reads the plan the run stored with its config (issue 29 item 7: it said INCOMPLETE)
+    assert "complete: archs 6 of 6 planned have stored rows" in out and "INCOMPLETE" not in out
     assert re.search(r"robot chose arch \d+", out)
     assert re.search(r"my_cnn +params=\d+", out)
     assert (tmp_path / "runs" / "api_demo" / "scores").is_dir()

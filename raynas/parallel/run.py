@@ -22,6 +22,7 @@ from raynas.errors import ConfigError, StoreError
 from raynas.parallel.scoring import count_errors, drop_done_rows, status_counts
 from raynas.parallel.shards import Shard, missing_work, plan_shards, select_ids
 from raynas.store import STATUSES, RowKey, config_differences, config_identity, open_store, row_keys
+from raynas.store.plan import RunPlan
 
 if TYPE_CHECKING:
     from raynas.data.batch import Batch
@@ -242,6 +243,9 @@ def _prepare(cfg: "ScoreConfig", store: Any, space: "SearchSpace", metrics: list
              batch: "Batch") -> RunState:
     """:func:`scoring_run`'s work on the claimed store."""
     resolved = cfg.resolved()
+    # stored with the config, so ScoreStore(run).completeness() knows what the run should hold without a planner
+    plan = RunPlan(tuple(ids), tuple((s.shard_id, s.ids) for s in plan_shards(ids, cfg.shard_size)),
+                   tuple(metrics), cfg.seed)
     stored_cfg = store.load_config()  # None when absent; unreadable JSON is a StoreError
     existing = list(store.shard_ids())
     corrupt: list[str] = []
@@ -250,22 +254,23 @@ def _prepare(cfg: "ScoreConfig", store: Any, space: "SearchSpace", metrics: list
             raise StoreError(
                 f"{cfg.out} already holds a scoring run; pass --resume to continue it or choose another --out"
             )
-        store.save_config(resolved)
+        store.save_config(resolved, plan)
     elif stored_cfg is None:
         if existing and not cfg.adopt:
             raise StoreError(f"{cfg.out} holds shard files but no run config (config.json); pass --adopt with "
                              "--resume to rebuild the config from the shards and continue the run")
         if existing:
             check_adoption(store, cfg, ids, metrics, batch.name)
-        store.save_config(resolved)
+        store.save_config(resolved, plan)
     else:
         if cfg.adopt:
             raise ConfigError(f"{cfg.out} has its run config; --adopt is only for a run whose config.json is lost")
         if cfg.force:
             check_forced_resume(cfg.out, stored_cfg, resolved)
         store.check_config(resolved, force=cfg.force)
-        if cfg.force:
-            store.save_config(resolved)
+        if cfg.force or store.stored_plan() != plan:  # forced, or a run written before plans were stored
+            store.save_config({k: v for k, v in stored_cfg.items() if k != "plan"} if not cfg.force else resolved,
+                              plan)
     if existing:
         _good, bad = store.verify()
         for path, reason in bad:

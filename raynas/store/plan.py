@@ -1,9 +1,11 @@
 """What a score run was meant to hold, as the store needs it to judge completeness.
 
 The store cannot plan a run itself: which archs a config selects depends on the search space and the shard
-rules of :mod:`raynas.parallel`, both above the store. So the caller hands in a :data:`Planner` (``raynas.parallel``
-provides one, :func:`raynas.parallel.plan_run`, and :func:`raynas.parallel.open_run` opens a store with it), and the
-store only compares the resulting :class:`RunPlan` with the rows it holds.
+rules of :mod:`raynas.parallel`, both above the store. So the run that plans it stores the plan in its
+``config.json`` (section ``plan``, :func:`plan_to_dict`), and a store opened on the run alone
+(``ScoreStore(run)``) judges completeness against that; a caller may also hand in a :data:`Planner`
+(``raynas.parallel`` provides one, :func:`raynas.parallel.plan_run`, and :func:`raynas.parallel.open_run` opens a
+store with it), which recomputes the plan from the config (runs written before plans were stored).
 """
 
 from __future__ import annotations
@@ -32,5 +34,18 @@ class RunPlan:
 #: config does not describe a run it can plan (the message becomes the completeness report's config error)
 Planner = Callable[[Mapping[str, Any], Path], RunPlan]
 
-#: why a store opened without a planner cannot say what the run should hold
-NO_PLANNER = "no planner was given to plan it (open the run with raynas.parallel.open_run)"
+#: why a store opened without a planner, on a run that stored no plan, cannot say what the run should hold
+NO_PLANNER = ("the run stored no plan (written before raynas stored plans) and no planner was given to plan it "
+              "(open the run with raynas.parallel.open_run)")
+
+
+def plan_to_dict(plan: RunPlan) -> dict[str, Any]:
+    """The JSON form of ``plan`` (``config.json``'s ``plan`` section)."""
+    return {"ids": list(plan.ids), "shards": [[s, list(ids)] for s, ids in plan.shards],
+            "metrics": list(plan.metrics), "seed": plan.seed}
+
+
+def plan_from_dict(d: Any) -> RunPlan:
+    """Inverse of :func:`plan_to_dict`; raises ``ValueError``/``TypeError``/``KeyError`` on a malformed one."""
+    return RunPlan(tuple(d["ids"]), tuple((s, tuple(ids)) for s, ids in d["shards"]), tuple(d["metrics"]),
+                   int(d["seed"]))

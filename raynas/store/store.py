@@ -28,7 +28,7 @@ from raynas.store.atomic import atomic_write, read_json, write_bytes
 from raynas.store.claim import DirClaim
 from raynas.store.keys import RowKey, key_mask, row_keys
 from raynas.store.layout import CONFIG_FILE, RunLayout, shard_id_of
-from raynas.store.plan import NO_PLANNER, Planner, RunPlan
+from raynas.store.plan import NO_PLANNER, Planner, RunPlan, plan_from_dict, plan_to_dict
 from raynas.store.schema import COLUMNS, STATUSES, conform, empty_table, relabel_nonfinite, validate_table
 
 log = logging.getLogger(__name__)
@@ -241,8 +241,11 @@ class ScoreStore:
             cfg = self.flat_config()
         except StoreError as e:
             cfg, config_error = None, str(e)
-        if cfg is not None and self.planner is None:
+        stored_plan = self.stored_plan() if cfg is not None else None
+        if cfg is not None and self.planner is None and stored_plan is None:
             config_error = NO_PLANNER
+        elif cfg is not None and self.planner is None:
+            plan = stored_plan  # what the run planned, stored with its config
         elif cfg is not None:
             try:
                 plan = self.planner(cfg, self.run_dir)  # type: ignore[misc]
@@ -382,8 +385,11 @@ class ScoreStore:
 
     # --- config ---------------------------------------------------------------------------------------
 
-    def save_config(self, cfg: Mapping[str, Any]) -> Path:
-        """Atomically write ``config.json`` (sorted keys, so equal configs give equal files)."""
+    def save_config(self, cfg: Mapping[str, Any], plan: RunPlan | None = None) -> Path:
+        """Atomically write ``config.json`` (sorted keys, so equal configs give equal files); ``plan``: what the
+        run planned (its ``plan`` section, so :meth:`completeness` needs no planner)."""
+        if plan is not None:
+            cfg = {**dict(cfg), "plan": plan_to_dict(plan)}
         try:
             text = json.dumps(cfg, indent=2, sort_keys=True) + "\n"
         except (TypeError, ValueError) as e:
@@ -398,6 +404,20 @@ class ScoreStore:
         if not isinstance(cfg, dict):
             raise StoreError(f"{self.config_path} must hold a JSON object")
         return cfg
+
+    def stored_plan(self) -> RunPlan | None:
+        """The plan stored in ``config.json`` (:meth:`save_config`), None when it holds none (older runs) or the
+        config cannot be read; a malformed plan section is a StoreError."""
+        try:
+            cfg = self.load_config()
+        except StoreError:
+            return None
+        if cfg is None or "plan" not in cfg:
+            return None
+        try:
+            return plan_from_dict(cfg["plan"])
+        except (KeyError, TypeError, ValueError) as e:
+            raise StoreError(f"{self.config_path}: malformed plan section ({type(e).__name__}: {e})") from None
 
     def flat_config(self) -> dict[str, Any] | None:
         """The stored config as one flat mapping (``identity`` and ``volatile`` sections merged), or None."""
