@@ -12,7 +12,8 @@ Rules (:data:`RULES`, unknown names are :class:`~raynas.errors.UnknownNameError`
     ``sum_k log(rank_k / P)``, ``rank_k`` the average rank (1 = worst, ``P`` = best; ``scipy.stats.rankdata``)
     of metric ``k`` over the ``P`` archs of the pool. Default metrics: AZ-NAS's four terms.
 ``rank_sum``
-    the plain sum of the average ranks (the notebook's TE-NAS combination).
+    the plain sum of the average ranks (the notebook's TE-NAS combination). Default metrics: AZ-NAS's four terms,
+    as ``az`` (named in ``--help``, ``raynas list`` and the result's ``metrics``).
 ``revisit``
     Revisit's nested ordinal combination (Yang et al., WACV 2023; taoyang1122/Revisit_TrainingFree_NAS
     ``evaluate_anglefc.py``): ``r = ord(m_1)``, then ``r = ord(r) + ord(m_k)`` for each further metric, ``ord`` the
@@ -142,7 +143,7 @@ def _revisit(x: np.ndarray) -> np.ndarray:
 
 
 RULES.add("az", RankRule(_az, AZ_METRICS, "AZ-NAS: sum of log(rank / P) (CVPR 2024)"))
-RULES.add("rank_sum", RankRule(_rank_sum, AZ_METRICS, "sum of average ranks"))
+RULES.add("rank_sum", RankRule(_rank_sum, AZ_METRICS, "sum of average ranks (default metrics: AZ-NAS's four terms)"))
 RULES.add("revisit", RankRule(_revisit, REVISIT_METRICS,
                               "Revisit: nested ordinal rank sums, r = ord(r) + ord(m_k) (WACV 2023)"))
 RULES.add("vkdnw", RankRule(_log_rank_sum_in_order, VKDNW_METRICS,

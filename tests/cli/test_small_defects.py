@@ -47,3 +47,13 @@ def test_a_missing_table_error_names_how_to_make_it(tmp_path, monkeypatch):
     monkeypatch.setenv("RAYNAS_DATA", str(tmp_path))
     with pytest.raises(Exception, match="convert_nb101"):
         create_oracle("nb101").query(0)
+
+
+def test_rank_sum_names_its_default_metrics(capsys):
+    from raynas.search.zero_shot import get_rule
+
+    with pytest.raises(SystemExit):
+        main(["search", "zero-shot", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert "az and rank_sum: the four az_nas_* terms" in help_text
+    assert "default metrics: AZ-NAS's four terms" in get_rule("rank_sum").doc
