@@ -50,14 +50,19 @@ class ScoringSection:
 
 @dataclass(frozen=True)
 class OracleSection:
-    """Real short training on digits (a reduced-width proxy network so a query takes seconds on a CPU)."""
+    """Real short training on digits (a reduced proxy network so a query takes seconds on a CPU).
+
+    The network is the scoring space's small-training network (:meth:`SearchSpace.training_kwargs`: NAS-Bench-201
+    C=8, N=1; NAS-Bench-101 C=16, N=1; DARTS C=8, layers=3); ``C``, ``N`` and ``layers`` replace its sizes
+    (:class:`raynas.training.NetworkSize`), and one the space's network does not have is refused before scoring."""
 
     dataset: str = "digits"
     epochs: int = 3
     batch_size: int = 64
     lr: float = 0.1
-    C: int = 8
-    N: int = 1
+    C: int | None = None
+    N: int | None = None
+    layers: int | None = None
     input_size: int = 16
     device: str = "auto"
 
@@ -119,13 +124,17 @@ def scoring_config(pc: PipelineConfig, out: str | Path, resume: bool) -> "ScoreC
 
 
 def oracle_options(pc: PipelineConfig) -> dict[str, Any]:
-    """Options of the real-training oracle both searches query (a reduced-width network on the oracle data)."""
+    """Options of the real-training oracle both searches query: the scoring space's small-training network
+    (:meth:`SearchSpace.training_kwargs`) with the sizes ``oracle.C`` / ``N`` / ``layers`` set, on the oracle data."""
+    from raynas.training import NetworkSize
+
     oc = pc.oracle
+    sizes = NetworkSize(C=oc.C, N=oc.N, layers=oc.layers).kwargs()
     return {
         "dataset": oc.dataset,
         "device": oc.device,
         "input_size": oc.input_size,
-        "space_kwargs": {"C": oc.C, "N": oc.N},
+        "space_kwargs": {**create_space(pc.scoring.space).training_kwargs(), **sizes},
         "train_cfg": {"epochs": oc.epochs, "batch_size": oc.batch_size, "lr": oc.lr, "seed": pc.seed},
     }
 
@@ -203,7 +212,8 @@ def run_pipeline(cfg: PipelineConfig | Mapping[str, Any], progress_callback: Cal
     score_cfg = scoring_config(pc, out, resume=pc.resume or RunLayout(out).resumable())
     robot_cfg = robot_config(pc, out, score_cfg.metric_names())
     hnas_cfg = hnas_config(pc, out) if pc.search.hnas else None
-    training_oracle_factory(pc.scoring.space, pc.seed, oracle_options(pc))()  # the oracle options (cheap: no data)
+    # the oracle options and the network sizes the space takes (cheap: no data)
+    training_oracle_factory(pc.scoring.space, pc.seed, oracle_options(pc))().check_network()
     if pc.scoring.address:
         import os
 

@@ -11,19 +11,27 @@ from tqdm import tqdm
 
 @contextmanager
 def progress_bar(desc: str, unit: str = "arch") -> Iterator[Callable[..., None]]:
-    """Yields ``update(done, total, rate=None, eta=None)``; draws on stderr, quiet when not a TTY in CI logs."""
+    """Yields ``update(done, total, rate=None, eta=None, detail=None)``; draws on stderr, quiet when not a TTY in CI
+    logs. ``detail``: progress inside the current step (e.g. a training query's epoch), in the postfix."""
     bar = tqdm(desc=desc, unit=unit, file=sys.stderr, dynamic_ncols=True, mininterval=0.5)
 
-    def update(done: int, total: int, rate: float | None = None, eta: float | None = None) -> None:
-        if bar.total != total:  # a new phase (e.g. scoring, then search steps): fresh counts and rates
+    def update(done: int, total: int, rate: float | None = None, eta: float | None = None,
+               detail: str | None = None) -> None:
+        if bar.total != total or done < bar.n:  # a new phase (e.g. scoring, then search steps): fresh counts, rates
             bar.reset(total=total)
             bar.set_postfix({}, refresh=False)
+            # tqdm's rate is (n - initial) / seconds since the reset: what was done before this phase was heard of
+            # (a resumed search, or a phase announced only with its first answer) is not counted in it, else one
+            # step heard a millisecond after the reset reads as thousands of steps/s
+            bar.initial = done
         bar.n = done
         post = {}
         if rate is not None:
             post["archs/s"] = f"{rate:.2f}"
         if eta is not None:
             post["eta"] = f"{eta:.0f}s"
+        if detail is not None:  # progress inside the current step (a training query's epochs)
+            post["query"] = detail
         if post:
             bar.set_postfix(post, refresh=False)
         bar.refresh()

@@ -65,6 +65,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     _gp_window(r)
     _allow_incomplete(r)
     _queries(r)
+    _training(r)
     _restart(r)
     r.set_defaults(func=_run("robot"))
 
@@ -89,6 +90,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     _gp_window(h)
     _allow_incomplete(h)
     _queries(h)
+    _training(h)
     _restart(h)
     h.set_defaults(func=_run("hnas"))
 
@@ -100,8 +102,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     z.add_argument("--rule", help="az (AZ-NAS: sum of log(rank/P), default) | rank_sum | revisit "
                    "(Revisit's nested ordinal rank sums) | vkdnw (VKDNW's sum of log(rank/P) over FLOPs, AZ-NAS's "
                    "three feature terms and vkdnw) | swap_reg (SWAP-NAS's regularised swap, needs --mu, --sigma)")
-    z.add_argument("--metrics", help="comma-separated metric columns (default: the rule's; az: the "
-                   "four az_nas_* terms, revisit: lwt_angle,lwt_loss,params, vkdnw: az_nas_complexity,"
+    z.add_argument("--metrics", help="comma-separated metric columns (default: the rule's; az and rank_sum: "
+                   "the four az_nas_* terms, revisit: lwt_angle,lwt_loss,params, vkdnw: az_nas_complexity,"
                    "az_nas_expressivity,az_nas_progressivity,vkdnw,az_nas_trainability, swap_reg: swap,params)")
     z.add_argument("--mu", type=float, help="swap_reg: the centre of exp(-(params/1e3 - mu)^2 / sigma), "
                    "in thousands of parameters (no published default)")
@@ -189,6 +191,59 @@ def _queries(p: argparse.ArgumentParser) -> None:
     p.add_argument("--query-retries", type=int, help="re-runs of a query whose worker died (default 2)")
 
 
+#: the training flags' destinations: ``_TRAIN_DEST.<oracle_options key>.<field>`` (an empty key: top level)
+_TRAIN_DEST = "oracle_options"
+
+
+def _training(p: argparse.ArgumentParser) -> None:
+    """The real-training oracle's settings as flags, generated from its typed configs: every field of
+    :class:`raynas.training.TrainConfig` (but ``seed``, the search's ``--seed``), :class:`~raynas.training.QueryOptions`
+    (the oracle's data and runtime options) and :class:`~raynas.training.NetworkSize` (the trained network's
+    sizes, ``space_kwargs``). Only the flags given go into ``oracle_options``, so every other one keeps the
+    oracle's default."""
+    import dataclasses
+    import typing
+
+    from raynas.training import NetworkSize, QueryOptions, TrainConfig
+
+    g = p.add_argument_group(
+        "training oracle (--oracle train)",
+        "real short training of each queried arch; flags not given keep the oracle's defaults (the full network of "
+        "the scored space: C=16, N=5 for NAS-Bench-201). A query of seconds on a CPU: e.g. --epochs 1 --C 8 --N 1 "
+        "--max-train 1024 (DARTS: --C 8 --layers 3)")
+    for key, cls in (("train_cfg", TrainConfig), ("", QueryOptions), ("space_kwargs", NetworkSize)):
+        hints = typing.get_type_hints(cls)
+        for f in dataclasses.fields(cls):
+            if f.name == "seed":
+                continue
+            tp = next((a for a in typing.get_args(hints[f.name]) if a is not type(None)), hints[f.name])
+            flag, dest = "--" + f.name.replace("_", "-"), f"{_TRAIN_DEST}.{key}.{f.name}"
+            default = "the space's network's" if f.default is None and cls is NetworkSize else \
+                "all" if f.default is None else f.default
+            text = f"{f.metadata.get('help', f.name)} (default: {default})"
+            if tp is bool:
+                g.add_argument(flag, dest=dest, action=argparse.BooleanOptionalAction, help=text)
+            else:
+                g.add_argument(flag, dest=dest, type=positive_int if tp is int else tp, help=text,
+                               metavar=f.name.upper())
+
+
+def _oracle_options(cfg: dict[str, Any]) -> None:
+    """Move the training flags given (:func:`_training`) into ``cfg["oracle_options"]``; refused (exit 2) unless
+    the oracle is ``train``."""
+    given = sorted(k for k in cfg if k.startswith(_TRAIN_DEST + "."))
+    if not given:
+        return
+    if cfg.get("oracle") != "train":
+        flags = ", ".join("--" + k.rpartition(".")[2].replace("_", "-") for k in given)
+        raise ConfigError(f"{flags}: settings of the training oracle; they need --oracle train")
+    opts: dict[str, Any] = {}
+    for k in given:
+        _, key, name = k.split(".")
+        (opts.setdefault(key, {}) if key else opts)[name] = cfg.pop(k)
+    cfg["oracle_options"] = opts
+
+
 def _config(method: str, args: argparse.Namespace) -> dict[str, Any]:
     if method == "pipeline":
         overrides = parse_overrides(args.set)
@@ -196,7 +251,9 @@ def _config(method: str, args: argparse.Namespace) -> dict[str, Any]:
             overrides.setdefault("scoring", {})["address"] = args.address
         return {"config": args.config, "overrides": overrides, "out": args.out}
     skip = {"func", "method", "command", "log_level", "no_progress", "interrupted"}
-    return {k: v for k, v in vars(args).items() if k not in skip}  # only the flags given (_UNSET)
+    cfg = {k: v for k, v in vars(args).items() if k not in skip}  # only the flags given (_UNSET)
+    _oracle_options(cfg)
+    return cfg
 
 
 def _run(method: str):

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from typing import Any, Hashable, Mapping
+from typing import Any, Callable, Hashable, Mapping
 
 import torch
 import torch.nn as nn
@@ -22,13 +22,16 @@ from raynas.errors import ConfigError, DataError, OracleError, RaynasError
 from raynas.oracles.base import ORACLES, QueryResult
 from raynas.spaces import DEFAULT_SPACE
 from raynas.spaces.base import SearchSpace
-from raynas.training import TrainConfig, train_and_evaluate
+from raynas.training import QueryOptions, TrainConfig, train_and_evaluate
 
 log = logging.getLogger(__name__)
 
 Tensors = tuple[torch.Tensor, torch.Tensor]
 #: ``(train (x [N,C,H,W], y [N]), val (x, y), num_classes)``
 TrainData = tuple[Tensors, Tensors, int]
+#: ``on_epoch(arch_index, epoch, epochs, val_acc)``: progress inside one training query (epoch 0, val_acc NaN: it
+#: starts)
+EpochHook = Callable[[int, int, int, float], None]
 
 
 def _subset(x: torch.Tensor, y: torch.Tensor, limit: int | None) -> Tensors:
@@ -82,7 +85,9 @@ class TrainingOracle:
         space: a space name (``create_space``) or a :class:`SearchSpace`.
         dataset: ``raynas.data.create_dataset`` spec (``"digits"``, ``"cifar10:PATH"``).
         train_cfg: :class:`TrainConfig` or a dict for it (default ``TrainConfig()``).
-        space_kwargs: ``to_module`` options, e.g. ``{"C": 8, "N": 1}`` for a small NAS-Bench-201 network.
+        space_kwargs: ``to_module`` options, e.g. ``{"C": 8, "N": 1}`` for a small NAS-Bench-201 network
+            (``space.training_kwargs()``); an option the space's network does not take is a :class:`ConfigError`
+            here, before any training.
         device: ``"cpu"``, ``"cuda"``, ``"auto"``.
         input_size, max_train, max_val: image side and optional sample limits of the two splits.
         data: pre-loaded ``(train, val, num_classes)`` instead of loading ``dataset`` (tests, shared memory).
@@ -93,13 +98,18 @@ class TrainingOracle:
             (measured on 2 cores: 11.42 % with the driver's 2 threads vs 10.86 % with 1, one short training of
             the default space's arch 13714). It is also why the driver was slower: its 2 OpenMP threads spin against the other processes
             on a 2-core machine (102 s vs 17 s for that training, machine under load).
+
+    The defaults of ``dataset``, ``device``, ``input_size``, ``max_train``, ``max_val`` and ``threads`` are
+    :class:`raynas.training.QueryOptions`'s. ``on_epoch`` (an attribute, not an option: it stays in this process)
+    is called after every epoch of a query, :data:`EpochHook`.
     """
 
-    def __init__(self, space: str | SearchSpace = DEFAULT_SPACE, dataset: str = "digits",
+    def __init__(self, space: str | SearchSpace = DEFAULT_SPACE, dataset: str = QueryOptions.dataset,
                  train_cfg: TrainConfig | Mapping[str, Any] | None = None,
-                 space_kwargs: Mapping[str, Any] | None = None, device: str | torch.device = "cpu", *,
-                 input_size: int = 32, max_train: int | None = None, max_val: int | None = None,
-                 data: TrainData | None = None, threads: int = 1):
+                 space_kwargs: Mapping[str, Any] | None = None, device: str | torch.device = QueryOptions.device, *,
+                 input_size: int = QueryOptions.input_size, max_train: int | None = QueryOptions.max_train,
+                 max_val: int | None = QueryOptions.max_val, data: TrainData | None = None,
+                 threads: int = QueryOptions.threads):
         if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
             raise ConfigError(f"threads must be an integer >= 1, got {threads!r}")
         self.threads = threads
@@ -115,11 +125,24 @@ class TrainingOracle:
         self.train_cfg: TrainConfig = train_cfg
         self.dataset, self.input_size, self.max_train, self.max_val = dataset, input_size, max_train, max_val
         self.space_kwargs = dict(space_kwargs or {})
+        self.on_epoch: EpochHook | None = None
+        self._querying: int | None = None  # the arch index being trained by query (on_epoch's first argument)
         self.device = resolve_device(device)
         self._data = data
         self._cache: dict[int, QueryResult] = {}
         #: validation accuracy after every epoch, per queried arch index
         self.curves: dict[int, list[float]] = {}
+
+    def check_network(self) -> "TrainingOracle":
+        """Refuse (:class:`ConfigError`, before any training) a ``space_kwargs`` option the space's network does not
+        take (``N`` for DARTS, whose depth is ``layers``); returns the oracle. A query would fail on it anyway, as
+        an :class:`OracleError`, but only after the work before it."""
+        takes = self.space.network_options()
+        unknown = sorted(set(self.space_kwargs) - set(takes)) if takes is not None else []
+        if unknown:
+            raise ConfigError(f"{self.space.name}'s network has no option(s) {unknown} to train with; it takes "
+                              f"{', '.join(takes or ())}")
+        return self
 
     def data(self) -> TrainData:
         if self._data is None:
@@ -127,14 +150,24 @@ class TrainingOracle:
         return self._data
 
     def train_arch(self, arch: Hashable | str, epochs: int | None = None) -> tuple[list[float], float]:
-        """``(val acc per epoch, wall seconds)`` of one training run of ``arch`` (no caching, errors propagate)."""
+        """``(val acc per epoch, wall seconds)`` of one training run of ``arch`` (no caching, errors propagate);
+        run by :meth:`query`, :attr:`on_epoch` hears of every epoch."""
         train, val, k = self.data()
         before = torch.get_num_threads()
         torch.set_num_threads(self.threads)  # the same reduction order wherever the query runs (see ``threads``)
         try:
             t0 = time.perf_counter()
+            on_epoch = None
+            hook, index = self.on_epoch, self._querying
+            if hook is not None and index is not None:
+                i = index
+                hook(i, 0, epochs or self.train_cfg.epochs, math.nan)  # the query starts
+
+                def on_epoch(epoch: int, total: int, acc: float) -> None:
+                    hook(i, epoch, total, acc)
+
             accs = train_and_evaluate(lambda: build_model(self.space, arch, k, train[0].shape[1], self.space_kwargs),
-                                      train, val, self.train_cfg, self.device, epochs)
+                                      train, val, self.train_cfg, self.device, epochs, on_epoch)
             return accs, time.perf_counter() - t0
         finally:
             torch.set_num_threads(before)
@@ -145,11 +178,14 @@ class TrainingOracle:
             return self._cache[i]
         try:
             arch = self.space.index_to_arch(i)
+            self._querying = i
             accs, seconds = self.train_arch(arch)
         except RaynasError as e:
             raise OracleError(f"training architecture {i} failed: {type(e).__name__}: {e}") from e
         except Exception as e:  # noqa: BLE001 - training boundary: any crash is a failed query, with its reason
             raise OracleError(f"training architecture {i} failed: {type(e).__name__}: {e}") from e
+        finally:
+            self._querying = None
         if not accs or not math.isfinite(accs[-1]):
             raise OracleError(f"training architecture {i} gave no finite validation accuracy ({accs})")
         log.info("arch %d: val acc %.2f%% after %d epochs (%.1f s)", i, accs[-1], len(accs), seconds)

@@ -88,11 +88,18 @@ class HNASSearchConfig:
         HNASConfig(**self.search_kwargs())  # the search's own checks, before any data is read
         if self.top_k < 0 or (self.asha_epochs is not None and self.asha_epochs < 1):
             raise ConfigError(f"top_k must be >= 0 and asha_epochs >= 1, got {self.top_k}, {self.asha_epochs}")
+        unknown = sorted(set(self.oracle_options or {}) - ASHA_OPTIONS)
+        if self.oracle == "train" and self.top_k > 0 and unknown:  # refused before the BO queries, not after
+            raise ConfigError(f"oracle_options {unknown} are not supported by the ASHA stage (top_k=0 skips it)")
 
     def search_kwargs(self) -> dict[str, Any]:
         keys = ("metric", "budget", "max_iters", "n_init", "seed", "acquisition", "t_bounds", "c_bounds", "scale",
                 "exclude_queried", "q", "patience", "gp_max_points")
         return {k: getattr(self, k) for k in keys}
+
+
+#: the oracle options the hybrid ASHA stage trains with (the rest of :class:`TrainingOracle`'s are refused)
+ASHA_OPTIONS = frozenset({"dataset", "device", "input_size", "space_kwargs", "max_train", "max_val", "train_cfg"})
 
 
 #: how an ASHA trial's resources are set (HNASSearchConfig keys; the CLI has no flag for them)
@@ -125,7 +132,7 @@ def _asha_stage(c: HNASSearchConfig, search: HNAS, out: SearchDir, space_name: s
     if c.resume and out.has_trials():
         trials = read_trials(out.trials_path)  # the stage had finished before the search was interrupted
     else:
-        unknown = sorted(set(opts) - {"dataset", "device", "input_size", "space_kwargs", "max_train", "max_val"})
+        unknown = sorted(set(opts) - ASHA_OPTIONS)
         if unknown:
             raise ConfigError(f"oracle_options {unknown} are not supported by the ASHA stage")
         trials = run_asha(archs, space_name, opts.get("dataset", "digits"), train, max_epochs=epochs,
@@ -171,7 +178,7 @@ def run_hnas_search(cfg: HNASSearchConfig | Mapping[str, Any],
 def _hnas(c: HNASSearchConfig, out: SearchDir, started: bool, pool: Any, wide: Any, oracle: Any, loaded: Any,
           progress_callback: Callable[..., None] | None) -> dict[str, Any]:
     from raynas.oracles.base import benchmark_answer
-    from raynas.search.runner import resume_or_start, run_space, run_with_executor
+    from raynas.search.runner import resume_or_start, run_space, run_with_executor, start_progress
 
     state = out.state_path
 
@@ -188,6 +195,7 @@ def _hnas(c: HNASSearchConfig, out: SearchDir, started: bool, pool: Any, wide: A
         if progress_callback is not None:
             progress_callback(search.queries, search.budget)
 
+    start_progress(progress_callback, search, oracle)
     result = run_with_executor(search, c, run_space(c.scores), on_step, state)  # state saved after every tell
     arch_of = dict(zip(wide.column("arch_index").to_pylist(), wide.column("arch").to_pylist()))
     result.update(arch=arch_of.get(result["arch_index"]), trace=search.trace)

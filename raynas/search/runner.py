@@ -147,7 +147,7 @@ def make_oracle(name: str | None, score_cfg: Mapping[str, Any], seed: int,
         raise ConfigError(f"the default table oracle cannot answer for space {space!r}: it has no benchmark "
                           "table; use --oracle train")
     if name == "train":
-        return training_oracle_factory(space, seed, options)()
+        return training_oracle_factory(space, seed, options)().check_network()  # before any query
     if options:
         raise ConfigError(f"oracle {name!r} takes no options, got {sorted(options)}")
     if name in list_benchmarks() and create_benchmark(name).space != space:  # indices of another space
@@ -167,6 +167,36 @@ def training_oracle_factory(space: str, seed: int, options: Mapping[str, Any] | 
     train_cfg = dict(opts.pop("train_cfg", None) or {})
     train_cfg.setdefault("seed", seed)
     return functools.partial(TrainingOracle, space=space, train_cfg=train_cfg, **opts)
+
+
+def start_progress(progress_callback: Callable[..., None] | None, search: Any, oracle: Oracle) -> None:
+    """Report ``(queries, budget)`` as ``search`` starts (so a progress bar's clock and rate start here, not
+    at the first answer, minutes later) and, when ``oracle`` trains in this process (its ``on_epoch`` hook,
+    :class:`raynas.oracles.training.TrainingOracle`) and the callback takes a ``detail`` keyword, every epoch of
+    a training query: ``progress_callback(queries, budget, detail="arch 13714 epoch 2/3, val acc 41.2%")``."""
+    if progress_callback is None:
+        return
+    progress_callback(search.queries, search.budget)
+    if not hasattr(oracle, "on_epoch") or not _takes_detail(progress_callback):
+        return
+
+    def on_epoch(index: int, epoch: int, epochs: int, acc: float) -> None:
+        detail = f"arch {index} epoch {epoch}/{epochs}" + (f", val acc {acc:.1f}%" if epoch else "")
+        progress_callback(search.queries, search.budget, detail=detail)
+
+    oracle.on_epoch = on_epoch  # type: ignore[attr-defined]
+
+
+def _takes_detail(callback: Callable[..., None]) -> bool:
+    """Whether ``callback`` accepts a ``detail`` keyword (the CLI's progress bar does; a plain
+    ``(done, total)`` callback is not sent it)."""
+    import inspect
+
+    try:
+        params = inspect.signature(callback).parameters.values()
+    except (TypeError, ValueError):  # a builtin or C callable without a signature: send it nothing new
+        return False
+    return any(p.name == "detail" or p.kind is inspect.Parameter.VAR_KEYWORD for p in params)
 
 
 #: where a search's queries run: ``local`` (this process, one at a time) or ``ray`` (one Ray task per query)
@@ -413,6 +443,7 @@ def _robot(c: RobotSearchConfig, where: SearchDir, pool: CandidatePool, wide: pa
             progress_callback(search.queries, search.budget)
 
     space = str(score_cfg.get("space", DEFAULT_SPACE))
+    start_progress(progress_callback, search, oracle)
     result = run_with_executor(search, c, space, on_step, state)  # the state is saved after every tell
     arch_of = dict(zip(wide.column("arch_index").to_pylist(), wide.column("arch").to_pylist()))
     result["arch"] = arch_of.get(result["arch_index"])

@@ -73,6 +73,17 @@ class SearchSpace(abc.ABC):
         (:attr:`network_size_keys`); the others are dropped, not errors, as one config serves every space."""
         return {k: sizes[k] for k in self.network_size_keys if k in sizes}
 
+    def training_kwargs(self) -> dict[str, Any]:
+        """``to_module`` options of the small network a real-training query builds unless told otherwise (the
+        pipeline's oracle: a reduced proxy trained in seconds on a CPU). Each space names its own sizes (which
+        network options it has); empty: the space's own network."""
+        return {}
+
+    def network_options(self) -> tuple[str, ...] | None:
+        """The ``to_module`` options this space takes (its macro's keys); None: not declared, not checked."""
+        macro = getattr(self, "macro", None)
+        return tuple(macro) if isinstance(macro, dict) else None
+
     def thin_kwargs(self) -> dict[str, Any]:
         """``to_module`` overrides building the thin proxy network of an arch (TE-NAS counts linear regions
         on a 1-channel copy so activation patterns do not saturate). Empty: no thin variant."""

@@ -147,6 +147,14 @@ class DartsSpace(SearchSpace):
         return format_genotype(self._check(arch))
 
     # --- networks -------------------------------------------------------------------------------------
+    def network_options(self) -> tuple[str, ...]:
+        return (*self.macro, "preset")
+
+    def training_kwargs(self) -> dict[str, Any]:
+        """A real-training query's default network: width 8, 3 cells (a normal cell and the two reduction
+        cells; the proxy's: 16, 5)."""
+        return {"C": 8, "layers": 3}
+
     def to_module(self, arch: DartsGenotype | str, num_classes: int, **kwargs: Any) -> nn.Module:
         """The macro network of this space; kwargs override ``C, layers, in_channels`` (and
         ``stem_multiplier`` for CIFAR) or pick a ``preset``. Returns logits ``[B, num_classes]``."""

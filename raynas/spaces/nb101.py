@@ -166,6 +166,11 @@ class NB101Space(SearchSpace):
         return NB101Network(prune(matrix, ops), num_classes, **{**self.macro, **kwargs})
 
     # --- networks -------------------------------------------------------------------------------------
+    def training_kwargs(self) -> dict[str, Any]:
+        """A real-training query's default network: 16 stem channels, one cell per stack (the benchmark's: 128,
+        3)."""
+        return {"C": 16, "N": 1}
+
     def to_module(self, arch: NB101Cell | str, num_classes: int, **kwargs: Any) -> nn.Module:
         """The benchmark's network of ``arch`` (its canonical vertex order, which is the representative the
         benchmark's generator kept and trained); kwargs override ``C, N, stacks, in_channels``."""

@@ -168,6 +168,10 @@ class NB201Space(SearchSpace):
     is_valid = has_path
 
     # --- networks -------------------------------------------------------------------------------------
+    def training_kwargs(self) -> dict[str, Any]:
+        """A real-training query's default network: width 8, one cell per stage (the benchmark's: 16, 5)."""
+        return {"C": 8, "N": 1}
+
     def to_module(self, arch: NB201Arch | str, num_classes: int, **kwargs: Any) -> nn.Module:
         """The cell network ``[B, in_channels, H, W] -> logits [B, num_classes]``.
 
