@@ -40,7 +40,7 @@ def interrupted(args: argparse.Namespace) -> str:
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("search", help="run a search (robot, hnas, tenas) or the end-to-end pipeline")
+    p = sub.add_parser("search", help="run a search (robot, linucb, hnas, zero-shot, tenas) or the end-to-end pipeline")
     p.set_defaults(interrupted=interrupted)
     s = p.add_subparsers(dest="method", metavar="METHOD")
     s.required = True
@@ -68,6 +68,26 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     _training(r)
     _restart(r)
     r.set_defaults(func=_run("robot"))
+
+    u = s.add_parser("linucb", help="LinUCB: a linear bandit over the proxies (regress the query values on each "
+                     "arch's proxies, query the best upper confidence bound)", argument_default=_UNSET,
+                     description="Start: each proxy's top arch; then Bayesian linear regression of the "
+                     "standardised query values on the min-max normalised proxies (+ intercept) and the unqueried "
+                     "arch of the best x.mu + beta sqrt(x' Sigma x). Deterministic; the defaults were fixed before "
+                     "its evaluation (docs/benchmarks.md, LinUCB).")
+    _common(u)
+    u.add_argument("--oracle", help="a benchmark table (`raynas list benchmarks`; default: the scored "
+                   "space's) or train (real short training)")
+    u.add_argument("--budget", type=int, default=20, help="T: distinct architectures queried")
+    u.add_argument("--metrics", help="the proxies (default grad_norm,snip,grasp,fisher,synflow,jacob_cov)")
+    u.add_argument("--ridge", type=float, help="prior precision lambda of the weights (default 10)")
+    u.add_argument("--noise", type=float, help="noise variance sigma^2 of the standardised values (default 1)")
+    u.add_argument("--beta", type=float, help="weight of the confidence width (default 1)")
+    _allow_incomplete(u)
+    _queries(u)
+    _training(u)
+    _restart(u)
+    u.set_defaults(func=_run("linucb"))
 
     h = s.add_parser("hnas", help="HNAS: BO over the constants of the theory-derived objective",
                      argument_default=_UNSET)

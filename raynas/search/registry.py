@@ -60,6 +60,9 @@ SEARCHES.add("robot", SearchEntry(
 SEARCHES.add("hnas", SearchEntry(
     "raynas.search.hnas_run:HNASSearchConfig", "raynas.search.hnas_run:run_hnas_search",
     "HNAS: BO over the constants of the theory-derived objective"))
+SEARCHES.add("linucb", SearchEntry(
+    "raynas.search.linucb_run:LinUCBSearchConfig", "raynas.search.linucb_run:run_linucb_search",
+    "LinUCB: a linear bandit over the proxies (Bayesian linear regression, upper confidence bound)"))
 SEARCHES.add("zero-shot", SearchEntry(
     "raynas.search.zero_shot:ZeroShotConfig", "raynas.search.zero_shot:run_zero_shot_search",
     "zero-shot: the top arch of a scored pool by a rank-aggregation rule (AZ-NAS, rank sum, Revisit), no queries"))
