@@ -52,3 +52,12 @@ def test_bad_settings_exit_2_before_any_work(tmp_path, pool, capsys, bad, messag
 
 def test_linucb_is_a_registered_search():
     assert "linucb" in SEARCHES.names() and "linear bandit" in SEARCHES.get("linucb").doc
+
+
+def test_a_linucb_search_appears_in_the_report(tmp_path, pool):
+    out = tmp_path / "lin"
+    assert main(["search", "linucb", "--scores", str(pool), "--metrics", "synflow,snip", "--budget", "4", "--out",
+                 str(out), "--no-progress"]) == 0
+    assert main(["report", str(out), "--out", str(tmp_path / "rep")]) == 0
+    md = (tmp_path / "rep" / "report.md").read_text()
+    assert "(linucb)" in md and "4 distinct queries" in md and "**Result**: arch" in md
