@@ -139,6 +139,19 @@ def oracle_options(pc: PipelineConfig) -> dict[str, Any]:
     }
 
 
+def pick_answer(robot: Mapping[str, Any], hnas: Mapping[str, Any] | None) -> tuple[str, Mapping[str, Any], str]:
+    """``(search, its result, why)``: the pipeline's answer. Both searches query the same training oracle (same
+    data, epochs, network and seed), so their best query values compare: the answer is the better one (a tie
+    keeps RoBoT's, the first run); ``why`` says which search found it, against the other's, when HNAS ran."""
+    if hnas is None:
+        return "robot", robot, ""
+    if float(hnas["value"]) > float(robot["value"]):
+        return "hnas", hnas, (f", found by HNAS: the better of the two searches' best queries (RoBoT's: arch "
+                              f"{robot['arch_index']}, {robot['value']:.2f}%)")
+    return "robot", robot, (f", found by RoBoT: the better of the two searches' best queries (HNAS's: arch "
+                            f"{hnas['arch_index']}, {hnas['value']:.2f}%)")
+
+
 def query_placement(pc: PipelineConfig) -> dict[str, Any]:
     """Where both searches' training queries run: on the cluster of ``scoring.address`` (Ray tasks) when it is
     set, else in this process, unless ``search.query_backend`` says otherwise."""
@@ -253,10 +266,14 @@ def run_pipeline(cfg: PipelineConfig | Mapping[str, Any], progress_callback: Cal
     summary["benchmark_lines"] = lines
     summary["report"] = [str(p) for p in write_report(out)]
     oc = pc.oracle
+    name, best, why = pick_answer(robot, hnas)
+    summary["answer"] = {"search": name, **{k: best.get(k) for k in ("arch_index", "arch", "value", "benchmark")}}
+    trained = robot["queries"] + (hnas["queries"] if hnas is not None else 0)
+    cost = robot["cost"] + (hnas["cost"] if hnas is not None else 0.0)
     summary["message"] = (
-        f"chosen architecture {robot['arch']} (index {robot['arch_index']}): "
-        f"{robot['value']:.2f}% validation accuracy on {oc.dataset} after {oc.epochs} epochs of real training "
-        f"({robot['queries']} architectures trained, {robot['cost']:.0f} s); results in {out}"
+        f"chosen architecture {best['arch']} (index {best['arch_index']}): "
+        f"{best['value']:.2f}% validation accuracy on {oc.dataset} after {oc.epochs} epochs of real training "
+        f"({trained} architectures trained, {cost:.0f} s){why}; results in {out}"
     )
     log.info(summary["message"])
     for line in lines:

@@ -43,3 +43,28 @@ def test_stage_configs_keep_metrics_a_tuple_and_add_what_hnas_needs(tmp_path):
     assert rc.oracle == "train" and rc.resume is False and rc.oracle_options["train_cfg"]["seed"] == pc.seed
     hc = hnas_config(pc, tmp_path)
     assert (hc.metric, hc.out, hc.budget) == ("ntk_trace", str(tmp_path / "hnas"), pc.search.budget)
+
+
+def test_the_answer_is_the_better_search_and_says_which(monkeypatch, tmp_path):
+    """With HNAS on, the pipeline's answer is the better of the two searches' best queries (the same training
+    oracle answers both), and the message names the search that found it (it used to call RoBoT's pick the
+    chosen architecture whatever HNAS found)."""
+    import raynas.parallel
+    import raynas.report
+    import raynas.search.hnas_run as hnas_run
+    import raynas.search.runner as runner
+    from raynas.pipeline import pick_answer, run_pipeline
+
+    robot = {"arch_index": 3, "arch": "a", "value": 90.0, "queries": 4, "cost": 10.0}
+    hnas = {"arch_index": 7, "arch": "b", "value": 92.5, "queries": 4, "cost": 12.0}
+    monkeypatch.setattr(raynas.parallel, "run_scoring", lambda cfg, progress_callback=None: {})
+    monkeypatch.setattr(runner, "run_robot_search", lambda cfg, progress_callback=None: robot)
+    monkeypatch.setattr(hnas_run, "run_hnas_search", lambda cfg, progress_callback=None: hnas)
+    monkeypatch.setattr(raynas.report, "write_report", lambda out: [])
+    out = run_pipeline({"out": str(tmp_path / "p"), "overrides": {"search": {"hnas": True}}})
+    assert out["answer"]["search"] == "hnas" and out["answer"]["arch_index"] == 7
+    assert out["message"].startswith("chosen architecture b (index 7): 92.50% validation accuracy")
+    assert "found by HNAS" in out["message"] and "RoBoT's: arch 3, 90.00%" in out["message"]
+    assert "(8 architectures trained, 22 s)" in out["message"]
+    assert pick_answer(robot, {**hnas, "value": 90.0})[0] == "robot"  # a tie keeps RoBoT's, the first run
+    assert pick_answer(robot, None) == ("robot", robot, "")
