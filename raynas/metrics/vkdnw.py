@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import logging
 import math
+from dataclasses import dataclass
+from typing import Any, Callable
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call, jacrev, vmap
 
 from raynas.data.batch import Batch
 from raynas.errors import MetricError
 from raynas.metrics.registry import register_metric
+
+log = logging.getLogger(__name__)
 
 #: parameter tensors whose first element enters the Fisher matrix (the reference's ``params_grad_len``)
 PARAM_TENSORS = 128
@@ -55,9 +61,18 @@ def softmax_cholesky(logits: torch.Tensor) -> torch.Tensor:
     return torch.matmul(low, torch.diag_embed(d))
 
 
-def selected_jacobian(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+def selected_jacobian_reference(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     """``[B, K, P]``: per-sample Jacobian of the logits w.r.t. the first element of each of the first
-    :data:`PARAM_TENSORS` parameter tensors (``named_parameters`` order), buffers fixed (eval-mode BN)."""
+    :data:`PARAM_TENSORS` parameter tensors (``named_parameters`` order), buffers fixed (eval-mode BN), by
+    ``vmap(jacrev)`` over the samples: the authors' construction, valid for any network.
+
+    Args:
+        model: the network, ``[B, ...] -> [B, K]`` logits.
+        x: ``[B, ...]`` inputs.
+
+    Returns:
+        ``[B, K, P]``, ``P = min(PARAM_TENSORS, number of parameter tensors)``.
+    """
     params = {k: v.detach() for k, v in model.named_parameters()}
     buffers = {k: v.detach() for k, v in model.named_buffers()}
     names = list(params)[:PARAM_TENSORS]
@@ -77,11 +92,228 @@ def selected_jacobian(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     return torch.cat([per_tensor[k].flatten(start_dim=2) for k in names], dim=2)
 
 
-def fisher_entropy(model: nn.Module, batch: Batch) -> float:
-    """The computation of :func:`vkdnw` in the dtype of ``model`` and ``batch`` (what both registrations call)."""
+class PerClassUnsupported(Exception):
+    """The network is outside what :func:`per_class_jacobian` reads exactly; the message says why."""
+
+
+#: module types whose forward uses its own ``weight`` and ``bias`` exactly once, in a way the per-class path
+#: reads (exact types: a subclass may override ``forward``)
+HANDLED_MODULES = (nn.Conv2d, nn.Linear, nn.BatchNorm2d)
+
+
+@dataclass
+class _Owner:
+    """One module owning a selected weight, and what its single call recorded."""
+
+    module: nn.Module
+    calls: int = 0
+    inputs: torch.Tensor | None = None
+    output: torch.Tensor | None = None
+    versions: tuple[int, int] = (0, 0)
+
+
+def _owners(model: nn.Module, names: list[str], params: dict[str, nn.Parameter]) -> dict[str, tuple[_Owner, str]]:
+    """Selected parameter name -> (its owning module, ``"weight"`` or ``"bias"``), or :class:`PerClassUnsupported`
+    for a parameter the per-class path cannot read: tied to two modules, owned by an unhandled module type or
+    under another role (e.g. a weight-norm ``weight_v``), or a BatchNorm normalising by batch statistics."""
+    owned: dict[int, list[tuple[nn.Module, str]]] = {}
+    for m in model.modules():  # a module registered twice is yielded once; its two calls are caught later
+        for role, p in m.named_parameters(recurse=False):
+            owned.setdefault(id(p), []).append((m, role))
+    by_module: dict[int, _Owner] = {}
+    out: dict[str, tuple[_Owner, str]] = {}
+    for name in names:
+        places = owned.get(id(params[name]), [])
+        if len(places) != 1:
+            raise PerClassUnsupported(f"{name} is registered in {len(places)} modules (tied weights)")
+        m, role = places[0]
+        if type(m) not in HANDLED_MODULES or role not in ("weight", "bias") or getattr(m, role) is not params[name]:
+            raise PerClassUnsupported(f"{name} is {role} of a {type(m).__name__}, not read by the per-class path")
+        if isinstance(m, nn.BatchNorm2d) and (m.training or m.running_mean is None or m.running_var is None):
+            raise PerClassUnsupported(f"{name}: its BatchNorm2d normalises by batch statistics")
+        out[name] = (by_module.setdefault(id(m), _Owner(m)), role)
+    return out
+
+
+def _use_counts(root: torch.Tensor) -> tuple[dict[int, int], set[Any]]:
+    """How many graph edges reach each leaf (by ``id``) from ``root``, and the set of graph nodes reached."""
+    uses: dict[int, int] = {}
+    seen = {root.grad_fn}
+    stack = [root.grad_fn]
+    while stack:
+        node = stack.pop()
+        for nxt, _ in node.next_functions:
+            if nxt is None:
+                continue
+            leaf = getattr(nxt, "variable", None)  # an AccumulateGrad node: the leaf it accumulates into
+            if leaf is not None:
+                uses[id(leaf)] = uses.get(id(leaf), 0) + 1
+            if nxt not in seen:
+                seen.add(nxt)
+                stack.append(nxt)
+    return uses, seen
+
+
+def _factor(owner: _Owner, role: str) -> torch.Tensor | None:
+    """What multiplies the output gradient's channel 0 in the first element's per-sample derivative (``None``:
+    nothing, a bias), shaped as that channel (``[B, H_out, W_out]`` for Conv2d/BatchNorm2d, ``[B, ...]`` for
+    Linear)."""
+    m, x = owner.module, owner.inputs
+    assert x is not None and owner.output is not None
+    if role == "bias":
+        return None
+    if isinstance(m, nn.Conv2d):
+        # weight[0, 0, 0, 0] meets input channel 0 (group 0's first) at kernel offset (0, 0): output pixel (h, w)
+        # reads padded input pixel (h * stride, w * stride), whatever the dilation; pad as Conv2d pads
+        mode = "constant" if m.padding_mode == "zeros" else m.padding_mode
+        x0 = F.pad(x[:, :1], m._reversed_padding_repeated_twice, mode=mode)[:, 0]
+        h, w = owner.output.shape[-2:]
+        sh, sw = m.stride
+        return x0[:, : (h - 1) * sh + 1 : sh, : (w - 1) * sw + 1 : sw]
+    if isinstance(m, nn.Linear):
+        return x[..., 0]
+    # BatchNorm2d in eval mode: gamma[0] multiplies channel 0 normalised by its running statistics
+    assert isinstance(m, nn.BatchNorm2d) and m.running_mean is not None and m.running_var is not None
+    return (x[:, 0] - m.running_mean[0]) / torch.sqrt(m.running_var[0] + m.eps)
+
+
+def per_class_jacobian(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """:func:`selected_jacobian_reference`'s Jacobian from K backward passes of the whole batch.
+
+    In eval mode the samples are independent, so backpropagating ``sum_b logits[b, k]`` to a layer's output gives
+    every sample's gradient of ``logits[b, k]`` at once, and the per-sample derivative w.r.t. the layer's first
+    weight element is (output gradient, channel 0) x (what that weight multiplies), summed over positions: for
+    Conv2d ``W[0, 0, 0, 0]`` the padded, strided input channel 0; Linear ``W[0, 0]`` input feature 0; BatchNorm2d
+    ``gamma[0]`` the normalised channel 0; a bias ``1``. The output gradients come from
+    ``torch.autograd.grad`` w.r.t. the outputs recorded by forward hooks, one pass per class (K in all, the
+    graph retained), so no per-sample weight gradient is formed.
+
+    Exact only where each selected weight enters the logits through its own module's single call; anything else
+    raises :class:`PerClassUnsupported` (the caller falls back to the reference): a module in training mode
+    (samples coupled, e.g. batch-statistics BN), a selected weight tied to two modules, owned by a module type not
+    in :data:`HANDLED_MODULES`, owned by a module that ran other than once, or reached from the logits by another
+    path than its module's call (counted on the autograd graph: a parameter read functionally elsewhere), or a
+    recorded input/output modified in place after its module ran. Modules coupling samples in eval mode are not
+    detected (none of raynas's spaces has one).
+
+    Args:
+        model: the network, ``[B, ...] -> [B, K]`` logits.
+        x: ``[B, ...]`` inputs.
+
+    Returns:
+        ``[B, K, P]``, equal to :func:`selected_jacobian_reference` up to summation order.
+
+    Raises:
+        PerClassUnsupported: the network is outside the cases above.
+    """
+    params = dict(model.named_parameters())
+    names = list(params)[:PARAM_TENSORS]
+    if not names:
+        raise MetricError(f"{type(model).__name__} has no parameters")
+    training = [n for n, m in model.named_modules() if m.training]
+    if training:
+        raise PerClassUnsupported(f"{training[0] or 'the model'} is in training mode")
+    owners = _owners(model, names, params)
+    modules = {id(o.module): o for o, _ in owners.values()}
+
+    def record(owner: _Owner) -> Callable[..., None]:
+        def hook(_m: nn.Module, args: tuple[Any, ...], output: Any) -> None:
+            owner.calls += 1
+            if len(args) == 1 and isinstance(args[0], torch.Tensor) and isinstance(output, torch.Tensor):
+                owner.inputs, owner.output = args[0], output
+                owner.versions = (args[0]._version, output._version)
+        return hook
+
+    # leaves of our own, so the model's parameters are not touched; only the selected ones need a graph
+    leaves = {k: v.detach().requires_grad_(k in owners) for k, v in params.items()}
+    buffers = {k: v.detach() for k, v in model.named_buffers()}
+    handles = [o.module.register_forward_hook(record(o)) for o in modules.values()]
+    try:
+        with torch.enable_grad():
+            logits = functional_call(model, (leaves, buffers), (x,))
+    finally:
+        for h in handles:
+            h.remove()
+    if not (isinstance(logits, torch.Tensor) and logits.dim() == 2 and logits.requires_grad):
+        raise PerClassUnsupported("the logits are not a [B, K] tensor depending on the selected weights")
+    for o in modules.values():
+        name = type(o.module).__name__
+        if o.calls != 1 or o.inputs is None or o.output is None:
+            raise PerClassUnsupported(f"a {name} owning a selected weight ran {o.calls} times")
+        if (o.inputs._version, o.output._version) != o.versions or not o.output.requires_grad:
+            raise PerClassUnsupported(f"a {name}'s recorded input or output was modified in place")
+    uses, reached = _use_counts(logits)
+    for name, (o, _) in owners.items():
+        # its module's call uses it once, on the graph iff that call's output reaches the logits: any other count
+        # is another use (a functional read, a shared weight)
+        own = int(o.output is not None and o.output.grad_fn in reached)
+        if uses.get(id(leaves[name]), 0) != own:
+            raise PerClassUnsupported(f"{name} is used {uses.get(id(leaves[name]), 0)} times, {own} by its module")
+
+    order = list(modules.values())
+    outputs = [o.output for o in order]
+    factors = {name: _factor(o, role) for name, (o, role) in owners.items()}
+    b, k = logits.shape
+    zero = logits.new_zeros(b)
+    per_class = []
+    for cls in range(k):
+        grads = torch.autograd.grad(logits[:, cls].sum(), outputs, retain_graph=cls < k - 1, allow_unused=True)
+        by_module = {id(o.module): g for o, g in zip(order, grads)}
+        cols = []
+        for name in names:
+            o, _ = owners[name]
+            g = by_module[id(o.module)]
+            if g is None:  # its module's output does not reach the logits: derivative 0, as in the reference
+                cols.append(zero)
+                continue
+            g0 = g[..., 0] if isinstance(o.module, nn.Linear) else g[:, 0]  # output feature / channel 0
+            f = factors[name]
+            cols.append((g0 if f is None else g0 * f).reshape(b, -1).sum(1))
+        per_class.append(torch.stack(cols, dim=1))  # [B, P]
+    return torch.stack(per_class, dim=1).detach()
+
+
+def selected_jacobian(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """``[B, K, P]``: per-sample Jacobian of the logits w.r.t. the first element of each of the first
+    :data:`PARAM_TENSORS` parameter tensors (``named_parameters`` order), buffers fixed (eval-mode BN).
+
+    :func:`per_class_jacobian` where it is exact (K backward passes of the batch), else
+    :func:`selected_jacobian_reference` (``vmap(jacrev)``, B x K per-sample products) for the whole metric.
+
+    Args:
+        model: the network, ``[B, ...] -> [B, K]`` logits.
+        x: ``[B, ...]`` inputs.
+
+    Returns:
+        ``[B, K, P]``.
+    """
+    try:
+        return per_class_jacobian(model, x)
+    except PerClassUnsupported as e:
+        log.debug("vkdnw: reference Jacobian (vmap(jacrev)): %s", e)
+        return selected_jacobian_reference(model, x)
+
+
+def fisher_entropy(
+    model: nn.Module,
+    batch: Batch,
+    jacobian: Callable[[nn.Module, torch.Tensor], torch.Tensor] = selected_jacobian,
+) -> float:
+    """The computation of :func:`vkdnw` in the dtype of ``model`` and ``batch`` (what both registrations call).
+
+    Args:
+        model: the network (eval mode), re-initialised here by :func:`kaiming_fan_in_init`.
+        batch: ``inputs`` ``[B, C, H, W]``; labels unused.
+        jacobian: ``(model, x) -> [B, K, P]``, the selected weights' per-sample Jacobian:
+            :func:`selected_jacobian` (the metric), or :func:`selected_jacobian_reference` /
+            :func:`per_class_jacobian` to compare the two constructions (tests, ``scripts/bench_vkdnw.py``).
+
+    Returns:
+        The entropy of the Fisher spectrum's deciles, ``nan`` where it is not finite.
+    """
     kaiming_fan_in_init(model)
     x = batch.inputs
-    jac = selected_jacobian(model, x).detach()
+    jac = jacobian(model, x).detach()
     with torch.no_grad():
         low = softmax_cholesky(model(x))
     jac = torch.matmul(low, jac)
@@ -136,8 +368,21 @@ def vkdnw(model: nn.Module, batch: Batch) -> float:
     (equal within 1e-5 relative). Where the reference's SVD fails it scores the spectrum ``(0, 0)`` (entropy 0);
     raynas records an error.
 
-    Cost: 24-34x grad_norm per arch (NAS-Bench-201 C=16 N=5, batch 64, one CPU thread; docs/benchmarks.md): the
-    per-sample Jacobian of the K logits is B x K vector-Jacobian products (about K backward passes of the batch,
-    each forming every weight's per-sample gradient before the selected element is read), in float64.
+    Cost: the per-sample Jacobian of the K logits dominates. :func:`selected_jacobian` takes it from K backward
+    passes of the whole batch to the modules' outputs (:func:`per_class_jacobian`; the floor of an exact method),
+    not from the authors' B x K per-sample products (``vmap(jacrev)``, each forming every weight's per-sample
+    gradient before the selected element is read; 24-34x grad_norm per arch, docs/benchmarks.md), which remain the
+    fallback for networks the per-class path cannot read. Measured side by side (``scripts/bench_vkdnw.py``,
+    NAS-Bench-201 C=16 N=5, batch 64, one thread, 2 archs x 2 interleaved repeats, 2 cores at load average ~9):
+    float64 17.0 -> 9.0 s per arch, x1.9 (x1.65..x2.16 per pair; a prototype measured x2.8 on a quieter machine);
+    float32 (vkdnw_f32) 9.2 -> 5.2 s, x1.8. Values: Jacobians equal to 3e-16 of the largest entry, vkdnw to 6e-13
+    relative (float64 rounding of another summation order; the small deciles amplify it).
+
+    Args:
+        model: the network (the engine's private float64 copy, eval mode); re-initialised here.
+        batch: ``inputs`` ``[B, C, H, W]``; labels unused.
+
+    Returns:
+        The entropy, in ``[0, log 9]``; ``nan`` where it is not finite.
     """
     return fisher_entropy(model, batch)

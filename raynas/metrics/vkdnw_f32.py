@@ -29,5 +29,21 @@ def vkdnw_f32(model: nn.Module, batch: Batch) -> float:
     float32 rounding noise; the value therefore depends on the summation order (2e-5 relative between one and two
     threads, up to a factor 2 against float64 on DARTS networks), i.e. on the thread count and device. Use it to
     reproduce the authors' float32 numbers; ``vkdnw`` (float64) is the resolved value of the same definition.
+
+    The Jacobian is taken as ``vkdnw`` takes it (:func:`raynas.metrics.vkdnw.selected_jacobian`): from K per-class
+    backward passes of the batch where that is exact, not by the authors' ``vmap(jacrev)`` over samples. In float32
+    the two constructions sum the same products in another order: each Jacobian stands from the float64 one by
+    float32 rounding (measured 2e-7..5e-7 of its largest entry, both alike, and 1e-7..4e-7 from each other on
+    NB201 and DARTS networks; ``tests/metrics/test_vkdnw_fast.py``), and
+    the value moves within what float32 resolves of the deciles (their small singular values are rounding noise,
+    as between one and two threads), not beyond. Where the per-class path does not apply the authors' construction
+    runs, as before.
+
+    Args:
+        model: the network, cast to float32 and in eval mode by the engine.
+        batch: ``inputs`` ``[B, C, H, W]`` in float32; labels unused.
+
+    Returns:
+        The entropy of the float32 Fisher spectrum's deciles, ``nan`` where it is not finite.
     """
     return fisher_entropy(model, batch)
