@@ -9,8 +9,9 @@ units), and the answer's mean rank in the pool by final value; then one aggregat
 
 Families (``--families``, default all that have data):
 
-* ``nb201``: the 725-arch NB-Suite-Zero NB201 pool and ``--subpools`` sub-pools of 100-300 archs (seeds 0..K-1,
-  as ``bench_search_robustness.py`` draws them), oracle: the NB201 table (12-epoch valid acc, final 200-epoch test);
+* ``nb201``: the 725-arch NB-Suite-Zero NB201 pool and the 12 sub-pools of ``bench_search_robustness.py`` (seeds
+  0-5 of 200-725 archs, seeds 6-11 of 100-300: the pools LinUCB's prototype was seen on), oracle: the NB201 table
+  (12-epoch valid acc, final 200-epoch test);
 * ``nb201-small``: ``--small-pools`` new sub-pools of 50-100 archs (seeds 1000..), same oracle;
 * ``nb101`` / ``nb301``: NB-Suite-Zero's NB101 (500) and NB301 (725) tables, the oracle their ``val_accuracy``
   column (query = final: the tables hold no other);
@@ -109,7 +110,10 @@ def build_pools(families: Sequence[str], subpools: int, small_pools: int) -> lis
         t = robust.in_oracle({k: v for k, v in nb201.items() if k != "val_accuracy"}, oracle)
         if "nb201" in families:
             pools.append(Pool("nb201", "nbsz", t, METRICS, oracle))
-            for i, n in enumerate(robust.subpool_sizes(subpools, 100, 300, len(t["arch_index"]))):
+            # the robustness benchmark's 12 sub-pools: seeds 0-5 of 200-725 archs, seeds 6-11 of 100-300
+            n_all = len(t["arch_index"])
+            sizes = [*robust.subpool_sizes(6, 200, 725, n_all), *robust.subpool_sizes(6, 100, 300, n_all, 6)]
+            for i, n in enumerate(sizes[:subpools]):
                 pools.append(Pool("nb201", f"nbsz/sub{i}", robust.subpool(t, n, i), METRICS, oracle))
         if "nb201-small" in families:
             first = 1000  # seeds no earlier pass used: pools nobody looked at
@@ -177,7 +181,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--seeds", default="10-19", type=seed_list)
     ap.add_argument("--methods", default=",".join(METHODS), type=lambda s: s.split(","))
     ap.add_argument("--families", default=",".join(FAMILIES), type=lambda s: s.split(","))
-    ap.add_argument("--subpools", type=int, default=12, help="NB201 sub-pools of 100-300 archs (default 12)")
+    ap.add_argument("--subpools", type=int, default=12, help="how many of the robustness benchmark's 12 NB201 "
+                    "sub-pools (default all)")
     ap.add_argument("--small-pools", type=int, default=10, help="new NB201 sub-pools of 50-100 archs")
     ap.add_argument("--json", type=Path, default=None, help="write every cell here")
     args = ap.parse_args(argv)
