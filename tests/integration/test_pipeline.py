@@ -3,14 +3,24 @@
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
 
-pytestmark = pytest.mark.integration
+from raynas_tests.processes import finish, start_logged
+from raynas_tests.waits import TEST_LIMIT_S, WAIT_S
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(TEST_LIMIT_S)]
+
+
+def _run(cmd: list[str], env: dict[str, str], log_stem: Path) -> tuple[int, str, str]:
+    """Run ``cmd`` in its own session to the end (no tighter bound than a wait only a hung run reaches), then stop
+    whatever it left running (its local Ray); returns ``(returncode, stdout, stderr)``."""
+    proc = start_logged(cmd, log_stem, env=env)
+    out, err = finish(proc, timeout=WAIT_S)
+    return proc.returncode, out, err
 
 
 def test_main_job_end_to_end(tmp_path: Path) -> None:
@@ -22,9 +32,9 @@ def test_main_job_end_to_end(tmp_path: Path) -> None:
         "--set", "oracle.epochs=1", "--set", "oracle.C=4",
     ]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=480, env=env)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "chosen architecture |" in proc.stdout and "% validation accuracy on digits" in proc.stdout
+    rc, stdout, stderr = _run(cmd, env, tmp_path / "first")
+    assert rc == 0, stderr[-3000:]
+    assert "chosen architecture |" in stdout and "% validation accuracy on digits" in stdout
     # the scored sample: 6 archs x 4 metrics, Parquet shards written by the Ray actors
     shards = sorted((out / "scores").glob("shard-*.parquet"))
     table = pq.ParquetDataset([str(p) for p in shards]).read()
@@ -37,6 +47,6 @@ def test_main_job_end_to_end(tmp_path: Path) -> None:
     md = (out / "report" / "report.md").read_text()
     assert "## Search:" in md and "Top 3 queried architectures" in md
     # re-running the same command resumes: nothing is rescored, the finished search is read back
-    again = subprocess.run(cmd, capture_output=True, text=True, timeout=480, env=env)
-    assert again.returncode == 0, again.stderr[-3000:]
+    rc, _stdout, stderr = _run(cmd, env, tmp_path / "again")
+    assert rc == 0, stderr[-3000:]
     assert sorted((out / "scores").glob("shard-*.parquet")) == shards

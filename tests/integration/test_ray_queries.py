@@ -1,7 +1,11 @@
 """Queries of a real-training search as Ray tasks on a real local Ray (2 CPUs, 2 *logical* GPUs): q = 4 queries
 of real short trainings run 2 at a time on 2 workers with distinct GPUs; a worker killed mid-training is
 retried on another worker and the search ends with the same number of distinct queries; a query that raises is a
-recorded failed query; a driver killed mid-search resumes to the same answer as an uninterrupted run."""
+recorded failed query; a driver killed mid-search resumes to the same answer as an uninterrupted run.
+
+Every "at the same time" and "mid-query" here is made by events, not timing (a busy machine starts a Ray worker
+in tens of seconds): queries meet before training, the killed query hangs until it is killed, and the killed
+driver holds itself after its second step until the test kills it."""
 
 from __future__ import annotations
 
@@ -28,9 +32,10 @@ from raynas.search.runner import load_pool  # noqa: E402
 from raynas.store.search_state import load_search_state  # noqa: E402
 from raynas_tests import SUPPORT_DIR  # noqa: E402
 from raynas_tests.oracles import LoggedTrainingOracle, read_events  # noqa: E402
-from raynas_tests.processes import kill_session  # noqa: E402
+from raynas_tests.processes import finish, start_logged  # noqa: E402
+from raynas_tests.waits import TEST_LIMIT_S, WAIT_S, wait_for  # noqa: E402
 
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(TEST_LIMIT_S)]
 
 REPO = Path(__file__).resolve().parents[2]
 METRICS = ["params", "synflow"]
@@ -87,7 +92,9 @@ def _overlap(events: list[dict]) -> int:
 def test_q4_real_trainings_run_two_at_a_time_on_two_gpu_workers(local_ray: None, scores: Path,
                                                                   tmp_path: Path) -> None:
     search = _search(scores, q=4)
-    r = search.run(executor=_executor(tmp_path, oracle={"pause": 0.5}))
+    # each query waits (before training) until two have started: however late the second worker process starts,
+    # the first two queries are seen running at once; a third never can be (2 GPUs)
+    r = search.run(executor=_executor(tmp_path, oracle={"pause": 0.5, "meet": 2, "meet_timeout": WAIT_S / 2}))
     events = read_events(tmp_path)
     starts = [e for e in events if e["event"] == "start"]
     assert r["queries"] == 6 and len({e["arch"] for e in starts}) == 6 == len(starts)  # no arch trained twice
@@ -100,21 +107,26 @@ def test_q4_real_trainings_run_two_at_a_time_on_two_gpu_workers(local_ray: None,
 
 def test_a_worker_killed_mid_training_is_retried_elsewhere(local_ray: None, scores: Path, tmp_path: Path) -> None:
     killed: dict[str, int] = {}
+    done = threading.Event()
 
     def killer() -> None:
-        deadline = time.time() + 120
-        while time.time() < deadline and not killed:
-            starts = [e for e in read_events(tmp_path) if e["event"] == "start"]
-            if starts:
-                killed.update(pid=starts[0]["pid"], arch=starts[0]["arch"])
-                os.kill(starts[0]["pid"], signal.SIGKILL)
+        # the first query hangs after logging its start (until killed): the kill lands mid-query on any machine
+        while not done.is_set() and not killed:
+            hung = [e for e in read_events(tmp_path) if e["event"] == "start" and e.get("hangs")]
+            if hung:
+                killed.update(pid=hung[0]["pid"], arch=hung[0]["arch"])
+                os.kill(hung[0]["pid"], signal.SIGKILL)
             time.sleep(0.05)
 
     thread = threading.Thread(target=killer, daemon=True)
     thread.start()
     search = _search(scores, q=4)
-    r = search.run(executor=_executor(tmp_path, oracle={"pause": 2.0}, max_retries=2))
-    thread.join(5)
+    try:
+        r = search.run(executor=_executor(tmp_path, oracle={"hang_marker": str(tmp_path / "hung.marker")},
+                                          max_retries=2))
+    finally:
+        done.set()
+        thread.join(WAIT_S)
     assert killed, "no query started"
     starts = [e for e in read_events(tmp_path) if e["event"] == "start"]
     again = [e for e in starts if e["arch"] == killed["arch"]]
@@ -135,25 +147,30 @@ def test_a_query_that_raises_is_a_recorded_failed_query(local_ray: None, scores:
     assert [e["arch"] for e in starts].count(bad) == 1  # an error is not retried
 
 
-def _driver(out: Path, scores: Path, resume: bool) -> subprocess.Popen:
-    """``raynas.search`` in its own process and session (own local Ray: 2 CPUs, queries as Ray tasks)."""
+def _driver(out: Path, scores: Path, resume: bool, hold: Path | None = None) -> subprocess.Popen:
+    """``raynas.search`` in its own process and session (own local Ray: 2 CPUs, queries as Ray tasks). ``hold``:
+    after its second step (its state saved) the driver writes that file and holds itself there until killed
+    (:func:`raynas_tests.gates.hold_at`)."""
     code = (
         "import json, sys, torch; torch.set_num_threads(1)\n"
         "import raynas\n"
+        "from raynas_tests.gates import hold_at\n"
+        f"progress = hold_at(2, {str(hold)!r}) if {hold is not None} else None\n"
         f"r = raynas.search('robot', {str(out)!r}, scores={str(scores)!r}, oracle='train', budget=5, seed=0,"
-        f" resume={resume}, metrics={METRICS!r}, oracle_options={ORACLE!r}, q=2, query_backend='ray')\n"
+        f" resume={resume}, metrics={METRICS!r}, oracle_options={ORACLE!r}, q=2, query_backend='ray',"
+        " progress=progress)\n"
         "print('RESULT ' + json.dumps({'arch_index': r['arch_index'], 'queried': r['queried'],"
         " 'trace': r['trace']}))\n"
     )
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), str(SUPPORT_DIR)]), "OMP_NUM_THREADS": "1",
            "RAY_USAGE_STATS_ENABLED": "0"}
     env.pop("RAY_ADDRESS", None)
-    return subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, start_new_session=True)
+    return start_logged([sys.executable, "-c", code], out.parent / f"{out.name}-{'resumed' if resume else 'run'}",
+                        env=env)
 
 
 def _result(proc: subprocess.Popen) -> dict:
-    out, err = proc.communicate(timeout=240)
+    out, err = finish(proc, timeout=WAIT_S)
     assert proc.returncode == 0, err[-3000:]
     line = [ln for ln in out.splitlines() if ln.startswith("RESULT ")][-1]
     return json.loads(line[len("RESULT "):])
@@ -163,21 +180,15 @@ def test_a_killed_driver_resumes_to_the_uninterrupted_answer(scores: Path, tmp_p
     if ray.is_initialized():  # the drivers start their own Ray
         ray.shutdown()
     full = _result(_driver(tmp_path / "full", scores, resume=False))
-    cut = _driver(tmp_path / "cut", scores, resume=False)
+    held = tmp_path / "held"
+    cut = _driver(tmp_path / "cut", scores, resume=False, hold=held)
     state = tmp_path / "cut" / "state.parquet"
-    deadline = time.time() + 200
-    while time.time() < deadline and cut.poll() is None:
-        if state.exists():
-            try:
-                st = load_search_state(state)
-            except Exception:  # noqa: BLE001 - being replaced right now: read again
-                st = None
-            if st is not None and len(st.rows) >= 2:
-                break
-        time.sleep(0.1)
-    assert cut.poll() is None, "the search ended before it could be killed"
-    kill_session(cut.pid)  # the driver and its local Ray: raylet, workers, mid-query
-    cut.communicate(timeout=30)
+    try:
+        wait_for(held.exists, "the search reaching its second step", proc=cut, poll=0.1)
+        assert cut.poll() is None, "the search ended before it could be killed"
+    finally:
+        # the driver and its local Ray (raylet, workers, mid-query); its log is shown if this failed
+        print(finish(cut, timeout=WAIT_S, kill=True)[1][-3000:], file=sys.stderr)
     st = load_search_state(state)
     assert 2 <= len(st.rows) < len(full["trace"])
     resumed = _result(_driver(tmp_path / "cut", scores, resume=True))

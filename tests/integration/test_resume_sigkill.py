@@ -1,14 +1,14 @@
-"""A scoring driver SIGKILLed mid-run (after its first shard file appears) resumes to exactly the rows of an
-uninterrupted run: nothing lost, nothing duplicated, identical values (same seeds)."""
+"""A scoring driver SIGKILLed mid-run (its first shard written, its second arch scored but not written) resumes to
+exactly the rows of an uninterrupted run: nothing lost, nothing duplicated, identical values (same seeds).
+
+The driver holds itself at that point until the test kills it (:func:`raynas_tests.gates.hold_at`), so the kill
+lands mid-run on a machine of any speed or load."""
 
 from __future__ import annotations
 
 import json
 import os
-import signal
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -18,16 +18,20 @@ pytest.importorskip("ray")
 from raynas.parallel import run_scoring_from_dict  # noqa: E402
 from raynas.store import ScoreStore  # noqa: E402
 from raynas.testing import score_rows, tiny_score_config  # noqa: E402
-from raynas_tests.processes import kill_session  # noqa: E402
+from raynas_tests import SUPPORT_DIR  # noqa: E402
+from raynas_tests.processes import finish, start_logged  # noqa: E402
 from raynas_tests.rows import assert_same_rows  # noqa: E402
+from raynas_tests.waits import TEST_LIMIT_S, WAIT_S, wait_for  # noqa: E402
 
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(TEST_LIMIT_S)]
 
 REPO = Path(__file__).resolve().parents[2]
+# one actor, one arch per shard: when the second arch arrives the first shard is written and the second is not
 DRIVER = (
     "import json, sys\n"
     "from raynas.parallel import run_scoring_from_dict\n"
-    "run_scoring_from_dict(json.loads(sys.argv[1]))\n"
+    "from raynas_tests.gates import hold_at\n"
+    "run_scoring_from_dict(json.loads(sys.argv[1]), progress_callback=hold_at(2, sys.argv[2]))\n"
 )
 N_ARCHS = 12
 
@@ -35,24 +39,17 @@ N_ARCHS = 12
 def test_sigkilled_ray_driver_resumes_to_identical_rows(tmp_path: Path) -> None:
     out = tmp_path / "killed"
     cfg = tiny_score_config(out, sample=N_ARCHS, workers=1)  # Ray: a local instance started by the driver
-    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1", "RAY_USAGE_STATS_ENABLED": "0"}
-    log = (tmp_path / "driver.log").open("wb")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), str(SUPPORT_DIR)]), "OMP_NUM_THREADS": "1",
+           "RAY_USAGE_STATS_ENABLED": "0"}
+    held = tmp_path / "held"
     # own session: the driver and the local Ray it starts can be killed as one, like a lost machine
-    proc = subprocess.Popen([sys.executable, "-c", DRIVER, json.dumps(cfg)], env=env, cwd=tmp_path,
-                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    proc = start_logged([sys.executable, "-c", DRIVER, json.dumps(cfg), str(held)], tmp_path / "driver", env=env,
+                        cwd=tmp_path)
     try:
-        deadline = time.monotonic() + 120
-        while not ScoreStore(out).shard_ids():
-            if proc.poll() is not None:
-                pytest.fail(f"driver exited early ({proc.returncode}): {(tmp_path / 'driver.log').read_text()[-2000:]}")
-            if time.monotonic() > deadline:
-                pytest.fail("no shard file appeared within 120 s")
-            time.sleep(0.02)
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=10)
+        wait_for(held.exists, "the driver scoring its second arch", proc=proc, poll=0.05)
     finally:
-        kill_session(proc.pid)  # the orphaned local Ray (raylet, GCS, actor) of the killed driver
-        log.close()
+        # SIGKILL the driver and its local Ray (raylet, GCS, actor) at once; its log is shown if this failed
+        print(finish(proc, timeout=WAIT_S, kill=True)[1][-3000:], file=sys.stderr)
     written = len(ScoreStore(out).shard_ids())
     assert 1 <= written < N_ARCHS, f"the driver was not killed mid-run ({written} shards written)"
 

@@ -17,8 +17,9 @@ import ray  # noqa: E402
 
 from raynas.tune.asha import best_trial, read_trials, run_asha  # noqa: E402
 from raynas.tune.trainable import CHECKPOINT_FILE  # noqa: E402
+from raynas_tests.waits import TEST_LIMIT_S  # noqa: E402
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(TEST_LIMIT_S)]
 
 ARCHS = [
     "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|nor_conv_3x3~0|nor_conv_3x3~1|nor_conv_3x3~2|",

@@ -7,6 +7,10 @@ exactly the processes it started (`ray stop --force` would kill every Ray proces
 clusters of other users or of concurrent test runs). The driver runs in its own process too, as under
 `ray submit`; a fresh process also keeps this cluster's auth setting apart from any Ray session the test
 process had before (Ray caches its auth mode per process: switching it fails every actor creation).
+
+No step is bounded by how long it takes on an idle machine (a busy one starts a Ray node or actor in tens of
+seconds): the tests wait for the event they need (a node up or gone, a job held at its second search step) with a
+deadline only a broken run reaches.
 """
 
 from __future__ import annotations
@@ -19,7 +23,6 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -32,9 +35,10 @@ from raynas.parallel.shards import select_ids  # noqa: E402
 from raynas.spaces import create_space  # noqa: E402
 from raynas.testing import assert_complete, tiny_score_config  # noqa: E402
 from raynas_tests import SUPPORT_DIR  # noqa: E402
-from raynas_tests.processes import kill_session  # noqa: E402
+from raynas_tests.processes import finish, kill_session, start_logged  # noqa: E402
+from raynas_tests.waits import TEST_LIMIT_S, WAIT_S, wait_for  # noqa: E402
 
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(TEST_LIMIT_S)]
 
 RAY_BIN = str(Path(sys.executable).with_name("ray"))
 REPO = Path(__file__).resolve().parents[2]
@@ -95,12 +99,9 @@ def two_nodes() -> Iterator[dict[str, Any]]:
                        f"{base}/head", env)
     worker = None
     try:
-        deadline = time.monotonic() + 60
-        while subprocess.run([RAY_BIN, "status", f"--address={address}"], env=env,
-                             capture_output=True).returncode != 0:
-            if time.monotonic() > deadline or head.poll() is not None:
-                raise RuntimeError("the head node did not come up")
-            time.sleep(0.5)
+        wait_for(lambda: subprocess.run([RAY_BIN, "status", f"--address={address}"], env=env,
+                                        capture_output=True).returncode == 0,
+                 "the head node coming up", proc=head, poll=0.5)
         worker = _start_node([f"--address={address}", "--num-cpus=1", "--num-gpus=0"], f"{base}/worker", env)
         yield {"address": address, "worker": worker, "head": head, "env": env}
     finally:
@@ -110,7 +111,7 @@ def two_nodes() -> Iterator[dict[str, Any]]:
         for proc in (worker, head):
             if proc is not None:
                 try:
-                    proc.wait(timeout=5)
+                    proc.wait(timeout=30)  # a graceful stop if it comes; the node is SIGKILLed next either way
                 except subprocess.TimeoutExpired:
                     pass
                 _kill_node(proc, signal.SIGKILL)
@@ -127,9 +128,9 @@ import ray
 from raynas.parallel import driver as driver_mod, run_scoring_from_dict
 from raynas_tests.processes import kill_session
 
-cfg, worker_sid = json.loads(sys.argv[1]), int(sys.argv[2])
+cfg, worker_sid, wait_s = json.loads(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])
 ray.init(address=cfg["address"], log_to_driver=False)
-deadline = time.monotonic() + 60
+deadline = time.monotonic() + wait_s
 while len([n for n in ray.nodes() if n["Alive"]]) < 2:
     if time.monotonic() > deadline:
         sys.exit("the second node did not join")
@@ -152,7 +153,7 @@ def progress(done, total, rate, eta):
 
 summary = run_scoring_from_dict(cfg, progress_callback=progress)  # reuses the attached Ray
 summary["killed_at"] = killed
-deadline = time.monotonic() + 20
+deadline = time.monotonic() + wait_s  # the head notices the lost node within seconds (fast health checks)
 while len([n for n in ray.nodes() if n["Alive"]]) > 1 and time.monotonic() < deadline:
     time.sleep(0.5)
 summary["alive_nodes"] = len([n for n in ray.nodes() if n["Alive"]])
@@ -167,8 +168,9 @@ def test_node_lost_mid_run_leaves_complete_duplicate_free_table(two_nodes: dict[
                             address=two_nodes["address"])
     # the driver imports raynas_tests (kill_session) too
     env = {**two_nodes["env"], "PYTHONPATH": os.pathsep.join([str(REPO), str(SUPPORT_DIR)]), "OMP_NUM_THREADS": "1"}
-    proc = subprocess.run([sys.executable, "-c", DRIVER, json.dumps(cfg), str(two_nodes["worker"].pid)],
-                          env=env, cwd=tmp_path, capture_output=True, text=True, timeout=150)
+    # the driver's own waits are shorter than this one, so it reports what it waited for in vain
+    proc = subprocess.run([sys.executable, "-c", DRIVER, json.dumps(cfg), str(two_nodes["worker"].pid),
+                           str(WAIT_S / 4)], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=WAIT_S)
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("SUMMARY ")]
     assert proc.returncode == 0 and lines, f"driver failed ({proc.returncode}): {proc.stderr[-3000:]}"
     summary = json.loads(lines[-1][len("SUMMARY "):])
@@ -180,43 +182,55 @@ def test_node_lost_mid_run_leaves_complete_duplicate_free_table(two_nodes: dict[
     assert_complete(tmp_path / "run", select_ids(create_space("nb201"), ScoreConfig.from_dict(cfg)))
 
 
-def _pipeline(address: str, out: Path, env: dict[str, str]) -> subprocess.Popen:
+# The script run as __main__ (as `ray submit` runs it), its RoBoT search given the progress callback
+# raynas_tests.gates.hold_at: after its second step (state saved) the job writes the file argv[1] and holds.
+HELD = r"""
+import runpy, sys
+import raynas.search.runner as runner
+from raynas_tests.gates import hold_at
+
+held, script = sys.argv[1], sys.argv[2]
+real = runner.run_robot_search
+runner.run_robot_search = lambda cfg, progress_callback=None: real(cfg, progress_callback=hold_at(2, held))
+sys.argv = sys.argv[2:]
+runpy.run_path(script, run_name="__main__")
+"""
+
+
+def _pipeline(address: str, out: Path, env: dict[str, str], log_stem: Path,
+              hold: Path | None = None) -> subprocess.Popen:
     """``scripts/ray_submit_search.py pipeline`` as ``ray submit`` runs it on the head: the whole job on the
-    cluster, RoBoT's real-training queries 4 in flight as Ray tasks (1 CPU each: one per node at a time)."""
+    cluster, RoBoT's real-training queries 4 in flight as Ray tasks (1 CPU each: one per node at a time).
+    ``hold``: the job holds itself after its search's second step, having written that file (see ``HELD``)."""
     sets = ["scoring.sample=8", "scoring.C=4", "scoring.N=1", "scoring.batch_size=8", "scoring.workers=2",
             "scoring.metrics=[synflow,params,grad_norm]", "search.budget=6", "search.q=4", "oracle.epochs=1",
             "oracle.C=4", "oracle.N=1", "oracle.device=cpu"]
-    cmd = [sys.executable, str(REPO / "scripts" / "ray_submit_search.py"), "pipeline", "--address", address,
-           "--out", str(out), *[a for s in sets for a in ("--set", s)]]
-    return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
+    script = [str(REPO / "scripts" / "ray_submit_search.py"), "pipeline", "--address", address, "--out", str(out),
+              *[a for s in sets for a in ("--set", s)]]
+    cmd = [sys.executable, *(["-c", HELD, str(hold)] if hold is not None else []), *script]
+    return start_logged(cmd, log_stem, env=env)
 
 
 def test_pipeline_job_on_two_nodes_resumes_after_the_driver_is_killed(two_nodes: dict[str, Any],
                                                                       tmp_path: Path) -> None:
     from raynas.store.search_state import load_search_state
 
-    env = {**two_nodes["env"], "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
-    run = tmp_path / "run"
-    cut = _pipeline(two_nodes["address"], run, env)
-    state = run / "robot" / "state.parquet"
-    deadline = time.monotonic() + 200
-    rows: list[dict[str, Any]] = []
-    while time.monotonic() < deadline and cut.poll() is None:
-        try:
-            rows = load_search_state(state).rows if state.exists() else []
-        except Exception:  # noqa: BLE001 - being replaced right now: read again
-            rows = []
-        if len(rows) >= 2:
-            break
-        time.sleep(0.2)
-    assert cut.poll() is None, f"the job ended before it could be killed: {cut.communicate()[1][-3000:]}"
-    kill_session(cut.pid, signal.SIGKILL)  # the driver dies mid-search; the cluster stays up
-    cut.communicate(timeout=30)
+    # the held job imports raynas_tests (the gate)
+    env = {**two_nodes["env"], "PYTHONPATH": os.pathsep.join([str(REPO), str(SUPPORT_DIR)]), "OMP_NUM_THREADS": "1"}
+    run, held = tmp_path / "run", tmp_path / "held"
+    cut = _pipeline(two_nodes["address"], run, env, tmp_path / "cut", hold=held)
+    try:
+        wait_for(held.exists, "the job reaching its second search step", proc=cut, poll=0.2)
+        assert cut.poll() is None, "the job ended before it could be killed"
+    finally:
+        # the driver dies mid-search (the cluster stays up); its log is shown if this failed
+        print(finish(cut, timeout=WAIT_S, kill=True)[1][-3000:], file=sys.stderr)
+    rows = load_search_state(run / "robot" / "state.parquet").rows
+    assert 2 <= len(rows) < 6
     shards = sorted((run / "scores").glob("shard-*.parquet"))
     stamps = [p.stat().st_mtime_ns for p in shards]
-    again = _pipeline(two_nodes["address"], run, env)
-    out, err = again.communicate(timeout=240)
+    again = _pipeline(two_nodes["address"], run, env, tmp_path / "again")
+    out, err = finish(again, timeout=WAIT_S)
     assert again.returncode == 0, err[-3000:]
     summary = json.loads(out[out.index("{"):])
     result = json.loads((run / "robot" / "result.json").read_text())
