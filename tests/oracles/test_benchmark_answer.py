@@ -129,7 +129,10 @@ def test_pipeline_prints_the_answer_of_each_search(tmp_path, capsys, monkeypatch
         return {"arch_index": 4796, "arch": "|a|", "value": 50.0, "queries": 3, "cost": 1.0, "weights": [0.1],
                 "budget": 3, "budget_requested": 3, "pool": {"size": 6}, "benchmark": answer.as_dict()}
 
-    monkeypatch.setattr(raynas.parallel, "run_scoring_from_dict", lambda cfg, progress_callback=None: {})
+    # no real scoring: the pipeline calls run_scoring (patching only run_scoring_from_dict let it score 48 full-size
+    # archs on a local Ray: minutes, and past the time limit on a busy machine)
+    for name in ("run_scoring", "run_scoring_from_dict"):
+        monkeypatch.setattr(raynas.parallel, name, lambda cfg, progress_callback=None: {})
     monkeypatch.setattr(runner, "run_robot_search", fake_robot)
     monkeypatch.setattr(hnas, "run_hnas_search", lambda cfg, progress_callback=None: {  # stores its answer
         "arch_index": 0, "arch": "|b|", "value": 40.0, "queries": 3, "cost": 1.0,
@@ -140,3 +143,4 @@ def test_pipeline_prints_the_answer_of_each_search(tmp_path, capsys, monkeypatch
     assert expected_line(nb201_table_path, 4796) in lines
     assert "HNAS: " + expected_line(nb201_table_path, 0) in lines
     assert seen["allow_incomplete"] is False  # the pipeline's own scoring must be complete unless configured
+    assert not (tmp_path / "p" / "scores").exists()  # nothing was scored
