@@ -11,12 +11,13 @@ from tqdm import tqdm
 
 @contextmanager
 def progress_bar(desc: str, unit: str = "arch") -> Iterator[Callable[..., None]]:
-    """Yields ``update(done, total, rate=None, eta=None, detail=None)``; draws on stderr, quiet when not a TTY in CI
-    logs. ``detail``: progress inside the current step (e.g. a training query's epoch), in the postfix."""
+    """Yields ``update(done, total, rate=None, eta=None, metric=None, detail=None)``; draws on stderr, quiet when not
+    a TTY in CI logs. ``metric``: what the current unit is computing (shown in the postfix until the next plain
+    update); ``detail``: progress inside the current step (e.g. a training query's epoch), in the postfix too."""
     bar = tqdm(desc=desc, unit=unit, file=sys.stderr, dynamic_ncols=True, mininterval=0.5)
 
     def update(done: int, total: int, rate: float | None = None, eta: float | None = None,
-               detail: str | None = None) -> None:
+               metric: str | None = None, detail: str | None = None) -> None:
         if bar.total != total or done < bar.n:  # a new phase (e.g. scoring, then search steps): fresh counts, rates
             bar.reset(total=total)
             bar.set_postfix({}, refresh=False)
@@ -30,6 +31,8 @@ def progress_bar(desc: str, unit: str = "arch") -> Iterator[Callable[..., None]]
             post["archs/s"] = f"{rate:.2f}"
         if eta is not None:
             post["eta"] = f"{eta:.0f}s"
+        if metric is not None:
+            post["metric"] = metric
         if detail is not None:  # progress inside the current step (a training query's epochs)
             post["query"] = detail
         if post:

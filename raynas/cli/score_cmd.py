@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
+from typing import Any, Callable
 
 from raynas.cli.argtypes import optional_seconds
 from raynas.cli.progress import progress_bar, write_line
@@ -130,19 +130,54 @@ def config_from_args(args: argparse.Namespace) -> dict[str, Any]:
     return cfg
 
 
+def metric_label(names: tuple[str, ...], done: int, total: int) -> str:
+    """The progress bar's ``metric`` postfix while an arch is scored: ``vkdnw 12/40`` (the metric starting, and
+    how many of the arch's ``total`` metrics come before it plus it), or ``ntk_cond+5 13/40`` for a shared pass of
+    six metrics."""
+    name = names[0] if len(names) == 1 else f"{names[0]}+{len(names) - 1}"
+    return f"{name} {done + len(names)}/{total}"
+
+
+class ScoreReporter:
+    """What ``raynas score`` shows while it runs, from the run's callbacks: the cost estimates (before the first
+    arch from the space's measured metric costs, after it measured) with a warning when the run is projected past
+    an hour (once), and the arch progress with the metric being computed. ``write``: one line on stderr;
+    ``update``: the progress bar's update (None: no bar)."""
+
+    def __init__(self, write: Callable[[str], None], update: Callable[..., None] | None = None):
+        self.write, self.update = write, update
+        self.warned = False
+        self._last: tuple[Any, ...] | None = None
+
+    def estimate(self, est: Any) -> None:
+        self.write(est.describe())
+        warning = est.warning()
+        if warning and not self.warned:
+            self.warned = True
+            self.write(f"raynas: warning: {warning}")
+
+    def progress(self, done: int, total: int, rate: float | None = None, eta: float | None = None) -> None:
+        self._last = (done, total, rate, eta)
+        if self.update is not None:
+            self.update(done, total, rate, eta)
+
+    def metric(self, names: tuple[str, ...], done: int, total: int) -> None:
+        if self.update is not None and self._last is not None:
+            self.update(*self._last, metric=metric_label(names, done, total))
+
+
 def run(args: argparse.Namespace) -> int:
     from raynas.parallel import run_scoring_from_dict
 
     cfg = config_from_args(args)
-
-    def estimate(est: Any) -> None:
-        write_line(est.describe())
-
     if args.no_progress:
-        summary = run_scoring_from_dict(cfg, estimate_callback=estimate)
+        rep = ScoreReporter(write_line)
+        summary = run_scoring_from_dict(cfg, estimate_callback=rep.estimate)
     else:
         with progress_bar("scoring") as update:
-            summary = run_scoring_from_dict(cfg, progress_callback=update, estimate_callback=estimate)
+            rep = ScoreReporter(write_line, update)
+            summary = run_scoring_from_dict(cfg, progress_callback=rep.progress, estimate_callback=rep.estimate,
+                                            metric_callback=rep.metric)
     for k, v in summary.items():
         print(f"{k}: {v}")
     if summary.get("outcome") == "failed":

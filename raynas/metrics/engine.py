@@ -26,10 +26,15 @@ from raynas.metrics.registry import get_metric
 #: the engine's public names; the unfused path and the failure helpers live below both engines
 #: (:mod:`raynas.metrics._single`, :mod:`raynas.metrics._failures`) so that :mod:`raynas.metrics.fused` needs
 #: nothing from this module
-__all__ = ["STATUSES", "MetricResult", "ModelFactory", "compute_metrics", "is_oom", "oom_note", "prepare_model",
+__all__ = ["STATUSES", "MetricResult", "MetricCallback", "ModelFactory", "compute_metrics", "is_oom", "oom_note", "prepare_model",
            "remove_batchnorm", "run_metric"]
 
 ModelFactory = Callable[[], nn.Module]
+
+#: ``on_metric(names, done, total)``: called as each unit of work of one arch starts: ``names`` the metric(s) it
+#: computes (one, or every metric of a shared pass of the fused engine), ``done`` how many of the arch's ``total``
+#: metrics are finished before it
+MetricCallback = Callable[[tuple[str, ...], int, int], None]
 
 
 def compute_metrics(
@@ -43,6 +48,7 @@ def compute_metrics(
     fused: bool = False,
     channels_last: bool = False,
     allow_tf32: bool = False,
+    on_metric: MetricCallback | None = None,
 ) -> list[MetricResult]:
     """Score one architecture with every metric in ``names``.
 
@@ -61,6 +67,8 @@ def compute_metrics(
         allow_tf32: let CUDA matmuls and cuDNN convolutions use TF32 during the call (faster on Ampere+, about
             3 significant digits); the previous flags are restored afterwards. Off by default: the process's
             flags are left as they are.
+        on_metric: progress inside the arch (:data:`MetricCallback`), e.g. the metric a progress bar shows while
+            a slow arch is scored; it only reports, its return value is ignored.
     Returns:
         one :class:`MetricResult` per name, in order.
     """
@@ -81,19 +89,30 @@ def compute_metrics(
                           if s.thin_model}
         todo = [s for s in specs if s.name not in failed]
         if fused:
-            done = run_fused(todo, base, batch, device=device, seed=seed, thin=thin, channels_last=channels_last)
+            done = run_fused(todo, base, batch, device=device, seed=seed, thin=thin, channels_last=channels_last,
+                             on_metric=_offset(on_metric, len(failed), len(specs)))
         else:
             if channels_last:  # copies keep the memory format (deepcopy clones preserve strides)
                 base = base.to(memory_format=torch.channels_last)
                 thin = thin.to(memory_format=torch.channels_last) if thin is not None else None
                 batch = Batch(batch.inputs.contiguous(memory_format=torch.channels_last), batch.labels,
                               batch.num_classes, batch.name)
-            done = [
-                run_metric(s, thin if (s.thin_model and thin is not None) else base, batch, device=device, seed=seed)
-                for s in todo
-            ]
+            done = []
+            for k, s in enumerate(todo):
+                if on_metric is not None:
+                    on_metric((s.name,), len(failed) + k, len(specs))
+                done.append(run_metric(s, thin if (s.thin_model and thin is not None) else base, batch,
+                                       device=device, seed=seed))
     by_name = {r.metric: r for r in done} | failed
     return [by_name[s.name] for s in specs]
+
+
+def _offset(on_metric: MetricCallback | None, failed: int, total: int) -> MetricCallback | None:
+    """``on_metric`` for the fused engine's ``len(todo)`` metrics, counted among the arch's ``total`` (the
+    ``failed`` thin-network metrics are finished before any pass)."""
+    if on_metric is None:
+        return None
+    return lambda names, done, _n: on_metric(names, failed + done, total)
 
 
 @contextmanager

@@ -128,10 +128,13 @@ def run_fused(
     channels_last: bool = False,
     min_batch: int = 2,
     ntk_method: Method = "auto",
+    on_metric: Callable[[tuple[str, ...], int, int], None] | None = None,
 ) -> list[MetricResult]:
     """Results for ``specs`` (in order) on the freshly built ``base``; ``base`` itself is used by the passes.
 
     Model and batch are placed on ``device`` once (optionally ``channels_last``); see the module docstring.
+    ``on_metric(names, done, total)`` is called as each pass starts (``names``: its metrics, ``done``: metrics
+    finished before it, ``total``: ``len(specs)``; :data:`raynas.metrics.engine.MetricCallback`).
     """
     fmt = torch.channels_last if channels_last else torch.preserve_format
     base = base.to(device=device, memory_format=fmt)
@@ -142,6 +145,8 @@ def run_fused(
     )
     results: dict[str, MetricResult] = {}
     for p in plan(specs):
+        if on_metric is not None:
+            on_metric(tuple(s.name for s in p.specs), len(results), len(specs))
         if p.kind == "own":
             s = p.specs[0]
             model = thin if (s.thin_model and thin is not None) else base

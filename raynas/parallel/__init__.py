@@ -15,19 +15,20 @@ from raynas.parallel.planner import open_run, plan_run
 from raynas.parallel.shards import Shard, missing_work, plan_shards, select_ids
 
 
-def run_scoring(cfg: ScoreConfig, progress_callback: Any = None, estimate_callback: Any = None) -> dict[str, Any]:
+def run_scoring(cfg: ScoreConfig, progress_callback: Any = None, estimate_callback: Any = None,
+                metric_callback: Any = None) -> dict[str, Any]:
     """See :func:`raynas.parallel.driver.run_scoring` (``workers=0`` never imports Ray)."""
     if cfg.workers == 0:
         from raynas.parallel.local import run_local
 
-        return run_local(cfg, progress_callback, estimate_callback)
+        return run_local(cfg, progress_callback, estimate_callback, metric_callback)
     from raynas.parallel.driver import run_scoring as _run
 
-    return _run(cfg, progress_callback, estimate_callback)
+    return _run(cfg, progress_callback, estimate_callback, metric_callback)
 
 
 def run_scoring_from_dict(data: dict[str, Any], progress_callback: Any = None,
-                          estimate_callback: Any = None) -> dict[str, Any]:
+                          estimate_callback: Any = None, metric_callback: Any = None) -> dict[str, Any]:
     """:func:`run_scoring` on a plain dict (strict: unknown keys are a ConfigError).
 
     A resume (``resume=True``) takes every key ``data`` leaves out from the stored config of ``data["out"]``
@@ -35,7 +36,8 @@ def run_scoring_from_dict(data: dict[str, Any], progress_callback: Any = None,
     """
     from raynas.parallel.run import resume_defaults
 
-    return run_scoring(ScoreConfig.from_dict(resume_defaults(data)), progress_callback, estimate_callback)
+    return run_scoring(ScoreConfig.from_dict(resume_defaults(data)), progress_callback, estimate_callback,
+                       metric_callback)
 
 
 __all__ = [

@@ -30,7 +30,8 @@ from raynas.parallel import session
 from raynas.parallel.actor import create_actor
 from raynas.parallel.config import ScoreConfig
 from raynas.parallel.local import run_local
-from raynas.parallel.run import EstimateCallback, ProgressCallback, RunState, format_seconds, scoring_run
+from raynas.parallel.run import (EstimateCallback, ProgressCallback, RunState, announce, format_seconds,
+                                 scoring_run)
 from raynas.parallel.scoring import failed_table
 from raynas.parallel.shards import Shard
 
@@ -70,7 +71,8 @@ class _Slot:
 
 
 def run_scoring(cfg: ScoreConfig, progress_callback: ProgressCallback | None = None,
-                estimate_callback: EstimateCallback | None = None) -> dict[str, Any]:
+                estimate_callback: EstimateCallback | None = None,
+                metric_callback: Any = None) -> dict[str, Any]:
     """Score the archs selected by ``cfg`` into ``cfg.out``; returns a summary dict.
 
     ``cfg.workers == 0`` runs the plain in-process loop. Otherwise Ray is used: an already initialised Ray is
@@ -79,16 +81,20 @@ def run_scoring(cfg: ScoreConfig, progress_callback: ProgressCallback | None = N
     address, ``workers`` is capped at what the (local) cluster can run at once, with a warning; the summary's
     ``workers`` is the number of actors that really started (``workers_requested`` the asked-for number).
     ``progress_callback(done_archs, total_archs, archs_per_s, eta_s)`` is called after every arch (actors stream
-    each arch's rows back as it finishes), ``estimate_callback(CostEstimate)`` once, after the first arch.
+    each arch's rows back as it finishes); ``estimate_callback(CostEstimate)`` before Ray starts (from the space's
+    measured metric costs, when it has them) and after the first arch (measured). ``metric_callback`` (progress
+    inside an arch) is reported by the in-process loop only: the actors stream whole archs.
     On ``KeyboardInterrupt`` the finished archs of every unfinished shard are written before it propagates.
     """
     if cfg.workers == 0:
-        return run_local(cfg, progress_callback, estimate_callback)
+        return run_local(cfg, progress_callback, estimate_callback, metric_callback)
     with scoring_run(cfg) as run:  # a run that never starts (no cluster, no node for an actor) leaves no trace
         t0 = time.perf_counter()
         if not run.todo:
             run.tracker(progress_callback)
             return {**run.summary(0.0, 0), "actors": []}
+        planned = cfg.workers if cfg.address else _cap_workers(cfg, _machine_resources(cfg), warn=False)
+        announce(run.prior_estimate(workers=min(planned, len(run.todo))), estimate_callback)
         started = _init_ray(cfg)
         try:
             require_actor_resources(cfg)

@@ -26,6 +26,7 @@ from raynas.store.plan import RunPlan
 
 if TYPE_CHECKING:
     from raynas.data.batch import Batch
+    from raynas.spaces.costs import MetricCosts
     from raynas.parallel.config import ScoreConfig
     from raynas.spaces.base import SearchSpace
 
@@ -33,31 +34,47 @@ log = logging.getLogger(__name__)
 
 #: ``(done_archs, total_archs, archs_per_s, eta_s)``
 ProgressCallback = Callable[[int, int, float | None, float | None], None]
-#: called once, after the run's first scored arch, with the projected cost of the rest
+#: called with the projected cost of the run: before the first arch (from the space's measured metric costs, when it
+#: has them) and once more after the run's first scored arch (measured)
 EstimateCallback = Callable[["CostEstimate"], None]
+
+#: a run projected to take longer than this gets a warning saying how to cut it (it is never blocked)
+LONG_RUN_S = 3600.0
 
 
 def format_seconds(s: float) -> str:
-    """A duration for people: ``0.01 s``, ``4 s``, ``12.5 s``, ``3.2 min``, ``5.1 h`` (never ``0 s`` for a
-    positive duration: small values keep their significant digits)."""
+    """A duration for people: ``0.01 s``, ``4 s``, ``12.5 s``, ``3.2 min``, ``5.1 h``, ``5.2 days`` (never ``0 s``
+    for a positive duration: small values keep their significant digits; days from 48 h)."""
     if s < 60:
         return f"{s:.3g} s"
     if s < 3600:
         return f"{s / 60:.3g} min"
-    return f"{s / 3600:.3g} h"
+    if s < 48 * 3600:
+        return f"{s / 3600:.3g} h"
+    return f"{s / 86400:.3g} days"
 
 
 @dataclass(frozen=True)
 class CostEstimate:
-    """What the rest of a run will cost, measured on its first scored arch.
+    """What (the rest of) a run will cost.
 
-    ``per_metric_s``: seconds each metric took on that arch (the ``seconds`` column of its rows);
-    ``archs_left``: archs still to score after it; ``workers``: how many score in parallel.
+    ``per_metric_s``: seconds per arch of each metric; ``archs_left``: archs still to score; ``workers``: how many
+    score in parallel. ``source``: where ``per_metric_s`` comes from, when not measured by this run: a space's
+    stored metric costs (:func:`prior_estimate`, before any arch is scored); empty: the seconds each metric took
+    on the run's first scored arch (the ``seconds`` column of its rows). ``unknown``: metrics without a stored
+    cost (not counted in a prior estimate).
     """
 
     per_metric_s: dict[str, float]
     archs_left: int
     workers: int
+    source: str = ""
+    unknown: tuple[str, ...] = ()
+
+    @property
+    def measured(self) -> bool:
+        """True for the estimate measured on this run's first arch, False for one made before scoring."""
+        return not self.source
 
     @property
     def s_per_arch(self) -> float:
@@ -67,13 +84,67 @@ class CostEstimate:
     def projected_s(self) -> float:
         return self.s_per_arch * self.archs_left / max(1, self.workers)
 
+    def slowest(self, n: int = 3) -> list[tuple[str, float]]:
+        """The ``n`` most expensive metrics, slowest first."""
+        return sorted(self.per_metric_s.items(), key=lambda kv: (-kv[1], kv[0]))[:n]
+
+    def _workers(self) -> str:
+        return f"{self.workers} worker{'s' if self.workers != 1 else ''}"
+
     def describe(self) -> str:
-        """``estimated s/arch per metric: ntk_cond 81.2, ... (total 308 s/arch); projected ...``, slowest first."""
-        items = sorted(self.per_metric_s.items(), key=lambda kv: (-kv[1], kv[0]))
-        per = ", ".join(f"{m} {v:.3g}" for m, v in items)
-        workers = f"{self.workers} worker{'s' if self.workers != 1 else ''}"
-        return (f"estimated s/arch per metric: {per} (total {self.s_per_arch:.3g} s/arch); projected "
-                f"{format_seconds(self.projected_s)} for the {self.archs_left} archs left on {workers}")
+        """Measured: ``estimated s/arch per metric: ntk_cond 81.2, ... (total 308 s/arch); projected ...``, slowest
+        first. Before scoring: ``estimated 431 s per arch x 3 archs / 1 worker = ~21.6 min (from SOURCE);
+        slowest: vkdnw 53 s, ...``."""
+        if self.measured:
+            per = ", ".join(f"{m} {v:.3g}" for m, v in self.slowest(len(self.per_metric_s)))
+            return (f"estimated s/arch per metric: {per} (total {self.s_per_arch:.3g} s/arch); projected "
+                    f"{format_seconds(self.projected_s)} for the {self.archs_left} archs left on {self._workers()}")
+        text = (f"estimated {self.s_per_arch:.3g} s per arch x {self.archs_left} arch"
+                f"{'s' if self.archs_left != 1 else ''} / {self._workers()} = ~{format_seconds(self.projected_s)} "
+                f"(from {self.source})")
+        if self.per_metric_s:
+            text += "; slowest: " + ", ".join(f"{m} {format_seconds(v)}" for m, v in self.slowest())
+        if self.unknown:
+            text += f"; not counted (no stored cost): {', '.join(self.unknown)}"
+        return text
+
+    def warning(self, limit_s: float = LONG_RUN_S) -> str | None:
+        """A warning when the run is projected past ``limit_s`` (default an hour), saying how to cut it; None
+        otherwise. Only a warning: the run goes on (scripts and CI have no one to answer a prompt)."""
+        if self.projected_s <= limit_s:
+            return None
+        slow = ", ".join(f"{m} {format_seconds(v)}/arch" for m, v in self.slowest())
+        return (f"this run is projected to take ~{format_seconds(self.projected_s)} ({self.archs_left} archs at "
+                f"{format_seconds(self.s_per_arch)} each on {self._workers()}), more than "
+                f"{format_seconds(limit_s)}; it goes on. To cut it: fewer metrics (--metrics a,b,...; the slowest "
+                f"here: {slow}), a smaller --sample, or more workers (--workers N on more cores, --gpus-per-worker "
+                "with GPUs, --address of a Ray cluster)")
+
+
+def prior_estimate(costs: "MetricCosts | None", metrics: list[str], archs: int, workers: int,
+                   sizes: Mapping[str, float]) -> CostEstimate | None:
+    """The cost of scoring ``archs`` archs with ``metrics`` on ``workers`` workers, from a space's measured metric
+    costs (:class:`raynas.spaces.costs.MetricCosts`) scaled to the run's ``sizes`` (``batch_size``,
+    ``image_size``, ``C``, ``N``, ...); None when there is nothing to estimate (no table, no arch to score, or no
+    metric of ``metrics`` in the table). Pure: no clock, no model."""
+    if costs is None or archs <= 0:
+        return None
+    per = costs.per_metric(metrics, sizes)
+    if not per:
+        return None
+    unknown = tuple(m for m in metrics if m not in per)
+    source = f"{costs.source}, {costs.sizes_note(sizes)}"
+    return CostEstimate(per, archs, max(1, workers), source=source, unknown=unknown)
+
+
+def announce(estimate: CostEstimate | None, callback: EstimateCallback | None) -> None:
+    """Report an estimate made before scoring (:meth:`RunState.prior_estimate`): logged, and given to
+    ``callback``; None: nothing to report."""
+    if estimate is None:
+        return
+    log.info("%s", estimate.describe())
+    if callback is not None:
+        callback(estimate)
 
 
 class Tracker:
@@ -157,6 +228,16 @@ class RunState:
     def tracker(self, callback: ProgressCallback | None, estimate_callback: EstimateCallback | None = None,
                 workers: int = 1) -> Tracker:
         return Tracker(len(self.ids), len(self.ids) - self.todo_archs, callback, estimate_callback, workers)
+
+    def prior_estimate(self, workers: int) -> CostEstimate | None:
+        """What scoring the missing archs on ``workers`` workers will cost, from the space's measured metric costs
+        (:func:`prior_estimate`), before anything is scored; None when the space has no such table."""
+        from raynas.spaces.costs import metric_costs
+
+        sizes = {"batch_size": self.cfg.batch_size, "image_size": self.cfg.image_size, **{
+            k: v for k, v in self.cfg.space_kwargs.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}}
+        metrics = sorted({m for s in self.todo for m in (s.metrics or self.metrics)}, key=self.metrics.index)
+        return prior_estimate(metric_costs(self.space.name), metrics, self.todo_archs, workers, sizes)
 
     def write(self, shard: Shard, table: pa.Table, failed: bool = False) -> None:
         """Atomically write ``shard``'s rows, minus any already stored key (so keys never duplicate)."""

@@ -99,6 +99,7 @@ def iter_scored(
     space_kwargs: Mapping[str, Any] | None = None,
     to_table: ToTable | None = None,
     arch_batch: int = 1,
+    on_metric: Callable[[tuple[str, ...], int, int], None] | None = None,
 ) -> Iterator[tuple[int, pa.Table]]:
     """:func:`score_ids` one arch at a time: yields ``(arch_index, rows)`` as soon as each arch is scored (the
     unit of progress, and of what an interrupted run keeps). Unknown metric names raise (the engine's
@@ -132,7 +133,7 @@ def iter_scored(
             thin = _factory(space, arch, batch.num_classes, {**kwargs, **thin_kw}) if thin_kw else None
             # fused: one build and shared passes per arch; values equal the unfused path (tests/metrics/test_fused.py)
             results = compute_metrics(factory, batch, names, device=device, seed=seed, thin_factory=thin,
-                                       fused=True)
+                                       fused=True, on_metric=on_metric)
         except UnknownNameError:
             raise
         except Exception as exc:  # noqa: BLE001 - a broken arch becomes error rows, the run goes on

@@ -3,7 +3,8 @@
 Registry entries are factories ``(**kwargs) -> SearchSpace``; each space module registers its own with
 ``SPACES.add(name, factory)`` when imported. Modules listed in ``_SPACE_MODULES`` are imported here if
 their file exists (so a space can be added without touching this file's logic). A space with a tabular
-benchmark registers it beside itself (:mod:`raynas.spaces.benchmarks`, e.g. ``nb201_benchmark``).
+benchmark registers it beside itself (:mod:`raynas.spaces.benchmarks`, e.g. ``nb201_benchmark``), and so do measured
+metric costs (:mod:`raynas.spaces.costs`, e.g. ``nb201_costs``).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from raynas.spaces.benchmarks import Benchmark, benchmark_for_space, create_benc
 
 SPACES: Registry[Callable[..., SearchSpace]] = Registry("space")
 
-_SPACE_MODULES = ("nb201", "nb201_benchmark", "darts", "nb101", "nb101_benchmark")
+_SPACE_MODULES = ("nb201", "nb201_benchmark", "nb201_costs", "darts", "nb101", "nb101_benchmark")
 
 #: the space a run uses when none is named (configs, CLI, Python API)
 DEFAULT_SPACE = "nb201"
