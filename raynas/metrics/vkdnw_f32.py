@@ -34,7 +34,7 @@ def vkdnw_f32(model: nn.Module, batch: Batch) -> float:
     backward passes of the batch where that is exact, not by the authors' ``vmap(jacrev)`` over samples. In float32
     the two constructions sum the same products in another order: each Jacobian stands from the float64 one by
     float32 rounding (measured 2e-7..5e-7 of its largest entry, both alike, and 1e-7..4e-7 from each other on
-    NB201 and DARTS networks; ``tests/metrics/test_vkdnw_fast.py``), and
+    NAS-Bench-201 and DARTS networks; ``tests/metrics/test_vkdnw_fast.py``), and
     the value moves within what float32 resolves of the deciles (their small singular values are rounding noise,
     as between one and two threads), not beyond. Where the per-class path does not apply the authors' construction
     runs, as before.

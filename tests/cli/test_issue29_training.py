@@ -77,9 +77,8 @@ def test_search_robot_sets_the_training_by_flags_and_shows_each_epoch(
     bar = captured.err.replace("\r", "\n")
     assert re.search(r"query=arch \d+ epoch 1/2, val acc [\d.]+%", bar), bar[-2000:]
     assert re.search(r"query=arch \d+ epoch 2/2", bar), bar[-2000:]
-    # true rates: two short trainings never read as more than a few steps per second
-    rates = [float(r) for r in re.findall(r"([\d.]+)step/s", bar)]
-    assert all(r < 20 for r in rates), rates
+    # the rate itself is checked without a clock in test_progress_rate_counts_only_the_phase (a bound on a
+    # measured rate here would hold on some machines only)
 
 
 def test_training_flags_need_the_training_oracle(scored: Path, tmp_path: Path,
