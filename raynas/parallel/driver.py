@@ -53,8 +53,12 @@ STALL_TIMEOUT_S = 600.0
 #: longest single ``ray.wait`` of the driver loop (stall checks and shard deadlines run between waits)
 POLL_S = 10.0
 
-#: pings in a row a restarting actor may answer "unavailable" before it counts as one that cannot start
-MAX_UNAVAILABLE_PINGS = 3
+#: how long a restarting actor (a deadline or a crash killed its incarnation) may keep answering "unavailable"
+#: before it counts as one that cannot start. A time, not a count of pings: Ray answers each ping of a restarting
+#: actor after about 2 s, and a restart takes 20-40 s on a busy 2-core machine (a fresh process imports torch),
+#: so 3 pings replaced healthy actors there and, after ``workers * (max_retries + 1)`` replacements, stopped the
+#: run with "scoring actors keep dying"
+RESTART_TIMEOUT_S = 300.0
 
 #: after the last shard, how long to wait for actors still starting (only to report where they ran)
 PING_GRACE_S = 10.0
@@ -67,7 +71,7 @@ class _Slot:
     actor: Any
     state: str = "starting"
     info: dict[str, Any] | None = None
-    unavailable: int = 0  # consecutive pings answered "actor unavailable" (restarting)
+    restarting_since: float | None = None  # monotonic time of the first "actor unavailable" answer in a row
 
 
 def run_scoring(cfg: ScoreConfig, progress_callback: ProgressCallback | None = None,
@@ -311,16 +315,18 @@ class _Pool:
         try:
             slot.info = ray.get(ref)
             slot.state = "idle"
-            slot.unavailable = 0
+            slot.restarting_since = None
         except rex.ActorUnavailableError as exc:
-            # Restarting (e.g. the ping went to the incarnation a deadline just killed): ask the new one, a few
-            # times, before counting it as an actor that cannot start.
-            slot.unavailable += 1
-            if slot.unavailable <= MAX_UNAVAILABLE_PINGS:
+            # Restarting (e.g. the ping went to the incarnation a deadline just killed): ask the new one again
+            # until it answers, for up to RESTART_TIMEOUT_S, before counting it as an actor that cannot start.
+            now = time.monotonic()
+            if slot.restarting_since is None:
+                slot.restarting_since = now
+            if now - slot.restarting_since <= RESTART_TIMEOUT_S:
                 log.info("actor restarting (%s); asking again", one_line(exc, remote=True))
                 self._start(slot, fresh=False)
                 return
-            slot.unavailable = 0
+            slot.restarting_since = None
             self._replace(slot, exc)
         except rex.RayTaskError as exc:
             if isinstance(getattr(exc, "cause", None), RaynasError):
