@@ -63,6 +63,9 @@ def attach(address: str | None = None, *, num_cpus: float | None = None, num_gpu
     """
     if ray.is_initialized():
         return False
+    # Ray announces at WARNING that token authentication is on (its default, nothing to act on) on every start;
+    # quiet unless something is wrong: only its errors pass
+    logging.getLogger("ray._private.authentication.authentication_token_setup").setLevel(logging.ERROR)
     try:
         if address:
             ray.init(address=address, log_to_driver=False, **init)
