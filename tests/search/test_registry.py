@@ -13,6 +13,7 @@ import pytest
 import raynas.api
 import raynas.pruning.run as tenas_run
 import raynas.search.hnas_run as hnas_run
+import raynas.search.linucb_run as linucb_run
 import raynas.search.runner as runner
 from raynas.cli.main import main
 from raynas.errors import ConfigError, UnknownNameError
@@ -22,8 +23,9 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def test_names_and_entries():
-    assert SEARCHES.names() == ["hnas", "robot", "tenas", "zero-shot"]
+    assert SEARCHES.names() == ["hnas", "linucb", "robot", "tenas", "zero-shot"]
     for name, cls, run in (("robot", runner.RobotSearchConfig, runner.run_robot_search),
+                           ("linucb", linucb_run.LinUCBSearchConfig, linucb_run.run_linucb_search),
                            ("hnas", hnas_run.HNASSearchConfig, hnas_run.run_hnas_search),
                            ("tenas", tenas_run.TenasConfig, tenas_run.run_tenas_search)):
         entry = get_search(name)
@@ -34,7 +36,7 @@ def test_names_and_entries():
 def test_unknown_name_lists_close_matches():
     with pytest.raises(UnknownNameError, match="did you mean 'robot'") as e:
         get_search("robto")
-    assert e.value.known == ["hnas", "robot", "tenas", "zero-shot"]
+    assert e.value.known == ["hnas", "linucb", "robot", "tenas", "zero-shot"]
     with pytest.raises(UnknownNameError, match="search method"):
         raynas.api.search("bogus", "out")
 
