@@ -269,6 +269,11 @@ class RunState:
             outcome = "failed"
             problem = f"no successful row: all {sum(rows.values())} rows scored are " + ", ".join(
                 f"{n} {st}" for st, n in rows.items() if n)
+            if self.cfg.resume:  # say what the run holds besides the rows this call scored
+                held = status_counts(self.store.read(["status"]))
+                problem = (f"this resume stored no successful row: all {sum(rows.values())} rows it scored are "
+                           + ", ".join(f"{n} {st}" for st, n in rows.items() if n)
+                           + f"; the run holds {int(held.get('ok', 0))} ok rows in all")
         elif rows["error"] or rows["oom"]:
             outcome = "partial"
             problem = f"{rows['error']} error and {rows['oom']} oom rows (of {sum(rows.values())})"

@@ -274,3 +274,16 @@ def test_local_ray_is_started_for_the_workers_the_machine_can_run(monkeypatch: p
     assert driver._init_ray(ScoreConfig(out="x", sample=1, workers=100000)) is True
     (kw,) = calls
     assert kw["num_cpus"] == 2 and kw["num_gpus"] is None
+
+
+def test_a_failed_resume_says_what_the_run_holds(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 29 item 9: a resume whose rows all fail said "no successful row" while the run held ok rows."""
+    _break_engine(monkeypatch, which={2})
+    first = run_scoring_from_dict(tiny_score_config(tmp_path, sample=3))
+    assert first["outcome"] == "partial" and first["rows"]["ok"] == 6
+    monkeypatch.undo()
+    _break_engine(monkeypatch)  # the failed arch fails again on resume
+    again = run_scoring_from_dict(tiny_score_config(tmp_path, sample=3, resume=True))
+    assert again["outcome"] == "failed"
+    assert again["problem"] == ("this resume stored no successful row: all 3 rows it scored are 3 error; "
+                                "the run holds 6 ok rows in all")
