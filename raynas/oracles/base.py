@@ -85,28 +85,32 @@ class BenchmarkTableOracle:
         idx = table.column(0).to_numpy().astype(np.int64)
         if len(idx) == 0 or idx.min() < 0:
             raise OracleError(f"{self.path}: empty table or negative {b.index_column}")
-        n = int(idx.max()) + 1
-        # Dense arrays indexed by arch_index; NaN marks indices absent from the table.
-        self._q, self._c, self._f = (np.full(n, np.nan) for _ in range(3))
-        for arr, pos in ((self._q, 1), (self._c, 2), (self._f, 3)):
-            arr[idx] = table.column(pos).to_numpy(zero_copy_only=False).astype(np.float64)
-        self._known = np.zeros(n, dtype=bool)
-        self._known[idx] = True
+        # Arrays sorted by arch_index, looked up by binary search: a sample of a huge space (DARTS indices reach
+        # 1e18) holds few archs at far-apart indices, where a dense array would not fit in memory. For a repeated
+        # index the last row wins.
+        order = np.argsort(idx, kind="stable")
+        keep = np.r_[idx[order][1:] != idx[order][:-1], True]
+        self._idx = idx[order][keep]
+        self._q, self._c, self._f = (
+            table.column(pos).to_numpy(zero_copy_only=False).astype(np.float64)[order][keep] for pos in (1, 2, 3))
         #: what ``query`` / ``final`` measure (search results and plots name their values with these)
         self.query_label = b.label(query_column)
         self.final_label = b.label(final_column)
 
     def __len__(self) -> int:
-        return int(self._known.sum())
+        return len(self._idx)
 
     def _check(self, arch_index: int) -> int:
+        """The row of ``arch_index`` in the sorted arrays."""
         try:
             i = int(arch_index)
         except (TypeError, ValueError):
             raise OracleError(f"architecture index must be an integer, got {arch_index!r}") from None
-        if not (0 <= i < len(self._known)) or not self._known[i]:
-            raise OracleError(f"architecture {arch_index} is not in {self.path.name}")
-        return i
+        pos = int(np.searchsorted(self._idx, i)) if 0 <= i <= np.iinfo(np.int64).max else len(self._idx)
+        if pos >= len(self._idx) or int(self._idx[pos]) != i:
+            raise OracleError(f"architecture {arch_index} is not in {self.path.name} "
+                              f"(the {self.benchmark.title} table, {len(self._idx):,} archs)")
+        return pos
 
     def query(self, arch_index: int) -> QueryResult:
         i = self._check(arch_index)

@@ -19,7 +19,7 @@ from raynas.spaces.benchmarks import Benchmark, benchmark_for_space, create_benc
 
 SPACES: Registry[Callable[..., SearchSpace]] = Registry("space")
 
-_SPACE_MODULES = ("nb201", "nb201_benchmark", "nb201_costs", "darts", "nb101", "nb101_benchmark")
+_SPACE_MODULES = ("nb201", "nb201_benchmark", "nb201_costs", "darts", "nb101", "nb101_benchmark", "nbsz")
 
 #: the space a run uses when none is named (configs, CLI, Python API)
 DEFAULT_SPACE = "nb201"

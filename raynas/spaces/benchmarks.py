@@ -86,6 +86,9 @@ class Benchmark:
         index_column: the column holding the architecture index.
         obtain: how a user makes the table when it is absent (a command or a function to run), named in the
             error of a read that finds no file and by ``raynas list benchmarks``.
+        sample: the table holds a sample of the space (e.g. NAS-Bench-Suite-Zero's, :mod:`raynas.spaces.nbsz`),
+            not all of it: never the space's default benchmark (:func:`benchmark_for_space` skips it), so a
+            space may have one full benchmark and any number of samples, each named explicitly.
     """
 
     name: str
@@ -103,6 +106,7 @@ class Benchmark:
     published_source: str = ""
     index_column: str = "arch_index"
     obtain: str = ""
+    sample: bool = False
 
     def __post_init__(self) -> None:
         for key in ("name", "space", "title", "relpath", "query_column", "cost_column", "index_column"):
@@ -247,10 +251,11 @@ _HOOKS: list[Callable[[Benchmark], None]] = []
 
 
 def register_benchmark(benchmark: Benchmark) -> Benchmark:
-    """Register ``benchmark`` (one per space, so a space's ground truth is unambiguous) and tell subscribers."""
+    """Register ``benchmark`` (one per space, so a space's ground truth is unambiguous, plus any number of
+    samples) and tell subscribers."""
     if not isinstance(benchmark, Benchmark):
         raise ConfigError(f"register_benchmark needs a Benchmark, got {type(benchmark).__name__}")
-    other = benchmark_for_space(benchmark.space)
+    other = None if benchmark.sample else benchmark_for_space(benchmark.space)
     if other is not None:
         raise ConfigError(f"space {benchmark.space!r} already has benchmark {other.name!r}; "
                           f"cannot register {benchmark.name!r} for it too")
@@ -273,10 +278,11 @@ def create_benchmark(name: str) -> Benchmark:
 
 
 def benchmark_for_space(space_name: str) -> Benchmark | None:
-    """The benchmark of space ``space_name``, or None when that space has no ground-truth table."""
+    """The benchmark of space ``space_name``, or None when that space has no ground-truth table (samples,
+    :attr:`Benchmark.sample`, are never a space's benchmark)."""
     for name in BENCHMARKS.names():
         b = BENCHMARKS.get(name)
-        if b.space == space_name:
+        if b.space == space_name and not b.sample:
             return b
     return None
 

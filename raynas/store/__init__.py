@@ -7,14 +7,17 @@ The store sits at the bottom of raynas (it imports only ``raynas.errors``, ``ray
 scoring plan, with :func:`raynas.parallel.open_run`. ``store.completeness()`` (a frozen
 :class:`RunCompleteness`) says whether a run is complete; ``store.require_complete(action)`` raises
 :class:`~raynas.errors.StoreError` if not. Paths come from :class:`RunLayout` and :class:`SearchDir`.
+Published score tables (``nbsz:<space>:cifar10``, :mod:`raynas.store.published`) are read-only pools:
+:func:`is_published`, :func:`read_published`; both they and runs are a :class:`ScoreReader`.
 """
 
 from raynas.store.atomic import atomic_write, read_json, write_bytes, write_json, write_parquet
-from raynas.store.base import BACKENDS, DEFAULT_BACKEND, Store, open_store
+from raynas.store.base import BACKENDS, DEFAULT_BACKEND, ScoreReader, Store, open_store
 from raynas.store.keys import KEY_FIELDS, RowKey, row_keys
 from raynas.store.claim import LOCK_FILE, DirClaim, DirectoryBusyError
 from raynas.store.layout import ReportDir, RunLayout, find_runs, stored_summary
 from raynas.store.plan import Planner, RunPlan
+from raynas.store.published import PublishedScores, is_published, read_published, read_published_target
 from raynas.store.runs import check_runs, read_one_run, read_scores_wide, split_runs, stored_space
 from raynas.store.schema import (
     COLUMNS,
@@ -55,11 +58,13 @@ __all__ = [
     "VOLATILE_KEYS",
     "WIDE_ID_COLUMNS",
     "Planner",
+    "PublishedScores",
     "ReportDir",
     "RowKey",
     "RunCompleteness",
     "RunLayout",
     "RunPlan",
+    "ScoreReader",
     "ScoreStore",
     "SearchDir",
     "Store",
@@ -69,10 +74,13 @@ __all__ = [
     "config_identity",
     "empty_table",
     "find_runs",
+    "is_published",
     "open_store",
     "prepare_search",
     "read_json",
     "read_one_run",
+    "read_published",
+    "read_published_target",
     "read_scores_wide",
     "relabel_nonfinite",
     "results_to_table",

@@ -52,6 +52,16 @@ class Store(Protocol):
     def export_wide(self, fmt: str = "csv", path: str | Path | None = None) -> Path: ...
 
 
+@runtime_checkable
+class ScoreReader(Protocol):
+    """What a search reads from a pool's source: its wide table and its config. A score run (every
+    :class:`Store`) is one, and so is a published table (:class:`raynas.store.published.PublishedScores`,
+    read-only: nothing to write, resume or verify)."""
+
+    def read_wide(self) -> pa.Table: ...
+    def load_config(self) -> dict[str, Any] | None: ...
+
+
 #: ``factory(run_dir, planner=None) -> Store`` by backend name
 BACKENDS: Registry[Callable[..., Store]] = Registry("store backend")
 BACKENDS.add("parquet", ScoreStore)
