@@ -2,7 +2,8 @@
 
 Registry entries are factories ``(**kwargs) -> SearchSpace``; each space module registers its own with
 ``SPACES.add(name, factory)`` when imported. Modules listed in ``_SPACE_MODULES`` are imported here if
-their file exists (so a space can be added without touching this file's logic). A space with a tabular
+their file, or their package (a directory with ``__init__.py``, e.g. ``tnb101/``), exists (so a space can be
+added without touching this file's logic). A space with a tabular
 benchmark registers it beside itself (:mod:`raynas.spaces.benchmarks`, e.g. ``nb201_benchmark``), and so do measured
 metric costs (:mod:`raynas.spaces.costs`, e.g. ``nb201_costs``).
 """
@@ -19,7 +20,7 @@ from raynas.spaces.benchmarks import Benchmark, benchmark_for_space, create_benc
 
 SPACES: Registry[Callable[..., SearchSpace]] = Registry("space")
 
-_SPACE_MODULES = ("nb201", "nb201_benchmark", "nb201_costs", "darts", "nb101", "nb101_benchmark", "nbsz")
+_SPACE_MODULES = ("nb201", "nb201_benchmark", "nb201_costs", "darts", "nb101", "nb101_benchmark", "tnb101")
 
 #: the space a run uses when none is named (configs, CLI, Python API)
 DEFAULT_SPACE = "nb201"
@@ -38,7 +39,8 @@ def list_spaces() -> list[str]:
 
 
 for _name in _SPACE_MODULES:
-    if (Path(__file__).parent / f"{_name}.py").is_file():
+    _here = Path(__file__).parent
+    if (_here / f"{_name}.py").is_file() or (_here / _name / "__init__.py").is_file():
         importlib.import_module(f"{__name__}.{_name}")
 
 __all__ = [
