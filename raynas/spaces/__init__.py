@@ -20,7 +20,7 @@ from raynas.spaces.benchmarks import Benchmark, benchmark_for_space, create_benc
 
 SPACES: Registry[Callable[..., SearchSpace]] = Registry("space")
 
-_SPACE_MODULES = ("nb201", "nb201_benchmark", "nb201_costs", "darts", "nb101", "nb101_benchmark", "tnb101")
+_SPACE_MODULES = ("nb201", "nb201_benchmark", "nb201_costs", "darts", "nb101", "nb101_benchmark", "nbsz", "tnb101")
 
 #: the space a run uses when none is named (configs, CLI, Python API)
 DEFAULT_SPACE = "nb201"
