@@ -23,6 +23,8 @@ if TYPE_CHECKING:
     import torch
     import torch.nn as nn
 
+    from raynas.tasks import Task
+
 log = logging.getLogger(__name__)
 
 
@@ -84,10 +86,12 @@ class NetworkSize:
 
 
 class Trainer:
-    """Trains ``model`` on ``(x_train [N,C,H,W], y_train [N])``, evaluates on ``(x_val, y_val)``.
+    """Trains ``model`` on ``(x_train [N,C,H,W], y_train [N, *target_shape])``, evaluates on ``(x_val, y_val)``.
 
-    The cosine schedule is defined over ``cfg.epochs`` so stopping early (ASHA) trains the same prefix of
-    the full schedule a longer trial would have run.
+    The loss is the task's (:meth:`raynas.tasks.Task.loss_fn`; without a task, or for a class task, the mean
+    cross-entropy against labels ``[N]``, :func:`raynas.tasks.cross_entropy_loss`). The cosine schedule is defined
+    over ``cfg.epochs`` so stopping early (ASHA) trains the same prefix of the full schedule a longer trial would
+    have run.
     """
 
     def __init__(
@@ -97,9 +101,14 @@ class Trainer:
         val: tuple[torch.Tensor, torch.Tensor],
         cfg: TrainConfig,
         device: torch.device | str = "cpu",
+        task: Task | None = None,
     ):
         import torch
 
+        from raynas.tasks import cross_entropy_loss
+
+        self.task = task
+        self.loss_fn = task.loss_fn if task is not None else cross_entropy_loss
         self.cfg = cfg
         self.device = torch.device(device)
         self.model = model.to(self.device)
@@ -120,7 +129,6 @@ class Trainer:
     def train_epoch(self) -> float:
         """One pass over the training set in a seeded order; returns the mean training loss."""
         import torch
-        import torch.nn.functional as F
 
         self.model.train()
         perm = torch.randperm(len(self.x_train), generator=self.gen)
@@ -131,7 +139,7 @@ class Trainer:
                 continue
             x = self.x_train[idx].to(self.device, non_blocking=True)
             y = self.y_train[idx].to(self.device, non_blocking=True)
-            loss = F.cross_entropy(self.model(x), y)
+            loss = self.loss_fn(self.model(x), y)
             self.opt.zero_grad(set_to_none=True)
             loss.backward()
             self.opt.step()
@@ -142,10 +150,19 @@ class Trainer:
         return float(total / max(count, 1))
 
     def evaluate(self) -> float:
-        """Validation accuracy in percent."""
+        """Validation accuracy in percent (class tasks); for another task the negative mean task loss over the
+        validation set (higher is better; a task's published metric, e.g. SSIM, is the benchmark's, not this)."""
         import torch
 
         self.model.eval()
+        if self.task is not None and not self.task.is_class:
+            with torch.no_grad():
+                total = torch.zeros((), device=self.device)
+                for start in range(0, len(self.x_val), 512):
+                    x = self.x_val[start : start + 512].to(self.device)
+                    y = self.y_val[start : start + 512].to(self.device)
+                    total += self.loss_fn(self.model(x), y) * len(x)
+            return -float(total) / max(len(self.x_val), 1)
         with torch.no_grad():
             correct = torch.zeros((), device=self.device)
             for start in range(0, len(self.x_val), 512):
@@ -186,13 +203,15 @@ def train_and_evaluate(
     device: torch.device | str = "cpu",
     epochs: int | None = None,
     on_epoch: Callable[[int, int, float], None] | None = None,
+    task: Task | None = None,
 ) -> list[float]:
     """Train for ``epochs`` (default ``cfg.epochs``) and return validation accuracy (%) after each epoch;
-    ``on_epoch(epoch, epochs, val_acc)`` is called after each one (progress of a long training)."""
+    ``on_epoch(epoch, epochs, val_acc)`` is called after each one (progress of a long training). ``task``: the
+    loss and validation of :class:`Trainer` (None: classification)."""
     import torch
 
     torch.manual_seed(cfg.seed)
-    trainer = Trainer(model_factory(), train, val, cfg, device)
+    trainer = Trainer(model_factory(), train, val, cfg, device, task=task)
     accs: list[float] = []
     total = epochs or cfg.epochs
     for _ in range(total):

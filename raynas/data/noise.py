@@ -1,4 +1,4 @@
-"""Gaussian-noise "data": standard normal images and uniformly random labels.
+"""Gaussian-noise "data": standard normal images and uniformly random labels (or targets of any task).
 
 Useful as a data-independent control (a proxy that ranks as well on noise does not use the data) and for
 tests; it needs no files. Inputs are already zero-mean unit-variance, so no normalisation is applied.
@@ -10,6 +10,7 @@ import torch
 
 from raynas.data.batch import Batch
 from raynas.errors import DataError
+from raynas.tasks import Task
 
 DEFAULT_CLASSES = 10
 
@@ -30,8 +31,49 @@ def noise_tensors(n: int, size: int = 32, num_classes: int = DEFAULT_CLASSES, se
     return x, y
 
 
+def noise_targets(task: Task, n: int, generator: torch.Generator) -> torch.Tensor:
+    """Random targets ``[n, *task.target_shape]`` of ``task``'s kind, drawn from ``generator``.
+
+    Class and pixel-class targets are uniform integers on ``[0, num_classes)`` (int64); class-probability targets
+    the softmax of standard normal draws; regression and image targets are standard normal (float32).
+
+    Args:
+        task: the task whose targets to draw.
+        n: the batch size.
+        generator: the CPU generator to draw from (after the inputs, so the inputs do not depend on the task).
+    Returns:
+        ``[n, *task.target_shape]``.
+    """
+    shape = (n, *task.target_shape)
+    if task.target_kind == "class_probs":  # a probability vector per sample: softmax of normal draws
+        return torch.softmax(torch.randn(shape, generator=generator), dim=1)
+    if task.integer_targets:
+        return torch.randint(int(task.num_classes), shape, generator=generator, dtype=torch.int64)  # type: ignore[arg-type]
+    return torch.randn(shape, generator=generator)
+
+
 def noise_batch(batch_size: int = 64, size: int = 32, num_classes: int = DEFAULT_CLASSES, seed: int = 0,
-                name: str | None = None) -> Batch:
-    """A :class:`Batch` of Gaussian noise (see :func:`noise_tensors`)."""
-    x, y = noise_tensors(batch_size, size, num_classes, seed)
-    return Batch(x, y, num_classes, name or f"noise:{num_classes}:seed={seed}:n={batch_size}")
+                name: str | None = None, task: Task | None = None) -> Batch:
+    """A :class:`Batch` of Gaussian noise (see :func:`noise_tensors`), for classification or any ``task``.
+
+    Args:
+        batch_size: ``B``.
+        size: the image side of the inputs ``[B, 3, size, size]``.
+        num_classes: classes of the default classification task (ignored when ``task`` is given).
+        seed: seeds the one CPU generator that draws the inputs, then the targets.
+        name: the batch's description (default ``noise:<classes or task>:seed=..:n=..``).
+        task: None: classification with ``num_classes`` (the batch this function always made, same draws). A
+            task: the same input images, then targets of that task's kind and shape (:func:`noise_targets`).
+    Returns:
+        the batch.
+    """
+    if task is None or task.is_class:
+        k = num_classes if task is None else int(task.num_classes)  # type: ignore[arg-type]
+        x, y = noise_tensors(batch_size, size, k, seed)
+        return Batch(x, y, k, name or f"noise:{k}:seed={seed}:n={batch_size}", task=task)
+    if batch_size < 1 or size < 1:
+        raise DataError(f"noise needs n, size >= 1, got n={batch_size}, size={size}")
+    g = torch.Generator().manual_seed(int(seed))
+    x = torch.randn(batch_size, 3, size, size, generator=g)
+    t = noise_targets(task, batch_size, g)
+    return Batch.for_task(x, t, task, name or f"noise:{task.name}:seed={seed}:n={batch_size}")

@@ -30,6 +30,7 @@ from raynas.errors import MetricError
 #: the registration shared by the three feature terms (each module adds its name and its ``reduce``): one AZ pass
 #: of the fused engine, a Gaussian input instead of the batch, the authors' file
 AZ_FEATURE_METRIC: dict[str, object] = dict(
+    needs="nothing",
     needs_labels=False,
     needs_data=False,
     inputs="gaussian: randn of the batch's shape (AZ-NAS's random input)",

@@ -13,7 +13,7 @@ import torch.nn as nn
 
 from raynas.data.batch import Batch
 from raynas.errors import MetricError
-from raynas.metrics._layers import LayerOutput, cross_entropy, grads_or_zeros, record_outputs, weight_layers
+from raynas.metrics._layers import LayerOutput, grads_or_zeros, record_outputs, task_loss, weight_layers
 
 
 def channel_estimates(acts: list[LayerOutput], grads: list[torch.Tensor]) -> Iterator[tuple[nn.Module, torch.Tensor]]:
@@ -36,5 +36,5 @@ def layer_outputs_and_grads(model: nn.Module, batch: Batch) -> tuple[list[LayerO
     if not layers:
         raise MetricError(f"{type(model).__name__} has no Conv2d/Linear layers to score")
     with record_outputs(layers) as acts:
-        loss = cross_entropy(model, batch)
+        loss = task_loss(model, batch)
     return acts, grads_or_zeros(loss, [a for _, a in acts])

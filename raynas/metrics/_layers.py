@@ -1,4 +1,4 @@
-"""Shared helpers of the zero-cost proxies: which tensors count as "weights", and the CE loss they all use.
+"""Shared helpers of the zero-cost proxies: which tensors count as "weights", and the task loss they all use.
 
 "Weights" throughout the zero-cost metrics (Abdelfattah et al., ICLR 2021) are the ``.weight`` tensors of every
 ``nn.Conv2d`` and ``nn.Linear``: biases, BatchNorm affine parameters and other parameters are excluded.
@@ -11,7 +11,6 @@ from typing import Any, Callable, Iterable, Iterator
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
 from raynas.data.batch import Batch
 from raynas.errors import MetricError
@@ -36,15 +35,22 @@ def layer_weights(model: nn.Module) -> list[torch.Tensor]:
     return weights
 
 
-def cross_entropy(model: nn.Module, batch: Batch) -> torch.Tensor:
-    """Mean cross-entropy of ``model(batch.inputs)`` (logits ``[B, K]``) against ``batch.labels`` (``[B]``).
+def task_loss(model: nn.Module, batch: Batch) -> torch.Tensor:
+    """The batch task's loss of ``model(batch.inputs)`` against ``batch.targets`` (0-dim).
 
-    Mean (not sum) reduction: every gradient-based proxy in this package sees ``dL/dW`` averaged over the batch.
+    Classification: the mean cross-entropy of the logits ``[B, K]`` against ``batch.labels`` ``[B]``, exactly as
+    before the task contract. Any task: :meth:`raynas.tasks.Task.loss_fn` (mean reduction), after
+    :meth:`~raynas.tasks.Task.check_output` checked the output ``[B, *task.output_shape]``. Mean (not sum)
+    reduction: every gradient-based proxy in this package sees ``dL/dW`` averaged over the batch.
     """
-    logits = model(batch.inputs)
-    if logits.dim() != 2:
-        raise MetricError(f"model must return logits [B, K], got shape {tuple(logits.shape)}")
-    return F.cross_entropy(logits, batch.labels)
+    task = batch.task
+    output = model(batch.inputs)
+    task.check_output(output, batch.size)  # type: ignore[union-attr]  # a Batch always has its task
+    return task.loss_fn(output, batch.targets)  # type: ignore[union-attr,arg-type]
+
+
+#: the name every loss-based metric used before the task contract (a classification batch's task loss)
+cross_entropy = task_loss
 
 
 def grads_or_zeros(outputs: torch.Tensor, inputs: list[torch.Tensor], **kwargs: bool) -> list[torch.Tensor]:

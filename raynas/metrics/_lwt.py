@@ -43,7 +43,7 @@ import torch.nn as nn
 
 from raynas.data.batch import Batch
 from raynas.errors import MetricError, NonFiniteError
-from raynas.metrics._layers import cross_entropy
+from raynas.metrics._layers import task_loss
 
 #: SGD iterations of the light-weight training
 STEPS = 50
@@ -150,7 +150,7 @@ def light_weight_train(
     losses: list[torch.Tensor] = []
     for _ in range(steps):
         opt.zero_grad(set_to_none=True)
-        loss = cross_entropy(model, batch)
+        loss = task_loss(model, batch)
         loss.backward()
         opt.step()
         losses.append(loss.detach())

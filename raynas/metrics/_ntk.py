@@ -73,8 +73,13 @@ def weight_params(model: nn.Module) -> list[nn.Parameter]:
 
 
 def logits_of(model: nn.Module, batch: Batch) -> torch.Tensor:
-    """``model(batch.inputs)`` checked to be logits ``[B, K]``."""
+    """``model(batch.inputs)`` checked to be logits ``[B, K]`` (a class task), or the output ``[B, *output_shape]``
+    of the batch's task (the sum-of-outputs NTK of TE-NAS reads any shape)."""
     out = model(batch.inputs)
+    task = batch.task
+    if task is not None and not task.is_class:
+        task.check_output(out, batch.size)
+        return out
     if not isinstance(out, torch.Tensor) or out.dim() != 2 or out.shape[0] != batch.size:
         shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
         raise MetricError(f"NTK metrics need logits of shape [B, K] with B={batch.size}, got {shape}")
@@ -211,15 +216,18 @@ def trace_norm_t(theta: torch.Tensor) -> torch.Tensor:
 
 
 def true_class_logit(logits: torch.Tensor, batch: Batch) -> torch.Tensor:
-    """``[B]``: ``logits[i, y_i]`` (HNAS)."""
+    """``[B]``: ``logits[i, y_i]`` (HNAS); a class task only (``labels`` is None for any other)."""
+    if batch.labels is None or logits.dim() != 2:
+        raise MetricError("the true-class logit needs class labels [B] and logits [B, K]")
     if batch.size and int(batch.labels.max()) >= logits.shape[1]:
         raise MetricError(f"label {int(batch.labels.max())} has no logit: the network outputs {logits.shape[1]}")
     return logits.gather(1, batch.labels.view(-1, 1).to(logits.device)).squeeze(1)
 
 
 def logit_sum(logits: torch.Tensor, batch: Batch) -> torch.Tensor:
-    """``[B]``: ``sum_k logits[i, k]`` (TE-NAS: backward of ``ones_like`` on sample ``i``'s logits)."""
-    return logits.sum(dim=1)
+    """``[B]``: ``sum_k logits[i, k]`` (TE-NAS: backward of ``ones_like`` on sample ``i``'s logits); the sum of
+    every output element of sample ``i`` for a dense output ``[B, ...]`` (another task's head)."""
+    return logits.sum(dim=1) if logits.dim() == 2 else logits.flatten(1).sum(dim=1)
 
 
 #: the Jacobian NTKs (rows from ``B`` backward passes) by shared-quantity name: ``(per-sample output, parameter

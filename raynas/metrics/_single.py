@@ -20,7 +20,8 @@ from raynas.data.batch import Batch
 from raynas.errors import NonFiniteError, RaynasError
 from raynas.metrics._failures import free_device_memory, is_oom, one_line, oom_note
 from raynas.metrics.registry import MetricSpec
-from raynas.store.schema import STATUSES  # the statuses a metric result can carry: the store's one list
+# the statuses a metric result can carry: the store's one list
+from raynas.store.schema import NOT_APPLICABLE, STATUSES
 
 log = logging.getLogger("raynas.metrics.engine")  # the engine's logger, as before the unfused path moved here
 
@@ -36,6 +37,15 @@ class MetricResult:
     error: str
     seconds: float
     device: str
+
+
+def not_applicable_result(spec: MetricSpec, batch: Batch, device: torch.device | str) -> MetricResult | None:
+    """The ``not_applicable`` result of ``spec`` on ``batch``'s task (0 seconds, the reason as its text), or None
+    when the metric applies (see :meth:`MetricSpec.not_applicable`)."""
+    reason = spec.not_applicable(batch.task)
+    if reason is None:
+        return None
+    return MetricResult(spec.name, None, NOT_APPLICABLE, reason, 0.0, str(device))
 
 
 def remove_batchnorm(model: nn.Module) -> nn.Module:
@@ -68,7 +78,14 @@ def run_metric(
     seed: int,
     min_batch: int = 2,
 ) -> MetricResult:
-    """Compute one metric; never raises for metric-level failures (returns a result with a status)."""
+    """Compute one metric; never raises for metric-level failures (returns a result with a status).
+
+    A metric that does not apply to the batch's task (:meth:`MetricSpec.not_applicable`) is not called: its result
+    has status ``not_applicable`` and the reason as its error text.
+    """
+    na = not_applicable_result(spec, batch, device)
+    if na is not None:
+        return na
     sub = batch
     start = time.perf_counter()
     while True:

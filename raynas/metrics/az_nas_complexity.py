@@ -12,6 +12,7 @@ from raynas.metrics.registry import register_metric
 
 @register_metric(
     "az_nas_complexity",
+    needs="nothing",
     needs_labels=False,
     needs_data=False,
     inputs="zeros: one sample of the batch's shape (a count)",

@@ -54,6 +54,7 @@ def das_reduce(shared: Mapping[str, Any], batch: Batch) -> torch.Tensor:
 
 @register_metric(
     "das",
+    needs="nothing",
     needs_labels=False,
     higher_is_better=True,
     reference=DAS_REFERENCE,

@@ -32,6 +32,7 @@ def das_distinguish_reduce(shared: Mapping[str, Any], batch: Batch) -> torch.Ten
 
 @register_metric(
     "das_distinguish",
+    needs="nothing",
     needs_labels=False,
     higher_is_better=True,
     reference=DAS_REFERENCE,

@@ -22,6 +22,7 @@ def das_units_reduce(shared: Mapping[str, Any], batch: Batch) -> float:
 
 @register_metric(
     "das_units",
+    needs="nothing",
     needs_labels=False,
     higher_is_better=True,
     reference=DAS_REFERENCE,

@@ -54,7 +54,9 @@ def compute_metrics(
 
     Args:
         model_factory: builds the freshly initialised network (called once, under ``seed``).
-        batch: the fixed input batch (any device; moved as needed).
+        batch: the fixed input batch (any device; moved as needed) with its task (:attr:`Batch.task`): the
+            loss-based metrics differentiate that task's loss, and a metric that needs class labels gets a
+            ``not_applicable`` result on a batch of another task (never an error).
         names: registered metric names; unknown names raise :class:`UnknownNameError` up front.
         device: where to compute.
         seed: seeds model init and every metric's randomness, so results are reproducible.
@@ -95,8 +97,7 @@ def compute_metrics(
             if channels_last:  # copies keep the memory format (deepcopy clones preserve strides)
                 base = base.to(memory_format=torch.channels_last)
                 thin = thin.to(memory_format=torch.channels_last) if thin is not None else None
-                batch = Batch(batch.inputs.contiguous(memory_format=torch.channels_last), batch.labels,
-                              batch.num_classes, batch.name)
+                batch = batch.with_inputs(batch.inputs.contiguous(memory_format=torch.channels_last))
             done = []
             for k, s in enumerate(todo):
                 if on_metric is not None:

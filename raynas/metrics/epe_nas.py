@@ -71,6 +71,7 @@ def epe_nas_reduce(shared: Mapping[str, Any], batch: Batch) -> torch.Tensor:
 
 @register_metric(
     "epe_nas",
+    needs="labels", needs_why="it groups the input Jacobians by class label",
     needs_labels=True,
     higher_is_better=True,
     pass_kind="loss",

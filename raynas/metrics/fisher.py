@@ -33,6 +33,7 @@ def fisher_reduce(shared: Mapping[str, Any], batch: Batch) -> torch.Tensor:
 
 @register_metric(
     "fisher",
+    needs="loss",
     batchable=True,
     needs_labels=True,
     higher_is_better=True,

@@ -29,6 +29,7 @@ def fisher_channel_reduce(shared: Mapping[str, Any], batch: Batch) -> torch.Tens
 
 @register_metric(
     "fisher_channel",
+    needs="loss",
     needs_labels=True,
     higher_is_better=True,
     pass_kind="loss",

@@ -12,6 +12,7 @@ from raynas.metrics.registry import register_metric
 
 @register_metric(
     "flops",
+    needs="nothing",
     needs_labels=False,
     needs_data=False,
     # eval: a single-sample forward through BatchNorm in train mode can fail ("more than 1 value per channel")

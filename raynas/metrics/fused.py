@@ -8,11 +8,11 @@ Most gradient and activation metrics read different reductions of the *same* qua
 ``"loss"`` pass (train mode, float32, BN kept): one forward with hooks, then
     * ``input_jac`` ``[B, C, H, W]``: ``d(sum of logits)/d inputs`` (jacob_cov; backward w.r.t. the input only,
       graph retained);
-    * ``weight_grads`` / ``weights``: ``dL/dW`` and ``W`` of every Conv2d/Linear weight, ``L`` the mean CE
-      (grad_norm, snip, grasp's ``g``);
+    * ``weight_grads`` / ``weights``: ``dL/dW`` and ``W`` of every Conv2d/Linear weight, ``L`` the batch task's
+      loss (:meth:`raynas.tasks.Task.loss_fn`: the mean CE for classification) (grad_norm, snip, grasp's ``g``);
     * ``fisher``: ``(layer outputs, dL/d outputs)`` of every Conv2d/Linear call (fisher), same backward;
     * ``hvp``: GraSP's ``H g`` (list, or None when ``Hg = 0``). It needs graph-carrying ``dL/dW``: when it is
-      requested the CE backward above runs with ``create_graph=True`` and ``g`` is its detached value, so the
+      requested the loss backward above runs with ``create_graph=True`` and ``g`` is its detached value, so the
       same forward serves the Hessian-vector product (the unfused grasp runs a second forward for it);
     * ``relu_kernel`` ``(K_H [B, B] float64, N_A)`` / ``relu_units`` ``N_A``: ReLU-input sign codes collected by
       pre-hooks during the forward (naswot, das, das_distinguish, das_units).
@@ -36,6 +36,10 @@ Most gradient and activation metrics read different reductions of the *same* qua
 Each metric's ``reduce(shared, batch)`` turns the quantities into its value and must equal its unfused ``fn``
 (both call the same reduction). Values stay 0-dim tensors on the device until one host sync per shared pass.
 
+Tasks: the ``"loss"`` pass reads the network output the batch's task declares (logits ``[B, K]``, a pixel map
+``[B, K, H, W]``, regression values, an image) and differentiates the task's loss; a metric that needs class labels
+(registered ``needs="labels"``) on a batch of another task is not planned: its result is ``not_applicable``.
+
 Statuses and timing: a failure while computing one quantity (e.g. a network without ReLU modules) marks only
 the metrics that use it ``error``; a failure of the pass itself (the forward, the CE loss) marks all of the
 pass's metrics. An out-of-memory error anywhere in a pass retries the whole pass on a halved batch, down to
@@ -54,7 +58,6 @@ from typing import Any, Callable, Iterator, Sequence
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
 from raynas.data.batch import Batch
 from raynas.errors import MetricError, NonFiniteError, RaynasError
@@ -66,7 +69,7 @@ from raynas.metrics._ntk import (NTK_KINDS, Method, gram, logits_of, per_sample_
                                  true_class_logit)
 from raynas.metrics._ntk_decomposed import LayerCall, capture_layer_calls, decomposed_ntk
 from raynas.metrics._failures import free_device_memory, is_oom, one_line, oom_note
-from raynas.metrics._single import MetricResult, prepare_model, run_metric
+from raynas.metrics._single import MetricResult, not_applicable_result, prepare_model, run_metric
 from raynas.metrics.registry import MetricSpec
 
 log = logging.getLogger(__name__)
@@ -136,15 +139,17 @@ def run_fused(
     ``on_metric(names, done, total)`` is called as each pass starts (``names``: its metrics, ``done``: metrics
     finished before it, ``total``: ``len(specs)``; :data:`raynas.metrics.engine.MetricCallback`).
     """
+    results: dict[str, MetricResult] = {}
+    for s in specs:  # metrics that do not apply to the batch's task take no pass at all
+        na = not_applicable_result(s, batch, device)
+        if na is not None:
+            results[s.name] = na
     fmt = torch.channels_last if channels_last else torch.preserve_format
     base = base.to(device=device, memory_format=fmt)
     thin = thin.to(device=device, memory_format=fmt) if thin is not None else None
-    dev_batch = Batch(
-        batch.inputs.to(device).contiguous(memory_format=fmt) if channels_last else batch.inputs.to(device),
-        batch.labels.to(device), batch.num_classes, batch.name,
-    )
-    results: dict[str, MetricResult] = {}
-    for p in plan(specs):
+    moved = batch.to(device)
+    dev_batch = moved.with_inputs(moved.inputs.contiguous(memory_format=fmt)) if channels_last else moved
+    for p in plan([s for s in specs if s.name not in results]):
         if on_metric is not None:
             on_metric(tuple(s.name for s in p.specs), len(results), len(specs))
         if p.kind == "own":
@@ -225,9 +230,8 @@ def loss_pass(model: nn.Module, batch: Batch, uses: frozenset[str]) -> Shared:
             with _isolated(fail, relu_keys):  # no nn.ReLU modules: only the code metrics fail
                 hooks.enter_context(relu_code_hooks(model, batch.size, acc, lambda e: fail(relu_keys, e)))
         logits = model(x)
-    if not isinstance(logits, torch.Tensor) or logits.dim() != 2:
-        shape = tuple(logits.shape) if isinstance(logits, torch.Tensor) else type(logits).__name__
-        raise MetricError(f"model must return logits [B, K], got {shape}")
+    task = batch.task
+    task.check_output(logits, batch.size)  # type: ignore[union-attr]  # a Batch always carries its task
     if acc is not None and acc.n_units == 0:
         fail(relu_keys, MetricError("no nn.ReLU module ran during the forward pass"))
     elif acc is not None:
@@ -241,8 +245,8 @@ def loss_pass(model: nn.Module, batch: Batch, uses: frozenset[str]) -> Shared:
         (jac,) = torch.autograd.grad(logits.sum(), x, allow_unused=True, retain_graph=want_w or want_a)
         out["input_jac"] = jac if jac is not None else MetricError("the logits do not depend on the inputs")
     if want_w or want_a:
-        _loss_backward(out, fail, F.cross_entropy(logits, batch.labels), weights if want_w else [], acts,
-                       "hvp" in uses and want_w)
+        _loss_backward(out, fail, task.loss_fn(logits, batch.targets), weights if want_w else [],  # type: ignore[union-attr,arg-type]
+                       acts, "hvp" in uses and want_w)
     return {k: out.get(k) for k in uses}
 
 
@@ -254,7 +258,7 @@ def _loss_backward(
     acts: list[tuple[nn.Module, torch.Tensor]],
     create: bool,
 ) -> None:
-    """ONE CE backward to the weights and the recorded layer outputs (graph-building when ``hvp`` is wanted)."""
+    """ONE backward of the task loss to the weights and the recorded layer outputs (graph-building when ``hvp`` is wanted)."""
     targets = weights + [a for _, a in acts]
     try:
         grads = grads_or_zeros(loss, targets, create_graph=create)

@@ -8,7 +8,7 @@ import torch
 import torch.nn as nn
 
 from raynas.data.batch import Batch
-from raynas.metrics._layers import cross_entropy, grads_or_zeros, layer_weights
+from raynas.metrics._layers import grads_or_zeros, layer_weights, task_loss
 from raynas.metrics.registry import register_metric
 
 
@@ -19,6 +19,7 @@ def grad_norm_reduce(shared: Mapping[str, Any], batch: Batch) -> torch.Tensor:
 
 @register_metric(
     "grad_norm",
+    needs="loss",
     batchable=True,
     needs_labels=True,
     higher_is_better=True,
@@ -34,5 +35,5 @@ def grad_norm(model: nn.Module, batch: Batch) -> float:
     mode); ``||.||_2`` is the Frobenius norm of each weight's gradient (not squared, not normalised).
     """
     weights = layer_weights(model)
-    grads = grads_or_zeros(cross_entropy(model, batch), weights)
+    grads = grads_or_zeros(task_loss(model, batch), weights)
     return float(grad_norm_reduce({"weight_grads": grads}, batch))

@@ -8,7 +8,7 @@ import torch
 import torch.nn as nn
 
 from raynas.data.batch import Batch
-from raynas.metrics._layers import cross_entropy, grads_or_zeros, hessian_gradient, layer_weights
+from raynas.metrics._layers import grads_or_zeros, hessian_gradient, layer_weights, task_loss
 from raynas.metrics.registry import register_metric
 
 
@@ -22,6 +22,7 @@ def grasp_reduce(shared: Mapping[str, Any], batch: Batch) -> torch.Tensor:
 
 @register_metric(
     "grasp",
+    needs="loss",
     batchable=True,
     needs_labels=True,
     higher_is_better=True,
@@ -40,7 +41,7 @@ def grasp(model: nn.Module, batch: Batch) -> float:
     and higher is better.
     """
     weights = layer_weights(model)
-    g = [t.detach() for t in grads_or_zeros(cross_entropy(model, batch), weights)]
-    grads = grads_or_zeros(cross_entropy(model, batch), weights, create_graph=True)
+    g = [t.detach() for t in grads_or_zeros(task_loss(model, batch), weights)]
+    grads = grads_or_zeros(task_loss(model, batch), weights, create_graph=True)
     hg = hessian_gradient(g, grads, weights)
     return float(grasp_reduce({"weights": weights, "hvp": hg}, batch))

@@ -43,6 +43,7 @@ def check_batch(batch: Batch) -> None:
 
 @register_metric(
     "jacob_cov",
+    needs="nothing",
     batchable=True,
     needs_labels=False,
     higher_is_better=True,

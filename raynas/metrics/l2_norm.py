@@ -13,6 +13,7 @@ from raynas.metrics.registry import register_metric
 
 @register_metric(
     "l2_norm",
+    needs="nothing",
     needs_labels=False,
     needs_data=False,
     mode="eval",

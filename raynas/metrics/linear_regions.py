@@ -15,6 +15,7 @@ CHUNK, CHUNKS, SPATIAL = 1000, 3, 3
 
 @register_metric(
     "linear_regions",
+    needs="nothing",
     needs_labels=False,
     higher_is_better=True,
     thin_model=True,

@@ -28,6 +28,7 @@ def gaussian_inputs(channels: int, *, device: torch.device, dtype: torch.dtype) 
 
 @register_metric(
     "linear_regions_gaussian",
+    needs="nothing",
     needs_labels=False,
     needs_data=False,
     higher_is_better=True,

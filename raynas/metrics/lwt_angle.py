@@ -16,6 +16,8 @@ REVISIT_REFERENCE = (
 
 @register_metric(
     "lwt_angle",
+    needs="labels",
+    needs_why="the angle of the nn.Linear classifier after light-weight training with cross-entropy",
     needs_labels=True,
     mode="train",
     higher_is_better=True,

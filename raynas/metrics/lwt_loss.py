@@ -12,6 +12,8 @@ from raynas.metrics.registry import register_metric
 
 @register_metric(
     "lwt_loss",
+    needs="labels",
+    needs_why="the cross-entropy light-weight training of the nn.Linear classifier that lwt_angle reads",
     needs_labels=True,
     mode="train",
     higher_is_better=False,

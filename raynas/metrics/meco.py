@@ -18,6 +18,7 @@ MECO_HW = 64
 
 @register_metric(
     "meco",
+    needs="nothing",
     needs_labels=False,
     needs_data=False,
     inputs="gaussian: ONE randn(1, C, 64, 64) sample, C the batch's channels (MeCo's code fixes 64x64)",

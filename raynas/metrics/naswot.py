@@ -20,6 +20,7 @@ def naswot_reduce(shared: Mapping[str, Any], batch: Batch) -> torch.Tensor:
 
 @register_metric(
     "naswot",
+    needs="nothing",
     batchable=True,
     needs_labels=False,
     higher_is_better=True,

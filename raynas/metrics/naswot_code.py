@@ -50,6 +50,7 @@ def reached_by_backward(model: nn.Module, mods: list[nn.Module], inputs: torch.T
 
 @register_metric(
     "naswot_code",
+    needs="nothing",
     needs_labels=False,
     higher_is_better=True,
     reference="Mellor, Turner, Storkey, Crowley. Neural Architecture Search without Training. ICML 2021 "

@@ -20,6 +20,7 @@ def ntk_cond_reduce(shared: Mapping[str, Any], batch: Batch) -> torch.Tensor:
 
 @register_metric(
     "ntk_cond",
+    needs="labels", needs_why="HNAS's NTK of the true-class logit logits[i, y_i]",
     needs_labels=True,
     higher_is_better=False,
     reference=HNAS_REFERENCE,

@@ -21,6 +21,7 @@ def ntk_cond_jacobian_reduce(shared: Mapping[str, Any], batch: Batch) -> torch.T
 
 @register_metric(
     "ntk_cond_jacobian",
+    needs="labels", needs_why="the NTK of the true-class logit logits[i, y_i]",
     needs_labels=True,
     higher_is_better=False,
     reference=HNAS_REFERENCE + "; raynas variant: the per-sample Jacobian instead of the one-backward rows",

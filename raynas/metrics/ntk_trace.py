@@ -36,6 +36,7 @@ def ntk_trace_reduce(shared: Mapping[str, Any], batch: Batch) -> torch.Tensor:
 
 @register_metric(
     "ntk_trace",
+    needs="labels", needs_why="HNAS's NTK of the true-class logit logits[i, y_i]",
     needs_labels=True,
     higher_is_better=True,
     reference=HNAS_REFERENCE,

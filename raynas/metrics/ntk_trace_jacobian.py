@@ -30,6 +30,7 @@ def ntk_trace_jacobian_reduce(shared: Mapping[str, Any], batch: Batch) -> torch.
 
 @register_metric(
     "ntk_trace_jacobian",
+    needs="labels", needs_why="the NTK of the true-class logit logits[i, y_i]",
     needs_labels=True,
     higher_is_better=True,
     reference=HNAS_REFERENCE + "; raynas variant: the per-sample Jacobian instead of the one-backward rows",

@@ -10,6 +10,7 @@ from raynas.metrics.registry import register_metric
 
 @register_metric(
     "params",
+    needs="nothing",
     batchable=True,
     needs_labels=False,
     needs_data=False,

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from raynas.data.batch import Batch
-from raynas.metrics._layers import cross_entropy, grads_or_zeros, layer_weights
+from raynas.metrics._layers import grads_or_zeros, layer_weights, task_loss
 from raynas.metrics.registry import register_metric
 
 
@@ -21,6 +21,7 @@ def plain_reduce(shared: Mapping[str, Any], batch: Batch) -> torch.Tensor:
 
 @register_metric(
     "plain",
+    needs="loss",
     needs_labels=True,
     higher_is_better=True,
     pass_kind="loss",
@@ -39,5 +40,5 @@ def plain(model: nn.Module, batch: Batch) -> float:
     the value can be near 0 or negative for a good network.
     """
     weights = layer_weights(model)
-    grads = grads_or_zeros(cross_entropy(model, batch), weights)
+    grads = grads_or_zeros(task_loss(model, batch), weights)
     return float(plain_reduce({"weights": weights, "weight_grads": grads}, batch))

@@ -13,7 +13,9 @@ import torch
 import torch.nn as nn
 
 from raynas.data.batch import Batch
+from raynas.errors import ConfigError
 from raynas.registry import Registry
+from raynas.tasks import Task
 
 MetricFn = Callable[[nn.Module, Batch], float]
 
@@ -27,6 +29,14 @@ ReduceFn = Callable[[Mapping[str, Any], Batch], "torch.Tensor | float"]
 #: ``"lwt"`` (one light-weight training run on a private copy, read by both of its signals), ``"az"`` (AZ-NAS's
 #: Gaussian-input forward and per-cell vector-Jacobian products, read by its three feature terms)
 PassKind = Literal["own", "loss", "ntk", "lwt", "az"]
+
+#: what a metric needs from the batch's task (:attr:`MetricSpec.needs`):
+#: ``"nothing"``: label-free, any task (it reads the inputs, the network's output as a tensor of any shape, or
+#: neither); ``"loss"``: a differentiable task loss, any task (it calls ``batch.task.loss_fn``); ``"labels"``: a
+#: ``class`` task, per-sample class labels ``[B]`` and logits ``[B, K]`` (the true-class logit, per-class groups or
+#: Jacobians, a classifier layer): on any other task the engines store it as ``not_applicable``
+Needs = Literal["nothing", "loss", "labels"]
+NEEDS: tuple[str, ...] = ("nothing", "loss", "labels")
 
 
 @dataclass(frozen=True)
@@ -53,6 +63,11 @@ class MetricSpec:
         inputs: what the metric feeds the network: ``"batch"`` (the batch's inputs, the default), or a description
             of the input it makes itself (e.g. AZ-NAS's ``"gaussian: randn of the batch's shape"``, MeCo's one
             64x64 Gaussian sample); read by users and listings, the engines pass the batch either way.
+        needs: what it needs from the task (:data:`Needs`): ``"nothing"``, ``"loss"`` or ``"labels"``; None (a
+            metric registered without saying) is read as ``"labels"`` when ``needs_labels`` else ``"nothing"``
+            (:attr:`requirement`). Every built-in metric declares it.
+        needs_why: for ``"labels"``: what of the class structure it reads (the reason a ``not_applicable`` row
+            gives, e.g. ``"the true-class logit logits[i, y_i]"``).
     """
 
     name: str
@@ -70,6 +85,29 @@ class MetricSpec:
     reduce: ReduceFn | None = None
     batchable: bool = False
     inputs: str = "batch"
+    needs: Needs | None = None
+    needs_why: str = ""
+
+    @property
+    def requirement(self) -> str:
+        """:attr:`needs`, or for a metric registered without it, ``"labels"`` if it reads labels else ``"nothing"``."""
+        if self.needs is not None:
+            return self.needs
+        return "labels" if self.needs_labels else "nothing"
+
+    def not_applicable(self, task: Task | None) -> str | None:
+        """Why this metric cannot score a batch of ``task`` (the ``not_applicable`` row's text), or None when it can.
+
+        Args:
+            task: the batch's task (None: classification, which every metric applies to).
+        Returns:
+            the reason, one line, or None.
+        """
+        if task is None or task.is_class or self.requirement != "labels":
+            return None
+        why = f" ({self.needs_why})" if self.needs_why else ""
+        return (f"{self.name} needs per-sample class labels and logits [B, K]{why}; task {task.name!r} has "
+                f"{task.target_kind} targets {list(task.target_shape)}")
 
     @property
     def description(self) -> str:
@@ -96,19 +134,24 @@ def register_metric(
     reduce: ReduceFn | None = None,
     batchable: bool = False,
     inputs: str = "batch",
+    needs: Needs | None = None,
+    needs_why: str = "",
 ) -> Callable[[MetricFn], MetricFn]:
     """Decorator registering ``fn`` as metric ``name`` with its metadata; returns ``fn`` unchanged.
 
     ``pass_kind``/``uses``/``reduce`` opt the metric into a shared pass of the fused engine; without them it
-    runs on its own (fused or not).
+    runs on its own (fused or not). ``needs`` declares what the metric needs from the batch's task
+    (:data:`Needs`; see :class:`MetricSpec`).
     """
+    if needs is not None and needs not in NEEDS:
+        raise ConfigError(f"metric {name!r}: needs must be one of {', '.join(NEEDS)}, got {needs!r}")
 
     def deco(fn: MetricFn) -> MetricFn:
         METRICS.add(
             name,
             MetricSpec(
                 name, fn, needs_labels, needs_data, bn, mode, dtype, higher_is_better, reference, thin_model,
-                pass_kind, tuple(uses), reduce, batchable, inputs,
+                pass_kind, tuple(uses), reduce, batchable, inputs, needs, needs_why,
             ),
         )
         return fn

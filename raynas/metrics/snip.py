@@ -8,7 +8,7 @@ import torch
 import torch.nn as nn
 
 from raynas.data.batch import Batch
-from raynas.metrics._layers import cross_entropy, grads_or_zeros, layer_weights
+from raynas.metrics._layers import grads_or_zeros, layer_weights, task_loss
 from raynas.metrics.registry import register_metric
 
 
@@ -21,6 +21,7 @@ def snip_reduce(shared: Mapping[str, Any], batch: Batch) -> torch.Tensor:
 
 @register_metric(
     "snip",
+    needs="loss",
     batchable=True,
     needs_labels=True,
     higher_is_better=True,
@@ -36,5 +37,5 @@ def snip(model: nn.Module, batch: Batch) -> float:
     connection masks at ``c = 1``, summed over every weight (Abdelfattah et al., ICLR 2021, Eq. 1).
     """
     weights = layer_weights(model)
-    grads = grads_or_zeros(cross_entropy(model, batch), weights)
+    grads = grads_or_zeros(task_loss(model, batch), weights)
     return float(snip_reduce({"weights": weights, "weight_grads": grads}, batch))

@@ -50,6 +50,7 @@ def count_patterns(model: nn.Module, x: torch.Tensor) -> int:
 
 @register_metric(
     "swap",
+    needs="nothing",
     needs_labels=False,
     needs_data=True,
     bn="keep",

@@ -12,6 +12,7 @@ from raynas.metrics.registry import register_metric
 
 @register_metric(
     "synflow",
+    needs="nothing",
     batchable=True,
     needs_labels=False,
     needs_data=False,

@@ -19,6 +19,7 @@ def tenas_ntk_cond_reduce(shared: Mapping[str, Any], batch: Batch) -> torch.Tens
 
 @register_metric(
     "tenas_ntk_cond",
+    needs="nothing",
     needs_labels=False,
     higher_is_better=False,
     pass_kind="ntk",

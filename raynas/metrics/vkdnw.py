@@ -334,6 +334,7 @@ REFERENCE = ("Tybl, Neumann. Training-free Neural Architecture Search through Va
 
 @register_metric(
     "vkdnw",
+    needs="labels", needs_why="the Fisher information of the softmax over K classes (per-class Jacobians)",
     needs_labels=False,
     needs_data=True,
     bn="keep",

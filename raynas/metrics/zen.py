@@ -61,6 +61,7 @@ def pre_gap_features(model: nn.Module, x: torch.Tensor, pool: nn.Module) -> torc
 
 @register_metric(
     "zen",
+    needs="nothing",
     needs_labels=False,
     needs_data=False,  # Gaussian inputs of the batch's shape, drawn under the engine's seed
     bn="keep",

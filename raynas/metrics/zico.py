@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
 from raynas.data.batch import Batch
 from raynas.errors import MetricError, NonFiniteError
@@ -41,6 +40,7 @@ def zico_of_gradients(per_layer: list[list[torch.Tensor]]) -> torch.Tensor:
 
 @register_metric(
     "zico",
+    needs="loss",
     needs_labels=True,
     dtype=torch.float64,  # see the docstring: float32 rounding moves the score by percents
     higher_is_better=True,
@@ -50,7 +50,8 @@ def zico_of_gradients(per_layer: list[list[torch.Tensor]]) -> torch.Tensor:
 def zico(model: nn.Module, batch: Batch) -> float:
     """ZiCo of the Conv2d/Linear weights over the batch's two halves, taken as the authors' two batches.
 
-    Each half ``k`` (samples ``[k*B//2, (k+1)*B//2)``) gets its own train-mode forward and mean-CE backward, giving
+    Each half ``k`` (samples ``[k*B//2, (k+1)*B//2)``) gets its own train-mode forward and backward of the task's loss
+    (mean cross-entropy for classification, :meth:`raynas.tasks.Task.loss_fn`), giving
     ``g_k = dL_k/dW`` per weight; the score is :func:`zico_of_gradients` of those (the authors loop over the
     batches of their loader and take the statistics over them; NAS-Bench-Suite-Zero's and MeCo's ``zico`` split
     one batch in two, as here). Layers the loss does not reach (no gradient) are skipped, as in AZ-NAS's
@@ -71,13 +72,13 @@ def zico(model: nn.Module, batch: Batch) -> float:
     if not layers:
         raise MetricError(f"{type(model).__name__} has no trainable Conv2d/Linear weights to score")
     per_layer: list[list[torch.Tensor] | None] = [[] for _ in layers]
+    task = batch.task  # never None: a Batch always carries its task (classification by default)
     for k in range(2):
         lo, hi = k * n // 2, (k + 1) * n // 2
-        logits = model(batch.inputs[lo:hi])
-        if not isinstance(logits, torch.Tensor) or logits.dim() != 2:
-            raise MetricError("model must return logits [B, K]")
-        grads = torch.autograd.grad(F.cross_entropy(logits, batch.labels[lo:hi]), [m.weight for m in layers],
-                                    allow_unused=True)
+        output = model(batch.inputs[lo:hi])
+        task.check_output(output, hi - lo)  # type: ignore[union-attr]
+        grads = torch.autograd.grad(task.loss_fn(output, batch.targets[lo:hi]),  # type: ignore[union-attr,index]
+                                    [m.weight for m in layers], allow_unused=True)
         for i, g in enumerate(grads):
             slot = per_layer[i]
             if g is None or slot is None:

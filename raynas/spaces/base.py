@@ -13,7 +13,8 @@ from typing import Any, Hashable, Sequence
 import numpy as np
 import torch.nn as nn
 
-from raynas.errors import ConfigError
+from raynas.errors import ConfigError, UnknownNameError
+from raynas.tasks import Task, classification
 
 
 @dataclass(frozen=True, eq=False)
@@ -67,6 +68,30 @@ class SearchSpace(abc.ABC):
     @abc.abstractmethod
     def to_module(self, arch: Hashable, num_classes: int, **kwargs: Any) -> nn.Module:
         """A freshly initialised network whose ``forward(x)`` returns logits ``[B, num_classes]``."""
+
+    # --- the task the network is built for ----------------------------------------------------------------
+    def task_names(self) -> tuple[str, ...]:
+        """The tasks this space builds networks for (their heads and losses); the first is the default. The
+        image-classification spaces build ``("classification",)``; a multi-task benchmark lists its own."""
+        return ("classification",)
+
+    def task(self, name: str | None = None, *, num_classes: int | None = None) -> Task:
+        """The :class:`~raynas.tasks.Task` a network of this space is built for (``to_module`` builds its head).
+
+        Args:
+            name: one of :meth:`task_names`; None: the default (the first).
+            num_classes: the class count of a classification task (the dataset's, as ``to_module`` takes it).
+        Returns:
+            the task; here classification with ``num_classes``.
+        Raises:
+            UnknownNameError: ``name`` is not a task of this space (with close matches).
+            ConfigError: classification without ``num_classes``.
+        """
+        if name is not None and name not in self.task_names():
+            raise UnknownNameError(f"task of space {self.name!r}", name, self.task_names())
+        if num_classes is None:
+            raise ConfigError(f"space {self.name!r}: the classification task needs num_classes")
+        return classification(num_classes)
 
     def size_kwargs(self, **sizes: Any) -> dict[str, Any]:
         """The ``to_module`` kwargs among the generic ``sizes`` (e.g. ``C=16, N=5``) that this space takes

@@ -16,8 +16,13 @@ from raynas.errors import StoreError
 
 SCHEMA_VERSION = 1
 VERSION_KEY = b"raynas.schema_version"
-#: the statuses a row may carry (the one list: the metric engines import it)
-STATUSES = ("ok", "nan", "error", "oom")
+#: the statuses a row may carry (the one list: the metric engines import it). ``not_applicable``: the metric does
+#: not apply to the batch's task (a metric reading class labels on a regression task); its ``error`` text says why.
+#: It is neither a failure (a resume does not score it again, a run with it is complete) nor a value. Files written
+#: before it existed hold a subset of these statuses and read unchanged (the schema version stays 1).
+STATUSES = ("ok", "nan", "error", "oom", "not_applicable")
+#: the status of a metric that does not apply to the batch's task
+NOT_APPLICABLE = "not_applicable"
 #: columns that identify a row; never null
 KEY_COLUMNS = ("space", "arch_index", "metric", "seed", "status")
 

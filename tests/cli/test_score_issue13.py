@@ -39,7 +39,7 @@ def test_run_storing_only_errors_exits_1_and_says_so(tmp_path: Path, capsys: pyt
     out, err = capsys.readouterr()
     assert rc == 1
     assert "raynas: failure: no successful row: all 4 rows scored are 4 error" in err
-    assert "outcome: failed" in out and "rows: {'ok': 0, 'nan': 0, 'error': 4, 'oom': 0}" in out
+    assert "outcome: failed" in out and "rows: {'ok': 0, 'nan': 0, 'error': 4, 'oom': 0, 'not_applicable': 0}" in out
 
 
 def test_partial_failure_exits_0_with_counts(tmp_path: Path, capsys: pytest.CaptureFixture,
@@ -48,7 +48,7 @@ def test_partial_failure_exits_0_with_counts(tmp_path: Path, capsys: pytest.Capt
     rc = main(["score", *TINY, "--metrics", "params", "--sample", "3", "--out", str(tmp_path / "r")])
     out, err = capsys.readouterr()
     assert rc == 0
-    assert "outcome: partial" in out and "rows: {'ok': 2, 'nan': 0, 'error': 1, 'oom': 0}" in out
+    assert "outcome: partial" in out and "rows: {'ok': 2, 'nan': 0, 'error': 1, 'oom': 0, 'not_applicable': 0}" in out
     assert "raynas: warning: 1 error and 0 oom rows (of 3)" in err
 
 

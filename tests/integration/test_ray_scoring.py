@@ -203,7 +203,7 @@ def test_user_registered_metric_is_scored_by_the_actors(
     cfg = tiny_score_config(tmp_path / "run", workers=2, metrics=["params", name])
     summary = run_scoring_from_dict(cfg)
     assert summary["outcome"] == "ok" and summary["retries"] == 0
-    assert summary["rows"] == {"ok": 12, "nan": 0, "error": 0, "oom": 0}
+    assert summary["rows"] == {"ok": 12, "nan": 0, "error": 0, "oom": 0, "not_applicable": 0}
     rows = score_rows(tmp_path / "run")
     values = {(a, m): v for a, m, _s, v, _st in rows}
     assert all(values[(a, name)] == 2 * values[(a, "params")] for a in _ids(cfg))

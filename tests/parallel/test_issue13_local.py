@@ -46,7 +46,7 @@ def test_run_with_only_error_rows_is_failed(tmp_path: Path, monkeypatch: pytest.
     _break_engine(monkeypatch)
     summary = run_scoring_from_dict(tiny_score_config(tmp_path, sample=3))
     assert summary["outcome"] == "failed"
-    assert summary["rows"] == {"ok": 0, "nan": 0, "error": 9, "oom": 0}
+    assert summary["rows"] == {"ok": 0, "nan": 0, "error": 9, "oom": 0, "not_applicable": 0}
     assert "no successful row" in summary["problem"] and "9 error" in summary["problem"]
 
 
@@ -62,7 +62,7 @@ def test_partial_failure_is_counted_in_the_summary(tmp_path: Path, monkeypatch: 
 def test_clean_run_outcome_ok_and_resume_with_nothing_left_is_ok(tmp_path: Path) -> None:
     cfg = tiny_score_config(tmp_path, sample=2, metrics=["params"])
     first = run_scoring_from_dict(cfg)
-    assert first["outcome"] == "ok" and first["rows"] == {"ok": 2, "nan": 0, "error": 0, "oom": 0}
+    assert first["outcome"] == "ok" and first["rows"] == {"ok": 2, "nan": 0, "error": 0, "oom": 0, "not_applicable": 0}
     again = run_scoring_from_dict({**cfg, "resume": True})
     assert again["scored"] == 0 and again["outcome"] == "ok"
 

@@ -66,5 +66,5 @@ def test_one_status_list():
     from raynas.parallel import run
     from raynas.store import STATUSES
 
-    assert STATUSES == ("ok", "nan", "error", "oom")
+    assert STATUSES == ("ok", "nan", "error", "oom", "not_applicable")
     assert tuple(engine.STATUSES) == STATUSES and run.STATUSES is STATUSES

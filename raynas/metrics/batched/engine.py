@@ -7,7 +7,8 @@ built under the seed, per-arch parameter blocks, per-arch and per-channel BatchN
 shared pass once for all K:
 
 ``"loss"`` pass (train mode, float32 unless ``dtype`` says otherwise, BN kept): one forward of one input copy
-    per arch ``[B, K, C, H, W]``, ``L = sum_k CE_k`` (each arch's mean cross-entropy), ONE backward to the
+    per arch ``[B, K, C, H, W]``, ``L = sum_k loss_k`` (each arch's task loss, :meth:`raynas.tasks.Task.stacked_loss`:
+    the mean cross-entropy for classification), ONE backward to the
     stacked weights and the recorded layer outputs (``create_graph=True`` when grasp is asked for, then ``Hg``
     from ``d(sum_l <g_l, dL/dW_l>)/dW``). The blocks are disjoint and arch ``k``'s logits read only its block, so each
     block's gradient (and Hessian-vector product) is arch ``k``'s own: grad_norm, snip, grasp, fisher reduce it
@@ -51,7 +52,6 @@ from typing import Any, Callable, Sequence
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
 from raynas.data.batch import Batch
 from raynas.errors import ConfigError, MetricError, NonFiniteError, RaynasError
@@ -336,7 +336,10 @@ def _loss_pass(
     uses = frozenset().union(*(LOSS_METRICS[n] for n in names))
     k = len(nets)
     x = batch.inputs.to(device=device, dtype=dtype)
-    labels = batch.labels.to(device)
+    task = batch.task
+    targets = batch.targets.to(device)  # type: ignore[union-attr]
+    if targets.dtype.is_floating_point:  # regression / image targets follow the pass's dtype, as Batch.to does
+        targets = targets.to(dtype)
     b = int(x.shape[0])
     xk = x.unsqueeze(1).expand(b, k, *x.shape[1:]).clone()
     if "input_jac" in uses:
@@ -374,8 +377,7 @@ def _loss_pass(
     if kernel is not None:
         values["naswot"] = list(torch.linalg.slogdet(kernel)[1].unbind(0))
     if want_w or acts:
-        ce = F.cross_entropy(logits.transpose(1, 2), labels.unsqueeze(1).expand(b, k), reduction="none")  # [B, K]
-        loss = ce.mean(0).sum()
+        loss = task.stacked_loss(logits, targets).sum()  # type: ignore[union-attr]  # sum_k of arch k's task loss
         blocks = _blocks(net, weights_only=True) if want_w else []
         weights = [w for w, _ in blocks]
         create = "hvp" in uses
