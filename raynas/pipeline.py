@@ -210,7 +210,8 @@ def run_pipeline(cfg: PipelineConfig | Mapping[str, Any], progress_callback: Cal
     """
     from raynas.parallel import run_scoring
     from raynas.report import write_report
-    from raynas.search.runner import run_robot_search, training_oracle_factory
+    from raynas.search.registry import get_search
+    from raynas.search.runner import training_oracle_factory
 
     if isinstance(cfg, PipelineConfig):
         pc = cfg
@@ -242,12 +243,10 @@ def run_pipeline(cfg: PipelineConfig | Mapping[str, Any], progress_callback: Cal
         log.info("scoring %d %s archs with %s on %s", score_cfg.sample, score_cfg.space,
                  ",".join(score_cfg.metrics), score_cfg.data)
         score_summary = run_scoring(score_cfg, progress_callback=progress_callback)
-        robot = run_robot_search(robot_cfg, progress_callback=progress_callback)
+        robot = get_search("robot")(robot_cfg, progress_callback=progress_callback)  # through the registry
         hnas = None
         if hnas_cfg is not None:
-            from raynas.search.hnas_run import run_hnas_search
-
-            hnas = run_hnas_search(hnas_cfg, progress_callback=progress_callback)
+            hnas = get_search("hnas")(hnas_cfg, progress_callback=progress_callback)
     finally:
         if started:
             session.shutdown()

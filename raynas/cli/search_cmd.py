@@ -1,4 +1,5 @@
-"""``raynas search robot|hnas|tenas|pipeline``: searches over scored pools, and the end-to-end main job."""
+"""``raynas search METHOD|pipeline``: the registered searches (flags generated from their typed configs), and the
+end-to-end main job."""
 
 from __future__ import annotations
 
@@ -6,30 +7,9 @@ import argparse
 import json
 from typing import Any
 
-from raynas.cli.argtypes import optional_count, positive_int
+from raynas.cli.argtypes import positive_int
 from raynas.cli.progress import progress_bar
 from raynas.errors import ConfigError
-
-#: a search's flags that were not given are absent from the namespace (as in `raynas score`), so the typed
-#: config's default applies and a flag given as ``none`` (None) is told apart from one not given
-_UNSET = argparse.SUPPRESS
-
-
-def _common(p: argparse.ArgumentParser, *, scores: bool = True) -> None:
-    if scores:
-        p.add_argument("--scores", required=True, help="run directory written by `raynas score` (the pool); several joined with ':' "
-                       "pool the archs scored in all of them, e.g. runs/pool:runs/pool_ntk")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", required=True, help="search directory (state, trace, results as Arrow)")
-    p.add_argument("--resume", action="store_true", help="continue a killed search exactly where it stopped")
-    p.add_argument("--no-progress", action="store_true", default=False)
-
-
-def _restart(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--restart", action="store_true",
-                   help="start the search over in --out, replacing what is stored there (its config, state and "
-                   "result): the way out when a resume finds the state missing or damaged")
-
 
 def interrupted(args: argparse.Namespace) -> str:
     """The last line of an interrupted ``raynas search``: what the search (or pipeline run) directory keeps."""
@@ -39,117 +19,27 @@ def interrupted(args: argparse.Namespace) -> str:
                             "the same command" if args.method == "pipeline" else "--resume")
 
 
+#: the sections of a query search's config, in the order ``--help`` lists them (the rest: the search's own)
+_SHARED = ("scores", "out", "oracle", "budget", "seed", "resume", "restart", "allow_incomplete", "q")
+
+
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("search", help="run a search (robot, linucb, hnas, zero-shot, tenas) or the end-to-end pipeline")
+    """``raynas search METHOD`` for every registered search, and ``raynas search pipeline``.
+
+    A method's flags are generated from its typed config (:mod:`raynas.cli.config_flags`) when that method is run
+    (:func:`method_parser`): building them imports the search's module (torch, BoTorch), which ``raynas --help`` and
+    the other commands must not pay for. So the method's subparser only collects its arguments."""
+    from raynas.search.registry import SEARCHES
+
+    p = sub.add_parser("search", help="run a search (" + ", ".join(SEARCHES.names()) + ") or the end-to-end pipeline",
+                       description="`raynas search METHOD --help` lists every setting of METHOD.")
     p.set_defaults(interrupted=interrupted)
     s = p.add_subparsers(dest="method", metavar="METHOD")
     s.required = True
-
-    r = s.add_parser("robot", help="RoBoT: BO over metric-combination weights + greedy exploitation",
-                     argument_default=_UNSET)
-    _common(r)
-    r.add_argument("--oracle", help="a benchmark table (`raynas list benchmarks`; default: the scored "
-                   "space's) or train (real short training)")
-    r.add_argument("--budget", type=int, default=20, help="T: distinct architectures queried")
-    r.add_argument("--metrics", default="grad_norm,snip,grasp,fisher,synflow,jacob_cov")
-    r.add_argument("--bo-iters", type=int, help="BO steps before greedy exploitation")
-    r.add_argument("--transform", choices=["none", "signed_log"],
-                   help="score transform before min-max normalisation")
-    r.add_argument("--kernel", choices=["rbf_ard", "matern_iso"], help="GP covariance of the BO")
-    r.add_argument("--n-init", type=positive_int, help="Sobol points before the GP (default 3)")
-    r.add_argument("--acquisition", choices=["ucb", "logei"], help="BO acquisition (default ucb)")
-    r.add_argument("--bo-patience", type=optional_count(1), help="end the BO phase after this many "
-                   "proposals in a row of an already-queried arch (default 10; none: only --bo-iters ends it)")
-    r.add_argument("--tie-break", choices=["earliest", "latest"], help="w* when several BO points share the best "
-                   "value: the earliest (default) or the latest (the reference code's rule)")
-    _gp_window(r)
-    _allow_incomplete(r)
-    _queries(r)
-    _training(r)
-    _restart(r)
-    r.set_defaults(func=_run("robot"))
-
-    u = s.add_parser("linucb", help="LinUCB: a linear bandit over the proxies (regress the query values on each "
-                     "arch's proxies, query the best upper confidence bound)", argument_default=_UNSET,
-                     description="Start: each proxy's top arch; then Bayesian linear regression of the "
-                     "standardised query values on the min-max normalised proxies (+ intercept) and the unqueried "
-                     "arch of the best x.mu + beta sqrt(x' Sigma x). Deterministic; the defaults were fixed before "
-                     "its evaluation (docs/benchmarks.md, LinUCB).")
-    _common(u)
-    u.add_argument("--oracle", help="a benchmark table (`raynas list benchmarks`; default: the scored "
-                   "space's) or train (real short training)")
-    u.add_argument("--budget", type=int, default=20, help="T: distinct architectures queried")
-    u.add_argument("--metrics", help="the proxies (default grad_norm,snip,grasp,fisher,synflow,jacob_cov)")
-    u.add_argument("--ridge", type=float, help="prior precision lambda of the weights (default 10)")
-    u.add_argument("--noise", type=float, help="noise variance sigma^2 of the standardised values (default 1)")
-    u.add_argument("--beta", type=float, help="weight of the confidence width (default 1)")
-    _allow_incomplete(u)
-    _queries(u)
-    _training(u)
-    _restart(u)
-    u.set_defaults(func=_run("linucb"))
-
-    h = s.add_parser("hnas", help="HNAS: BO over the constants of the theory-derived objective",
-                     argument_default=_UNSET)
-    _common(h)
-    h.add_argument("--oracle", help="a benchmark table (`raynas list benchmarks`; default: the scored "
-                   "space's) or train (Ray Tune + ASHA)")
-    h.add_argument("--budget", type=int, default=20)
-    h.add_argument("--metric", default="ntk_trace", help="M: ntk_trace | grad_norm | snip | grasp")
-    h.add_argument("--max-iters", type=positive_int, help="BO steps at most (default 3 x budget)")
-    h.add_argument("--n-init", type=positive_int, help="Sobol points before the GP (default 3)")
-    h.add_argument("--acquisition", choices=["ucb", "logei"], help="BO acquisition (default ucb)")
-    h.add_argument("--scale", choices=["max", "median"],
-                   help="how the measures are scaled in the objective (default max)")
-    h.add_argument("--exclude-queried", action=argparse.BooleanOptionalAction,
-                   help="the next query is the best arch not yet queried (default; the HNAS paper's rule); "
-                        "--no-exclude-queried: a repeated arch is answered from the cache (searches made "
-                        "before this default resume only with it)")
-    h.add_argument("--patience", type=optional_count(1), help="end after this many BO steps in a "
-                   "row re-proposed a queried arch (default 10; none: never)")
-    _gp_window(h)
-    _allow_incomplete(h)
-    _queries(h)
-    _training(h)
-    _restart(h)
-    h.set_defaults(func=_run("hnas"))
-
-    z = s.add_parser("zero-shot", help="the top arch of a scored pool by a rank-aggregation rule, no queries",
-                     argument_default=_UNSET)
-    z.add_argument("--scores", required=True, help="run directory written by `raynas score` (the pool); several "
-                   "joined with ':'")
-    z.add_argument("--out", required=True, help="search directory (search.json, result.json)")
-    z.add_argument("--rule", help="az (AZ-NAS: sum of log(rank/P), default) | rank_sum | revisit "
-                   "(Revisit's nested ordinal rank sums) | vkdnw (VKDNW's sum of log(rank/P) over FLOPs, AZ-NAS's "
-                   "three feature terms and vkdnw) | swap_reg (SWAP-NAS's regularised swap, needs --mu, --sigma)")
-    z.add_argument("--metrics", help="comma-separated metric columns (default: the rule's; az and rank_sum: "
-                   "the four az_nas_* terms, revisit: lwt_angle,lwt_loss,params, vkdnw: az_nas_complexity,"
-                   "az_nas_expressivity,az_nas_progressivity,vkdnw,az_nas_trainability, swap_reg: swap,params)")
-    z.add_argument("--mu", type=float, help="swap_reg: the centre of exp(-(params/1e3 - mu)^2 / sigma), "
-                   "in thousands of parameters (no published default)")
-    z.add_argument("--sigma", type=float, help="swap_reg: the width sigma of that factor, in "
-                   "thousands of parameters squared")
-    z.add_argument("--top", type=int, help="how many of the ranking the result lists (default 10)")
-    z.add_argument("--resume", action="store_true", help="rerun into the same directory with the same config")
-    z.add_argument("--no-progress", action="store_true", default=False)
-    _allow_incomplete(z)
-    z.set_defaults(func=_run("zero-shot"))
-
-    t = s.add_parser("tenas", help="TE-NAS pruning search from the supernet",
-                     argument_default=_UNSET)
-    _common(t, scores=False)
-    t.add_argument("--space", help="a space with TE-NAS supernets (default: raynas.spaces.DEFAULT_SPACE, "
-                   "NAS-Bench-201; or darts_cifar)")
-    t.add_argument("--data", default="digits")
-    t.add_argument("--batch-size", type=int, help="NTK batch (default: the paper's, 72 NAS-Bench-201 / 14 DARTS)")
-    t.add_argument("--repeats", type=int, help="NTK repeats averaged per measurement (default 3)")
-    t.add_argument("--C", type=int, help="supernet width for the NTK (default: the paper's)")
-    t.add_argument("--N", type=int, help="cells per stage of the NTK supernet")
-    t.add_argument("--input-size", type=int, help="image side of the NTK batch")
-    t.add_argument("--region-inputs", choices=["gaussian", "crops"],
-                   help="linear-region inputs: Gaussian 3x3 (default) or 3x3 crops of the data, as the TE-NAS code")
-    t.add_argument("--device", help="cpu | cuda | auto")
-    t.set_defaults(func=_run("tenas"))
+    for name in SEARCHES.names():
+        m = s.add_parser(name, help=SEARCHES.get(name).doc, add_help=False, prefix_chars="\0")
+        m.add_argument("argv", nargs=argparse.REMAINDER)  # parsed by method_parser(name) when run
+        m.set_defaults(func=_run(name))
 
     e = s.add_parser(
         "pipeline",
@@ -164,6 +54,37 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    "running one): scoring actors, searches' training queries as Ray tasks, ASHA trials")
     e.add_argument("--no-progress", action="store_true")
     e.set_defaults(func=_run("pipeline"))
+
+
+def method_parser(method: str) -> argparse.ArgumentParser:
+    """The parser of ``raynas search METHOD``: one flag per setting of the method's typed config (its field's name,
+    type, default and help), grouped as the pool and the search, the method's own settings, where the queries run,
+    and the training oracle's settings (each generated from its config)."""
+    import dataclasses
+
+    from raynas.cli.config_flags import add_config_flags
+    from raynas.search.registry import SEARCHES
+
+    entry = SEARCHES.get(method)
+    cls = entry.config_class()
+    names = [f.name for f in dataclasses.fields(cls)]
+    p = argparse.ArgumentParser(prog=f"raynas search {method}", description=entry.doc,
+                                argument_default=argparse.SUPPRESS)
+    from raynas.search.session import QueryPlacement, QuerySearchConfig
+
+    if issubclass(cls, QuerySearchConfig):
+        placement = [f.name for f in dataclasses.fields(QueryPlacement)]
+        add_config_flags(p.add_argument_group("the pool and the search"), cls, _SHARED)
+        own = [n for n in names if n not in _SHARED and n not in placement]
+        add_config_flags(p.add_argument_group(f"{method} settings"), cls, own)
+        add_config_flags(p.add_argument_group("where the queries run"), cls, placement)
+    else:
+        add_config_flags(p, cls, names)
+    if "oracle_options" in names and dataclasses.fields(cls)[names.index("oracle_options")].metadata.get("cli") \
+            == "training":
+        _training(p)
+    p.add_argument("--no-progress", action="store_true", default=False, help="no progress bar")
+    return p
 
 
 def parse_overrides(items: list[str]) -> dict[str, Any]:
@@ -187,28 +108,6 @@ def parse_overrides(items: list[str]) -> dict[str, Any]:
                 raise ConfigError(f"--set {item!r}: {part!r} is already set to a value, not a section")
         node[parts[-1]] = value
     return out
-
-
-def _allow_incomplete(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--allow-incomplete", action="store_true",
-                   help="search a score run with a missing config or missing, corrupt or failed shards (the result "
-                        "lists them); without it such a run is refused")
-
-
-def _gp_window(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--gp-max-points", type=optional_count(2), help="the most observations one GP "
-                   "step is fitted on (default 256; none: all of them, each step slower than the last)")
-
-
-def _queries(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--q", type=int, help="proposals in flight at once (q-batch BO; default 1)")
-    p.add_argument("--query-backend", choices=["local", "ray"],
-                   help="where --oracle train queries run: this process (local, default) or one Ray task each")
-    p.add_argument("--address", help="Ray cluster of the query tasks with --query-backend ray "
-                   "(auto: the running one; default: a local Ray)")
-    p.add_argument("--gpus-per-query", type=float, help="GPUs of one query task (default 0)")
-    p.add_argument("--cpus-per-query", type=float, help="CPUs of one query task (default 1)")
-    p.add_argument("--query-retries", type=int, help="re-runs of a query whose worker died (default 2)")
 
 
 #: the training flags' destinations: ``_TRAIN_DEST.<oracle_options key>.<field>`` (an empty key: top level)
@@ -270,6 +169,8 @@ def _config(method: str, args: argparse.Namespace) -> dict[str, Any]:
         if args.address:
             overrides.setdefault("scoring", {})["address"] = args.address
         return {"config": args.config, "overrides": overrides, "out": args.out}
+    if hasattr(args, "argv"):  # the method's own flags, parsed now (generated from its config: method_parser)
+        vars(args).update(vars(method_parser(method).parse_args(args.__dict__.pop("argv"))))
     skip = {"func", "method", "command", "log_level", "no_progress", "interrupted"}
     cfg = {k: v for k, v in vars(args).items() if k not in skip}  # only the flags given (_UNSET)
     _oracle_options(cfg)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from functools import lru_cache
 from typing import Any, Callable, Literal, Mapping
@@ -40,24 +40,31 @@ def _space(name: str) -> SearchSpace:
 
 @dataclass(frozen=True)
 class TenasConfig:
-    space: str = DEFAULT_SPACE  # any space with TE-NAS supernets (SearchSpace.tenas_supernets)
-    seed: int = 0
-    out: str | None = None
-    resume: bool = False
-    data: str = "digits"
-    batch_size: int | None = None  # None: the space's TE-NAS default (SearchSpace.tenas_defaults)
-    input_size: int = 32
-    repeats: int = 3
-    precision: int = 3
-    prune_number: int | None = None  # None: the space's TE-NAS default
-    C: int | None = None  # NTK supernet width; None: the space's TE-NAS default
-    N: int = 1  # cells per stage of the NTK supernet
-    drop_none: bool = True
-    combine: Literal["mean", "sum"] = "mean"
-    init: Literal["kaiming_normal", "pytorch"] = "kaiming_normal"
-    region_inputs: Literal["gaussian", "crops"] = "gaussian"
-    region_samples: int = 1000
-    device: str = "cpu"
+    space: str = field(default=DEFAULT_SPACE, metadata={
+        "help": "a space with TE-NAS supernets (NAS-Bench-201 or darts_cifar)"})
+    seed: int = field(default=0, metadata={"help": "seed of the supernets' initialisation and the batches"})
+    out: str | None = field(default=None, metadata={"help": "search directory (state, result)", "required": True})
+    resume: bool = field(default=False, metadata={"help": "continue a killed search where it stopped"})
+    data: str = field(default="digits", metadata={"help": "the NTK and linear-region data (`raynas list datasets`)"})
+    batch_size: int | None = field(default=None, metadata={  # None: the space's TE-NAS default
+        "help": "NTK batch (default: the paper's, 72 NAS-Bench-201 / 14 DARTS)", "min": 2})
+    input_size: int = field(default=32, metadata={"help": "image side of the NTK batch", "min": 3})
+    repeats: int = field(default=3, metadata={"help": "NTK repeats averaged per measurement", "min": 1})
+    precision: int = field(default=3, metadata={"help": "decimals the NTK and region changes are rounded to before ranking (near-equal values tie)"})
+    prune_number: int | None = field(default=None, metadata={  # None: the space's TE-NAS default
+        "help": "ops pruned per edge and round (default: the space's)", "min": 1})
+    C: int | None = field(default=None, metadata={  # NTK supernet width; None: the space's TE-NAS default
+        "help": "supernet width for the NTK (default: the paper's)", "min": 1})
+    N: int = field(default=1, metadata={"help": "cells per stage of the NTK supernet", "min": 1})
+    drop_none: bool = field(default=True, metadata={
+        "help": "remove the 'none' op before the first round (DARTS needs it: its final cells have no 'none')"})
+    combine: Literal["mean", "sum"] = field(default="mean", metadata={"help": "how a supernet edge combines its alive ops' outputs"})
+    init: Literal["kaiming_normal", "pytorch"] = field(default="kaiming_normal", metadata={
+        "help": "the supernets' weight initialisation"})
+    region_inputs: Literal["gaussian", "crops"] = field(default="gaussian", metadata={
+        "help": "linear-region inputs: Gaussian 3x3 or 3x3 crops of the data, as the TE-NAS code"})
+    region_samples: int = field(default=1000, metadata={"help": "inputs of the linear-region count", "min": 2})
+    device: str = field(default="cpu", metadata={"help": "cpu | cuda | auto"})
 
     def __post_init__(self) -> None:
         for key in ("batch_size", "prune_number", "C"):

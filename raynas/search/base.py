@@ -54,6 +54,13 @@ from raynas.store.search_state import FAILED_STATUSES, load_search_state, save_s
 log = logging.getLogger(__name__)
 
 
+class StateStore(Protocol):
+    """Where a running search saves its state after every change (:class:`raynas.store.SearchDir` is one)."""
+
+    def save_state(self, rows: Sequence[dict[str, Any]], config: dict[str, Any], *,
+                   in_flight: Sequence[dict[str, Any]] = (), failed: Sequence[dict[str, Any]] = ()) -> None: ...
+
+
 class QueryProposal(Protocol):
     """What :meth:`QuerySearch.ask` returns: the step, the proposal kind, the point of the search space that
     picked the arch (``weights``), the arch, and whether it was queried before (``cached``)."""
@@ -334,17 +341,22 @@ class QuerySearch(Generic[P]):
 
     # --------------------------------------------------------------- driving
     def run(self, on_step: Callable[[dict[str, Any]], None] | None = None, *,
-            state_path: str | Path | None = None, executor: Any = None) -> dict[str, Any]:
+            state_path: str | Path | None = None, executor: Any = None, store: StateStore | None = None
+            ) -> dict[str, Any]:
         """Ask/query/tell until done with ``self.oracle`` (:func:`raynas.search.queries.drive`; ``executor``
         runs the queries elsewhere, e.g. :class:`raynas.parallel.queries.RayQueryExecutor`). After every tell
-        (and every new batch of proposals or completed query) the state is saved to ``state_path`` (if given,
-        see :func:`save_search_state`); ``on_step(row)`` is called after every tell."""
+        (and every new batch of proposals or completed query) the state is saved through ``store`` (the search
+        directory, :class:`raynas.store.SearchDir`, which owns the state file) or to the file ``state_path`` (if
+        given, see :func:`save_search_state`); ``on_step(row)`` is called after every tell."""
         if self.oracle is None:
             raise SearchError(f"{type(self).__name__}.run needs an oracle")
         path = Path(state_path) if state_path is not None else None
 
         def save() -> None:
-            if path is not None:
+            if store is not None:
+                store.save_state(self.state_rows(), self.state_config(), in_flight=self.in_flight(),
+                                 failed=self.failed)
+            elif path is not None:
                 save_search_state(self, path)
 
         def step(row: dict[str, Any]) -> None:

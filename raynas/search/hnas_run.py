@@ -1,7 +1,7 @@
 """``run_hnas_search``: HNAS from its typed config (``raynas search hnas`` and the pipeline).
 
-The pool is the ``metric`` and ``ntk_cond`` columns of a ``raynas score`` run (read with the RoBoT runner's
-plumbing: several seeds are averaged). Oracles (:func:`raynas.search.runner.make_oracle`):
+The pool is the ``metric`` and ``ntk_cond`` columns of a ``raynas score`` run (read by the query-search
+session, :mod:`raynas.search.session`: several seeds are averaged). Oracles (:func:`raynas.search.runner.make_oracle`):
 
 * None (default) or a benchmark's name (``raynas list benchmarks``): the scored space's benchmark table (for
   NAS-Bench-201: query = 12-epoch valid acc, cost = its training seconds, final = 200-epoch test acc); the
@@ -19,70 +19,53 @@ Tune's own experiment. ``resume=True`` continues a killed search, ASHA stage inc
 
 from __future__ import annotations
 
-import dataclasses
 import logging
-from dataclasses import dataclass
-from pathlib import Path
+from dataclasses import dataclass, field
 from typing import Any, Callable, Literal, Mapping
 
-from raynas.config import from_dict, to_dict
+from raynas.config import from_dict
 from raynas.errors import ConfigError, UnknownNameError
 from raynas.search.bo import GP_MAX_POINTS
 from raynas.search.hnas import HNAS, HNAS_METRICS, KAPPA_METRIC, HNASConfig
+from raynas.search.session import LoadedPool, QuerySearchConfig, SearchSpec
 from raynas.store import SearchDir
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
-class HNASSearchConfig:
+class HNASSearchConfig(QuerySearchConfig):
     """``raynas search hnas``: the pool (``scores``), the search directory ``out``, the HNAS settings
     (:class:`raynas.search.hnas.HNASConfig`, :meth:`search_kwargs`) and those of the hybrid ASHA stage."""
 
-    scores: str
-    out: str
-    oracle: str | None = None  # None: the scored space's benchmark table
-    budget: int = 20
-    metric: str = "ntk_trace"
-    seed: int = 0
-    resume: bool = False
-    #: start over in ``out`` whatever is stored there (its config, state, result and ASHA stage are replaced)
-    restart: bool = False
-    oracle_options: dict | None = None
-    max_iters: int | None = None
-    n_init: int = 3
-    acquisition: Literal["ucb", "logei"] = "ucb"
-    exclude_queried: bool = True
-    t_bounds: tuple[float, float] = (0.0, 1.0)
-    c_bounds: tuple[float, float] = (-4.0, 0.0)
-    scale: Literal["max", "median"] = "max"
+    metric: str = field(default="ntk_trace", metadata={"help": "M: ntk_trace | grad_norm | snip | grasp"})
+    max_iters: int | None = field(default=None, metadata={"help": "BO steps at most (default 3 x budget)", "min": 1})
+    n_init: int = field(default=3, metadata={"help": "Sobol points before the GP", "min": 1})
+    acquisition: Literal["ucb", "logei"] = field(default="ucb", metadata={"help": "BO acquisition"})
+    exclude_queried: bool = field(default=True, metadata={
+        "help": "the next query is the best arch not yet queried (the HNAS paper's rule); --no-exclude-queried: a "
+                "repeated arch is answered from the cache (searches made before this default resume only with it)"})
+    t_bounds: tuple[float, float] = field(default=(0.0, 1.0), metadata={"cli": False})
+    c_bounds: tuple[float, float] = field(default=(-4.0, 0.0), metadata={"cli": False})
+    scale: Literal["max", "median"] = field(default="max", metadata={
+        "help": "how the measures are scaled in the objective"})
     #: BO steps in a row that re-propose a queried arch before the search ends (None: never; HNASConfig.patience)
-    patience: int | None = 10
+    patience: int | None = field(default=10, metadata={
+        "help": "end after this many BO steps in a row re-proposed a queried arch (none: never)", "min": 1})
     #: the most observations one GP step is fitted on (None: all; raynas.search.bo.gp_window)
-    gp_max_points: int | None = GP_MAX_POINTS
-    # hybrid stage (oracle "train")
-    top_k: int = 4
-    asha_epochs: int | None = None
-    grace_period: int = 1
-    reduction_factor: int = 2
-    cpus_per_trial: float = 1.0
-    gpus_per_trial: float = 0.0
-    # search a score run with a missing config or missing, corrupt or failed shards (the result lists them)
-    allow_incomplete: bool = False
-    #: proposals in flight at once (q-batch BO; 1: sequential)
-    q: int = 1
-    # where the BO queries run (raynas.search.runner.QueryPlacement)
-    query_backend: str = "local"
-    address: str | None = None
-    gpus_per_query: float = 0.0
-    cpus_per_query: float = 1.0
-    query_retries: int = 2
+    gp_max_points: int | None = field(default=GP_MAX_POINTS, metadata={
+        "help": "the most observations one GP step is fitted on (none: all of them, each step slower than the last)",
+        "min": 2})
+    # hybrid stage (oracle "train"): no CLI flags (pipeline YAML and the Python API)
+    top_k: int = field(default=4, metadata={"cli": False})
+    asha_epochs: int | None = field(default=None, metadata={"cli": False})
+    grace_period: int = field(default=1, metadata={"cli": False})
+    reduction_factor: int = field(default=2, metadata={"cli": False})
+    cpus_per_trial: float = field(default=1.0, metadata={"cli": False})
+    gpus_per_trial: float = field(default=0.0, metadata={"cli": False})
 
     def __post_init__(self) -> None:
-        from raynas.search.runner import QueryPlacement, check_q
-
-        check_q(self.q)
-        QueryPlacement.of(self)
+        super().__post_init__()
         if self.metric not in HNAS_METRICS:
             raise UnknownNameError("HNAS measure", self.metric, HNAS_METRICS)  # before any data is read
         HNASConfig(**self.search_kwargs())  # the search's own checks, before any data is read
@@ -149,63 +132,30 @@ def _asha_stage(c: HNASSearchConfig, search: HNAS, out: SearchDir, space_name: s
             "trials": [t.as_dict() for t in trials]}
 
 
-def run_hnas_search(cfg: HNASSearchConfig | Mapping[str, Any],
-                    progress_callback: Callable[..., None] | None = None) -> dict[str, Any]:
-    """Run (or resume) HNAS as configured by ``cfg``; returns the result. ``cfg`` is an
-    :class:`HNASSearchConfig` (a mapping is converted strictly, :func:`raynas.config.from_dict`)."""
-    from raynas.search.runner import (
-        check_query_resources,
-        load_checked_pool,
-        make_oracle,
-        oracle_name,
-        typed_config_dict,
-    )
-
-    c = cfg if isinstance(cfg, HNASSearchConfig) else from_dict(HNASSearchConfig, cfg)
-    check_query_resources(c)  # before any work (a named cluster: once attached)
-    require_trial_resources(c)
-    loaded = load_checked_pool(c.scores, [c.metric, KAPPA_METRIC], allow_incomplete=c.allow_incomplete)
-    pool, wide, score_cfg = loaded.pool, loaded.wide, loaded.config
-    c = dataclasses.replace(c, oracle=oracle_name(c.oracle, score_cfg))  # the config records the oracle used
-    oracle = make_oracle(c.oracle, score_cfg, c.seed, c.oracle_options)
-    where = SearchDir(Path(c.out))
-    with where.claim():  # one writer; refused before the first state save, the directory is left as it was
-        started = where.resumable()
-        out = where.prepare(to_dict(c), c.resume, normalise=typed_config_dict(HNASSearchConfig), restart=c.restart)
-        return _hnas(c, out, started, pool, wide, oracle, loaded, progress_callback)
-
-
-def _hnas(c: HNASSearchConfig, out: SearchDir, started: bool, pool: Any, wide: Any, oracle: Any, loaded: Any,
-          progress_callback: Callable[..., None] | None) -> dict[str, Any]:
-    from raynas.oracles.base import benchmark_answer
-    from raynas.search.runner import resume_or_start, run_space, run_with_executor, start_progress
-
-    state = out.state_path
-
-    def load(path: Any) -> HNAS:
-        s = HNAS.from_state(path, pool, oracle)
-        log.info("resumed HNAS at step %d", len(s.trace))
-        return s
-
-    search = resume_or_start(out, c, started, load, lambda: HNAS(pool, oracle, **c.search_kwargs()))
-
-    def on_step(row: dict[str, Any]) -> None:
-        log.info("step %d t=%.3f c=%.2f arch %d value %.3f cost %.1f", row["step"], *row["weights"],
-                 row["arch_index"], row["value"], row["cumulative_cost"])
-        if progress_callback is not None:
-            progress_callback(search.queries, search.budget)
-
-    start_progress(progress_callback, search, oracle)
-    result = run_with_executor(search, c, run_space(c.scores), on_step, state)  # state saved after every tell
-    arch_of = dict(zip(wide.column("arch_index").to_pylist(), wide.column("arch").to_pylist()))
-    result.update(arch=arch_of.get(result["arch_index"]), trace=search.trace)
+def _after(c: HNASSearchConfig, search: HNAS, out: SearchDir, loaded: LoadedPool,
+           result: dict[str, Any]) -> dict[str, Any]:
+    """With the ``train`` oracle and ``top_k > 0``: the hybrid ASHA stage, whose best trial is the answer (the BO
+    pick stays in ``bo_arch_index`` / ``bo_value``)."""
     if c.oracle == "train" and c.top_k > 0:
-        hybrid = _asha_stage(c, search, out, run_space(c.scores), arch_of)
+        hybrid = _asha_stage(c, search, out, loaded.space, loaded.arch_of())
         result.update(bo_arch_index=result["arch_index"], bo_value=result["value"], asha=hybrid,
                       arch_index=hybrid["arch_index"], arch=hybrid["arch"], value=hybrid["value"],
                       final=hybrid["value"])
-    space = run_space(c.scores)
-    answer = benchmark_answer(space, result["arch_index"])
-    result.update(pool=loaded.summary(), space=space, benchmark=answer.as_dict() if answer is not None else None)
-    out.write_result(result)
     return result
+
+
+def _step_line(row: Mapping[str, Any]) -> str:
+    return (f"step {row['step']} t={row['weights'][0]:.3f} c={row['weights'][1]:.2f} arch {row['arch_index']} "
+            f"value {row['value']:.3f} cost {row['cumulative_cost']:.1f}")
+
+
+SPEC = SearchSpec(HNASSearchConfig, HNAS, lambda c, pool, oracle: HNAS(pool, oracle, **c.search_kwargs()),
+                  metrics=lambda c: (c.metric, KAPPA_METRIC), check=require_trial_resources, after=_after,
+                  step_line=_step_line)
+
+
+def run_hnas_search(cfg: HNASSearchConfig | Mapping[str, Any],
+                    progress_callback: Callable[..., None] | None = None) -> dict[str, Any]:
+    """Run (or resume) HNAS as configured by ``cfg`` (:func:`raynas.search.session.run_query_session`); returns the
+    result. ``cfg`` is an :class:`HNASSearchConfig` (a mapping is converted strictly, :func:`raynas.config.from_dict`)."""
+    return SPEC.run(cfg, progress_callback)

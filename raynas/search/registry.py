@@ -1,44 +1,42 @@
-"""The registry of searches: ``raynas search METHOD`` and :func:`raynas.api.search` look ``METHOD`` up here.
+"""The registry of searches: ``raynas search METHOD``, the pipeline and :func:`raynas.api.search` look ``METHOD`` up
+here.
 
-Each :class:`SearchEntry` names the search's typed config class and its run function
-(``run(config, progress_callback=None) -> result dict``) by import path, resolved on use: listing or
-validating method names (argument parsing, ``raynas --help``) imports neither the searches nor BoTorch and
-torch behind them, and a test that replaces a run function on its module is seen by the next call. An
-unknown name is an :class:`~raynas.errors.UnknownNameError` with the close matches.
+Each :class:`SearchEntry` holds a *loader*: a plain function that imports the search's module when called and
+returns its typed config class and its run function (``run(config, progress_callback=None) -> result dict``). The
+imports sit inside those functions, so the import graph (and the import contracts) see every edge, while listing or
+validating method names (argument parsing, ``raynas --help``) imports neither the searches nor BoTorch and torch
+behind them; and since the run function is looked up on its module at each call, a test that replaces it there is
+seen by the next call. An unknown name is an :class:`~raynas.errors.UnknownNameError` with the close matches.
 
-TE-NAS is registered here too although it lives in :mod:`raynas.pruning`: it is run the same way
-(``raynas search tenas``), and naming its module by path keeps the two packages free of imports of each other.
+A query search (RoBoT, LinUCB, HNAS, random, robot-reference) runs through
+:func:`raynas.search.session.run_query_session`; zero-shot and TE-NAS have their own run functions. TE-NAS is
+registered here too although it lives in :mod:`raynas.pruning`: it is run the same way (``raynas search tenas``).
 """
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass
 from typing import Any, Callable
 
 from raynas.config import from_dict
 from raynas.registry import Registry
 
-
-def _resolve(path: str) -> Any:
-    """The object named ``"package.module:attribute"``."""
-    module, _, attr = path.partition(":")
-    return getattr(importlib.import_module(module), attr)
+#: what a loader returns: the typed config class and the run function
+Loaded = tuple[type, Callable[..., dict[str, Any]]]
 
 
 @dataclass(frozen=True)
 class SearchEntry:
-    """One search: ``config`` and ``run`` are ``"module:attribute"`` paths, ``doc`` a one-line description."""
+    """One search: ``load()`` -> ``(config class, run function)``, ``doc`` a one-line description."""
 
-    config: str
-    run: str
+    load: Callable[[], Loaded]
     doc: str
 
     def config_class(self) -> type:
-        return _resolve(self.config)
+        return self.load()[0]
 
     def run_function(self) -> Callable[..., dict[str, Any]]:
-        return _resolve(self.run)
+        return self.load()[1]
 
     def make_config(self, cfg: Any) -> Any:
         """``cfg`` as the entry's typed config: an instance is kept, a mapping converted strictly
@@ -53,22 +51,45 @@ class SearchEntry:
         return run(config) if progress_callback is None else run(config, progress_callback=progress_callback)
 
 
+def _robot() -> Loaded:
+    from raynas.search import runner
+
+    return runner.RobotSearchConfig, runner.run_robot_search
+
+
+def _linucb() -> Loaded:
+    from raynas.search import linucb_run
+
+    return linucb_run.LinUCBSearchConfig, linucb_run.run_linucb_search
+
+
+def _hnas() -> Loaded:
+    from raynas.search import hnas_run
+
+    return hnas_run.HNASSearchConfig, hnas_run.run_hnas_search
+
+
+def _zero_shot() -> Loaded:
+    from raynas.search import zero_shot
+
+    return zero_shot.ZeroShotConfig, zero_shot.run_zero_shot_search
+
+
+def _tenas() -> Loaded:
+    from raynas.pruning import run
+
+    return run.TenasConfig, run.run_tenas_search
+
+
 SEARCHES: Registry[SearchEntry] = Registry("search method")
-SEARCHES.add("robot", SearchEntry(
-    "raynas.search.runner:RobotSearchConfig", "raynas.search.runner:run_robot_search",
-    "RoBoT: BO over metric-combination weights + greedy exploitation"))
-SEARCHES.add("hnas", SearchEntry(
-    "raynas.search.hnas_run:HNASSearchConfig", "raynas.search.hnas_run:run_hnas_search",
-    "HNAS: BO over the constants of the theory-derived objective"))
+SEARCHES.add("robot", SearchEntry(_robot, "RoBoT: BO over metric-combination weights + greedy exploitation"))
 SEARCHES.add("linucb", SearchEntry(
-    "raynas.search.linucb_run:LinUCBSearchConfig", "raynas.search.linucb_run:run_linucb_search",
-    "LinUCB: a linear bandit over the proxies (Bayesian linear regression, upper confidence bound)"))
+    _linucb, "LinUCB: a linear bandit over the proxies (Bayesian linear regression, upper confidence bound)"))
+SEARCHES.add("hnas", SearchEntry(_hnas, "HNAS: BO over the constants of the theory-derived objective"))
 SEARCHES.add("zero-shot", SearchEntry(
-    "raynas.search.zero_shot:ZeroShotConfig", "raynas.search.zero_shot:run_zero_shot_search",
+    _zero_shot,
     "zero-shot: the top arch of a scored pool by a rank-aggregation rule (AZ-NAS, rank sum, Revisit), no queries"))
-SEARCHES.add("tenas", SearchEntry(
-    "raynas.pruning.run:TenasConfig", "raynas.pruning.run:run_tenas_search",
-    "TE-NAS pruning search from the supernet"))
+SEARCHES.add("tenas", SearchEntry(_tenas, "TE-NAS pruning search from the supernet"))
 
 
 def get_search(name: str) -> SearchEntry:

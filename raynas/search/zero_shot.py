@@ -47,7 +47,7 @@ The top arch is the first maximum of the aggregate in ``arch_index`` order (``np
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
@@ -212,15 +212,27 @@ class ZeroShotConfig:
     many of the ranking the result lists; ``mu``, ``sigma``: the ``swap_reg`` rule's options (thousands of
     parameters, thousands squared; required by it, refused by the other rules)."""
 
-    scores: str
-    out: str
-    rule: str = "az"
-    metrics: tuple[str, ...] | str = ()
-    top: int = 10
-    resume: bool = False
-    allow_incomplete: bool = False
-    mu: float | None = None
-    sigma: float | None = None
+    scores: str = field(metadata={"help": "the pool: a run directory written by `raynas score`, several joined "
+                                  "with ':', or a published table (nbsz:nb201:cifar10)"})
+    out: str = field(metadata={"help": "search directory (search.json, result.json)"})
+    rule: str = field(default="az", metadata={
+        "help": "az (AZ-NAS: sum of log(rank/P)) | rank_sum | revisit (Revisit's nested ordinal rank sums) | vkdnw "
+                "(VKDNW's sum of log(rank/P) over FLOPs, AZ-NAS's three feature terms and vkdnw) | swap_reg "
+                "(SWAP-NAS's regularised swap, needs --mu, --sigma)"})
+    metrics: tuple[str, ...] | str = field(default=(), metadata={
+        "help": "comma-separated metric columns (default: the rule's; az and rank_sum: the four az_nas_* terms, "
+                "revisit: lwt_angle,lwt_loss,params, vkdnw: az_nas_complexity,az_nas_expressivity,"
+                "az_nas_progressivity,vkdnw,az_nas_trainability, swap_reg: swap,params)"})
+    top: int = field(default=10, metadata={"help": "how many of the ranking the result lists", "min": 1})
+    resume: bool = field(default=False, metadata={"help": "rerun into the same directory with the same config"})
+    allow_incomplete: bool = field(default=False, metadata={
+        "help": "search a score run with a missing config or missing, corrupt or failed shards (the result lists "
+                "them); without it such a run is refused"})
+    mu: float | None = field(default=None, metadata={
+        "help": "swap_reg: the centre of exp(-(params/1e3 - mu)^2 / sigma), in thousands of parameters (no "
+                "published default)"})
+    sigma: float | None = field(default=None, metadata={
+        "help": "swap_reg: the width sigma of that factor, in thousands of parameters squared"})
 
     def __post_init__(self) -> None:
         names = self.metrics.split(",") if isinstance(self.metrics, str) else self.metrics

@@ -35,11 +35,27 @@ def split_runs(scores: Runs) -> list[Path]:
     return runs
 
 
-def read_one_run(scores_dir: Path, backend: str = DEFAULT_BACKEND) -> tuple[pa.Table, dict[str, Any]]:
-    """One run as ``(wide table [arch_index, arch, metrics...], identity config)``; several seeds are averaged."""
-    if not scores_dir.is_dir():
-        raise SearchError(f"scores directory {scores_dir} does not exist")
-    store = open_store(scores_dir, backend)
+def open_runs(scores: Runs, planner: Planner | None = None, backend: str = DEFAULT_BACKEND) -> list[Any]:
+    """The stores of the runs named by ``scores`` (:func:`split_runs`), each opened once (a missing directory is a
+    :class:`SearchError`), to be handed down: :func:`check_stores`, :func:`read_stores_wide`."""
+    out = []
+    for run in split_runs(scores):
+        if not run.is_dir():
+            raise SearchError(f"scores directory {run} does not exist")
+        out.append(open_store(run, backend, planner=planner))
+    return out
+
+
+def read_one_run(scores_dir: Path | Any, backend: str = DEFAULT_BACKEND) -> tuple[pa.Table, dict[str, Any]]:
+    """One run (its directory, or its open store) as ``(wide table [arch_index, arch, metrics...], identity
+    config)``; several seeds are averaged."""
+    if isinstance(scores_dir, (str, Path)):
+        if not Path(scores_dir).is_dir():
+            raise SearchError(f"scores directory {scores_dir} does not exist")
+        store = open_store(Path(scores_dir), backend)
+    else:
+        store = scores_dir
+        scores_dir = store.run_dir
     table = store.read()
     if table.num_rows == 0:
         raise SearchError(f"no scores stored in {scores_dir}")
@@ -70,10 +86,15 @@ def read_scores_wide(scores: Runs, backend: str = DEFAULT_BACKEND) -> tuple[pa.T
     EVERY run. They must score the same space; a metric stored by several runs is taken from the first that
     has it.
     """
-    runs = split_runs(scores)
-    wide, cfg = read_one_run(runs[0], backend)
-    for run in runs[1:]:
-        other, other_cfg = read_one_run(run, backend)
+    return read_stores_wide(open_runs(scores, backend=backend))
+
+
+def read_stores_wide(stores: Sequence[Any]) -> tuple[pa.Table, dict[str, Any]]:
+    """:func:`read_scores_wide` of runs already open (:func:`open_runs`)."""
+    runs = [s.run_dir for s in stores]
+    wide, cfg = read_one_run(stores[0])
+    for store, run in zip(stores[1:], runs[1:]):
+        other, other_cfg = read_one_run(store)
         if other_cfg.get("space") != cfg.get("space"):  # read_one_run always sets it (config, else rows)
             raise SearchError(f"cannot join {runs[0]} (space {cfg.get('space')!r}) with {run} "
                               f"(space {other_cfg.get('space')!r})")
@@ -96,12 +117,7 @@ def check_runs(scores: Runs, planner: Planner | None = None,
                backend: str = DEFAULT_BACKEND) -> list[RunCompleteness]:
     """:meth:`~raynas.store.Store.completeness` of every run named by ``scores`` (see :func:`split_runs`),
     each planned by ``planner`` (:func:`raynas.parallel.plan_run` for ``raynas score`` runs)."""
-    out = []
-    for run in split_runs(scores):
-        if not run.is_dir():
-            raise SearchError(f"scores directory {run} does not exist")
-        out.append(open_store(run, backend, planner=planner).completeness())
-    return out
+    return [store.completeness() for store in open_runs(scores, planner, backend)]
 
 
 def stored_space(scores: Runs, backend: str = DEFAULT_BACKEND) -> str | None:

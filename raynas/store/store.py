@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import os
 from collections import Counter
 from dataclasses import dataclass, field
@@ -19,6 +18,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Collection, Iterable, Iterator, Mapping
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -599,18 +599,38 @@ def to_wide(table: pa.Table) -> pa.Table:
     missing = [c for c in need if c not in table.column_names]
     if missing:
         raise StoreError(f"to_wide needs column(s) {missing}")
-    ids = [table.column(c).to_pylist() for c in WIDE_ID_COLUMNS]
-    metrics, values, statuses = (table.column(c).to_pylist() for c in ("metric", "value", "status"))
-    rows: dict[tuple, dict[str, float | None]] = {}
-    for key, m, v, s in zip(zip(*ids), metrics, values, statuses):
-        cell = rows.setdefault(key, {})
-        ok = s == "ok" and v is not None and math.isfinite(v)  # a non-finite "ok" value is no score
-        if ok or m not in cell:
-            cell[m] = float(v) if ok else None
-    names = sorted(set(metrics))
-    keys = sorted(rows, key=lambda k: (k[0], k[1], k[3], k[2] or ""))
+    # An Arrow pivot (no loop over rows in Python): each row gets the id of its key and of its metric, the winner
+    # of every (key, metric) cell is its last ok row, and one float64 column per metric is scattered from those.
+    n = table.num_rows
+    pos = pa.array(np.arange(n, dtype=np.int64))
+    ids = table.select(list(WIDE_ID_COLUMNS)).append_column("__pos", pos)
+    groups = ids.group_by(list(WIDE_ID_COLUMNS), use_threads=False).aggregate(
+        [("__pos", "list"), ("__pos", "min")])
+    members = groups.column("__pos_list").combine_chunks()
+    key_of = np.empty(n, dtype=np.int64)
+    key_of[pc.list_flatten(members).to_numpy()] = np.repeat(
+        np.arange(groups.num_rows), pc.list_value_length(members).to_numpy())
+    metric = table.column("metric").combine_chunks().dictionary_encode()
+    names_all = metric.dictionary.to_pylist()
+    metric_of = metric.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+    value = table.column("value").combine_chunks()
+    v = value.fill_null(np.nan).to_numpy(zero_copy_only=False).astype(np.float64)
+    ok = (pc.equal(table.column("status"), "ok").fill_null(False).to_numpy(zero_copy_only=False)
+          & np.isfinite(v))  # a non-finite or null "ok" value is no score
+    n_metrics = len(names_all)
+    last = np.full(groups.num_rows * n_metrics, -1, dtype=np.int64)
+    np.maximum.at(last, (key_of * n_metrics + metric_of)[ok], np.flatnonzero(ok))  # the later ok value wins
+    # rows sorted by (space, arch_index, seed, arch with null as ""), ties by first appearance
+    order_of = groups.select(list(WIDE_ID_COLUMNS)).append_column(
+        "__arch", pc.fill_null(groups.column("arch"), "")).append_column("__first", groups.column("__pos_min"))
+    order = pc.sort_indices(order_of, sort_keys=[("space", "ascending"), ("arch_index", "ascending"),
+                                                 ("seed", "ascending"), ("__arch", "ascending"),
+                                                 ("__first", "ascending")]).to_numpy()
     types = {"space": pa.string(), "arch_index": pa.int64(), "arch": pa.string(), "seed": pa.int64()}
-    cols: dict[str, pa.Array] = {c: pa.array([k[i] for k in keys], types[c]) for i, c in enumerate(WIDE_ID_COLUMNS)}
-    for m in names:
-        cols[m] = pa.array([rows[k].get(m) for k in keys], pa.float64())
+    cols: dict[str, pa.Array] = {c: groups.column(c).take(pa.array(order)).combine_chunks().cast(types[c])
+                                 for c in WIDE_ID_COLUMNS}
+    cells = last.reshape(groups.num_rows, n_metrics)[order]
+    for m in sorted(names_all):
+        won = cells[:, names_all.index(m)]
+        cols[m] = pa.array(np.where(won >= 0, v[np.maximum(won, 0)], 0.0), pa.float64(), mask=won < 0)
     return pa.table(cols)

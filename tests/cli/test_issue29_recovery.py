@@ -15,6 +15,7 @@ import pyarrow as pa
 import pytest
 
 import raynas.search.runner as runner
+import raynas.search.session as session
 from raynas.cli.main import main
 from raynas.store import open_store, row_keys
 from raynas.testing import FakeOracle, planned_score_run
@@ -162,7 +163,7 @@ def test_adopt_is_refused_where_it_makes_no_sense(tmp_path: Path, capsys: pytest
 
 def _pool(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     ids = list(range(0, 40, 3))
-    monkeypatch.setattr(runner, "make_oracle", lambda *a, **k: FakeOracle(ids, [float(i % 7) for i in ids]))
+    monkeypatch.setattr(session, "make_oracle", lambda *a, **k: FakeOracle(ids, [float(i % 7) for i in ids]))
     monkeypatch.setenv("RAYNAS_DATA", str(tmp_path / "no_data"))
     return planned_score_run(tmp_path / "pool", ids, lambda a: {"params": 1.0 + a, "snip": float((a * 7) % 5)})
 
@@ -212,9 +213,9 @@ def test_a_search_refused_before_its_first_state_leaves_no_directory(tmp_path: P
     def broken(*args, **kwargs):  # type: ignore[no-untyped-def]
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(runner, "run_with_executor", broken)
+    monkeypatch.setattr(session, "run_with_executor", broken)
     assert _robot(pool, out) == 130
     assert not out.exists()
     monkeypatch.undo()
-    monkeypatch.setattr(runner, "make_oracle", lambda *a, **k: FakeOracle(range(0, 40, 3), [1.0] * 14))
+    monkeypatch.setattr(session, "make_oracle", lambda *a, **k: FakeOracle(range(0, 40, 3), [1.0] * 14))
     assert _robot(pool, out) == 0  # the same command, no "already holds a search"

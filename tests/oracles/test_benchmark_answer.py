@@ -15,6 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 
 import raynas.search.runner as runner
+import raynas.search.session as session
 from raynas.cli.main import main
 from raynas.parallel.config import ScoreConfig
 from raynas.store import ScoreStore, results_to_table
@@ -82,7 +83,7 @@ def test_robot_cli_prints_the_answer(tmp_path, capsys, nb201_table_path):
 def test_robot_search_without_the_table_says_so(tmp_path, monkeypatch):
     run = make_run(tmp_path, lambda a: {"params": 1.0 + a, "snip": float(a % 4)})
     ids = list(range(0, 40, 3))
-    monkeypatch.setattr(runner, "make_oracle", lambda *a, **k: FakeOracle(ids, [float(i % 7) for i in ids]))
+    monkeypatch.setattr(session, "make_oracle", lambda *a, **k: FakeOracle(ids, [float(i % 7) for i in ids]))
     monkeypatch.setenv("RAYNAS_DATA", str(tmp_path / "no_data"))
     r = runner.run_robot_search({"scores": str(run), "out": str(tmp_path / "s"), "metrics": "params,snip",
                                  "budget": 3})

@@ -10,6 +10,7 @@ import pyarrow as pa
 import pytest
 
 import raynas.search.runner as runner
+import raynas.search.session as session
 from raynas.errors import OracleError, StoreError, UnknownNameError
 from raynas.search import CandidatePool
 from raynas.search.hnas_run import run_hnas_search
@@ -31,9 +32,9 @@ def fake_scores(monkeypatch):
         oracles.append(FakeOracle(table["arch_index"], acc))
         return oracles[-1]
 
-    monkeypatch.setattr(runner, "load_checked_pool", load_checked_pool)
-    monkeypatch.setattr(runner, "run_space", lambda scores: "nb201")
-    monkeypatch.setattr(runner, "make_oracle", make_oracle)
+    monkeypatch.setattr(session, "load_checked_pool", load_checked_pool)
+    monkeypatch.setattr(session, "run_space", lambda scores: "nb201")
+    monkeypatch.setattr(session, "make_oracle", make_oracle)
     return table, acc, oracles
 
 

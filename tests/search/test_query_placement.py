@@ -30,15 +30,16 @@ def test_config_checks_q_and_placement():
 
 def test_resume_may_move_the_queries_but_not_change_q(tmp_path, monkeypatch):
     import raynas.search.runner as runner
+    import raynas.search.session as session
     from raynas.errors import StoreError
     from raynas.search.pool import CandidatePool
     from raynas.testing import FakeOracle, synthetic_pool_table
 
     table, acc = synthetic_pool_table(40, 0)
     wide = pa.table({**table, "arch": [f"a{i}" for i in table["arch_index"]]})
-    monkeypatch.setattr(runner, "load_checked_pool", lambda s, m, t="none", *, allow_incomplete=False:
+    monkeypatch.setattr(session, "load_checked_pool", lambda s, m, t="none", *, allow_incomplete=False:
                         runner.LoadedPool(CandidatePool.from_table(wide, m, t), wide, {"space": "toy"}, ()))
-    monkeypatch.setattr(runner, "make_oracle", lambda *a, **k: FakeOracle(table["arch_index"], acc))
+    monkeypatch.setattr(session, "make_oracle", lambda *a, **k: FakeOracle(table["arch_index"], acc))
     base = {"scores": "s", "out": str(tmp_path / "s"), "metrics": "good,bad", "budget": 5, "q": 2}
     first = runner.run_robot_search(base)
     assert first["q"] == 2 and first["queries"] == 5

@@ -11,7 +11,8 @@ import pytest
 
 from raynas.errors import SearchError
 from raynas.parallel.config import ScoreConfig
-from raynas.search.runner import load_pool, read_scores_wide, split_runs
+from raynas.search.runner import load_pool, split_runs
+from raynas.store import read_scores_wide
 from raynas.store import ScoreStore, results_to_table
 from raynas.testing import metric_results
 
@@ -85,6 +86,7 @@ def test_join_refuses_other_spaces_other_arch_names_and_disjoint_runs(tmp_path):
 def robot_scores(monkeypatch):  # type: ignore[no-untyped-def]
     """The synthetic pool as the score store's answer, and a lookup oracle per search (``oracles[-1]``)."""
     import raynas.search.runner as runner
+    import raynas.search.session as session
     from raynas.search.pool import CandidatePool
     from raynas.testing import FakeOracle, synthetic_pool_table
 
@@ -99,8 +101,8 @@ def robot_scores(monkeypatch):  # type: ignore[no-untyped-def]
         oracles.append(FakeOracle(table["arch_index"], acc))
         return oracles[-1]
 
-    monkeypatch.setattr(runner, "load_checked_pool", load_checked_pool)
-    monkeypatch.setattr(runner, "make_oracle", make_oracle)
+    monkeypatch.setattr(session, "load_checked_pool", load_checked_pool)
+    monkeypatch.setattr(session, "make_oracle", make_oracle)
     return oracles
 
 
