@@ -22,14 +22,14 @@ Pools (``real`` = CIFAR-10 scores computed by NASLib, ``digits`` = scored by ray
 Methods: raynas RoBoT for each ``--robot-settings`` entry (``transform/kernel/acquisition/n_init[/tie_break]``,
 tie_break ``earliest`` when left out; the library default is marked ``*``), random search, the best single
 metric (greedy top-T by one metric, the best metric of the pool in hindsight), the zero-shot rules (no query), and the yardstick ``authors``: RoBoT's loop as the
-paper's Algorithm 1 and the authors' NB201 script run it, re-implemented here on ``bayes_opt``
-(BayesianOptimization over ``w in [-1, 1]^K``, UCB kappa 2.576, GP Matern-5/2 with alpha 1e-6 and normalize_y,
-``init_points=0`` so one random point then ``n_iter = T - 1`` suggestions, raw min-max scores (NaN adds 0),
-top arch = last of an ascending argsort, ``w*`` = the latest of the best, then greedy exploitation under ``w*``
-until T distinct archs). The authors' script passes ``acq='ucb'`` to ``maximize`` (bayes_opt <= 1.4); 3.4.0
-has the same GP, kappa and normalisation but starts L-BFGS-B from the best 10 of its 10,000 random acquisition
-samples rather than from 10 random points. ``bayes_opt`` is optional: without it the yardstick is skipped with a
-message.
+paper's Algorithm 1 and the authors' NB201 script run it, on ``bayes_opt`` (the library's ``robot-reference``
+search, :class:`raynas.search.robot_reference.RoBoTReference`: BayesianOptimization over ``w in [-1, 1]^K``, UCB
+kappa 2.576, GP Matern-5/2 with alpha 1e-6 and normalize_y, ``init_points=0`` so one random point then
+``n_iter = T - 1`` suggestions, raw min-max scores (NaN adds 0), top arch = last of an ascending argsort,
+``w*`` = the latest of the best, then greedy exploitation under ``w*`` until T distinct archs).
+The authors' script passes ``acq='ucb'`` to ``maximize`` (bayes_opt <= 1.4); 3.4.0 has the same GP, kappa and
+normalisation but starts L-BFGS-B from the best 10 of its 10,000 random acquisition samples rather than from 10
+random points. ``bayes_opt`` is optional: without it the yardstick is skipped with a message.
 
 HNAS (``--hnas RUN[:RUN...]``, pools with ``ntk_trace`` and ``ntk_cond``, plus ``--hnas-subpools`` sub-pools of
 each): raynas HNAS for each ``--hnas-settings`` entry (``acquisition/scale/exclude/n_init``) against the HNAS
@@ -298,37 +298,17 @@ def attainable(arch_index: Sequence[int], oracle: Any) -> tuple[int, float, floa
 
 
 # ----------------------------------------------------------------------------- the authors' RoBoT loop
-def authors_top(normalized: np.ndarray, w: np.ndarray) -> int:
-    """Position of the arch the authors' script takes for weights ``w``: the weighted sum of the min-max scores
-    (NaN adds nothing), the first of ``flip(argsort(score))``, i.e. the last of an ascending argsort."""
-    s = np.where(np.isnan(normalized), 0.0, normalized) @ np.asarray(w, dtype=np.float64)
-    return int(np.flip(np.argsort(s))[0])
+#: the loop's pure steps, which moved into the library with it (raynas.search.robot_reference), by their old names
+_LIBRARY_STEPS = ("authors_top", "authors_normalize", "authors_exploit")
 
 
-def authors_normalize(raw: np.ndarray) -> np.ndarray:
-    """Per column ``(x - min) / (max - min)`` over the finite entries, NaN kept (adds 0); a constant column as is."""
-    x = np.where(np.isfinite(raw), raw, np.nan).astype(np.float64)
-    out = x.copy()
-    for k in range(x.shape[1]):
-        lo, hi = np.nanmin(x[:, k]), np.nanmax(x[:, k])
-        if hi > lo:
-            out[:, k] = (x[:, k] - lo) / (hi - lo)
-    return out
+def __getattr__(name: str) -> Any:
+    # resolved on first use: importing raynas.search (BoTorch) at load would slow every --help and --merge
+    if name in _LIBRARY_STEPS:
+        from raynas.search import robot_reference
 
-
-def authors_exploit(normalized: np.ndarray, w_star: np.ndarray, queried: list[int], budget: int) -> list[int]:
-    """The exploitation phase: after the BO's distinct positions ``queried`` (in order), the next archs by the
-    score under ``w_star`` (``flip(argsort)`` order) not yet queried, until ``budget`` positions."""
-    s = np.where(np.isnan(normalized), 0.0, normalized) @ np.asarray(w_star, dtype=np.float64)
-    out = list(queried)
-    seen = set(out)
-    for p in np.flip(np.argsort(s)):
-        if len(out) >= budget:
-            break
-        if int(p) not in seen:
-            out.append(int(p))
-            seen.add(int(p))
-    return out
+        return getattr(robot_reference, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def have_bayes_opt() -> bool:
@@ -341,42 +321,14 @@ def have_bayes_opt() -> bool:
 
 def authors_robot(table: dict[str, np.ndarray], metrics: Sequence[str], oracle: Any, budget: int,
                   seed: int) -> dict[str, Any]:
-    """RoBoT as the authors run it (module docstring), on ``bayes_opt``; the same result keys as raynas's."""
-    from bayes_opt import BayesianOptimization
-    from bayes_opt.acquisition import UpperConfidenceBound
+    """RoBoT as the authors run it (module docstring): :class:`raynas.search.robot_reference.RoBoTReference` on
+    the table's archs (sorted by ``arch_index``), timed as :func:`timed_run`; the same result keys as raynas's."""
+    from raynas.search import CandidatePool
+    from raynas.search.robot_reference import RoBoTReference
 
-    idx = np.asarray(table["arch_index"], dtype=np.int64)
-    norm = authors_normalize(np.stack([np.asarray(table[m], dtype=np.float64) for m in metrics], axis=1))
-    budget = min(budget, len(idx))
-    queried: list[int] = []  # distinct positions, in order of first query
-    best: dict[str, Any] = {"value": -np.inf, "w": None}
-    stamps: list[float] = []
-
-    def f(**kw: float) -> float:
-        w = np.array([kw[m] for m in metrics], dtype=np.float64)
-        pos = authors_top(norm, w)
-        v = oracle.query(int(idx[pos])).value
-        if v >= best["value"]:  # the script's `>=`: the latest of equal values
-            best.update(value=v, w=w)
-        if pos not in queried:
-            queried.append(pos)
-        stamps.append(time.perf_counter())
-        return v
-
-    t0 = time.perf_counter()
-    opt = BayesianOptimization(f=f, pbounds={m: (-1.0, 1.0) for m in metrics}, random_state=seed, verbose=0,
-                               acquisition_function=UpperConfidenceBound(kappa=2.576))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        opt.maximize(init_points=0, n_iter=budget - 1)
-    t_bo = len(queried)
-    order = authors_exploit(norm, best["w"], queried, budget)
-    archs = [int(idx[p]) for p in order]
-    values = [oracle.query(a).value for a in archs]
-    pick = archs[int(np.argmax(values))]  # first maximum, as `acc > opt_acc`
-    steps = np.diff([t0, *stamps])
-    return {"arch_index": pick, "final": oracle.final(pick), "queried": archs, "values": values, "t0": t_bo,
-            "wall": time.perf_counter() - t0, "bo_steps": [float(s) for s in steps]}
+    pool = CandidatePool.from_table(table, list(metrics), "none")
+    r = timed_run(RoBoTReference(pool, oracle, budget=budget, seed=seed))
+    return {k: r[k] for k in ("arch_index", "final", "queried", "values", "t0", "wall", "bo_steps")}
 
 
 # ----------------------------------------------------------------------------- the HNAS paper's procedure
