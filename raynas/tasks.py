@@ -7,15 +7,11 @@ engines and real training) and the validation metric with its direction. Classif
 (:func:`classification`) is one task among others and the default everywhere, so NAS-Bench-201, NAS-Bench-101 and
 DARTS batches behave exactly as before.
 
-============== ===================== ================================= ==========================
-target_kind    per-sample target     per-sample network output         losses
-============== ===================== ================================= ==========================
-``class``      ``()`` int64 label    ``(K,)`` logits                   ``cross_entropy``
-``class_probs`` ``(K,)`` f32 probs   ``(K,)`` logits                   ``soft_cross_entropy``
-``pixel_class``  ``(H, W)`` int64    ``(K, H, W)`` logits              ``pixel_cross_entropy``
-``regression`` ``target_shape`` f32  ``target_shape``                  ``mse``, ``l1``
-``image``      ``(C, H, W)`` f32     ``(C, H, W)``                     ``l1``, ``mse``
-============== ===================== ================================= ==========================
+* ``class``: per-sample target ``()`` (an int64 label), network output ``(K,)`` logits, ``cross_entropy``;
+* ``class_probs``: ``(K,)`` float probabilities (soft labels), output ``(K,)`` logits, ``soft_cross_entropy``;
+* ``pixel_class``: ``(H, W)`` int64 labels, output ``(K, H, W)`` logits, ``pixel_cross_entropy``;
+* ``regression``: ``target_shape`` floats (e.g. ``(9,)``), output of the same shape, ``mse`` or ``l1``;
+* ``image``: ``(C, H, W)`` floats, output of the same shape, ``l1`` or ``mse``.
 
 Every loss uses mean reduction over every target element (the batch for class labels, every pixel for
 segmentation), as ``torch.nn.functional``'s default: the cross-entropy sites this replaces used exactly

@@ -1,5 +1,6 @@
 """Metrics on networks of non-classification tasks (issue 31 item 1): a regression head (9 floats, MSE), a
-pixel-class head (``[B, 17, H, W]`` against ``[B, H, W]``) and an image head (L1), scored with every registered
+pixel-class head (``[B, 17, H, W]`` against ``[B, H, W]``), an image head (L1) and a soft-label head (class
+probabilities, soft cross-entropy), scored with every registered
 metric through the fused and the unfused engine: each metric is ``ok`` or ``not_applicable`` (with its reason),
 the loss-based values agree between the engines, and grad_norm equals a hand computation with the task's loss."""
 
