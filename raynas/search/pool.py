@@ -58,10 +58,13 @@ class CandidatePool:
     _pos: dict[int, int] = field(default_factory=dict, repr=False)
 
     @classmethod
-    def from_table(cls, table: Any, metrics: Sequence[str], transform: Transform = "none") -> "CandidatePool":
-        """Build from a wide table (pyarrow Table or dict of arrays) with ``arch_index`` and one column per metric."""
+    def from_table(cls, table: Any, metrics: Sequence[str], transform: Transform = "none", *,
+                   allow_no_metrics: bool = False) -> "CandidatePool":
+        """Build from a wide table (pyarrow Table or dict of arrays) with ``arch_index`` and one column per metric.
+        A pool without metrics (the archs only, ``raw`` of shape ``[n, 0]``) needs ``allow_no_metrics``: only a
+        search that reads no proxy (random search) asks for one."""
         metrics = tuple(metrics)
-        if not metrics:
+        if not metrics and not allow_no_metrics:
             raise SearchError("a candidate pool needs at least one metric")
         if len(set(metrics)) != len(metrics):
             raise SearchError(f"duplicate metric names in {metrics}")
@@ -74,7 +77,8 @@ class CandidatePool:
         if np.any(np.isnan(idx_col.astype(np.float64))):
             raise SearchError("arch_index has missing values")
         idx = idx_col.astype(np.int64)
-        raw = np.stack([np.asarray(c, dtype=np.float64) for c in cols], axis=1)
+        raw = np.stack([np.asarray(c, dtype=np.float64) for c in cols], axis=1) if cols else \
+            np.empty((len(idx), 0), dtype=np.float64)
         order = np.argsort(idx, kind="stable")
         idx, raw = idx[order], raw[order]
         dup = idx[1:][idx[1:] == idx[:-1]]

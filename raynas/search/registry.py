@@ -69,6 +69,18 @@ def _hnas() -> Loaded:
     return hnas_run.HNASSearchConfig, hnas_run.run_hnas_search
 
 
+def _random() -> Loaded:
+    from raynas.search import random_baseline
+
+    return random_baseline.RandomSearchConfig, random_baseline.run_random_search
+
+
+def _robot_reference() -> Loaded:
+    from raynas.search import robot_reference
+
+    return robot_reference.RoBoTReferenceSearchConfig, robot_reference.run_robot_reference_search
+
+
 def _zero_shot() -> Loaded:
     from raynas.search import zero_shot
 
@@ -86,6 +98,11 @@ SEARCHES.add("robot", SearchEntry(_robot, "RoBoT: BO over metric-combination wei
 SEARCHES.add("linucb", SearchEntry(
     _linucb, "LinUCB: a linear bandit over the proxies (Bayesian linear regression, upper confidence bound)"))
 SEARCHES.add("hnas", SearchEntry(_hnas, "HNAS: BO over the constants of the theory-derived objective"))
+SEARCHES.add("random", SearchEntry(
+    _random, "random search: T distinct archs drawn uniformly from the pool (the baseline every NAS paper reports)"))
+SEARCHES.add("robot-reference", SearchEntry(
+    _robot_reference, "RoBoT's Algorithm 1 on the authors' bayes_opt optimiser (the yardstick; needs "
+    "bayesian-optimization)"))
 SEARCHES.add("zero-shot", SearchEntry(
     _zero_shot,
     "zero-shot: the top arch of a scored pool by a rank-aggregation rule (AZ-NAS, rank sum, Revisit), no queries"))

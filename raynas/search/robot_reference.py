@@ -326,3 +326,52 @@ class RoBoTReference(QuerySearch[ReferenceProposal]):
 
     def _pool_state(self) -> dict[str, Any]:
         return {"metrics": list(self.pool.metrics), "size": len(self.pool), "fingerprint": self.fingerprint()}
+
+
+# --- ``raynas search robot-reference``: the config and the session's spec -----------------------------------------
+
+from dataclasses import field  # noqa: E402
+
+from raynas.search.session import ROBOT_METRICS, QuerySearchConfig, SearchSpec, normalise_metrics  # noqa: E402
+
+
+@dataclass(frozen=True)
+class RoBoTReferenceSearchConfig(QuerySearchConfig):
+    """``raynas search robot-reference``: RoBoT's Algorithm 1 on the authors' ``bayes_opt`` (the module docstring),
+    over the proxies ``metrics`` (default RoBoT's six), with the authors' settings. Sequential: ``q`` must be 1.
+    Needs the optional package ``bayesian-optimization`` (``pip install 'raynas[bench]'``)."""
+
+    metrics: tuple[str, ...] | str = field(default=ROBOT_METRICS, metadata={
+        "help": "the proxies whose combination is searched, comma-separated"})
+    kappa: float = field(default=RoBoTReferenceConfig.kappa, metadata={
+        "help": "UCB's exploration weight (bayes_opt's default)"})
+    init_points: int = field(default=RoBoTReferenceConfig.init_points, metadata={
+        "help": "random points before the GP (the authors: 0, so bayes_opt draws one)", "min": 0})
+    bo_iters: int | None = field(default=None, metadata={
+        "help": "BO evaluations in all, random points included (none: the budget, the authors' n_iter = T - 1 "
+                "after one random point)", "min": 1})
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        normalise_metrics(self, "robot-reference")
+        self.search_config()  # the search's own checks (q = 1), before any score is read
+
+    def search_config(self) -> RoBoTReferenceConfig:
+        return RoBoTReferenceConfig(budget=self.budget, seed=self.seed, kappa=self.kappa,
+                                    init_points=self.init_points, bo_iters=self.bo_iters, q=self.q)
+
+
+def _build(c: RoBoTReferenceSearchConfig, pool: CandidatePool, oracle: Oracle) -> RoBoTReference:
+    s = c.search_config()
+    return RoBoTReference(pool, oracle, budget=s.budget, seed=s.seed, kappa=s.kappa, init_points=s.init_points,
+                          bo_iters=s.bo_iters, q=s.q)
+
+
+SPEC = SearchSpec(RoBoTReferenceSearchConfig, RoBoTReference, _build)
+
+
+def run_robot_reference_search(cfg: RoBoTReferenceSearchConfig | Any, progress_callback: Any = None
+                               ) -> dict[str, Any]:
+    """Run (or resume) the reference RoBoT loop as configured by ``cfg``
+    (:func:`raynas.search.session.run_query_session`)."""
+    return SPEC.run(cfg, progress_callback)

@@ -101,7 +101,10 @@ class LoadedPool:
     checks: tuple["RunCompleteness", ...]
 
     def summary(self) -> dict[str, Any]:
-        return pool_summary(self.pool, self.checks)
+        out = pool_summary(self.pool, self.checks)
+        if self.published:  # no run to check: the table somebody else scored, named by its spec
+            out["published"] = str(self.config.get("source"))
+        return out
 
     @property
     def space(self) -> str:
@@ -163,7 +166,7 @@ def _checked(scores: Any, wide: pa.Table, cfg: dict[str, Any], metrics: Sequence
     if missing:
         have = sorted(c for c in wide.column_names if c not in _KEYS)
         raise SearchError(f"scores in {scores} lack metric(s) {missing}; stored metrics: {have}")
-    pool = CandidatePool.from_table(wide, metrics, transform)
+    pool = CandidatePool.from_table(wide, metrics, transform, allow_no_metrics=not metrics)
     require_complete(checks, allow_incomplete, len(pool))
     return LoadedPool(pool, wide, cfg, checks)
 

@@ -49,7 +49,8 @@ def summary_lines(result: Mapping[str, Any]) -> list[str]:
         lines.append(f"ended after {result.get('queries')} distinct queries: {STOP_TEXT.get(stop, stop)}")
     pool = result.get("pool")
     if isinstance(pool, dict):
-        state = "complete score run" if pool.get("complete") else "INCOMPLETE score run (--allow-incomplete)"
+        state = (f"the published table {pool['published']} (no score run)" if pool.get("published") else
+                 "complete score run" if pool.get("complete") else "INCOMPLETE score run (--allow-incomplete)")
         lines.append(f"pool: {pool.get('size')} archs searched, {state}")
         for run in pool.get("runs") or []:
             lines.append(f"  {run['run']}: {run['summary']}")

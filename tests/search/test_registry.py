@@ -23,7 +23,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def test_names_and_entries():
-    assert SEARCHES.names() == ["hnas", "linucb", "robot", "tenas", "zero-shot"]
+    assert SEARCHES.names() == ["hnas", "linucb", "random", "robot", "robot-reference", "tenas", "zero-shot"]
     for name, cls, run in (("robot", runner.RobotSearchConfig, runner.run_robot_search),
                            ("linucb", linucb_run.LinUCBSearchConfig, linucb_run.run_linucb_search),
                            ("hnas", hnas_run.HNASSearchConfig, hnas_run.run_hnas_search),
@@ -36,7 +36,7 @@ def test_names_and_entries():
 def test_unknown_name_lists_close_matches():
     with pytest.raises(UnknownNameError, match="did you mean 'robot'") as e:
         get_search("robto")
-    assert e.value.known == ["hnas", "linucb", "robot", "tenas", "zero-shot"]
+    assert e.value.known == ["hnas", "linucb", "random", "robot", "robot-reference", "tenas", "zero-shot"]
     with pytest.raises(UnknownNameError, match="search method"):
         raynas.api.search("bogus", "out")
 

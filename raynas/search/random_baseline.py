@@ -143,3 +143,29 @@ class RandomSearch(QuerySearch[RandomProposal]):
     def fingerprint(self) -> str:
         """sha256 of the pool's arch indices: the order depends on nothing else (the scores are not read)."""
         return hashlib.sha256(np.ascontiguousarray(self.pool.arch_index, dtype="<i8").tobytes()).hexdigest()
+
+
+# --- ``raynas search random``: the config and the session's spec ---------------------------------------------------
+
+from raynas.search.session import QuerySearchConfig, SearchSpec  # noqa: E402  (the door's part, after the core)
+
+
+@dataclass(frozen=True)
+class RandomSearchConfig(QuerySearchConfig):
+    """``raynas search random``: ``T = budget`` distinct archs of the pool drawn uniformly with ``seed``, under the
+    same oracle, budget and seeds as the other searches (the baseline every NAS paper reports). It reads no proxy,
+    so any pool works, even one whose scores hold none of RoBoT's metrics."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        RandomConfig(budget=self.budget, seed=self.seed, q=self.q)  # the search's own checks, before any work
+
+
+SPEC = SearchSpec(RandomSearchConfig, RandomSearch,
+                  lambda c, pool, oracle: RandomSearch(pool, oracle, budget=c.budget, seed=c.seed, q=c.q),
+                  metrics=lambda c: ())
+
+
+def run_random_search(cfg: RandomSearchConfig | Any, progress_callback: Any = None) -> dict[str, Any]:
+    """Run (or resume) random search as configured by ``cfg`` (:func:`raynas.search.session.run_query_session`)."""
+    return SPEC.run(cfg, progress_callback)

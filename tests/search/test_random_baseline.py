@@ -13,7 +13,7 @@ import pytest
 from raynas.errors import ConfigError, StoreError
 from raynas.search import CandidatePool
 from raynas.search.baselines import random_search
-from raynas.search.random_search import RandomConfig, RandomSearch, draw_order
+from raynas.search.random_baseline import RandomConfig, RandomSearch, draw_order
 from raynas.store.search_state import load_search_state
 from raynas.testing import FakeOracle, synthetic_pool_table
 
