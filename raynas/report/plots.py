@@ -124,14 +124,16 @@ def search_trace_figure(
 
 
 def weight_trace(weights: np.ndarray, names: Sequence[str], path: Path) -> Path:
-    """Metric-combination weights ``[steps, K]`` over BO steps, one line per metric."""
+    """A search's weights ``[steps, K]`` over its steps, one line per named entry (RoBoT's metric-combination
+    weights in ``[-1, 1]``, LinUCB's posterior mean, HNAS's ``(t, c)``)."""
     fig, ax = plt.subplots(figsize=(7, 3.4))
     for k, name in enumerate(names):
         ax.plot(np.arange(1, len(weights) + 1), weights[:, k], marker="o", ms=3, label=name)
     ax.axhline(0, c="gray", lw=0.6)
-    ax.set_xlabel("BO step")
+    ax.set_xlabel("step")
     ax.set_ylabel("weight")
-    ax.set_ylim(-1.05, 1.05)
+    if np.all(np.abs(weights) <= 1):  # RoBoT's box: keep its frame
+        ax.set_ylim(-1.05, 1.05)
     ax.legend(fontsize=7, ncol=3)
     fig.tight_layout()
     fig.savefig(path, dpi=110)

@@ -140,12 +140,16 @@ def _search_section(search: Path, out: Path, top_k: int, written: list[Path]) ->
     png = _plot(written, search_trace, np.arange(1, len(new) + 1), values, cost, ReportDir(out).plot(f"{tag}_trace"),
                 "query value", None, result.get("query_label"))
     lines += [f"{len(new)} distinct queries, total cost {cost[-1]:.1f} s. ![trace]({png.name})", ""]
-    bo = [r for r in rows if r.get("kind") == "bo" and r.get("weights") is not None]
-    names = (cfg.get("pool") or {}).get("metrics") or []
-    if bo and names:
-        w = np.array([r["weights"] for r in bo], dtype=float)
+    names = result.get("weight_names")
+    if names is None:  # a result written before searches named their weights: RoBoT's BO rows over its metrics
+        names = (cfg.get("pool") or {}).get("metrics") or []
+        chosen = [r for r in rows if r.get("kind") == "bo" and r.get("weights") is not None]
+    else:  # each row's weights, as the search names them (RoBoT's proxies, LinUCB's + intercept, HNAS's t, c)
+        chosen = [r for r in rows if r.get("weights") is not None and len(r["weights"]) == len(names)]
+    if chosen and names:
+        w = np.array([r["weights"] for r in chosen], dtype=float)
         wpng = _plot(written, weight_trace, w, names, ReportDir(out).plot(f"{tag}_weights"))
-        lines += [f"Weights over BO steps: ![weights]({wpng.name})", ""]
+        lines += [f"Weights of each query ({', '.join(names)}): ![weights]({wpng.name})", ""]
     if result:
         lines += [f"**Result**: arch {result.get('arch_index')} `{result.get('arch', '')}`, query value "
                   f"{result.get('value')}, final {result.get('final')}, cost {result.get('cost', 0):.1f} s", ""]

@@ -367,11 +367,18 @@ class QuerySearch(Generic[P]):
         drive(self, self.oracle, step, executor=executor, on_change=save)
         return self.result()
 
+    def weight_names(self) -> tuple[str, ...]:
+        """What each entry of a trace row's ``weights`` is (reports label their plot with it); empty when the
+        search's rows carry no weights (random search)."""
+        return ()
+
     def result(self) -> dict[str, Any]:
         """:meth:`QueryLog.result` (best queried arch, its value and ``final``, queries, cost, history) plus the
-        method's own keys, ``q``, ``failed_queries`` (the recorded failures) and ``stop`` (:meth:`stop_reason`)."""
+        method's own keys, ``q``, ``failed_queries`` (the recorded failures), ``stop`` (:meth:`stop_reason`) and
+        ``weight_names`` (:meth:`weight_names`)."""
         return self._log.result(self.method, self.oracle, **self._result_extra(), q=self.q,
-                                failed_queries=[dict(f) for f in self.failed], stop=self.stop_reason())
+                                failed_queries=[dict(f) for f in self.failed], stop=self.stop_reason(),
+                                weight_names=list(self.weight_names()))
 
     # ----------------------------------------------------------------- state
     def state_rows(self) -> list[dict[str, Any]]:

@@ -266,6 +266,10 @@ class HNAS(QuerySearch[HNASProposal]):
     def _replays(self, kind: str, weights: np.ndarray, arch: int) -> bool:
         return self.select(float(weights[0]), float(weights[1])) == arch
 
+    def weight_names(self) -> tuple[str, ...]:
+        """A row's ``weights``: the objective's constants ``(t, c)`` of the BO point."""
+        return ("t", "c")
+
     def _result_extra(self) -> dict[str, Any]:
         """``t``, ``c`` (best BO point), ``steps``, ``scale``, the effective ``budget`` and ``max_iters``,
         ``budget_requested`` and ``pool_size`` (the base adds ``stop``, see the module docstring)."""

@@ -194,6 +194,10 @@ class LinUCB(QuerySearch[LinUCBProposal]):
     def _observe(self, kind: str, weights: np.ndarray, value: float, new: bool) -> None:
         """Nothing to keep: the posterior is recomputed from the query log (distinct archs and their values)."""
 
+    def weight_names(self) -> tuple[str, ...]:
+        """A row's ``weights``: the posterior mean the query was chosen with, per proxy, then the intercept."""
+        return (*self.pool.metrics, "intercept")
+
     def _result_extra(self) -> dict[str, Any]:
         """``budget`` (effective), ``budget_requested``, ``pool_size``, ``metrics`` (the features' order) and
         ``weights``: the posterior mean of the told values (``K + 1``, intercept last; standardised scale)."""

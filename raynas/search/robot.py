@@ -269,6 +269,10 @@ class RoBoT(QuerySearch[Proposal]):
             if self._bo_end is None:  # fixed once reached: no later row reopens the BO phase
                 self._bo_end = self._bo_stop_reason()
 
+    def weight_names(self) -> tuple[str, ...]:
+        """A row's ``weights``: the combination's weight of each proxy (the BO point; w* in the greedy phase)."""
+        return tuple(self.pool.metrics)
+
     def _result_extra(self) -> dict[str, Any]:
         """``weights`` (w*), ``steps``, ``t0``, the effective ``budget`` / ``bo_iters`` with ``budget_requested``
         and ``pool_size``, and ``bo_stop`` (why the BO phase ended, None if the budget ran out during it); the

@@ -309,6 +309,10 @@ class RoBoTReference(QuerySearch[ReferenceProposal]):
         super()._fail(entry)
         self._next_cache = None  # a failed BO point is no observation; its iteration stays used
 
+    def weight_names(self) -> tuple[str, ...]:
+        """A row's ``weights``: the combination's weight of each proxy (the BO point; w* in the greedy phase)."""
+        return tuple(self.pool.metrics)
+
     def _result_extra(self) -> dict[str, Any]:
         """``weights`` (w*; None without a BO value), ``steps``, ``t0`` (distinct archs of the BO phase), the
         effective ``budget`` / ``bo_iters`` with ``budget_requested`` and ``pool_size``, ``skipped`` (BO

@@ -50,6 +50,10 @@ def test_a_search_runs_on_a_published_pool_and_resumes_to_the_same_result(nb301,
     assert any(p.suffix == ".md" for p in report)
     text = next(p for p in report if p.suffix == ".md").read_text()
     assert method in text and f"arch {INDICES[-1]}" in text
+    # the weights plot is labelled with what the search's weights are (random has none)
+    assert ("Weights of each query" in text) == (method != "random")
+    if method == "linucb":
+        assert "intercept" in text
 
 
 def test_random_with_a_smaller_budget_queries_its_seeded_draw(nb301, capsys):
