@@ -17,8 +17,10 @@ Families (``--families``, default all that have data):
   column (query = final: the tables hold no other);
 * ``ablation``: the full NB201 pool with each proxy removed in turn (the blind-spot test).
 
-Proxies: RoBoT's six (grad_norm, snip, grasp, fisher, synflow, jacob_cov). Methods: ``linucb`` (deterministic: one
-run per pool), ``robot`` (raynas RoBoT default), ``authors`` (the bayes_opt loop of
+Proxies: RoBoT's six (grad_norm, snip, grasp, fisher, synflow, jacob_cov); ``--synflow raw`` reads synflow as a
+raynas score run stores it (the files hold NASLib's log of it). Methods: ``linucb`` (deterministic: one
+run per pool), ``linucb-guard`` (the same with the size guard, ``raynas search linucb --guard size``: ``params`` added
+to the features), ``robot`` (raynas RoBoT default), ``authors`` (the bayes_opt loop of
 ``bench_search_robustness.py``; skipped without ``bayesian-optimization``), ``random``; ``--methods`` selects (RoBoT
 and the authors' loop cost ~10 s per search on a 2-core CPU; LinUCB and random milliseconds).
 
@@ -47,7 +49,9 @@ import bench_search_robustness as robust  # noqa: E402
 from raynas.cli.argtypes import seed_list  # noqa: E402
 
 METRICS = robust.ROBOT_METRICS
-METHODS = ("linucb", "robot", "authors", "random")
+METHODS = ("linucb", "linucb-guard", "robot", "authors", "random")
+#: the guard of ``raynas search linucb --guard size``: the model-size proxy added to the features
+GUARD_METRIC = "params"
 FAMILIES = ("nb201", "nb201-small", "nb101", "nb301", "ablation")
 
 
@@ -81,9 +85,11 @@ class ColumnOracle:
         return len(self.values)
 
 
-def read_nbsz(space: str) -> dict[str, np.ndarray] | None:
-    """NB-Suite-Zero's ``space`` table: RoBoT's six proxies (NASLib's ``jacov`` as ``jacob_cov``) and
-    ``val_accuracy``; rows get their position as ``arch_index`` for NB101/NB301 (keys are NASLib encodings)."""
+def read_nbsz(space: str, synflow: str = "log") -> dict[str, np.ndarray] | None:
+    """NB-Suite-Zero's ``space`` table: RoBoT's six proxies (NASLib's ``jacov`` as ``jacob_cov``), ``params`` and
+    ``val_accuracy``; rows get their position as ``arch_index`` for NB101/NB301 (keys are NASLib encodings).
+    ``synflow``: ``"log"`` as the file stores it (NASLib logs it), ``"raw"`` as a raynas score run (and
+    ``--scores nbsz:...``) holds it: ``exp`` of the file's value."""
     import pyarrow.parquet as pq
 
     from raynas.spaces.benchmarks import data_root
@@ -95,16 +101,19 @@ def read_nbsz(space: str) -> dict[str, np.ndarray] | None:
     ids = (t.column("arch_index").to_numpy().astype(np.int64) if "arch_index" in t.column_names
            else np.arange(t.num_rows, dtype=np.int64))
     out = {"arch_index": ids, "val_accuracy": t.column("val_accuracy").to_numpy().astype(np.float64)}
-    for m in METRICS:
+    for m in (*METRICS, GUARD_METRIC):
         out[m] = t.column(robust.NASLIB_NAMES.get(m, m)).to_numpy(zero_copy_only=False).astype(np.float64)
+    if synflow == "raw":
+        with np.errstate(over="ignore"):
+            out["synflow"] = np.where(out["synflow"] <= -1e7, np.nan, np.exp(out["synflow"]))  # -1e8: a failure
     return out
 
 
-def build_pools(families: Sequence[str], subpools: int, small_pools: int) -> list[Pool]:
+def build_pools(families: Sequence[str], subpools: int, small_pools: int, synflow: str = "log") -> list[Pool]:
     from raynas.oracles import create_oracle
 
     pools: list[Pool] = []
-    nb201 = read_nbsz("nb201")
+    nb201 = read_nbsz("nb201", synflow)
     if nb201 is not None and {"nb201", "nb201-small", "ablation"} & set(families):
         oracle = create_oracle("nb201")
         t = robust.in_oracle({k: v for k, v in nb201.items() if k != "val_accuracy"}, oracle)
@@ -123,7 +132,7 @@ def build_pools(families: Sequence[str], subpools: int, small_pools: int) -> lis
             for m in METRICS:
                 pools.append(Pool("ablation", f"nbsz-{m}", t, tuple(x for x in METRICS if x != m), oracle))
     for space in ("nb101", "nb301"):
-        table = read_nbsz(space) if space in families else None
+        table = read_nbsz(space, synflow) if space in families else None
         if table is not None:
             pools.append(Pool(space, f"nbsz-{space}", table, METRICS,
                               ColumnOracle(table["arch_index"], table["val_accuracy"])))
@@ -152,6 +161,10 @@ def run_method(method: str, pool: Pool, budget: int, seeds: Sequence[int]) -> li
     t0 = time.perf_counter()
     if method == "linucb":  # deterministic: one run stands for every seed
         r = LinUCB(cp, pool.oracle, budget=budget).run()
+        runs = [{**r, "wall": time.perf_counter() - t0}]
+    elif method == "linucb-guard":  # the size guard: params added to the features (raynas search linucb --guard size)
+        guarded = CandidatePool.from_table(pool.table, [*pool.metrics, GUARD_METRIC])
+        r = LinUCB(guarded, pool.oracle, budget=budget).run()
         runs = [{**r, "wall": time.perf_counter() - t0}]
     elif method == "robot":
         for s in seeds:
@@ -184,6 +197,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--subpools", type=int, default=12, help="how many of the robustness benchmark's 12 NB201 "
                     "sub-pools (default all)")
     ap.add_argument("--small-pools", type=int, default=10, help="new NB201 sub-pools of 50-100 archs")
+    ap.add_argument("--synflow", choices=("log", "raw"), default="log",
+                    help="synflow as NB-Suite-Zero's files store it (log, the earlier tables) or as a raynas score "
+                    "run and --scores nbsz:... hold it (raw: exp of the file's value)")
     ap.add_argument("--json", type=Path, default=None, help="write every cell here")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
@@ -194,8 +210,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if "authors" in methods and not robust.have_bayes_opt():
         print("bayes_opt is not installed (pip install bayesian-optimization): the authors' loop is skipped")
         methods.remove("authors")
-    pools = build_pools(args.families, args.subpools, args.small_pools)
-    print(f"{len(pools)} pools; budgets {args.budgets}; seeds {args.seeds[0]}..{args.seeds[-1]}; "
+    pools = build_pools(args.families, args.subpools, args.small_pools, args.synflow)
+    print(f"{len(pools)} pools; synflow {args.synflow}; budgets {args.budgets}; seeds {args.seeds[0]}..{args.seeds[-1]}; "
           f"LinUCB defaults ridge 10, noise 1, beta 1 (fixed)")
     cells: list[dict[str, Any]] = []
     print("| family | pool | archs | T | method | hit | regret | rank | wall (s) |\n|---|---|---:|---:|---|---:|---:|---:|---:|")

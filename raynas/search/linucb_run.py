@@ -6,10 +6,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
+from raynas.errors import ConfigError
 from raynas.oracles.base import Oracle
 from raynas.search.linucb import LinUCB, LinUCBConfig
 from raynas.search.pool import CandidatePool
 from raynas.search.session import ROBOT_METRICS, QuerySearchConfig, SearchSpec, normalise_metrics
+
+
+#: the guards of :class:`LinUCBSearchConfig` (``none``: the pre-registered search as issue 33 defined it)
+GUARDS = ("none", "size")
+#: the model-size proxy the ``size`` guard adds
+SIZE_PROXY = "params"
 
 
 @dataclass(frozen=True)
@@ -27,11 +34,23 @@ class LinUCBSearchConfig(QuerySearchConfig):
     noise: float = field(default=LinUCBConfig.noise, metadata={
         "help": "noise variance sigma^2 of the standardised values"})
     beta: float = field(default=LinUCBConfig.beta, metadata={"help": "weight of the confidence width"})
+    #: the guard against one proxy's blind spot (issue 33; docs/benchmarks.md, "LinUCB"): "size" adds the pool's
+    #: model-size proxy (``params``) to the features, so a pool whose proxies miss what size predicts still finds it
+    guard: str = field(default="none", metadata={
+        "help": "size: add the model-size proxy (params) to the features (guards against the blind spot of a "
+                "missing or mis-scaled proxy; needs params in the scores)", "choices": GUARDS})
 
     def __post_init__(self) -> None:
         super().__post_init__()
         normalise_metrics(self, "linucb")
+        if self.guard not in GUARDS:
+            raise ConfigError(f"linucb: guard must be one of {', '.join(GUARDS)}, got {self.guard!r}")
         self.search_config()  # the search's own checks, before any score is read
+
+    def features(self) -> tuple[str, ...]:
+        """The pool's columns: ``metrics``, plus ``params`` with ``guard="size"`` (once)."""
+        extra = (SIZE_PROXY,) if self.guard == "size" and SIZE_PROXY not in self.metrics else ()
+        return (*self.metrics, *extra)
 
     def search_config(self) -> LinUCBConfig:
         return LinUCBConfig(budget=self.budget, ridge=self.ridge, noise=self.noise, beta=self.beta, q=self.q,
@@ -43,7 +62,7 @@ def _build(c: LinUCBSearchConfig, pool: CandidatePool, oracle: Oracle) -> LinUCB
     return LinUCB(pool, oracle, budget=s.budget, ridge=s.ridge, noise=s.noise, beta=s.beta, q=s.q, seed=s.seed)
 
 
-SPEC = SearchSpec(LinUCBSearchConfig, LinUCB, _build)
+SPEC = SearchSpec(LinUCBSearchConfig, LinUCB, _build, metrics=lambda c: c.features())
 
 
 def run_linucb_search(cfg: LinUCBSearchConfig | Mapping[str, Any],
