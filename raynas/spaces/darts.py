@@ -4,9 +4,9 @@ Both registered spaces share the genotype space (:mod:`raynas.spaces.darts_genot
 4 intermediate nodes with 2 distinct inputs each, ``1_076_746_950_455_072_400`` genotypes, which fits the
 store's int64 ``arch_index``) and differ in the macro network :meth:`DartsSpace.to_module` builds:
 
-* ``darts_cifar`` (``spaces/darts_cifar.yaml``): CIFAR network, default C=16, 5 layers (the cheap proxy
+* ``darts_cifar`` (``raynas/spaces/specs/darts_cifar.yaml``): CIFAR network, default C=16, 5 layers (the cheap proxy
   used for scoring); ``preset="eval"`` gives the paper's C=36, 20 layers.
-* ``darts_imagenet`` (``spaces/darts_imagenet.yaml``): 224 px ImageNet network, C=48, 14 layers.
+* ``darts_imagenet`` (``raynas/spaces/specs/darts_imagenet.yaml``): 224 px ImageNet network, C=48, 14 layers.
 """
 
 from __future__ import annotations

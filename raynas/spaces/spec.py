@@ -1,12 +1,12 @@
-"""Declarative search-space specs (``spaces/<name>.yaml``), validated strictly.
+"""Declarative search-space specs (``raynas/spaces/specs/<name>.yaml``), validated strictly.
 
 A spec names the space, its ``kind`` (which implementation builds it), the candidate ops, the cell's node
 count, the macro skeleton and the input shape. The ``macro`` block's schema depends on the kind; other
 space modules add theirs with :func:`register_macro_schema`. Unknown keys anywhere are a
 :class:`ConfigError`.
 
-Built-in specs live in the repository's top-level ``spaces/`` directory; an identical copy ships inside the
-package (``raynas/spaces/specs/``) for installs without the repository.
+Built-in specs ship once, inside the package (``raynas/spaces/specs/<name>.yaml``), so a source checkout and an
+installed wheel read the same files (there used to be a second copy in the repository's top-level ``spaces/``).
 """
 
 from __future__ import annotations
@@ -19,11 +19,8 @@ from typing import Any, Literal, Mapping
 from raynas.config import from_dict, load_yaml, to_dict
 from raynas.errors import ConfigError, UnknownNameError
 
-#: top-level ``spaces/`` of a source checkout, then the packaged copy
-SPEC_DIRS: tuple[Path, ...] = (
-    Path(__file__).resolve().parents[2] / "spaces",
-    Path(__file__).resolve().parent / "specs",
-)
+#: where the built-in specs are (one folder, shipped with the package)
+SPEC_DIRS: tuple[Path, ...] = (Path(__file__).resolve().parent / "specs",)
 
 
 def _check_min(owner: str, **values: int) -> None:

@@ -194,8 +194,7 @@ def test_spaces_are_registered_from_strict_specs() -> None:
     with pytest.raises(ConfigError, match="unknown option"):
         create_space("darts_imagenet", stem_multiplier=3)
     for name in ("darts_cifar", "darts_imagenet"):
-        top, packaged = (d / f"{name}.yaml" for d in SPEC_DIRS)
-        assert top.read_text() == packaged.read_text()
+        assert len([d / f"{name}.yaml" for d in SPEC_DIRS if (d / f"{name}.yaml").exists()]) == 1  # shipped once
 
 
 def test_spec_is_read_strictly() -> None:

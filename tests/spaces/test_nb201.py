@@ -10,6 +10,8 @@ import pytest
 import torch
 import torch.nn as nn
 
+import raynas.spaces
+
 from raynas.errors import ConfigError, InvalidArchitectureError, UnknownNameError
 from raynas.spaces import create_space
 from raynas.spaces.nb201 import EDGES_NB201, NB201Arch, NB201Space, has_path, official_permutation, parse_arch
@@ -326,9 +328,10 @@ def test_spec_file_round_trip(tmp_path: Path) -> None:
     assert load_space_spec(copy) == spec == parse_space_spec(as_dict)
 
 
-def test_packaged_spec_copy_is_identical() -> None:
-    top, packaged = (d / "nb201.yaml" for d in SPEC_DIRS)
-    assert top.read_bytes() == packaged.read_bytes()
+def test_specs_ship_once_inside_the_package() -> None:
+    assert SPEC_DIRS == (Path(raynas.spaces.__file__).parent / "specs",)
+    assert not (Path(raynas.spaces.__file__).parents[2] / "spaces").exists()  # no second copy to drift
+    assert sorted(p.stem for p in SPEC_DIRS[0].glob("*.yaml")) == ["darts_cifar", "darts_imagenet", "nb101", "nb201"]
 
 
 @pytest.mark.parametrize(
