@@ -36,6 +36,8 @@ Two networks share this skeleton (``network=``, see :data:`NETWORKS`):
 
 from __future__ import annotations
 
+from typing import Callable
+
 import torch
 import torch.nn as nn
 
@@ -101,7 +103,48 @@ class ResNetBasicBlock(nn.Module):
         return self.conv_b(self.conv_a(x)) + shortcut
 
 
-class NB201Network(nn.Module):
+class NB201Macro(nn.Module):
+    """NAS-Bench-201's macro skeleton, written once for the benchmark's network (:class:`NB201Network`) and the
+    TE-NAS supernet (:class:`raynas.spaces.supernet_nb201.NB201SuperNet`): a stem (optional), ``stages`` stages of
+    ``N`` cells (channels ``C * 2**s``) with ResNet reduction blocks between them, then BN-ReLU-global-pool-Linear.
+    ``forward([B, in_channels, H, W]) -> logits [B, num_classes]``. The layer names (``stem``, ``cells``,
+    ``lastact``, ``global_pooling``, ``classifier``) are the benchmark's; a subclass validates its options and calls
+    :meth:`_build` with how to make one cell."""
+
+    def _build(self, make_cell: Callable[[int], nn.Module], num_classes: int, C: int, N: int, stages: int,
+               in_channels: int, affine: bool, track_running_stats: bool, stem: bool,
+               depth: int | None = None) -> None:
+        """Create the layers, in the order the benchmark's code creates them (seeded initial weights depend on
+        it). ``make_cell(c)``: one cell of ``c`` channels; ``depth``: keep only the first ``depth`` layers of the
+        cell stack (TE-NAS's shallow supernets), the head sized to where they end."""
+        self.stem: nn.Module = nn.Sequential(
+            nn.Conv2d(in_channels, C, kernel_size=3, padding=1, bias=False),
+            nn.BatchNorm2d(C, affine=affine, track_running_stats=track_running_stats),
+        ) if stem else nn.Identity()
+        layers: list[nn.Module] = []
+        c_prev = C
+        for s in range(stages):
+            c = C * 2**s
+            if s > 0:
+                layers.append(ResNetBasicBlock(c_prev, c, 2, affine, track_running_stats))
+            layers.extend(make_cell(c) for _ in range(N))
+            c_prev = c
+        if depth is not None:
+            layers = layers[:depth]
+            c_prev = C * 2 ** sum(isinstance(m, ResNetBasicBlock) for m in layers)
+        self.cells = nn.Sequential(*layers)
+        self.lastact = nn.Sequential(
+            nn.BatchNorm2d(c_prev, affine=affine, track_running_stats=track_running_stats), nn.ReLU(inplace=False)
+        )
+        self.global_pooling = nn.AdaptiveAvgPool2d(1)
+        self.classifier = nn.Linear(c_prev, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.lastact(self.cells(self.stem(x)))
+        return self.classifier(torch.flatten(self.global_pooling(x), 1))
+
+
+class NB201Network(NB201Macro):
     """Stem, ``stages`` stages of ``N`` cells (channels ``C * 2**s``) with reduction blocks between them,
     then BN-ReLU-global-pool-Linear. ``forward([B, in_channels, H, W]) -> logits [B, num_classes]``.
 
@@ -157,28 +200,8 @@ class NB201Network(nn.Module):
                               f"equal C; got in_channels={in_channels}, C={C}")
         # stem=False: TE-NAS's thin network for the linear regions (``use_stem=False``: the input goes straight
         # into the first cell)
-        self.stem: nn.Module = nn.Sequential(
-            nn.Conv2d(in_channels, C, kernel_size=3, padding=1, bias=False),
-            nn.BatchNorm2d(C, affine=affine, track_running_stats=track_running_stats),
-        ) if stem else nn.Identity()
-        cells: list[nn.Module] = []
-        c_prev = C
-        for s in range(stages):
-            c = C * 2**s
-            if s > 0:
-                cells.append(ResNetBasicBlock(c_prev, c, 2, affine, track_running_stats))
-            cells.extend(NB201Cell(arch, c, c, 1, *cell_bn) for _ in range(N))
-            c_prev = c
-        self.cells = nn.Sequential(*cells)
-        self.lastact = nn.Sequential(
-            nn.BatchNorm2d(c_prev, affine=affine, track_running_stats=track_running_stats), nn.ReLU(inplace=False)
-        )
-        self.global_pooling = nn.AdaptiveAvgPool2d(1)
-        self.classifier = nn.Linear(c_prev, num_classes)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.lastact(self.cells(self.stem(x)))
-        return self.classifier(torch.flatten(self.global_pooling(x), 1))
+        self._build(lambda c: NB201Cell(arch, c, c, 1, *cell_bn), num_classes, C, N, stages, in_channels, affine,
+                    track_running_stats, stem)
 
     def extra_repr(self) -> str:
         return f"arch={self.arch_str}, network={self.network}"

@@ -24,7 +24,7 @@ import torch.nn as nn
 
 from raynas.errors import ConfigError, InvalidArchitectureError
 from raynas.spaces.nb201_arch import NB201Arch, cell_edges
-from raynas.spaces.nb201_model import NB201Cell, ResNetBasicBlock
+from raynas.spaces.nb201_model import NB201Cell, NB201Macro
 from raynas.spaces.ops import OPS, OPS_NB201
 
 #: per edge, the names of the ops still alive (a subset of the supernet's op list, any order)
@@ -89,7 +89,7 @@ class NB201SuperCell(NB201Cell):
         )
 
 
-class NB201SuperNet(nn.Module):
+class NB201SuperNet(NB201Macro):
     """Stem (optional), stages of :class:`NB201SuperCell` s with ResNet reduction blocks, BN-ReLU-pool-Linear.
 
     ``forward([B, in_channels, H, W]) -> logits [B, num_classes]``; ``in_channels`` must equal ``C`` when
@@ -115,29 +115,8 @@ class NB201SuperNet(nn.Module):
         if depth is not None and (isinstance(depth, bool) or not isinstance(depth, int) or depth < 1):
             raise ConfigError(f"NB201SuperNet: depth must be None or an int >= 1, got {depth!r}")
         self.ops, self.nodes, self.n_edges = tuple(ops), nodes, len(cell_edges(nodes))
-        self.stem: nn.Module = (
-            nn.Sequential(nn.Conv2d(in_channels, C, 3, padding=1, bias=False),
-                          nn.BatchNorm2d(C, affine=affine, track_running_stats=track_running_stats))
-            if use_stem else nn.Identity()
-        )
-        layers: list[nn.Module] = []
-        c_prev = C
-        for s in range(stages):
-            c = C * 2**s
-            if s > 0:
-                layers.append(ResNetBasicBlock(c_prev, c, 2, affine, track_running_stats))
-            layers.extend(NB201SuperCell(self.ops, nodes, c, c, 1, affine, track_running_stats, combine)
-                          for _ in range(N))
-            c_prev = c
-        if depth is not None:
-            layers = layers[:depth]
-            c_prev = C * 2 ** sum(isinstance(m, ResNetBasicBlock) for m in layers)
-        self.cells = nn.Sequential(*layers)
-        self.lastact = nn.Sequential(
-            nn.BatchNorm2d(c_prev, affine=affine, track_running_stats=track_running_stats), nn.ReLU(inplace=False)
-        )
-        self.global_pooling = nn.AdaptiveAvgPool2d(1)
-        self.classifier = nn.Linear(c_prev, num_classes)
+        self._build(lambda c: NB201SuperCell(self.ops, nodes, c, c, 1, affine, track_running_stats, combine),
+                    num_classes, C, N, stages, in_channels, affine, track_running_stats, use_stem, depth)
 
     def super_cells(self) -> list[NB201SuperCell]:
         return [m for m in self.cells if isinstance(m, NB201SuperCell)]
@@ -153,10 +132,6 @@ class NB201SuperNet(nn.Module):
     def set_arch(self, arch: NB201Arch) -> None:
         """Keep exactly the op of ``arch`` on each edge."""
         self.set_alive([(op,) for op in arch.ops])
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.lastact(self.cells(self.stem(x)))
-        return self.classifier(torch.flatten(self.global_pooling(x), 1))
 
     def arch_state_dict(self) -> dict[str, torch.Tensor]:
         """State dict for the :class:`NB201Network` of the current single-op-per-edge state.
