@@ -1,9 +1,11 @@
 """The Ray actor that scores shards: a thin shell around :func:`raynas.parallel.scoring.score_ids`.
 
-Each actor builds the space once and receives the input batch once (the driver ``ray.put``s it a single time
-and passes the reference, which Ray resolves to the batch in the constructor), then scores one shard per
-call. (Ray logs that such an argument must outlive the actor for restarts to work: the driver holds it for
-the whole run.)
+Each actor builds the space once, then scores one shard per call. The input batch is not a constructor
+argument: the driver ``ray.put``s it a single time and sends its reference, nested in a one-element list, with
+every ``ready`` ping and every scoring call; the actor fetches it on the first call of each incarnation and keeps
+it (:meth:`ScoringWorker.use_batch`). A restarted actor thus gets the batch from the call that reaches it, and its
+constructor holds no reference into the object store (Ray logs an error for each such actor started with
+``max_restarts > 0``, since a restart would need that object: ray-project/ray#53727).
 
 Its device comes from the GPUs Ray assigned it: ``cuda`` when torch sees a GPU and Ray gave the actor one
 (Ray sets ``CUDA_VISIBLE_DEVICES``, so ``cuda`` is the assigned device), otherwise ``cpu``. On a CPU machine a
@@ -54,7 +56,6 @@ class ScoringWorker:
         space: str,
         space_kwargs: Mapping[str, Any],
         metrics: Sequence[str],
-        batch: "Batch",
         seed: int,
         data_name: str,
         threads: int = 1,
@@ -78,35 +79,61 @@ class ScoringWorker:
         self.data_name = data_name
         self.host = socket.gethostname()
         self.device = pick_device(self.gpu_ids())
-        self.batch = batch.to(self.device)
+        self.batch: "Batch | None" = None  # set by use_batch (the first ready ping or scoring call)
+        self._batch_id: bytes | None = None  # the object id of the batch held
         self.setup_error = load_metrics(self.metrics, metric_modules, metric_specs, self.host, metric_code)
 
     def gpu_ids(self) -> list[str]:
         """GPU ids Ray assigned to this actor (empty when it asked for none)."""
         return [str(g) for g in ray.get_gpu_ids()]
 
-    def ready(self) -> dict[str, Any]:
-        """Where the actor runs; answering at all means it is constructed, alive and knows every metric."""
+    def use_batch(self, batch: "list[ray.ObjectRef] | Batch") -> None:
+        """Hold the input batch (on this actor's device) for the scoring calls.
+
+        Args:
+            batch: ``[ref]``, the reference of the driver's ``ray.put`` nested in a list (so Ray passes the
+                reference, not the batch: it is fetched only when this actor does not hold it yet), or a batch
+                itself (``inputs [B, C, H, W]``, ``labels [B]``; a direct call, no Ray).
+        """
+        if not isinstance(batch, list):
+            self.batch, self._batch_id = batch.to(self.device), None
+            return
+        (ref,) = batch
+        if ref.binary() != self._batch_id:
+            self.batch, self._batch_id = ray.get(ref).to(self.device), ref.binary()
+
+    def ready(self, batch: "list[ray.ObjectRef] | Batch | None" = None) -> dict[str, Any]:
+        """Where the actor runs; answering at all means it is constructed, alive, knows every metric and holds
+        ``batch`` (:meth:`use_batch`; the driver sends it with every ping)."""
         if self.setup_error:
             raise ConfigError(self.setup_error)
+        if batch is not None:
+            self.use_batch(batch)
         return {"host": self.host, "pid": os.getpid(), "device": self.device, "gpu_ids": self.gpu_ids(),
                 "node_id": ray.get_runtime_context().get_node_id()}
 
     def score(self, shard: "Shard") -> Iterator[tuple[int, "pa.Table"]]:
         """``(arch_index, rows)`` for each arch of ``shard``, lazily (with ``shard.metrics`` or the run's
-        metrics). Subclasses (test fakes) override this; the driver calls :meth:`stream`."""
+        metrics), on the batch held (:meth:`use_batch`). Subclasses (test fakes) override this; the driver calls
+        :meth:`stream`."""
         from raynas.parallel.scoring import iter_scored
 
+        if self.batch is None:  # a driver bug, not bad input: every call the driver makes carries the batch
+            raise RuntimeError("the scoring actor holds no batch: call use_batch (or pass it to stream) first")
         return iter_scored(
             self.space, shard.ids, list(shard.metrics or self.metrics), self.batch, self.seed, self.device,
             self.data_name, self.host, self.space_kwargs, arch_batch=self.arch_batch,
         )
 
-    def stream(self, shard: "Shard") -> Iterator[tuple[int, "pa.Table"]]:
+    def stream(self, shard: "Shard", batch: "list[ray.ObjectRef] | Batch | None" = None
+               ) -> Iterator[tuple[int, "pa.Table"]]:
         """The remote entry point, called with ``num_returns="streaming"``: yields each arch of :meth:`score` as
-        soon as it is scored, so the driver sees (and can store) every finished arch."""
+        soon as it is scored, so the driver sees (and can store) every finished arch. ``batch``: as
+        :meth:`use_batch` (the driver sends it with every call: an incarnation that missed the ping gets it)."""
         if self.setup_error:
             raise ConfigError(self.setup_error)
+        if batch is not None:
+            self.use_batch(batch)
         yield from self.score(shard)  # an UnknownNameError pickles as itself (a ConfigError: the run stops)
 
 
@@ -253,10 +280,10 @@ def pick_device(gpu_ids: Sequence[str]) -> str:
 ScoringActor = ray.remote(max_restarts=3, max_task_retries=0)(ScoringWorker)
 
 
-def create_actor(cfg: "ScoreConfig", metrics: Sequence[str], batch_ref: Any, data_name: str,
-                 actor_cls: Any = ScoringActor) -> Any:
+def create_actor(cfg: "ScoreConfig", metrics: Sequence[str], data_name: str, actor_cls: Any = ScoringActor) -> Any:
     """A :data:`ScoringActor` (or another ``ray.remote`` subclass of :class:`ScoringWorker`, e.g. a test fake)
-    with the run's resources (fractional GPUs allowed).
+    with the run's resources (fractional GPUs allowed). The batch is not given here: the driver sends it with
+    each call (module docstring).
 
     ``max_restarts`` lets Ray restart an actor whose worker or node died; tasks are not retried by Ray
     (``max_task_retries=0``) because the driver retries whole shards itself and counts the attempts.
@@ -270,7 +297,7 @@ def create_actor(cfg: "ScoreConfig", metrics: Sequence[str], batch_ref: Any, dat
         max_restarts=cfg.max_retries,
         max_task_retries=0,
     ).remote(
-        cfg.space, cfg.space_kwargs, list(metrics), batch_ref, cfg.seed, data_name,
+        cfg.space, cfg.space_kwargs, list(metrics), cfg.seed, data_name,
         max(1, int(cfg.cpus_per_worker)), metric_modules=list(plugins.modules), metric_specs=list(plugins.specs),
         metric_code=list(plugins.code), arch_batch=cfg.arch_batch,
     )

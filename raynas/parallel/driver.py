@@ -201,7 +201,9 @@ class _Pool:
 
     def __init__(self, cfg: ScoreConfig, run: RunState):
         self.cfg, self.run = cfg, run
-        self.batch_ref = ray.put(run.batch)  # sent once; every actor receives the same object
+        # put once; each ping and scoring call carries its reference, nested so Ray does not resolve it per call
+        # (an actor fetches it once per incarnation) and kept out of the actors' constructors (actor.py)
+        self.batch = [ray.put(run.batch)]
         self.pending: deque[Shard] = deque(run.todo)
         self.work: dict[int, _Work] = {s.shard_id: _Work(s) for s in run.todo}  # shards not written yet
         self.attempts: Counter[int] = Counter()
@@ -216,9 +218,9 @@ class _Pool:
 
     def _start(self, slot: _Slot, fresh: bool = True) -> _Slot:
         if fresh:
-            slot.actor = create_actor(self.cfg, self.run.metrics, self.batch_ref, self.run.data_name)
+            slot.actor = create_actor(self.cfg, self.run.metrics, self.run.data_name)
         slot.state = "starting"
-        self.pings[slot.actor.ready.remote()] = slot
+        self.pings[slot.actor.ready.remote(self.batch)] = slot
         return slot
 
     def drain(self, tracker: Any) -> list[dict[str, Any]]:
@@ -282,7 +284,7 @@ class _Pool:
                 part = self.pending.popleft()
                 slot.state = "busy"
                 # streaming: one ref per finished arch, so progress and an interrupt see every arch
-                gen = slot.actor.stream.options(num_returns="streaming").remote(part)
+                gen = slot.actor.stream.options(num_returns="streaming").remote(part, self.batch)
                 self.inflight[gen] = (slot, part)
                 if self.cfg.shard_timeout_s is not None:
                     self.deadlines[gen] = time.monotonic() + self.cfg.shard_timeout_s

@@ -46,14 +46,14 @@ def _run_query(token: str, factory: Callable[[], Oracle], arch_index: int) -> Qu
 
 
 def attach_ray(address: str | None, *, num_cpus: int | None = None, num_gpus: float | None = None) -> bool:
-    """Attach to the Ray cluster at ``address`` (``"auto"``: the running one), or start a local Ray with
-    ``num_cpus`` / ``num_gpus`` when ``address`` is None; nothing when Ray is already initialised. True when this
-    call started it (:func:`raynas.parallel.session.attach`)."""
+    """Attach to the Ray cluster at ``address`` (``"auto"``: the running one; None: ``RAY_ADDRESS`` when set), or
+    start a local Ray with ``num_cpus`` / ``num_gpus``; nothing when Ray is already initialised. True when this
+    call started it. A delegation kept for the searches: :func:`raynas.parallel.session.attach` owns the rules."""
     return session.attach(address, num_cpus=num_cpus, num_gpus=num_gpus)
 
 
 def shutdown_ray() -> None:
-    """Shut down the Ray :func:`attach_ray` started."""
+    """Shut down the Ray :func:`attach_ray` started (:func:`raynas.parallel.session.shutdown`)."""
     session.shutdown()
 
 

@@ -1,6 +1,19 @@
 """The Ray session of raynas: the one place that starts, attaches to and stops Ray for the scoring driver, the
-query tasks of a search and the ASHA stage (:func:`attach`, :func:`shutdown`), and that says whether a resource
-request can run there (:func:`require`).
+query tasks of a search and the ASHA stage (:func:`attach`, :func:`shutdown`, :func:`attached`), and that says
+whether a resource request can run there (:func:`require`).
+
+One set of rules for every caller:
+
+* **address**: an address (``"auto"``: the running cluster) or ``RAY_ADDRESS`` joins that cluster, sized by its
+  nodes; nothing named starts a local Ray sized by the caller (``num_cpus`` / ``num_gpus``, None: detected);
+  an already initialised Ray is reused as it is;
+* **logical GPUs**: a caller may give a local Ray GPUs this machine lacks (placement only: the scoring driver
+  does, so GPU actors schedule on a CPU machine); by default a local Ray has the GPUs torch sees;
+* **runtime env**: one ``runtime_env`` for every worker of the job, or the workers' own environment (a local
+  Ray's workers inherit this process's);
+* **shutdown**: only of a Ray this process started (:func:`attach` says so; :func:`attached` does it);
+* **quiet**: Ray's own loggers at WARNING, its workers' output kept out of the terminal, its token-auth
+  announcement kept out (its errors pass).
 
 :func:`require` checks one task's or actor's request (``{"CPU": 1, "GPU": 1}``) with the pure
 :func:`raynas.parallel.resources.check_request` against
@@ -19,9 +32,10 @@ lists them, or the request is refused (exit code 2) instead of waiting.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
-from typing import Any, Mapping
+from typing import Any, Iterator, Mapping
 
 import ray
 
@@ -52,11 +66,21 @@ def names_cluster(address: str | None) -> bool:
 
 
 def attach(address: str | None = None, *, num_cpus: float | None = None, num_gpus: float | None = None,
-           **init: Any) -> bool:
-    """Attach to the Ray cluster at ``address`` (``"auto"``: the running one), or start a local Ray with
-    ``num_cpus`` / ``num_gpus`` (logical GPUs are fine: placement only; None: detected) when ``address`` is None;
-    nothing when Ray is already initialised. ``init``: more ``ray.init`` options. True when this call started it
-    (the caller shuts it down, :func:`shutdown`).
+           runtime_env: Mapping[str, Any] | None = None, **init: Any) -> bool:
+    """Attach to the Ray cluster at ``address`` or ``RAY_ADDRESS``, or start a local Ray; nothing when Ray is
+    already initialised (see the module docstring for the rules).
+
+    Args:
+        address: a cluster address, ``"auto"`` (the running cluster) or None (``RAY_ADDRESS`` when set, else a
+            local Ray).
+        num_cpus: CPUs of a local Ray (None: those this process may use); ignored when joining a cluster.
+        num_gpus: GPUs of a local Ray, logical ones allowed (None: those torch sees); ignored when joining.
+        runtime_env: Ray's runtime environment for every worker of this job (None: the workers' own).
+        init: more options of Ray's init (they override this function's defaults).
+
+    Returns:
+        True when this call started or joined Ray (the caller then calls :func:`shutdown`), False when Ray was
+        already initialised.
 
     Raises:
         RaynasError: the cluster cannot be reached (one line naming the address).
@@ -66,11 +90,21 @@ def attach(address: str | None = None, *, num_cpus: float | None = None, num_gpu
     # Ray announces at WARNING that token authentication is on (its default, nothing to act on) on every start;
     # quiet unless something is wrong: only its errors pass
     logging.getLogger("ray._private.authentication.authentication_token_setup").setLevel(logging.ERROR)
+    # Ray's INFO lines ("Started a local Ray instance", Tune's progress) are not the caller's business; workers'
+    # prints stay in Ray's session logs
+    options: dict[str, Any] = {"logging_level": logging.WARNING, "log_to_driver": False}
+    if runtime_env is not None:
+        options["runtime_env"] = dict(runtime_env)
+    if names_cluster(address):
+        if num_cpus is not None or num_gpus is not None:  # Ray refuses them for an existing cluster
+            log.debug("joining a cluster: its nodes' resources apply, not num_cpus=%s num_gpus=%s", num_cpus,
+                      num_gpus)
+        options["address"] = address  # None: Ray reads RAY_ADDRESS itself
+    else:
+        options.update(num_cpus=num_cpus, num_gpus=num_gpus, include_dashboard=False)
+    options.update(init)
     try:
-        if address:
-            ray.init(address=address, log_to_driver=False, **init)
-        else:
-            ray.init(num_cpus=num_cpus, num_gpus=num_gpus, include_dashboard=False, log_to_driver=False, **init)
+        ray.init(**options)  # the one start of Ray in raynas (tests/parallel/test_session.py counts them)
     except ConnectionError as exc:
         where = address or os.environ.get("RAY_ADDRESS")
         raise RaynasError(f"cannot connect to the Ray cluster at {where!r}: {one_line(exc, remote=True)}") from exc
@@ -78,8 +112,28 @@ def attach(address: str | None = None, *, num_cpus: float | None = None, num_gpu
 
 
 def shutdown() -> None:
-    """Stop the Ray :func:`attach` started."""
+    """Stop the Ray :func:`attach` started (call it only when :func:`attach` returned True)."""
     ray.shutdown()
+
+
+@contextlib.contextmanager
+def attached(address: str | None = None, *, num_cpus: float | None = None, num_gpus: float | None = None,
+             runtime_env: Mapping[str, Any] | None = None, **init: Any) -> Iterator[bool]:
+    """:func:`attach` for the ``with`` block, then :func:`shutdown` when the attach started Ray (also when the
+    block raises); a Ray that was already initialised is left running.
+
+    Args:
+        address, num_cpus, num_gpus, runtime_env, init: as :func:`attach`.
+
+    Returns:
+        (yields) whether this block started Ray.
+    """
+    started = attach(address, num_cpus=num_cpus, num_gpus=num_gpus, runtime_env=runtime_env, **init)
+    try:
+        yield started
+    finally:
+        if started:
+            shutdown()
 
 
 def cluster_nodes() -> list[dict[str, float]]:

@@ -9,6 +9,13 @@ A trial that raises is recorded as ``failed`` with its error and the run goes on
 (:class:`TrialResult`) is written as a Parquet table (``results_path``, default
 ``<storage_path>/<name>_trials.parquet``). ``resume=True`` continues an interrupted experiment with
 ``Tuner.restore`` (unfinished trials restart from their last checkpoint).
+
+Ray is attached, started and stopped by :mod:`raynas.parallel.session` with the rules of every other Ray user of
+raynas (``address``, ``"auto"`` or ``RAY_ADDRESS``; a local Ray otherwise, stopped afterwards), and one trial's
+request is refused there before any trial is submitted when no node could ever run it (Tune would queue it
+forever). Tune's log records go to a log file beside the experiment (``log_path``, default
+``<storage_path>/<name>.log``); its advice about its own bookkeeping (:data:`QUIET_TUNE_LOGGERS`, e.g. "experiment
+state snapshotting has been triggered multiple times") stays off the terminal unless it is an error.
 """
 
 from __future__ import annotations
@@ -22,7 +29,7 @@ import math
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 from raynas.config import from_dict, to_dict
 from raynas.errors import ConfigError, SearchError, StoreError, one_line
@@ -55,6 +62,93 @@ def make_trainable(cpus: float = 1.0, gpus: float = 0.0) -> Any:
         train_arch(config)
 
     return tune.with_resources(trial, {"cpu": cpus, "gpu": gpus})
+
+
+#: how one trial's resources are set (:func:`run_asha`'s arguments), named when a request is refused
+TRIAL_FLAGS = {"GPU": "gpus_per_trial={}", "CPU": "cpus_per_trial={}"}
+
+#: Ray Tune loggers whose warnings are advice about Tune's own bookkeeping, printed on every short-epoch run
+#: (raynas keeps ``num_to_keep=2`` checkpoints per trial on purpose, so each checkpoint forces a state snapshot):
+#: below ERROR they go to the log file only (:func:`tune_log`)
+QUIET_TUNE_LOGGERS = ("ray.tune.execution.experiment_state",)
+
+#: the loggers whose records :func:`tune_log` writes to its file (Tune's, and Ray Train's under it)
+TUNE_LOGGERS = ("ray.tune", "ray.train")
+
+
+def require_trials(cpus_per_trial: float, gpus_per_trial: float, address: str | None = None,
+                   flags: Mapping[str, str] | None = None) -> bool:
+    """Refuse ASHA trials no node can run (:func:`raynas.parallel.session.require` of one trial's request).
+
+    Args:
+        cpus_per_trial: CPUs of one trial.
+        gpus_per_trial: GPUs of one trial (fractional allowed).
+        address: the cluster named (only for the message, and for the check before Ray is attached).
+        flags: how the caller's user sets each resource (default :data:`TRIAL_FLAGS`).
+
+    Returns:
+        False when nothing could be checked yet (a cluster named and Ray not attached), else True.
+
+    Raises:
+        ResourceRequestError: (a :class:`~raynas.errors.ConfigError`) no node can ever run one trial.
+    """
+    from raynas.parallel import session
+
+    return session.require({"CPU": cpus_per_trial, "GPU": gpus_per_trial}, who="an ASHA trial",
+                           flags=dict(flags or TRIAL_FLAGS), address=address)
+
+
+class _OffTerminal(logging.Filter):
+    """Drops, on the handler it is added to, the records of :data:`QUIET_TUNE_LOGGERS` below ERROR."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno >= logging.ERROR:
+            return True
+        return not any(record.name == n or record.name.startswith(n + ".") for n in QUIET_TUNE_LOGGERS)
+
+
+def _terminal_handlers() -> list[logging.Handler]:
+    """The handlers a Tune record reaches after the Tune loggers: those of Ray's ``ray`` logger (Ray's own
+    stderr handler) and, while a logger on the way propagates, those of its ancestors (root's, e.g. the CLI's)."""
+    handlers: list[logging.Handler] = []
+    logger: logging.Logger | None = logging.getLogger("ray")
+    while logger is not None:
+        handlers.extend(logger.handlers)
+        logger = logger.parent if logger.propagate else None
+    return handlers
+
+
+@contextlib.contextmanager
+def tune_log(path: str | Path) -> Iterator[Path]:
+    """Within the block, every record of :data:`TUNE_LOGGERS` (at the level Ray's logger lets through) is
+    appended to the file ``path`` (created with its folder on the first record, never empty), and the records of
+    :data:`QUIET_TUNE_LOGGERS` below ERROR are kept off every other handler (the terminal).
+
+    Args:
+        path: the log file (appended to: a resumed experiment adds to it).
+
+    Returns:
+        (yields) ``path`` as a :class:`~pathlib.Path`.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    to_file = logging.FileHandler(path, encoding="utf-8", delay=True)
+    to_file.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    sources = [logging.getLogger(n) for n in TUNE_LOGGERS]
+    for logger in sources:
+        logger.addHandler(to_file)
+    quiet = _OffTerminal()
+    terminal = [h for h in _terminal_handlers() if h is not to_file]
+    for h in terminal:
+        h.addFilter(quiet)
+    try:
+        yield path
+    finally:
+        for h in terminal:
+            h.removeFilter(quiet)
+        for logger in sources:
+            logger.removeHandler(to_file)
+        to_file.close()
 
 
 @dataclass(frozen=True)
@@ -129,16 +223,27 @@ def run_asha(arch_strs: Sequence[str], space: str = DEFAULT_SPACE, dataset: str 
              space_kwargs: Mapping[str, Any] | None = None, input_size: int = 32, max_train: int | None = None,
              max_val: int | None = None, device: str = "auto", max_concurrent_trials: int | None = None,
              results_path: str | Path | None = None,
-             check_resources: Callable[[], Any] | None = None) -> list[TrialResult]:
+             check_resources: Callable[[], Any] | None = None, address: str | None = None,
+             log_path: str | Path | None = None) -> list[TrialResult]:
     """ASHA over ``arch_strs`` (see module docstring); one :class:`TrialResult` per distinct arch, input order.
 
-    ``train_cfg.epochs`` is replaced by ``max_epochs`` (the cosine schedule spans the longest trial). Starts a
-    local Ray instance when none is running and shuts it down afterwards. ``check_resources()`` is called once Ray
-    is up, before any trial (it raises to refuse trials no node can run: Tune would queue them forever).
+    ``train_cfg.epochs`` is replaced by ``max_epochs`` (the cosine schedule spans the longest trial). Ray: an
+    initialised one is used as it is; else ``address`` (``"auto"``, or None and ``RAY_ADDRESS``) is joined, or a
+    local Ray is started, and left or stopped afterwards (:func:`raynas.parallel.session.attached`).
+    ``check_resources()`` is called once Ray is up, before any trial, in place of :func:`require_trials` (it raises
+    to refuse trials no node can run: Tune would queue them forever). Tune's log records go to ``log_path``
+    (default ``<storage_path>/<name>.log``, :func:`tune_log`).
+
+    Raises:
+        ResourceRequestError: no node of the Ray used can run one trial (before any trial starts).
+        ConfigError: bad ASHA settings, or a new experiment whose directory exists.
+        SearchError: no architecture.
+        RaynasError: the cluster named cannot be reached.
     """
-    import ray  # Ray is imported on use: results can be read back (read_trials) without it
-    from ray import tune
+    from ray import tune  # Ray is imported on use: results can be read back (read_trials) without it
     from ray.tune.schedulers import ASHAScheduler
+
+    from raynas.parallel import session
 
     archs = list(dict.fromkeys(arch_strs))
     if not archs:
@@ -157,12 +262,11 @@ def run_asha(arch_strs: Sequence[str], space: str = DEFAULT_SPACE, dataset: str 
                    "dataset": dataset, "input_size": input_size, "max_train": max_train, "max_val": max_val,
                    "train": to_dict(train_cfg), "device": device}
     trainable = make_trainable(cpus_per_trial, gpus_per_trial)
-    started = not ray.is_initialized()
-    if started:
-        ray.init(include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING)
-    try:
+    with session.attached(address):
         if check_resources is not None:
             check_resources()
+        else:
+            require_trials(cpus_per_trial, gpus_per_trial, address)
         if resume and tune.Tuner.can_restore(str(exp_path)):
             log.info("resuming ASHA experiment %s", exp_path)
             tuner = tune.Tuner.restore(str(exp_path), trainable, resume_unfinished=True, resume_errored=False)
@@ -183,11 +287,11 @@ def run_asha(arch_strs: Sequence[str], space: str = DEFAULT_SPACE, dataset: str 
                                                             checkpoint_score_order="max")))
         # Tune prints its experiment banner and trial errors to stdout whatever the verbosity; stdout belongs to
         # the caller (the CLI prints its JSON result there), so send them to stderr
-        with contextlib.redirect_stdout(sys.stderr):
+        with tune_log(log_path if log_path is not None else storage / f"{name}.log") as tune_file, \
+                contextlib.redirect_stdout(sys.stderr):
             grid = tuner.fit()
-    finally:
-        if started:
-            ray.shutdown()
+    if tune_file.is_file():
+        log.info("Ray Tune's log: %s", tune_file)
     by_arch = {}
     for i in range(len(grid)):
         arch = _arch_of(grid[i])

@@ -15,9 +15,10 @@ def hanging_actor_factory(markers=None, after_archs=0, warm_up=False):  # type: 
     actors' processes), so the first ``len(markers)`` calls any of the actors receives hang and later ones do not.
     None: every call hangs.
 
-    ``warm_up``: each actor scores one arch in its constructor, so its first real shard takes as long as any other
-    (a fresh actor's first shard otherwise pays for lazy imports and first-call set-up: many seconds on a busy
-    machine, which a test's shard deadline would have to allow for)."""
+    ``warm_up``: each actor incarnation scores one arch when it first answers the driver's ``ready`` ping (which
+    brings the batch: the constructor has none), before it is given work, so its first real shard takes as long as
+    any other (a fresh actor's first shard otherwise pays for lazy imports and first-call set-up: many seconds on a
+    busy machine, which a test's shard deadline would have to allow for)."""
     # imports and helpers live in here: Ray ships the actor class by value, and its workers cannot import
     # raynas_tests (not on their path)
     import itertools
@@ -50,9 +51,15 @@ def hanging_actor_factory(markers=None, after_archs=0, warm_up=False):  # type: 
     class HangingWorker(ScoringWorker):
         def __init__(self, *args, **kwargs):  # type: ignore[no-untyped-def]
             super().__init__(*args, **kwargs)
-            if warm_up:
+            self.warm = not warm_up
+
+        def ready(self, batch=None):  # type: ignore[no-untyped-def]
+            info = super().ready(batch)
+            if not self.warm:  # once per incarnation: a restart runs __init__ again
                 for _ in super().score(Shard(-1, (0,))):
                     pass
+                self.warm = True
+            return info
 
         def score(self, shard):  # type: ignore[no-untyped-def]
             if not claim():
@@ -61,8 +68,8 @@ def hanging_actor_factory(markers=None, after_archs=0, warm_up=False):  # type: 
 
     actor_cls = ray.remote(HangingWorker)
 
-    def create(cfg, metrics, batch_ref, data_name):  # type: ignore[no-untyped-def]
-        return create_actor(cfg, metrics, batch_ref, data_name, actor_cls=actor_cls)
+    def create(cfg, metrics, data_name):  # type: ignore[no-untyped-def]
+        return create_actor(cfg, metrics, data_name, actor_cls=actor_cls)
 
     return create
 
