@@ -1,7 +1,7 @@
 """``run_tenas_search``: TE-NAS on any space that provides TE-NAS supernets, from a config dict.
 
 The space supplies its supernets, its launcher defaults and the decoding of the pruned alive list
-(:meth:`raynas.spaces.base.SearchSpace.tenas_supernets`, ``tenas_defaults``, ``arch_from_alive``), so this module
+(:class:`raynas.spaces.base.PrunableSpace`: ``tenas_supernets``, ``tenas_defaults``, ``arch_from_alive``), so this module
 names no space. Defaults follow the public TE-NAS launcher: NAS-Bench-201 prunes one op per edge per round on a
 ``C=3, N=1`` supernet with batch 72; DARTS prunes 3 ops per edge per round on a ``C=1`` supernet of one normal
 and one reduction cell with batch 14, then keeps 2 inputs per node; both average 3 repeats, round relative
@@ -27,15 +27,16 @@ from raynas.data.batch import Batch
 from raynas.errors import ConfigError, SearchError, StoreError
 from raynas.pruning.tenas import Alive, TenasOutcome, tenas_prune
 from raynas.spaces import DEFAULT_SPACE, create_space
-from raynas.spaces.base import SearchSpace
+from raynas.spaces.base import PrunableSpace, prunable
 from raynas.store import SearchDir
 
 log = logging.getLogger(__name__)
 
 @lru_cache(maxsize=None)
-def _space(name: str) -> SearchSpace:
-    """The registered space ``name`` at its defaults (TE-NAS builds its own supernets; one instance per name)."""
-    return create_space(name)
+def _space(name: str) -> PrunableSpace:
+    """The registered space ``name`` at its defaults (TE-NAS builds its own supernets; one instance per name);
+    a space without TE-NAS supernets is a :class:`ConfigError`."""
+    return prunable(create_space(name))
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import abc
 from dataclasses import dataclass
-from typing import Any, Hashable, Sequence
+from typing import Any, Hashable, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 import torch.nn as nn
@@ -75,12 +75,15 @@ class SearchSpace(abc.ABC):
         image-classification spaces build ``("classification",)``; a multi-task benchmark lists its own."""
         return ("classification",)
 
-    def task(self, name: str | None = None, *, num_classes: int | None = None) -> Task:
+    def task(self, name: str | None = None, *, num_classes: int | None = None,
+             image_size: int | None = None) -> Task:
         """The :class:`~raynas.tasks.Task` a network of this space is built for (``to_module`` builds its head).
 
         Args:
             name: one of :meth:`task_names`; None: the default (the first).
             num_classes: the class count of a classification task (the dataset's, as ``to_module`` takes it).
+            image_size: the run's input side, which sets the target shape of pixel and image tasks; not used by
+                classification.
         Returns:
             the task; here classification with ``num_classes``.
         Raises:
@@ -114,27 +117,6 @@ class SearchSpace(abc.ABC):
         on a 1-channel copy so activation patterns do not saturate). Empty: no thin variant."""
         return {}
 
-    # --- pruning search (TE-NAS) -------------------------------------------------------------------------
-    #: TE-NAS must remove ``none`` before its first round (the space's final cells have no ``none`` op)
-    tenas_needs_drop_none: bool = False
-
-    def tenas_defaults(self) -> dict[str, int]:
-        """The TE-NAS launcher's defaults on this space: ``batch_size``, ``prune_number`` (ops pruned per edge
-        per round) and ``C`` (NTK supernet width). Raises :class:`ConfigError` for a space TE-NAS cannot
-        search (no supernet), which is the base class's answer."""
-        raise ConfigError(f"space {self.name!r} has no TE-NAS supernet; it cannot be searched by pruning")
-
-    def tenas_supernets(self, num_classes: int, *, C: int, N: int, in_channels: int,
-                        combine: str = "mean") -> PruningSupernets:
-        """The supernets TE-NAS prunes (``C``: NTK width, ``N``: cells per stage, ``in_channels`` of the batch)."""
-        raise ConfigError(f"space {self.name!r} has no TE-NAS supernet; it cannot be searched by pruning")
-
-    def arch_from_alive(self, alive: Sequence[Sequence[str]]) -> dict[str, Any]:
-        """The architecture a finished pruning left (one op per kept edge), as JSON-able ``{"arch": str, ...}``
-        with the space's own extra keys (an index, a genotype). Raises :class:`ConfigError` as
-        :meth:`tenas_defaults`, :class:`~raynas.errors.SearchError` for an alive list that is no architecture."""
-        raise ConfigError(f"space {self.name!r} has no TE-NAS supernet; it cannot be searched by pruning")
-
     def sample(self, rng: np.random.Generator) -> Hashable:
         """One architecture drawn uniformly from the space."""
         return self.index_to_arch(int(rng.integers(0, self.size)) if self.size < 2**62 else _big_randint(rng, self.size))
@@ -154,6 +136,39 @@ class SearchSpace(abc.ABC):
     def describe(self) -> dict[str, Any]:
         """A small JSON-able description stored in run configs."""
         return {"name": self.name, "size": self.size}
+
+
+@runtime_checkable
+class PrunableSpace(Protocol):
+    """A space TE-NAS can search by pruning (``raynas search tenas``): it offers the supernets to prune and reads
+    an architecture off what a finished pruning left. A capability a space implements (NAS-Bench-201, DARTS at
+    CIFAR size), not part of every space; :func:`prunable` asks for it."""
+
+    #: TE-NAS must remove ``none`` before its first round (the space's final cells have no ``none`` op)
+    tenas_needs_drop_none: bool
+
+    def tenas_defaults(self) -> dict[str, int]:
+        """The TE-NAS launcher's defaults on this space: ``batch_size``, ``prune_number`` (ops pruned per edge
+        per round) and ``C`` (NTK supernet width); :class:`ConfigError` where this instance has no supernet."""
+        ...
+
+    def tenas_supernets(self, num_classes: int, *, C: int, N: int, in_channels: int,
+                        combine: str = "mean") -> PruningSupernets:
+        """The supernets TE-NAS prunes (``C``: NTK width, ``N``: cells per stage, ``in_channels`` of the batch)."""
+        ...
+
+    def arch_from_alive(self, alive: Sequence[Sequence[str]]) -> dict[str, Any]:
+        """The architecture a finished pruning left (one op per kept edge), as JSON-able ``{"arch": str, ...}``
+        with the space's own extra keys (an index, a genotype); :class:`~raynas.errors.SearchError` for an alive
+        list that is no architecture."""
+        ...
+
+
+def prunable(space: SearchSpace) -> PrunableSpace:
+    """``space`` as a :class:`PrunableSpace`; a :class:`ConfigError` when it has no TE-NAS supernet."""
+    if not isinstance(space, PrunableSpace):
+        raise ConfigError(f"space {space.name!r} has no TE-NAS supernet; it cannot be searched by pruning")
+    return space
 
 
 def _big_randint(rng: np.random.Generator, n: int) -> int:

@@ -24,6 +24,7 @@ from raynas.spaces.base import PruningSupernets, SearchSpace
 from raynas.spaces.nb201_arch import EDGES_NB201, NB201Arch, cell_edges, format_arch, has_path, parse_arch
 from raynas.spaces.ops import OPS_NB201
 from raynas.spaces.spec import SpaceSpec, load_builtin_spec
+from raynas.spaces.stacking import register_stacker
 
 __all__ = [
     "EDGES_NB201", "NB201Arch", "NB201Space", "OPS_NB201", "cell_edges", "format_arch", "has_path",
@@ -192,7 +193,10 @@ class NB201Space(SearchSpace):
         cell at one channel on the 1-channel input, then BN-ReLU-pool-Linear."""
         return {"C": 1, "N": 1, "stages": 1, "stem": False, "in_channels": 1}
 
-    # --- pruning search (TE-NAS) ---------------------------------------------------------------------
+    # --- pruning search (TE-NAS): raynas.spaces.base.PrunableSpace -------------------------------------
+    #: NB201's cells keep ``none`` among their candidates to the end
+    tenas_needs_drop_none = False
+
     def tenas_defaults(self) -> dict[str, int]:
         """The public TE-NAS launcher's: one op pruned per edge per round on a ``C=3`` supernet, batch 72."""
         return {"batch_size": 72, "prune_number": 1, "C": 3}
@@ -235,3 +239,11 @@ class NB201Space(SearchSpace):
 
 
 SPACES.add("nb201", lambda **kw: NB201Space.from_spec(load_builtin_spec("nb201"), **kw))
+
+
+@register_stacker
+def _stack_nb201(nets: Sequence[nn.Module], batchnorm: bool) -> nn.Module | None:
+    """NAS-Bench-201's stacked form (:mod:`raynas.spaces.nb201_stacked`, imported when first used)."""
+    from raynas.spaces.nb201_stacked import stack_nb201
+
+    return stack_nb201(nets, batchnorm)

@@ -26,10 +26,23 @@ import torch.nn as nn
 Stacker = Callable[[Sequence[nn.Module], bool], "nn.Module | None"]
 
 
-def _stackers() -> list[Stacker]:
-    from raynas.spaces.nb201_stacked import stack_nb201
+#: the stackers the spaces registered (:func:`register_stacker`), in registration order
+_STACKERS: list[Stacker] = []
 
-    return [stack_nb201]
+
+def register_stacker(stacker: Stacker) -> Stacker:
+    """Register a space's stacked form (a space with one calls this when its module is imported, as it registers
+    itself): ``stacker(nets, batchnorm)`` returns the stacked network of ``nets`` or None when they are not its
+    space's networks. Returns ``stacker`` (usable as a decorator)."""
+    if stacker not in _STACKERS:
+        _STACKERS.append(stacker)
+    return stacker
+
+
+def _stackers() -> list[Stacker]:
+    import raynas.spaces  # noqa: F401  (importing the spaces registers their stackers)
+
+    return list(_STACKERS)
 
 
 def stack_networks(nets: Sequence[nn.Module], *, batchnorm: bool = True) -> nn.Module | None:

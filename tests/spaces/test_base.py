@@ -8,7 +8,7 @@ import torch
 
 from raynas.errors import ConfigError, SearchError
 from raynas.spaces import create_space
-from raynas.spaces.base import PruningSupernets, SearchSpace
+from raynas.spaces.base import PrunableSpace, PruningSupernets, SearchSpace, prunable
 from raynas.spaces.ops import OPS_DARTS, OPS_NB201
 from raynas.spaces.supernet_darts import DartsSuperNet, darts_edges, node_groups
 from raynas.spaces.supernet_nb201 import NB201SuperNet
@@ -92,8 +92,9 @@ def test_spaces_without_tenas_supernets_say_so():
                  lambda: imagenet.arch_from_alive([])):
         with pytest.raises(ConfigError, match="darts_imagenet"):
             call()
-    tiny = _LineSpace()  # a space that declares nothing gets the base class's answers
-    for call in (tiny.tenas_defaults, lambda: tiny.tenas_supernets(10, C=1, N=1, in_channels=3),
-                 lambda: tiny.arch_from_alive([])):
-        with pytest.raises(ConfigError, match="no TE-NAS supernet"):
-            call()
+    tiny = _LineSpace()  # a space that does not implement the capability is no PrunableSpace
+    assert not isinstance(tiny, PrunableSpace) and not hasattr(tiny, "tenas_supernets")
+    with pytest.raises(ConfigError, match="'line' has no TE-NAS supernet"):
+        prunable(tiny)
+    assert all(isinstance(create_space(n), PrunableSpace) for n in ("nb201", "darts_cifar"))
+    assert not isinstance(create_space("nb101"), PrunableSpace)
