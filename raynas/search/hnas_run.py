@@ -124,7 +124,7 @@ def _asha_stage(c: HNASSearchConfig, search: HNAS, out: SearchDir, space_name: s
                           cpus_per_trial=c.cpus_per_trial, space_kwargs=opts.get("space_kwargs"),
                           input_size=opts.get("input_size", 32), max_train=opts.get("max_train"),
                           max_val=opts.get("max_val"), device=opts.get("device", "auto"),
-                          results_path=out.trials_path,
+                          results_path=out.trials_path, address=c.address,  # the queries' cluster
                           check_resources=lambda: require_trial_resources(c))  # once Ray is up, before any trial
     best = best_trial(trials)
     return {"arch_index": dict(zip(archs, top))[best.arch], "arch": best.arch, "value": best.val_acc,
