@@ -56,12 +56,10 @@ from scipy.stats import rankdata
 from raynas.config import from_dict, to_dict
 from raynas.errors import ConfigError, SearchError
 from raynas.metrics import get_metric
-from raynas.oracles.base import benchmark_answer
 from raynas.registry import Registry
 from raynas.search.pool import CandidatePool
-from raynas.search.runner import load_checked_pool
-from raynas.spaces import DEFAULT_SPACE
-from raynas.store import SearchDir, prepare_search, stored_space
+from raynas.search.session import load_checked_pool, pool_answer
+from raynas.store import SearchDir, prepare_search
 
 log = logging.getLogger(__name__)
 
@@ -276,7 +274,6 @@ def run_zero_shot_search(cfg: ZeroShotConfig | Mapping[str, Any],
     metrics = c.resolved_metrics()
     directions = [get_metric(m).higher_is_better for m in metrics]
     loaded = load_checked_pool(c.scores, metrics, allow_incomplete=c.allow_incomplete)
-    pool, wide, score_cfg = loaded.pool, loaded.wide, loaded.config
     with SearchDir(c.out).claim():  # one writer; a refused run leaves the directory as it was
         out = prepare_search(c.out, to_dict(c), c.resume, normalise=_normalise)
         return _rank(c, out, loaded, metrics, directions)
@@ -284,15 +281,15 @@ def run_zero_shot_search(cfg: ZeroShotConfig | Mapping[str, Any],
 
 def _rank(c: ZeroShotConfig, out: SearchDir, loaded: Any, metrics: Sequence[str],
           directions: list[bool]) -> dict[str, Any]:
-    pool, wide, score_cfg = loaded.pool, loaded.wide, loaded.config
+    pool = loaded.pool
     options = rule_options(c.rule, c.options())
     agg, order = rank_pool(pool, c.rule, directions, options)
     if not np.all(np.isfinite(agg[order[:1]])):
         raise SearchError(f"zero-shot {c.rule}: the aggregate of the top arch is not finite")
-    arch_of = dict(zip(wide.column("arch_index").to_pylist(), wide.column("arch").to_pylist()))
+    arch_of = loaded.arch_of()
     best = int(pool.arch_index[order[0]])
-    space = str(score_cfg.get("space") or stored_space(c.scores) or DEFAULT_SPACE)
-    answer = benchmark_answer(space, best)
+    space = loaded.space  # the run's config, else its rows (an incomplete run): read once, not reopened
+    answer = pool_answer(loaded, best)  # a published sample pool: its own table
     ranking = [{"rank": i + 1, "arch_index": int(pool.arch_index[p]), "score": float(agg[p])}
                for i, p in enumerate(order[: c.top])]
     result: dict[str, Any] = {
