@@ -35,7 +35,9 @@ sys.path.insert(0, str(REPO))
 
 from raynas.cli.argtypes import seed_list as _seeds  # noqa: E402
 
-ROBOT_METRICS = "grad_norm,snip,grasp,fisher,synflow,jacob_cov"
+from raynas.search.defaults import ROBOT_METRICS as _ROBOT  # noqa: E402
+
+ROBOT_METRICS = ",".join(_ROBOT)
 
 
 def build_parser() -> argparse.ArgumentParser:

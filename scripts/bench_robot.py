@@ -31,7 +31,9 @@ sys.path.insert(0, str(REPO))
 
 from raynas.cli.argtypes import positive_int as _positive, seed_list as _seeds  # noqa: E402
 
-DEFAULT_METRICS = "grad_norm,snip,grasp,fisher,synflow,jacob_cov"
+from raynas.search.defaults import ROBOT_METRICS  # noqa: E402
+
+DEFAULT_METRICS = ",".join(ROBOT_METRICS)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -69,7 +69,7 @@ from raynas.cli.argtypes import positive_int as _positive, seed_list as _seeds  
 
 log = logging.getLogger("bench_search_robustness")
 
-ROBOT_METRICS = ("grad_norm", "snip", "grasp", "fisher", "synflow", "jacob_cov")
+from raynas.search.defaults import ROBOT_METRICS  # noqa: E402,F401  (the scripts and tests read it from here)
 #: NASLib's column names of raynas metrics in the NB-Suite-Zero tables
 NASLIB_NAMES = {"jacob_cov": "jacov", "naswot": "nwot"}
 DEFAULT_ROBOT_SETTINGS = ("none/rbf_ard/ucb/3,none/rbf_ard/ucb/3/latest,none/matern_iso/ucb/3,"

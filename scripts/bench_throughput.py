@@ -53,9 +53,10 @@ from raynas.data.batch import Batch  # noqa: E402
 from raynas.metrics import get_metric, list_metrics  # noqa: E402
 from raynas.metrics.batched import compute_metrics_batched  # noqa: E402
 from raynas.metrics.engine import MetricResult, compute_metrics  # noqa: E402
+from raynas.search.defaults import ROBOT_METRICS  # noqa: E402
 from raynas.spaces import create_space  # noqa: E402
 
-ROBOT = "grad_norm,snip,grasp,fisher,synflow,jacob_cov"
+ROBOT = ",".join(ROBOT_METRICS)
 NB201_SIZE = 15625
 
 

@@ -36,6 +36,7 @@ from raynas.errors import ConfigError, RaynasError, SearchError, StoreError
 from raynas.oracles.base import Oracle, benchmark_answer, create_oracle
 from raynas.parallel import plan_run
 from raynas.search.base import QuerySearch
+from raynas.search.defaults import ROBOT_METRICS  # noqa: F401  (re-exported: searches import it from here)
 from raynas.search.pool import CandidatePool
 from raynas.spaces import DEFAULT_SPACE, benchmark_for_space, create_benchmark, list_benchmarks
 from raynas.store import SearchDir, stored_space
@@ -52,8 +53,6 @@ log = logging.getLogger(__name__)
 class IncompleteRunError(SearchError):
     """A score run to search is incomplete (config, shards) and ``allow_incomplete`` was not given."""
 
-#: the proxies RoBoT combines (its paper's six), the default of every search over a combination of proxies
-ROBOT_METRICS = ("grad_norm", "snip", "grasp", "fisher", "synflow", "jacob_cov")
 #: non-metric columns of a wide score table
 _KEYS = ("space", "arch_index", "arch", "seed")
 
