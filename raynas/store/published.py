@@ -171,6 +171,9 @@ class PublishedTable:
         title: a short human name.
         citation: where the numbers come from.
         failed_value: the value the source writes for a failed proxy (read as null), None if it has none.
+        extra_targets: further ground-truth columns the file must have (e.g. TransNAS-Bench-101's
+            ``val_metric_final_epoch`` beside ``val_metric_best_epoch``): never metric columns, read with the
+            target by :func:`read_published_target` (a sample benchmark's second final column).
     """
 
     source: str
@@ -186,6 +189,7 @@ class PublishedTable:
     title: str
     citation: str = ""
     failed_value: float | None = NASLIB_FAILED
+    extra_targets: tuple[str, ...] = ()
 
     @property
     def spec(self) -> str:
@@ -276,7 +280,7 @@ def _read_file(table: PublishedTable, path: Path | None) -> tuple[pa.Table, Path
         t = pq.read_table(p)
     except (OSError, pa.ArrowException) as e:
         raise DataError(f"cannot read the published table {table.spec} at {p}: {e}") from None
-    missing = [c for c in (*table.key_columns, table.target) if c not in t.column_names]
+    missing = [c for c in (*table.key_columns, table.target, *table.extra_targets) if c not in t.column_names]
     if missing:
         raise DataError(f"{p} lacks column(s) {missing} of the published table {table.spec}")
     if t.num_rows == 0:
@@ -358,7 +362,7 @@ class PublishedScores:
         present = [m for m in tb.metrics if m.column in t.column_names]
         try:
             cols = {m.name: _values(t, m.column, m.convert, tb.failed_value) for m in present}
-            target = {tb.target: _values(t, tb.target, "none", None)}
+            target = {c: _values(t, c, "none", None) for c in (tb.target, *tb.extra_targets)}
         except DataError as e:
             raise DataError(f"{p}: {e}") from None
         uniq, first, means = _group_mean(idx, cols)
@@ -381,7 +385,7 @@ class PublishedScores:
             **{m: _arrow_float(means[m]) for m in names},
         })
         truth = pa.table({"arch_index": pa.array(uniq, pa.int64()), "arch": pa.array(arch_of, pa.string()),
-                          tb.target: _arrow_float(tmeans[tb.target]),
+                          **{c: _arrow_float(tmeans[c]) for c in (tb.target, *tb.extra_targets)},
                           "n_rows": pa.array(np.bincount(pos, minlength=n), pa.int64())})
         cfg: dict[str, Any] = {
             "space": tb.space,
@@ -417,8 +421,9 @@ class PublishedScores:
         return dict(self._load()[1])
 
     def read_target(self) -> pa.Table:
-        """``arch_index`` int64, ``arch`` string, the target column (float64, mean over the rows of one arch) and
-        ``n_rows`` int64 (file rows of that arch), sorted by ``arch_index``."""
+        """``arch_index`` int64, ``arch`` string, the target column and any :attr:`PublishedTable.extra_targets`
+        (float64, mean over the rows of one arch) and ``n_rows`` int64 (file rows of that arch), sorted by
+        ``arch_index``."""
         return self._load()[2]
 
 
@@ -446,7 +451,8 @@ def read_published(spec: str, *, path: str | Path | None = None) -> tuple[pa.Tab
 
 def read_published_target(spec: str, *, path: str | Path | None = None) -> pa.Table:
     """The ground truth of a published table (:meth:`PublishedScores.read_target`): ``arch_index``, ``arch``,
-    the target column (``val_accuracy`` for NB-Suite-Zero) and ``n_rows``; what a sample benchmark reads.
+    the target column (``val_accuracy`` for NB-Suite-Zero), any extra target columns and ``n_rows``; what a sample
+    benchmark reads.
 
     Raises as :func:`read_published`.
     """

@@ -7,6 +7,9 @@ with NAS-Bench-Suite-Zero's counter rule (:mod:`.counts`) and the :class:`Search
 ``create_space("tnb101_micro", task="room_layout", C=64, in_channels=3)``: ``task`` (default ``class_scene``)
 picks the network :meth:`~.space.TNB101Space.to_module` builds; ``to_module(arch, task=...)`` overrides it per
 network. See :data:`TASKS` for each task's output, target, loss and validation metric.
+
+NAS-Bench-Suite-Zero's 14 TransNAS-Bench-101 tables are published score pools ``tnb101:<micro|macro>:<task>``
+and sample benchmarks ``tnb101_<micro|macro>_<task>`` (:mod:`.published`, registered on import).
 """
 
 from __future__ import annotations
@@ -27,3 +30,6 @@ __all__ = [
 
 SPACES.add("tnb101_micro", lambda **kw: TNB101MicroSpace(**kw))
 SPACES.add("tnb101_macro", lambda **kw: TNB101MacroSpace(**kw))
+
+# after the spaces: its decoders build them; registers the published tables and their sample benchmarks
+from raynas.spaces.tnb101 import published  # noqa: E402,F401
