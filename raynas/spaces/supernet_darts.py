@@ -24,7 +24,7 @@ import torch.nn as nn
 from raynas.errors import ConfigError, InvalidArchitectureError
 from raynas.spaces.darts_model import reduction_layers
 from raynas.spaces.ops import OPS, OPS_DARTS, FactorizedReduce, ReLUConvBN
-from raynas.spaces.supernet_nb201 import Alive, Combine, MixedOp
+from raynas.spaces.supernet import Alive, Combine, MixedOp
 
 
 def darts_edges(nodes: int = 4) -> tuple[tuple[int, int], ...]:
