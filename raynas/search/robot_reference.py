@@ -2,7 +2,7 @@
 
 :class:`raynas.search.robot.RoBoT` is raynas's RoBoT (BoTorch, Sobol start, patience, ...). This module is the
 reference loop the robustness benchmark measures it against (``scripts/bench_search_robustness.py``), as the
-paper's Algorithm 1 and the authors' NB201 script run it, in the ask/tell machinery of :mod:`raynas.search.base`:
+paper's Algorithm 1 and the authors' benchmark script run it, in the ask/tell machinery of :mod:`raynas.search.base`:
 
 * **features**: per metric ``(x - min) / (max - min)`` over the finite raw scores of the pool (the pool's
   transform is not applied: the authors min-max the raw scores), a non-finite score NaN (it adds 0 to a weighted

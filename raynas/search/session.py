@@ -143,7 +143,7 @@ def load_checked_pool(scores: str | Path | Sequence[str | Path], metrics: Sequen
     """Candidate pool over ``metrics`` from one or several runs (:func:`raynas.store.read_scores_wide`), refused with
     :class:`IncompleteRunError` when a run is incomplete unless ``allow_incomplete``; a metric missing from the
     scores is a :class:`SearchError`."""
-    if is_published(scores):  # a published table (nbsz:nb201:cifar10): read-only, complete by definition
+    if is_published(scores):  # a published table (SOURCE:SPACE:DATASET): read-only, complete by definition
         source = PublishedScores(str(scores))
         wide, cfg = source.read_wide(), source.load_config()
         return _checked(scores, wide, cfg, metrics, transform, (), allow_incomplete)
@@ -370,7 +370,8 @@ class _PoolAndOut:
 
     scores: str = dataclasses.field(metadata={
         "help": "the pool: a run directory written by `raynas score`, several joined with ':' (the archs scored in "
-                "all of them), or a published table (nbsz:nb201:cifar10, nbsz:nb101:cifar10, nbsz:nb301:cifar10)"})
+                "all of them), or a published table SOURCE:SPACE:DATASET (NAS-Bench-Suite-Zero: nbsz:<space>:cifar10; "
+                "docs/commands.md)"})
     out: str = dataclasses.field(metadata={"help": "search directory (config, state, trace, result)"})
 
 
@@ -380,7 +381,7 @@ class QuerySearchConfig(QueryPlacement, _PoolAndOut):
     (``raynas search METHOD --help`` lists them, generated from the fields, :mod:`raynas.cli.search_cmd`).
 
     The pool (``scores``: a score run, several joined with ``:``, or a published table such as
-    ``nbsz:nb201:cifar10``), the search directory ``out``, the oracle (None: the scored space's benchmark table;
+    ``nbsz:<space>:cifar10``), the search directory ``out``, the oracle (None: the scored space's benchmark table;
     ``train``: real short training with ``oracle_options``), the budget ``T`` of distinct queries, the ``seed``,
     whether to ``resume`` the search stored in ``out`` or ``restart`` it, whether an incomplete score run may be
     searched, ``q`` proposals in flight at once, and where the queries run (:class:`QueryPlacement`'s fields)."""

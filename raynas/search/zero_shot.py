@@ -211,7 +211,7 @@ class ZeroShotConfig:
     parameters, thousands squared; required by it, refused by the other rules)."""
 
     scores: str = field(metadata={"help": "the pool: a run directory written by `raynas score`, several joined "
-                                  "with ':', or a published table (nbsz:nb201:cifar10)"})
+                                  "with ':', or a published table SOURCE:SPACE:DATASET (nbsz:<space>:cifar10)"})
     out: str = field(metadata={"help": "search directory (search.json, result.json)"})
     rule: str = field(default="az", metadata={
         "help": "az (AZ-NAS: sum of log(rank/P)) | rank_sum | revisit (Revisit's nested ordinal rank sums) | vkdnw "
