@@ -63,6 +63,9 @@ class Task:
         loss: the loss's name (:data:`LOSSES`); :meth:`loss_fn` computes it.
         metric: the name of the validation metric (e.g. ``"accuracy"``, ``"valid_neg_loss"``, ``"valid_ssim"``).
         higher_is_better: the direction of ``metric`` (answers, ranks and searches sort by it).
+        tiles: 0 (the default): a sample is one image, inputs ``[B, C, H, W]``; ``T > 0``: a sample is ``T`` tiles
+            of one image, inputs ``[B, T, C, H, W]`` (TransNAS-Bench-101's jigsaw: 9 tiles). The input layout is
+            part of the task because a data source must cut the tiles (:func:`raynas.data.create_batch`).
     """
 
     name: str
@@ -72,6 +75,7 @@ class Task:
     loss: LossName
     metric: str
     higher_is_better: bool = True
+    tiles: int = 0
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:
@@ -102,6 +106,8 @@ class Task:
                               f"({self.num_classes},), got {shape}")
         if not isinstance(self.metric, str) or not self.metric:
             raise ConfigError(f"task {self.name!r}: metric must be a non-empty name, got {self.metric!r}")
+        if isinstance(self.tiles, bool) or not isinstance(self.tiles, int) or self.tiles < 0:
+            raise ConfigError(f"task {self.name!r}: tiles must be an int >= 0, got {self.tiles!r}")
 
     @property
     def is_class(self) -> bool:
@@ -124,9 +130,12 @@ class Task:
 
     def describe(self) -> dict[str, Any]:
         """The task as JSON-able values (run configs, listings)."""
-        return {"name": self.name, "target_kind": self.target_kind, "target_shape": list(self.target_shape),
-                "num_classes": self.num_classes, "loss": self.loss, "metric": self.metric,
-                "higher_is_better": self.higher_is_better}
+        out = {"name": self.name, "target_kind": self.target_kind, "target_shape": list(self.target_shape),
+               "num_classes": self.num_classes, "loss": self.loss, "metric": self.metric,
+               "higher_is_better": self.higher_is_better}
+        if self.tiles:  # only where set: the description of every one-image task stays as it was
+            out["tiles"] = self.tiles
+        return out
 
     def check_targets(self, targets: "torch.Tensor", batch_size: int) -> None:
         """Raise :class:`DataError` unless ``targets`` is ``[B, *target_shape]`` of this task's kind.

@@ -50,6 +50,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="NAS-Bench-201 spaces only: 'benchmark' (default, NAS-Bench-201's network) or 'zero_cost_nas' "
                    "(zero-cost-nas's nasbench2, scored by zero-cost-nas/HNAS/RoBoT: cell convs with bias, "
                    "non-affine cell BNs)")
+    p.add_argument("--task", metavar="NAME",
+                   help="TransNAS-Bench-101 spaces: the task whose network and loss are scored (default: the space's "
+                   "first task); its batch needs --data noise or taskonomy:PATH")
     p.add_argument("--out", help="run directory (required unless given as --resume RUN)")
     p.add_argument("--workers", type=int,
                    help="Ray scoring actors (default 1; 0: plain in-process loop; capped at what a local Ray can run)")
@@ -75,8 +78,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--adopt", action="store_true",
                    help="with --resume RUN, for a run whose config.json is lost: rebuild it from the shards (they "
                    "hold the space, seed, data, batch size, image size, metrics and archs; --C / --N / --network / "
-                   "--shard-size are taken as given or the defaults), then resume; a selection (--sample N) adopts "
-                   "the shards into that run")
+                   "--task / --shard-size are taken as given or the defaults), then resume; a selection (--sample N) "
+                   "adopts the shards into that run")
     p.add_argument("--no-progress", action="store_true", default=False, help="no progress bar")
     p.set_defaults(func=run, interrupted=interrupted)
 
@@ -115,7 +118,7 @@ def config_from_args(args: argparse.Namespace) -> dict[str, Any]:
         cfg["ids"] = _parse_ids(given["ids"])
     if "shard_timeout" in given:
         cfg["shard_timeout_s"] = given["shard_timeout"]
-    space_kwargs = {k: given[k] for k in ("C", "N", "network") if k in given}
+    space_kwargs = {k: given[k] for k in ("C", "N", "network", "task") if k in given}
     if space_kwargs:
         cfg["space_kwargs"] = space_kwargs
     resume = given.get("resume")

@@ -1,7 +1,9 @@
 """Datasets and the fixed mini-batches the metrics score with.
 
 A dataset *spec* is a string: ``"digits"`` (embedded default), ``"noise"`` / ``"noise:C"`` (Gaussian noise
-with C classes), ``"cifar10:PATH"``, ``"cifar100:PATH"``, ``"folder:PATH"``.
+with C classes), ``"cifar10:PATH"``, ``"cifar100:PATH"``, ``"folder:PATH"``; for the tasks of a multi-task
+benchmark (``create_batch(..., task=)``): ``"noise"`` (targets of any task) and ``"taskonomy:PATH"``
+(:mod:`raynas.data.taskonomy`, TransNAS-Bench-101's tasks).
 
 - :func:`create_batch` draws one deterministic, class-balanced :class:`Batch` (same spec and seed ->
   identical tensors) from the dataset's ``train`` split.
@@ -27,15 +29,18 @@ from raynas.data.cifar import ImageData, load_cifar
 from raynas.data.digits import NUM_CLASSES as DIGITS_CLASSES
 from raynas.data.digits import digits_images, digits_labels, digits_split_indices, load_digits_tensors
 from raynas.data.folder import load_image_folder
+from raynas.data import taskonomy
 from raynas.data.noise import noise_batch, noise_tensors
 from raynas.data.transforms import MEAN_STD, balanced_indices, channel_stats, normalize, resize, \
     stratified_split, uint8_nhwc_to_float
 from raynas.errors import ConfigError, DataError
 from raynas.registry import Registry
+from raynas.tasks import Task
 
 __all__ = [
     "Batch", "DATASETS", "DatasetSpec", "ImageData", "Source", "batch_name", "create_batch", "create_dataset",
     "load_cifar", "load_digits_tensors", "load_image_folder", "noise_batch", "parse_batch_name", "parse_spec",
+    "task_datasets",
 ]
 
 #: the train/val partition of file datasets is fixed, so every run and oracle sees the same validation set
@@ -60,14 +65,24 @@ class Source:
     images: Callable[[np.ndarray], torch.Tensor]
 
 
+#: ``(arg, task, batch_size, seed, size, name) -> Batch``: one scoring batch of any task (see :class:`DatasetSpec`)
+TaskBatchFn = Callable[[str, Task, int, int, int, str], Batch]
+
+
 @dataclass(frozen=True)
 class DatasetSpec:
-    """A registry entry: how to open the split of a dataset given the spec's argument (path or classes)."""
+    """A registry entry: how to open the split of a dataset given the spec's argument (path or classes).
+
+    ``task_batch``: how to draw a scoring batch of a task other than classification (targets of the task's kind
+    and shape, tiles for a tiled task); None: the dataset has class labels only, and :func:`create_batch` refuses
+    other tasks.
+    """
 
     name: str
     open: Callable[[str, str, int], Source]  # (arg, split, size) -> Source
     needs_path: bool
     description: str
+    task_batch: TaskBatchFn | None = None
 
 
 DATASETS: Registry[DatasetSpec] = Registry("dataset")
@@ -175,11 +190,23 @@ def _open_noise(arg: str, split: str, size: int) -> Source:
     return Source(y.numpy(), k, lambda idx: x[torch.as_tensor(np.asarray(idx, dtype=np.int64))])
 
 
+def _noise_task_batch(arg: str, task: Task, batch_size: int, seed: int, size: int, name: str) -> Batch:
+    if arg:  # the classes of a task batch are the network's (the task's), not the spec's
+        raise ConfigError(f"noise:{arg} sets the classes of classification; task {task.name!r} has its own "
+                          f"({task.num_classes}): use --data noise")
+    return noise_batch(batch_size, size, seed=seed, name=name, task=task)
+
+
 DATASETS.add("digits", DatasetSpec("digits", _open_digits, False, "scikit-learn 8x8 digits, 10 classes (embedded)"))
-DATASETS.add("noise", DatasetSpec("noise", _open_noise, False, "Gaussian noise, noise:C for C classes (default 10)"))
+DATASETS.add("noise", DatasetSpec("noise", _open_noise, False,
+                                  "Gaussian noise, noise:C for C classes (default 10); targets of any task",
+                                  task_batch=_noise_task_batch))
 DATASETS.add("cifar10", DatasetSpec("cifar10", _open_cifar("cifar10"), True, "CIFAR-10 python batches"))
 DATASETS.add("cifar100", DatasetSpec("cifar100", _open_cifar("cifar100"), True, "CIFAR-100 python batches"))
 DATASETS.add("folder", DatasetSpec("folder", _open_folder, True, "root/<class>/<image> folder (Pillow)"))
+DATASETS.add("taskonomy", DatasetSpec("taskonomy", taskonomy.open_source, True,
+                                      "Taskonomy RGB + per-task targets (TransNAS-Bench-101's layout), with --task",
+                                      task_batch=taskonomy.taskonomy_batch))
 
 
 # --- factories ------------------------------------------------------------------------------------------
@@ -209,7 +236,12 @@ def parse_batch_name(name: str) -> dict[str, Any] | None:
     return out
 
 
-def create_batch(spec: str, batch_size: int = 64, seed: int = 0, size: int = 32) -> Batch:
+def task_datasets() -> list[str]:
+    """The registered datasets that can make a batch of any task (a ``task_batch`` reader), in registry order."""
+    return [n for n in DATASETS.names() if DATASETS.get(n).task_batch is not None]
+
+
+def create_batch(spec: str, batch_size: int = 64, seed: int = 0, size: int = 32, task: Task | None = None) -> Batch:
     """One fixed mini-batch of ``spec`` for scoring.
 
     Args:
@@ -217,17 +249,30 @@ def create_batch(spec: str, batch_size: int = 64, seed: int = 0, size: int = 32)
         batch_size: B.
         seed: draws the samples (class-balanced where class sizes allow, then shuffled); for noise it
             draws the pixels and the uniformly random labels.
-        size: image side length.
+        size: image side length (of each tile for a tiled task).
+        task: None: classification with the dataset's classes (the batch this function always made). A task
+            (e.g. a TransNAS-Bench-101 task from ``space.task(...)``): a batch of its targets, from a dataset
+            that has them (:func:`task_datasets`: ``noise``, ``taskonomy:PATH``).
     Returns:
         ``Batch(inputs float32 [B, 3, size, size], labels int64 [B], num_classes,
-        name="<spec>:seed=<seed>:n=<B>:size=<size>")``.
+        name="<spec>:seed=<seed>:n=<B>:size=<size>")``; for a task, ``targets [B, *task.target_shape]`` and
+        inputs ``[B, task.tiles, 3, size, size]`` for a tiled task, with the same name.
     Raises:
         UnknownNameError: unknown dataset name. DataError: missing/corrupt files, B larger than the split.
+        ConfigError: a task the dataset has no targets for (a class-label dataset given another task).
     """
     entry, arg = parse_spec(spec)
     if batch_size < 1 or size < 1:
         raise ConfigError(f"batch_size and size must be >= 1, got {batch_size} and {size}")
     name = batch_name(spec, batch_size, seed, size)
+    if task is not None:
+        if entry.task_batch is None:
+            raise ConfigError(
+                f"dataset {entry.name!r} has class labels only; task {task.name!r} needs {task.target_kind} targets "
+                f"{list(task.target_shape)}{f' on {task.tiles} tiles' if task.tiles else ''}: use --data noise "
+                f"(noise targets of any task) or a dataset with that task's targets "
+                f"({', '.join(f'{n}:PATH' if DATASETS.get(n).needs_path else n for n in task_datasets())})")
+        return entry.task_batch(arg, task, batch_size, seed, size, name)
     if entry.name == "noise":  # noise is drawn fresh, labels uniform (there is nothing to balance)
         return noise_batch(batch_size, size, _noise_classes(arg), seed, name)
     src = entry.open(arg, "train", size)

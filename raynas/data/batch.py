@@ -55,6 +55,9 @@ class Batch:
                 raise DataError(f"num_classes must be >= 1, got {self.num_classes}")
             task = classification(self.num_classes)
             object.__setattr__(self, "task", task)
+        if task.tiles and (self.inputs.dim() != 5 or int(self.inputs.shape[1]) != task.tiles):
+            raise DataError(f"task {task.name!r} takes {task.tiles} tiles per sample: inputs "
+                            f"[B, {task.tiles}, C, H, W], got shape {tuple(self.inputs.shape)}")
         if task.is_class:
             if self.labels is None:
                 raise DataError(f"a {task.name!r} batch needs labels [B]")

@@ -58,7 +58,8 @@ def noise_batch(batch_size: int = 64, size: int = 32, num_classes: int = DEFAULT
 
     Args:
         batch_size: ``B``.
-        size: the image side of the inputs ``[B, 3, size, size]``.
+        size: the image side of the inputs ``[B, 3, size, size]`` (of each tile of a tiled task:
+            ``[B, T, 3, size, size]``, see :attr:`raynas.tasks.Task.tiles`).
         num_classes: classes of the default classification task (ignored when ``task`` is given).
         seed: seeds the one CPU generator that draws the inputs, then the targets.
         name: the batch's description (default ``noise:<classes or task>:seed=..:n=..``).
@@ -67,13 +68,15 @@ def noise_batch(batch_size: int = 64, size: int = 32, num_classes: int = DEFAULT
     Returns:
         the batch.
     """
-    if task is None or task.is_class:
+    if task is None or (task.is_class and not task.tiles):
         k = num_classes if task is None else int(task.num_classes)  # type: ignore[arg-type]
         x, y = noise_tensors(batch_size, size, k, seed)
         return Batch(x, y, k, name or f"noise:{k}:seed={seed}:n={batch_size}", task=task)
     if batch_size < 1 or size < 1:
         raise DataError(f"noise needs n, size >= 1, got n={batch_size}, size={size}")
     g = torch.Generator().manual_seed(int(seed))
-    x = torch.randn(batch_size, 3, size, size, generator=g)
+    # a tiled task (jigsaw) gets T noise tiles of size x size per sample: [B, T, 3, size, size]
+    shape = (batch_size, task.tiles, 3, size, size) if task.tiles else (batch_size, 3, size, size)
+    x = torch.randn(shape, generator=g)
     t = noise_targets(task, batch_size, g)
     return Batch.for_task(x, t, task, name or f"noise:{task.name}:seed={seed}:n={batch_size}")

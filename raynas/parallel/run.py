@@ -317,12 +317,23 @@ def scoring_run(cfg: "ScoreConfig") -> Iterator[RunState]:
     # the selection, the batch, and one network build with the given space options (a bad option would otherwise
     # turn every arch into error rows)
     ids = select_ids(space, cfg)
-    batch = create_batch(cfg.data, batch_size=cfg.batch_size, seed=cfg.seed, size=cfg.image_size)
+    batch = create_batch(cfg.data, batch_size=cfg.batch_size, seed=cfg.seed, size=cfg.image_size,
+                         task=_space_task(space, cfg))
     if ids:
         space.to_module(space.index_to_arch(ids[0]), batch.num_classes, **cfg.space_kwargs)
     store = open_run(cfg.out)
     with store.claim():
         yield _prepare(cfg, store, space, metrics, ids, batch)
+
+
+def _space_task(space: "SearchSpace", cfg: "ScoreConfig") -> Any:
+    """The task the run's batch is drawn for: None (classification with the dataset's classes, the batch every
+    image-classification space always got) for a space whose only task is classification, else the space's task
+    named by the network option ``task`` (``raynas score --task``; default: the space's first), shaped for the
+    run's image size. A space without tasks given ``task`` is refused by its own option check (``to_module``)."""
+    if tuple(space.task_names()) == ("classification",):
+        return None
+    return space.task(cfg.space_kwargs.get("task"), image_size=cfg.image_size)
 
 
 def _prepare(cfg: "ScoreConfig", store: Any, space: "SearchSpace", metrics: list[str], ids: list[int],

@@ -31,7 +31,7 @@ def image_dir(tmp_path):  # type: ignore[no-untyped-def]
 
 
 def test_registry_names():
-    assert DATASETS.names() == ["cifar10", "cifar100", "digits", "folder", "noise"]
+    assert DATASETS.names() == ["cifar10", "cifar100", "digits", "folder", "noise", "taskonomy"]
 
 
 def test_every_provider_is_deterministic(cifar_dir, image_dir):

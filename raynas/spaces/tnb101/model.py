@@ -303,15 +303,57 @@ class GenerativeDecoder(nn.Sequential):
         )
 
 
+class _Tap(nn.Module):
+    """Calls ``inner`` (a module of the network, not registered here: no parameter is listed twice). The jigsaw
+    network runs its first tile through taps of its stem and cells, so a hook on a tap sees that tile only."""
+
+    def __init__(self, inner: nn.Module):
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.inner(x)
+
+
 class TNB101Network(nn.Module):
     """Encoder + decoder of one task. ``forward`` maps ``[B, 3, H, W]`` (jigsaw: ``[B, tiles, 3, h, w]``, each
-    tile through the same encoder, maps concatenated on channels) to the task's output (see ``TASKS``)."""
+    tile through the same encoder, maps concatenated on channels) to the task's output (see ``TASKS``).
+
+    What the structure-reading metrics find (the outputs are the same with or without them):
+
+    * ``stem`` and ``cells`` (AZ-NAS's feature maps, :mod:`raynas.metrics._az`): the encoder's stem and its
+      ``2 x len(skeleton)`` cells (micro) or basic blocks (macro), in order. The decoders are not cells: AZ-NAS
+      scores the searched backbone. The jigsaw encoder runs once per tile; its ``stem`` / ``cells`` are taps
+      through which the FIRST tile is computed (same modules, same values), so one forward records one feature
+      progression (the shared encoder on one tile), not nine interleaved ones.
+    * Zen-NAS's map (:mod:`raynas.metrics.zen`): the input of the class / regression / jigsaw heads' global
+      average pool; the pixel decoders have none, and zen then reads the input of the network's last conv (the
+      decoder's output conv), which is what NASLib reads for these tasks (``_forward_before_last_conv``: the input
+      of ``decoder.model[-1]`` / ``decoder.conv14``, ``[B, 32, H, W]`` / ``[B, 16, H, W]``).
+    """
 
     def __init__(self, encoder: TNB101Encoder, decoder: nn.Module, tiles: int = 0):
         super().__init__()
         self.encoder = encoder
         self.decoder = decoder
         self.tiles = tiles
+        # the taps are kept off the module tree (object.__setattr__): state_dict and parameters() stay the
+        # encoder's; a deepcopy copies them with the network (its memo maps them onto the copied modules)
+        blocks = [b for module in encoder.layers for b in module]
+        taps = (_Tap(encoder.stem), *(_Tap(b) for b in blocks)) if tiles else ()
+        object.__setattr__(self, "_taps", taps)
+        object.__setattr__(self, "_blocks", tuple(blocks))
+
+    @property
+    def stem(self) -> nn.Module:
+        """The encoder's stem (jigsaw: its first tile's tap); ``[B, 3, H, W] -> [B, C, H/4, W/4]``."""
+        return self._taps[0] if self.tiles else self.encoder.stem
+
+    @property
+    def cells(self) -> nn.ModuleList:
+        """The encoder's cells / basic blocks in forward order (jigsaw: the first tile's taps); a fresh list each
+        call, not a child of the network."""
+        return nn.ModuleList(self._taps[1:] if self.tiles else self._blocks)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.tiles:
@@ -319,8 +361,13 @@ class TNB101Network(nn.Module):
         if x.dim() != 5 or x.shape[1] != self.tiles:
             raise ConfigError(
                 f"the jigsaw network takes tiles [B, {self.tiles}, C, h, w], got a tensor of shape {tuple(x.shape)}")
-        # one encoder call per tile, as the benchmark's SiameseNet (BN statistics are per tile position)
-        return self.decoder(torch.cat([self.encoder(x[:, t]) for t in range(self.tiles)], dim=1))
+        # one encoder call per tile, as the benchmark's SiameseNet (BN statistics are per tile position); the first
+        # through the taps (the same modules in the same order as self.encoder)
+        first = x[:, 0]
+        for tap in self._taps:
+            first = tap(first)
+        maps = [first, *(self.encoder(x[:, t]) for t in range(1, self.tiles))]
+        return self.decoder(torch.cat(maps, dim=1))
 
 
 def upsamples(encoder: TNB101Encoder) -> int:
