@@ -29,6 +29,7 @@ percentage of each pool's range (best - worst: the tasks' units differ, so raw r
     python scripts/bench_tnb101.py --json /tmp/tnb101.json                  # everything, T = 20, seeds 10-19
     python scripts/bench_tnb101.py --methods linucb,random --budgets 10,20,30   # the fast part alone
     python scripts/bench_tnb101.py --merge /tmp/tnb101.json /tmp/more.json     # tables of saved runs
+    python scripts/bench_tnb101.py --rho       # each proxy's Spearman rho with the target, per pool
 """
 
 from __future__ import annotations
@@ -143,9 +144,12 @@ def summarize(pool: Pool, runs: list[dict[str, Any]]) -> dict[str, Any]:
             "regret_pct": float(100.0 * np.mean(best - finals) / (best - worst)) if best > worst else 0.0}
 
 
-def _fmt(v: float) -> str:
-    """Four significant digits: values run from SSIM 0.3 to accuracy 95 % and losses of -0.6."""
-    return f"{v:.4g}"
+def _fmt(v: float, scale: float | None = None) -> str:
+    """2 decimals for percentages (``scale``, the pool's best, above 10 in size), else 4 (SSIM 0.3-0.8, negated
+    losses near -0.6); None: four significant digits."""
+    if scale is None:
+        return f"{v:.4g}"
+    return f"{v:.2f}" if abs(scale) > 10 else f"{v:.4f}"
 
 
 def per_pool_table(cells: list[dict[str, Any]]) -> str:
@@ -158,12 +162,36 @@ def per_pool_table(cells: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def table3(cells: list[dict[str, Any]]) -> str:
+    """RoBoT's Table 3 layout: per space and T, one row per method, one column per task; a cell is the answer's
+    mean ± std, then (hit rate, mean rank); a header row gives each pool's best (the oracle's maximum)."""
+    out = []
+    for space in SPACES:
+        for budget in sorted({c["budget"] for c in cells if c["space"] == space}):
+            cs = [c for c in cells if c["space"] == space and c["budget"] == budget]
+            tasks = [t for t in dict.fromkeys(c["task"] for c in cs)]
+            best = {c["task"]: c["best"] for c in cs}
+            out += [f"**{space}, T = {budget}**", "",
+                    "| method | " + " | ".join(f"{t} ({cs[[c['task'] for c in cs].index(t)]['metric']})"
+                                               for t in tasks) + " |",
+                    "|---|" + "---:|" * len(tasks),
+                    "| pool best | " + " | ".join(_fmt(best[t], best[t]) for t in tasks) + " |"]
+            for m in sorted({c["method"] for c in cs}, key=_method_order):
+                row = {c["task"]: c for c in cs if c["method"] == m}
+                out.append(f"| {m} | " + " | ".join(
+                    f"{_fmt(row[t]['final_mean'], best[t])} ± {_fmt(row[t]['final_std'], best[t])} "
+                    f"({row[t]['hit']:.1f}, "
+                    f"{row[t]['rank']:.0f})" if t in row else "-" for t in tasks) + " |")
+            out.append("")
+    return "\n".join(out)
+
+
 def aggregate_table(cells: list[dict[str, Any]]) -> str:
     lines = ["| space | T | method | pools | mean hit | min hit | pools at 1.00 | mean rank "
              "| mean regret (% of range) |",
              "|---|---:|---|---:|---:|---:|---:|---:|---:|"]
     keys = sorted({(c["space"], c["budget"], c["method"]) for c in cells},
-                  key=lambda k: (SPACES.index(k[0]), k[1], METHODS.index(k[2]) if k[2] in METHODS else 99))
+                  key=lambda k: (SPACES.index(k[0]), k[1], _method_order(k[2])))
     for key in keys:
         cs = [c for c in cells if (c["space"], c["budget"], c["method"]) == key]
         hits = [c["hit"] for c in cs]
@@ -173,16 +201,48 @@ def aggregate_table(cells: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def rho_table(spaces: Sequence[str], tasks: Sequence[str], metrics: Sequence[str]) -> str:
+    """Spearman rho of each proxy with the oracle's value per pool (archs where the proxy has a value): how much
+    the searches' features say about the target, to read the hit rates by."""
+    from scipy.stats import spearmanr
+
+    lines = ["| space | task | " + " | ".join(metrics) + " |", "|---|---|" + "---:|" * len(metrics)]
+    for space in spaces:
+        for task in tasks:
+            pool = load_pool(space, task, metrics)
+            if pool is None:
+                continue
+            cells = []
+            for m in metrics:
+                ok = np.isfinite(pool.table[m])
+                cells.append(f"{spearmanr(pool.table[m][ok], pool.values[ok])[0]:.2f}")
+            lines.append(f"| {space} | {task} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def method_label(method: str, metrics: Sequence[str]) -> str:
+    """``method``, with the proxies added to or left out of :data:`METRICS` (``robot +naswot_code``) when a
+    run used others, so runs over different proxies stay apart in the tables."""
+    extra = [f"+{m}" for m in metrics if m not in METRICS] + [f"-{m}" for m in METRICS if m not in metrics]
+    return " ".join([method, *extra])
+
+
+def _method_order(label: str) -> tuple[int, str]:
+    base = label.split()[0]
+    return (METHODS.index(base) if base in METHODS else len(METHODS), label)
+
+
 def merge(paths: Sequence[Path]) -> list[dict[str, Any]]:
     """The cells of several ``--json`` files (e.g. one pass per seed), recomputed from their runs on the tables
     (the same proxies as the files' ``--metrics`` are not needed: a cell reads only the answers). The runs of one
     (space, task, T, method) are joined over the files, one per seed (a later file's run of a seed wins)."""
     from raynas.spaces.tnb101 import TASKS
 
-    runs: dict[tuple[str, str, int, str], dict[Any, dict[str, Any]]] = {}
+    runs: dict[tuple[str, str, int, str], dict[Any, dict[str, Any]]] = {}  # by method label (proxies noted)
     for p in paths:
         for entry in json.loads(Path(p).read_text())["runs"]:
-            key = (entry["space"], entry["task"], int(entry["budget"]), entry["method"])
+            label = method_label(entry["method"], entry.get("metrics", METRICS))
+            key = (entry["space"], entry["task"], int(entry["budget"]), label)
             for r in entry["runs"]:
                 runs.setdefault(key, {})[r.get("seed")] = r
     cells, pools = [], {}
@@ -193,7 +253,7 @@ def merge(paths: Sequence[Path]) -> list[dict[str, Any]]:
         cells.append({"space": space, "task": task, "metric": TASKS[task].val_metric_name, "size": len(pool),
                       "budget": budget, "method": method, **summarize(pool, list(by_seed.values()))})
     return sorted(cells, key=lambda c: (SPACES.index(c["space"]), list(TASKS).index(c["task"]), c["budget"],
-                                        METHODS.index(c["method"])))
+                                        _method_order(c["method"])))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -209,10 +269,15 @@ def main(argv: Sequence[str] | None = None) -> int:
                     help="proxies the searches combine (default RoBoT's TNB101 set less synflow)")
     ap.add_argument("--json", type=Path, default=None, help="write every cell and run here (after every pool)")
     ap.add_argument("--merge", type=Path, nargs="+", default=None, help="print the tables of earlier --json files")
+    ap.add_argument("--rho", action="store_true", help="print each proxy's Spearman rho with the target per pool "
+                    "and exit (no search)")
     args = ap.parse_args(argv)
+    if args.rho:
+        print(rho_table(args.spaces, args.tasks, args.metrics))
+        return 0
     if args.merge:
         cells = merge(args.merge)
-        print(per_pool_table(cells) + "\n\n" + aggregate_table(cells))
+        print(per_pool_table(cells) + "\n\n" + table3(cells) + "\n" + aggregate_table(cells))
         return 0
     bad = (sorted(set(args.methods) - set(METHODS)) + sorted(set(args.spaces) - set(SPACES))
            + sorted(set(args.tasks) - set(TASKS)))
@@ -241,8 +306,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                     runs = run_method(m, pool, args.metrics, budget, args.seeds, default)
                     s = summarize(pool, runs)
                     cells.append({"space": space, "task": task, "metric": TASKS[task].val_metric_name,
-                                  "size": len(pool), "budget": budget, "method": m, **s})
+                                  "size": len(pool), "budget": budget, "method": method_label(m, args.metrics),
+                                  **s})
                     runs_out.append({"space": space, "task": task, "budget": budget, "method": m,
+                                     "metrics": list(args.metrics),
                                      "runs": [{"arch_index": int(r["arch_index"]), "wall": r.get("wall"),
                                                "seed": r["seed"]} for r in runs]})
                     log.info("%s T=%d %s: hit %.2f regret %.4g rank %.1f (%.0f s)", pool.name, budget, m, s["hit"],
@@ -250,7 +317,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             if args.json is not None:
                 args.json.write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()},
                                                  "cells": cells, "runs": runs_out}, indent=1))
-    print("\n" + per_pool_table(cells) + "\n\n" + aggregate_table(cells))
+    print("\n" + per_pool_table(cells) + "\n\n" + table3(cells) + "\n" + aggregate_table(cells))
     print(f"\ntotal {time.perf_counter() - t_all:.0f} s")
     return 0
 
