@@ -16,10 +16,11 @@ References, per metric (CPU shims: ``Module.cuda`` / ``Tensor.cuda`` are the ide
     az_nas_expressivity, az_nas_progressivity, az_nas_trainability. It calls ``model.extract_cell_features``,
     a method of the authors' NB201 network (``NB201/custom/tss_model.py``), which reads ``self.stem`` and
     ``self.cells`` as raynas's NB201 network has them: that one method is taken from the file's syntax tree and
-    bound to the fixture's network. The file's ``init_model`` (a Kaiming re-initialisation) is replaced by the
-    identity: the networks keep the fixture's weights, as raynas scores a network with the weights it is given.
-    ``torch.manual_seed(0)`` before the call (the engine's seed): the Gaussian input and the +-1 probes are the
-    draws raynas makes. The reference's -inf (its NaN sentinel and its identity-cell score) is recorded as null:
+    bound to the fixture's network. ``torch.manual_seed(0)`` before the call (the engine's seed): the Kaiming
+    re-initialisation the function applies inside the call (its ``init_model``), the Gaussian input and the +-1
+    probes are the draws raynas makes. Run twice: as the authors run it (the values of raynas's ``az_nas_*``
+    metrics, which re-initialise as the function does), and with ``init_model`` replaced by the identity (the
+    section ``az_given_weights``: the formula on the fixture's own weights, raynas's ``_az.az_terms``). The reference's -inf (its NaN sentinel and its identity-cell score) is recorded as null:
     raynas records status ``nan``. NB201 cases only: the file's ``extract_cell_features`` calls each cell with
     one input, and DARTS cells take two.
     AZ-NAS's complexity (``NB201/xautodl/utils/flop_benchmark.py`` ``get_model_infos``, the counter behind the
@@ -89,9 +90,12 @@ def _finite(v: float) -> float | None:
     return float(v) if math.isfinite(v) else None
 
 
-def az_values(checkout: Path, net: nn.Module, inputs: torch.Tensor) -> dict[str, float | None]:
+def az_values(checkout: Path, net: nn.Module, inputs: torch.Tensor, reinit: bool = True) -> dict[str, float | None]:
+    """AZ-NAS's three feature terms of ``net`` by ``compute_nas_score``; ``reinit=False``: its ``init_model``
+    replaced by the identity (the terms of the weights ``net`` has)."""
     mod = _load_file(checkout / "NB201" / "ZeroShotProxy" / "compute_az_nas_score.py", "ref_az_nas")
-    mod.init_model = lambda model, method="kaiming_norm_fanin": model  # keep the fixture's weights
+    if not reinit:
+        mod.init_model = lambda model, method="kaiming_norm_fanin": model  # keep the fixture's weights
     (extract,) = _functions(checkout / "NB201" / "custom" / "tss_model.py", {"extract_cell_features"}, {}).values()
     model = copy.deepcopy(net).train()
     model.extract_cell_features = types.MethodType(extract, model)
@@ -172,11 +176,13 @@ def main(argv: list[str] | None = None) -> int:
 
     cases: dict[str, Any] = {}
     zico_sources: dict[str, str] = {}
+    given: dict[str, dict[str, float | None]] = {}
     for case, (space, _arch) in sorted(CASES.items()):
         net = fixture_network(arrays, case)
         values: dict[str, float | None] = {}
         if space == "nb201":
             values.update(az_values(args.az_nas, net, inputs))
+            given[case] = az_values(args.az_nas, net, inputs, reinit=False)
         values["az_nas_complexity"] = complexity_value(args.az_nas, net)
         values["zico"], zico_sources[case] = zico_value(args.zico, args.az_nas, net, inputs, labels)
         values["meco"] = meco_value(args.meco, net, inputs, labels)
@@ -185,14 +191,18 @@ def main(argv: list[str] | None = None) -> int:
 
     az, zc, mc = (f"{r}@{_commit(c)}" for r, c in (("cvlab-yonsei/AZ-NAS", args.az_nas),
                                                     ("SLDGroup/ZiCo", args.zico), ("HamsterMimi/MeCo", args.meco)))
-    refs = {f"az_nas_{k}": f"{az}: NB201/ZeroShotProxy/compute_az_nas_score.py" for k in AZ_TERMS}
+    refs = {f"az_nas_{k}": f"{az}: NB201/ZeroShotProxy/compute_az_nas_score.py (compute_nas_score, its Kaiming "
+                           "re-initialisation included)" for k in AZ_TERMS}
     refs["az_nas_complexity"] = f"{az}: NB201/xautodl/utils/flop_benchmark.py (get_model_infos)"
     revised = sorted(c for c, s in zico_sources.items() if s != "original")
     refs["zico"] = f"{zc}: ZeroShotProxy/compute_zico.py (getzico), float64"
     if revised:
         refs["zico"] += f"; for {', '.join(revised)}: {az}: NB201/ZeroShotProxy/compute_zico_score.py"
     refs["meco"] = f"{mc}: correlation/foresight/pruners/measures/meco.py"
-    out = {"cases": cases, "references": refs, "float64": [], "torch": torch.__version__}
+    out = {"cases": cases, "references": refs, "float64": [], "torch": torch.__version__,
+           # the formula on the fixture's weights: compute_nas_score with init_model replaced by the identity
+           "az_given_weights": {"cases": given, "reference": f"{az}: NB201/ZeroShotProxy/compute_az_nas_score.py "
+                                                             "(compute_nas_score, init_model replaced by the identity)"}}
     args.out.write_text(json.dumps(out, indent=1, sort_keys=True) + "\n")
     print(f"wrote {args.out}")
     return 0

@@ -11,7 +11,12 @@ The network must expose ``stem`` (or ``stem1``) and ``cells`` (a sequence of mod
 DARTS's networks do (a DARTS cell also reads the feature before its input: its trainability term is the Jacobian
 from the previous cell's output only); the features are recorded by forward hooks on those modules (the authors' ``extract_cell_features``
 reads the same tensors). Random draws, in the authors' order, from the torch generator the engine seeded: the
-input ``randn(B, C, H, W)`` first, then one ``bernoulli(0.5)`` sign tensor per feature pair, last pair first.
+authors' re-initialisation first (:func:`az_nas_terms`: ``init_model(model, "kaiming_norm_fanin")``, which their
+``compute_nas_score`` applies inside the call, as VKDNW's and Zen-NAS's do), then the input ``randn(B, C, H, W)``,
+then one ``bernoulli(0.5)`` sign tensor per feature pair, last pair first. :func:`az_terms` is the formula on the
+weights it is given (the parity suite checks it on the fixture's weights); the metrics score
+:func:`az_nas_terms`, the authors' whole pipeline (the parity suite checks it end to end against
+``compute_nas_score``).
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ import torch.nn.functional as F
 
 from raynas.data.batch import Batch
 from raynas.errors import MetricError
+from raynas.metrics.vkdnw import kaiming_fan_in_init
 
 
 #: the registration shared by the three feature terms (each module adds its name and its ``reduce``): one AZ pass
@@ -38,7 +44,8 @@ AZ_FEATURE_METRIC: dict[str, object] = dict(
     pass_kind="az",
     uses=("az",),
     reference="Lee, Ham. AZ-NAS: Assembling Zero-Cost Proxies for Network Architecture Search. CVPR 2024; "
-    "cvlab-yonsei/AZ-NAS (NAS-Bench-201 folder) ZeroShotProxy/compute_az_nas_score.py",
+    "cvlab-yonsei/AZ-NAS (NAS-Bench-201 folder) ZeroShotProxy/compute_az_nas_score.py (compute_nas_score, its Kaiming "
+    "re-initialisation included)",
 )
 
 
@@ -136,3 +143,24 @@ def az_terms(model: nn.Module, batch: Batch) -> AZTerms:
     scores = [_trainability_pair(feats[i], feats[i - 1]) for i in reversed(range(1, len(feats)))]
     trainability = torch.stack(scores).mean()
     return AZTerms(expressivity, progressivity, trainability)
+
+
+def az_nas_terms(model: nn.Module, batch: Batch) -> AZTerms:
+    """AZ-NAS's terms as the authors' ``compute_nas_score`` computes them: the network re-initialised in place
+    (``init_model(model, "kaiming_norm_fanin")``: Conv2d/Linear weights Kaiming-normal fan-in, biases 0, affine BN
+    weights 1 and biases 0; the same function as VKDNW's, :func:`raynas.metrics.vkdnw.kaiming_fan_in_init`), then
+    :func:`az_terms`.
+
+    Why inside the metric: the terms depend on the weights' scale (the trainability term's largest singular value
+    is ~1 only at a Kaiming scale), and the authors score every network at that scale whatever its own
+    initialisation; scoring the space's initialisation instead moved the terms by 0.25-7.5 % (expressivity) and
+    4-14 % (trainability) on NAS-Bench-201 networks, and progressivity's sign (issue 32).
+
+    Args:
+        model: a private copy (it is re-initialised), train mode, with ``stem`` and ``cells``.
+        batch: only its inputs' shape, dtype and device are read.
+    Returns:
+        the three terms (0-dim float64 tensors).
+    """
+    kaiming_fan_in_init(model)  # draws from the generator the engine seeded, before the Gaussian input
+    return az_terms(model, batch)

@@ -8,7 +8,7 @@ import torch
 import torch.nn as nn
 
 from raynas.data.batch import Batch
-from raynas.metrics._az import AZ_FEATURE_METRIC, az_terms
+from raynas.metrics._az import AZ_FEATURE_METRIC, az_nas_terms
 from raynas.metrics.registry import register_metric
 
 
@@ -24,8 +24,10 @@ def az_nas_progressivity(model: nn.Module, batch: Batch) -> float:
     (AZ-NAS's progressivity ``s^P``; ``H_l`` as in ``az_nas_expressivity``).
 
     One train-mode forward of ``randn`` of the batch's shape (the batch's values and labels are not used) and one
-    vector-Jacobian product per cell (:func:`raynas.metrics._az.az_terms`). The authors re-initialise the network
-    (Kaiming normal, fan-in) before scoring; raynas scores the network as its space initialises it. Needs a network
+    vector-Jacobian product per cell, after the authors' re-initialisation of the engine's private copy (Kaiming
+    normal, fan-in, drawn under the engine's seed, as their ``compute_nas_score`` does inside the call; see
+    :func:`raynas.metrics._az.az_nas_terms` for why). The parity suite checks both the formula on given
+    weights and this whole pipeline against the authors' code. Needs a network
     with ``stem`` and ``cells`` (else status ``error``).
     """
-    return float(az_nas_progressivity_reduce({"az": az_terms(model, batch)}, batch))
+    return float(az_nas_progressivity_reduce({"az": az_nas_terms(model, batch)}, batch))

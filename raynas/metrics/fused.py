@@ -24,7 +24,8 @@ Most gradient and activation metrics read different reductions of the *same* qua
 ``"lwt"`` (train mode): ONE light-weight training run (:func:`raynas.metrics._lwt.light_weight_train`, 50 SGD
     steps) on a private copy of the network; ``lwt`` is its :class:`~raynas.metrics._lwt.LWTResult`, read by both
     ``lwt_angle`` (classifier cosine) and ``lwt_loss`` (last loss), which unfused train the network twice.
-``"az"`` (train mode): AZ-NAS's pass (:func:`raynas.metrics._az.az_terms`): ONE forward of a standard-normal
+``"az"`` (train mode): AZ-NAS's pass (:func:`raynas.metrics._az.az_nas_terms`), on a private copy that it
+    re-initialises as the authors do (Kaiming normal, fan-in): ONE forward of a standard-normal
     input of the batch's shape with the stem and cell outputs recorded, then one sign-probed vector-Jacobian
     product per cell; ``az`` is its :class:`~raynas.metrics._az.AZTerms`, read by ``az_nas_expressivity``,
     ``az_nas_progressivity`` and ``az_nas_trainability`` (unfused: three such passes, with the same draws).
@@ -61,7 +62,7 @@ import torch.nn as nn
 
 from raynas.data.batch import Batch
 from raynas.errors import MetricError, NonFiniteError, RaynasError
-from raynas.metrics._az import az_terms
+from raynas.metrics._az import az_nas_terms
 from raynas.metrics._codes import HammingAccumulator, relu_code_hooks
 from raynas.metrics._layers import grads_or_zeros, hessian_gradient, layer_weights, record_outputs, weight_layers
 from raynas.metrics._lwt import light_weight_train
@@ -181,8 +182,8 @@ def run_shared_pass(
                 shared = loss_pass(model, sub, p.uses)
             elif p.kind == "lwt":  # training mutates weights: a private copy, prepared as the unfused engine does
                 shared = {"lwt": light_weight_train(prepare_model(model, p.specs[0], device), sub)}
-            elif p.kind == "az":
-                shared = az_pass(model, sub, p.uses)
+            elif p.kind == "az":  # it re-initialises the weights: a private copy, as for lwt
+                shared = az_pass(prepare_model(model, p.specs[0], device), sub, p.uses)
             else:
                 shared = ntk_pass(model, sub, p.uses, method=ntk_method)
             outcome = _finish({s.name: _reduce(s, shared, sub) for s in p.specs})
@@ -307,8 +308,9 @@ def ntk_pass(model: nn.Module, batch: Batch, uses: frozenset[str], *, method: Me
 
 
 def az_pass(model: nn.Module, batch: Batch, uses: frozenset[str]) -> Shared:
-    """The ``"az"`` quantity: AZ-NAS's three feature terms from one Gaussian-input forward (module docstring)."""
-    return {"az": az_terms(model, batch)}
+    """The ``"az"`` quantity: AZ-NAS's three feature terms from one Gaussian-input forward (module docstring),
+    after the authors' re-initialisation of ``model`` (a private copy: :func:`raynas.metrics._az.az_nas_terms`)."""
+    return {"az": az_nas_terms(model, batch)}
 
 
 @contextmanager

@@ -28,6 +28,7 @@ def gaussian_inputs(channels: int, *, device: torch.device, dtype: torch.dtype) 
 
 @register_metric(
     "linear_regions_gaussian",
+    variant_of="linear_regions",  # a raynas-only diagnostic twin: opt-in (group "diagnostic"), not in "all"
     needs="nothing",
     needs_labels=False,
     needs_data=False,

@@ -21,6 +21,7 @@ def ntk_cond_jacobian_reduce(shared: Mapping[str, Any], batch: Batch) -> torch.T
 
 @register_metric(
     "ntk_cond_jacobian",
+    variant_of="ntk_cond",  # a raynas-only diagnostic twin: opt-in (group "diagnostic"), not in "all"
     needs="labels", needs_why="the NTK of the true-class logit logits[i, y_i]",
     needs_labels=True,
     higher_is_better=False,

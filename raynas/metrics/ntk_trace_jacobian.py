@@ -30,6 +30,7 @@ def ntk_trace_jacobian_reduce(shared: Mapping[str, Any], batch: Batch) -> torch.
 
 @register_metric(
     "ntk_trace_jacobian",
+    variant_of="ntk_trace",  # a raynas-only diagnostic twin: opt-in (group "diagnostic"), not in "all"
     needs="labels", needs_why="the NTK of the true-class logit logits[i, y_i]",
     needs_labels=True,
     higher_is_better=True,

@@ -13,7 +13,7 @@ import torch
 import torch.nn as nn
 
 from raynas.data.batch import Batch
-from raynas.errors import ConfigError
+from raynas.errors import ConfigError, UnknownNameError
 from raynas.registry import Registry
 from raynas.tasks import Task
 
@@ -68,6 +68,10 @@ class MetricSpec:
             (:attr:`requirement`). Every built-in metric declares it.
         needs_why: for ``"labels"``: what of the class structure it reads (the reason a ``not_applicable`` row
             gives, e.g. ``"the true-class logit logits[i, y_i]"``).
+        variant_of: for a raynas-only diagnostic twin of another registered metric (the same reference definition
+            computed another way: ``ntk_cond_jacobian`` of ``ntk_cond``, the float32 ``vkdnw_f32`` of ``vkdnw``,
+            ``linear_regions_gaussian`` of ``linear_regions``): that metric's name. Such a metric is in the group
+            ``diagnostic``, not in ``all`` (:data:`GROUPS`); ``""`` (the default): a metric of its own.
     """
 
     name: str
@@ -87,6 +91,7 @@ class MetricSpec:
     inputs: str = "batch"
     needs: Needs | None = None
     needs_why: str = ""
+    variant_of: str = ""
 
     @property
     def requirement(self) -> str:
@@ -136,22 +141,26 @@ def register_metric(
     inputs: str = "batch",
     needs: Needs | None = None,
     needs_why: str = "",
+    variant_of: str = "",
 ) -> Callable[[MetricFn], MetricFn]:
     """Decorator registering ``fn`` as metric ``name`` with its metadata; returns ``fn`` unchanged.
 
     ``pass_kind``/``uses``/``reduce`` opt the metric into a shared pass of the fused engine; without them it
     runs on its own (fused or not). ``needs`` declares what the metric needs from the batch's task
-    (:data:`Needs`; see :class:`MetricSpec`).
+    (:data:`Needs`; see :class:`MetricSpec`). ``variant_of`` names the metric a raynas-only diagnostic twin
+    computes another way (it then leaves the group ``all`` for ``diagnostic``).
     """
     if needs is not None and needs not in NEEDS:
         raise ConfigError(f"metric {name!r}: needs must be one of {', '.join(NEEDS)}, got {needs!r}")
+    if name in GROUPS:  # a metric list names groups and metrics alike
+        raise ConfigError(f"metric name {name!r} is a metric group's name ({', '.join(GROUPS)})")
 
     def deco(fn: MetricFn) -> MetricFn:
         METRICS.add(
             name,
             MetricSpec(
                 name, fn, needs_labels, needs_data, bn, mode, dtype, higher_is_better, reference, thin_model,
-                pass_kind, tuple(uses), reduce, batchable, inputs, needs, needs_why,
+                pass_kind, tuple(uses), reduce, batchable, inputs, needs, needs_why, variant_of,
             ),
         )
         return fn
@@ -170,15 +179,54 @@ def list_metrics() -> list[str]:
     return METRICS.names()  # complete: see get_metric
 
 
+#: metric groups a metric list may name beside metric names: ``all`` is the metrics a user would pick, each
+#: reference definition once (every registered metric but the diagnostic twins); ``diagnostic`` is the raynas-only
+#: twins (:attr:`MetricSpec.variant_of`: the per-sample-Jacobian NTK forms, the float32 vkdnw, the Gaussian-input
+#: region count), opt-in by name or as a group: ``all,diagnostic`` is every registered metric
+GROUPS: dict[str, str] = {
+    "all": "every metric, each reference definition once (the diagnostic twins left out)",
+    "diagnostic": "the raynas-only diagnostic twins of other metrics (variant_of set): opt-in",
+}
+
+
+def group_members(group: str) -> list[str]:
+    """The registered metrics of ``group`` (a key of :data:`GROUPS`), in registry order.
+
+    Args:
+        group: ``"all"`` or ``"diagnostic"``.
+    Returns:
+        the metric names.
+    Raises:
+        UnknownNameError: ``group`` is not a group (close matches listed).
+    """
+    if group not in GROUPS:
+        raise UnknownNameError("metric group", group, GROUPS)
+    diagnostic = group == "diagnostic"
+    return [n for n in list_metrics() if bool(METRICS.get(n).variant_of) == diagnostic]
+
+
 def resolve_metric_names(spec: str | list[str] | tuple[str, ...]) -> list[str]:
-    """``"all"`` / ``"a,b"`` / a list -> validated list of names (order kept, duplicates dropped)."""
+    """``"all"`` / ``"a,b"`` / a list -> validated list of names (order kept, duplicates dropped).
+
+    Group names (:data:`GROUPS`) expand in place: ``"all"`` to every metric but the diagnostic twins,
+    ``"diagnostic"`` to those twins, so ``"all,diagnostic"`` is every registered metric.
+
+    Args:
+        spec: a comma-separated string or a sequence of metric and group names.
+    Returns:
+        the metric names.
+    Raises:
+        UnknownNameError: an unknown metric name (close matches listed).
+    """
     if isinstance(spec, str):
-        names = list_metrics() if spec.strip() == "all" else [s.strip() for s in spec.split(",") if s.strip()]
+        names = [s.strip() for s in spec.split(",") if s.strip()]
     else:
-        names = list(spec)
+        names = [str(s).strip() for s in spec]
     out: list[str] = []
     for n in names:
-        get_metric(n)
-        if n not in out:
-            out.append(n)
+        if n not in GROUPS and n not in METRICS:  # the close matches cover the group names too
+            raise UnknownNameError("metric", n, [*list_metrics(), *GROUPS])
+        for m in group_members(n) if n in GROUPS else [n]:
+            if m not in out:
+                out.append(m)
     return out

@@ -14,6 +14,7 @@ from torch.func import functional_call, jacrev, vmap
 
 from raynas.data.batch import Batch
 from raynas.errors import MetricError
+from raynas.metrics._layers import init_in_logical_order
 from raynas.metrics.registry import register_metric
 
 log = logging.getLogger(__name__)
@@ -24,6 +25,10 @@ PARAM_TENSORS = 128
 ALPHA = torch.tensor(0.05, dtype=torch.float16)
 
 
+def _kaiming_fan_in(weight: torch.Tensor) -> torch.Tensor:
+    return nn.init.kaiming_normal_(weight, mode="fan_in", nonlinearity="relu")
+
+
 def kaiming_fan_in_init(model: nn.Module) -> None:
     """VKDNW's ``init_model(model, "kaiming_norm_fanin")``: Conv2d/Linear weights Kaiming-normal (fan-in, ReLU
     gain), biases 0; affine BatchNorm2d/GroupNorm weights 1, biases 0. The Conv2d/Linear layers are leaves, so
@@ -31,7 +36,8 @@ def kaiming_fan_in_init(model: nn.Module) -> None:
     with torch.no_grad():
         for m in model.modules():
             if isinstance(m, (nn.Conv2d, nn.Linear)):
-                nn.init.kaiming_normal_(m.weight, mode="fan_in", nonlinearity="relu")
+                # drawn in logical order: the same weights in any memory format (channels_last included)
+                init_in_logical_order(m.weight, _kaiming_fan_in)
                 if m.bias is not None:
                     nn.init.zeros_(m.bias)
             elif isinstance(m, (nn.BatchNorm2d, nn.GroupNorm)) and m.affine:

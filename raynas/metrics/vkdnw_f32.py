@@ -12,6 +12,7 @@ from raynas.metrics.vkdnw import REFERENCE, fisher_entropy
 
 @register_metric(
     "vkdnw_f32",
+    variant_of="vkdnw",  # a raynas-only diagnostic twin: opt-in (group "diagnostic"), not in "all"
     needs="labels", needs_why="the Fisher information of the softmax over K classes (per-class Jacobians)",
     needs_labels=False,
     needs_data=True,

@@ -9,6 +9,7 @@ from torch import nn
 
 from raynas.data.batch import Batch
 from raynas.errors import MetricError
+from raynas.metrics._layers import init_in_logical_order
 from raynas.metrics.registry import register_metric
 
 #: the perturbation scale ``alpha`` of the mixed input ``x1 + alpha * x2`` (Zen-NAS's ``mixup_gamma``)
@@ -22,7 +23,7 @@ def gaussian_init(model: nn.Module) -> None:
     with torch.no_grad():
         for m in model.modules():
             if isinstance(m, nn.Conv2d):
-                nn.init.normal_(m.weight)
+                init_in_logical_order(m.weight, nn.init.normal_)  # same draws in any memory format
                 if m.bias is not None:
                     nn.init.zeros_(m.bias)
             elif isinstance(m, (nn.BatchNorm2d, nn.GroupNorm)):
@@ -31,19 +32,25 @@ def gaussian_init(model: nn.Module) -> None:
                 nn.init.ones_(m.weight)
                 nn.init.zeros_(m.bias)
             elif isinstance(m, nn.Linear):
-                nn.init.normal_(m.weight)
+                init_in_logical_order(m.weight, nn.init.normal_)  # same draws in any memory format
                 if m.bias is not None:
                     nn.init.zeros_(m.bias)
 
 
 def global_pool(model: nn.Module) -> nn.Module:
-    """The network's global average pool (the last ``AdaptiveAvgPool2d`` to size 1): its input is the feature
-    map Zen-NAS reads (``forward_pre_GAP``)."""
+    """The module whose input is the feature map Zen-NAS reads: the network's global average pool (the last
+    ``AdaptiveAvgPool2d`` to size 1, Zen-NAS's ``forward_pre_GAP``) or, for a network without one (a dense
+    decoder: TransNAS-Bench-101's segmentation and image decoders), its last ``Conv2d``, as NASLib's
+    ``forward_before_global_avg_pool`` falls back to the input of the decoder's last conv for those tasks
+    (``transbench101/graph.py`` ``_forward_before_last_conv``)."""
     pools = [m for m in model.modules() if isinstance(m, nn.AdaptiveAvgPool2d) and m.output_size in (1, (1, 1))]
-    if not pools:
-        raise MetricError(f"{type(model).__name__} has no global average pool (AdaptiveAvgPool2d(1)) to read "
-                          "the pre-pooling features of")
-    return pools[-1]
+    if pools:
+        return pools[-1]
+    convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
+    if not convs:
+        raise MetricError(f"{type(model).__name__} has no global average pool (AdaptiveAvgPool2d(1)) and no Conv2d "
+                          "to read the features of")
+    return convs[-1]
 
 
 def pre_gap_features(model: nn.Module, x: torch.Tensor, pool: nn.Module) -> torch.Tensor:
@@ -55,7 +62,7 @@ def pre_gap_features(model: nn.Module, x: torch.Tensor, pool: nn.Module) -> torc
     finally:
         handle.remove()
     if len(seen) != 1 or seen[0].dim() != 4:
-        raise MetricError(f"the global pool ran {len(seen)} times (expected once on a [B, C, H, W] map)")
+        raise MetricError(f"the feature module ran {len(seen)} times (expected once on a [B, C, H, W] map)")
     return seen[0]
 
 
@@ -80,7 +87,8 @@ def zen(model: nn.Module, batch: Batch) -> float:
        network's own initialisation does not matter);
     2. ``x1, x2 ~ N(0, 1)`` of the batch's shape ``[B, C, H, W]`` (the batch's values and labels are not used;
        drawn after the re-initialisation from the torch RNG the engine seeds with its seed);
-    3. ``f`` is the feature map entering the global average pool (:func:`global_pool`), computed for ``x1`` and
+    3. ``f`` is the feature map entering the global average pool (without one: the last conv, see
+       :func:`global_pool`), computed for ``x1`` and
        then for ``x1 + 0.01 x2``; ``Delta = mean_b sum_{c,h,w} |f(x1) - f(x1 + 0.01 x2)|``;
     4. the score is ``log(Delta)`` plus, for every ``BatchNorm2d``, ``log(sqrt(mean(running_var)))`` read after
        the two train-mode forwards (each updated the running variance with the BN's momentum, as in the

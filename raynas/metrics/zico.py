@@ -62,6 +62,13 @@ def zico(model: nn.Module, batch: Batch) -> float:
     205.2 on two for the parity fixture's NAS-Bench-201 #13714); in float64 its runs agree to 1e-15, and the parity
     fixture compares float64 runs of both.
 
+    Cost of that choice (issue 32): float64 convolutions cost about x2.5 the float32 ones on a CPU, so zico is
+    slower than the authors' float32 code (``scripts/bench_metric_cost.py``, ``docs/benchmarks.md``). The float64
+    value cannot be had at the float32 cost: on NAS-Bench-201 #13291 (C=16, N=5, digits batch 64) float32 passes
+    give 645.675 on one thread and 646.033 on two against float64's 641.797 (6.0e-3 / 6.6e-3 off), and float32
+    passes with float64 statistics (the gradients cast before the mean and std) give 645.678, the same 6.0e-3 off:
+    the rounding is in the float32 gradients themselves, whose two halves' difference the score divides by.
+
     Not in a shared pass: with train-mode BatchNorm a half-batch forward is not a slice of the full-batch
     forward, so the two halves cannot be read off the ``"loss"`` pass's backward.
     """

@@ -132,12 +132,12 @@ class ScoreConfig:
         return from_dict(cls, data)
 
     def metric_names(self) -> list[str]:
-        """The validated metric names (``all`` expanded); unknown names raise ``UnknownNameError``."""
+        """The validated metric names (groups such as ``all`` and ``diagnostic`` expanded, see
+        :data:`raynas.metrics.registry.GROUPS`); unknown names raise ``UnknownNameError``."""
         from raynas.metrics import resolve_metric_names
 
         import_metric_modules(self.metric_modules)
-        if self.metrics == ("all",):
-            return resolve_metric_names("all")
+        # group names ("all": each reference definition once; "diagnostic": the raynas-only twins) expand there
         return resolve_metric_names(list(self.metrics))
 
     def replace(self, **changes: Any) -> "ScoreConfig":

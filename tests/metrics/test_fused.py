@@ -312,18 +312,30 @@ def test_unknown_quantity_falls_back_to_own_pass() -> None:
 
 def test_az_terms_come_from_one_pass(monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[int] = []
-    real = fused.az_terms
+    real = fused.az_nas_terms
 
     def counting(model, batch):
         calls.append(batch.size)
         return real(model, batch)
 
-    monkeypatch.setattr(fused, "az_terms", counting)
+    monkeypatch.setattr(fused, "az_nas_terms", counting)
     plain, fast = _both(lambda: tiny_nb201(C=4, N=1), _batch(), AZ + ["grad_norm", "az_nas_complexity"])
     assert calls == [6]  # fused: the three terms read ONE Gaussian forward + per-cell products
     assert all(r.status == "ok" for r in fast.values())
     _assert_same(plain, fast)
     assert fast["az_nas_expressivity"].seconds == fast["az_nas_trainability"].seconds
+
+
+def test_az_reinitialisation_stays_in_its_pass() -> None:
+    # the AZ pass re-initialises the weights as the authors do: on a private copy, so whichever order the passes
+    # run in, the others see the network as built and fused equals unfused for every metric of the call
+    names = ["az_nas_expressivity", "grad_norm", "ntk_trace", "lwt_loss", "az_nas_trainability", "params"]
+    for order in (dict(fused.QUANTITIES), dict(reversed(list(fused.QUANTITIES.items())))):
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(fused, "QUANTITIES", order)
+            plain, fast = _both(lambda: tiny_nb201(C=4, N=1), _batch(), names)
+        _assert_same(plain, fast)
+        assert all(r.status == "ok" for r in fast.values())
 
 
 def test_az_pass_on_a_network_without_cells() -> None:

@@ -53,4 +53,9 @@ def test_resolved_splits_identity_and_volatile() -> None:
 def test_all_metrics_are_expanded() -> None:
     from raynas.metrics import list_metrics
 
-    assert ScoreConfig(out="r", sample=1).identity()["metrics"] == list_metrics()
+    from raynas.metrics.registry import group_members
+
+    # ``all`` leaves the raynas-only diagnostic twins out; ``all,diagnostic`` is every registered metric
+    assert ScoreConfig(out="r", sample=1).identity()["metrics"] == [n for n in list_metrics()
+                                                                     if n not in group_members("diagnostic")]
+    assert sorted(ScoreConfig(out="r", sample=1, metrics="all,diagnostic").identity()["metrics"]) == list_metrics()

@@ -24,6 +24,7 @@ import torch.nn as nn
 
 from raynas.data.batch import Batch
 from raynas.metrics import get_metric, list_metrics
+from raynas.metrics._az import az_terms
 from raynas.metrics._lwt import light_weight_train
 from raynas.metrics.batched import per_arch_metrics
 from raynas.metrics.engine import compute_metrics, prepare_model
@@ -245,3 +246,34 @@ def test_training_metric_equals_the_reference_in_float64(case: str, metric: str)
     # is tests/metrics/test_fused.py's)
     value = float(get_metric(metric).reduce({"lwt": float64_training(case)}, batch()))
     check(metric, case, "ok" if math.isfinite(value) else "nan", value)
+
+
+@lru_cache(maxsize=None)
+def az_given_weights() -> dict[str, dict[str, float | None]]:
+    """AZ-NAS's terms of the fixture's own weights (``compute_nas_score`` with ``init_model`` replaced by the
+    identity; ``values_proxies_a.json``'s ``az_given_weights``): the formula, apart from the re-initialisation
+    the metrics apply (whose end-to-end values are the ``az_nas_*`` reference values above)."""
+    return json.loads((FIXTURE / "values_proxies_a.json").read_text())["az_given_weights"]["cases"]
+
+
+def _az_given(case: str, dtype: torch.dtype) -> Any:
+    b = batch()
+    net = prepare_model(network(case), get_metric("az_nas_expressivity"), torch.device("cpu")).to(dtype)
+    torch.manual_seed(0)  # after building the network (which draws): the engine's seed, then the input's draws
+    return az_terms(net, Batch(b.inputs.to(dtype), b.labels, b.num_classes, b.name))
+
+
+@pytest.mark.parametrize("case, metric", [(c, m) for c, v in sorted(az_given_weights().items()) for m in sorted(v)])
+def test_az_formula_on_given_weights_equals_the_reference(case: str, metric: str) -> None:
+    expected = az_given_weights()[case][metric]
+    value = float(getattr(_az_given(case, torch.float32), metric.removeprefix("az_nas_")))
+    if expected is None:  # the reference's -inf / NaN: raynas's value is not finite either (status nan)
+        assert not math.isfinite(value), value
+        return
+    # progressivity is a difference of entropies: its rounding is relative to them (see TERMS_OF)
+    scale = max(abs(expected), abs(az_given_weights()[case].get(TERMS_OF.get(metric, ""), 0.0) or 0.0))
+    if abs(value - expected) <= REL_TOL * scale + 1e-12:
+        return
+    with float32_draws():  # float32's own error on this case, as in :func:`check`
+        f64 = float(getattr(_az_given(case, torch.float64), metric.removeprefix("az_nas_")))
+    assert abs(value - expected) <= max(REL_TOL * scale, F32_ERROR_FACTOR * abs(value - f64)) + 1e-12, (value, expected)
