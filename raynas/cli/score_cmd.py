@@ -31,7 +31,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--space", help="search space (see `raynas list spaces`; default: raynas.spaces.DEFAULT_SPACE, "
                    "NAS-Bench-201)")
-    p.add_argument("--metrics", help="'all' (the default) or comma-separated names (see `raynas list metrics`)")
+    p.add_argument("--metrics", help="'all' (the default: each reference definition once), or comma-separated metric "
+                   "and group names ('diagnostic': the raynas-only twins; see `raynas list metrics`)")
     p.add_argument("--metric-module", action="append", dest="metric_modules", metavar="MODULE",
                    help="import MODULE (on PYTHONPATH) first: it registers metrics with @register_metric; the "
                    "scoring actors import it too (repeatable)")
@@ -40,9 +41,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--all", action="store_true", help="score the whole space")
     g.add_argument("--ids", help="comma-separated arch indices")
     p.add_argument("--seed", type=int, help="seed of the sample, the batch and every metric (default 0)")
-    p.add_argument("--data", help="digits (default) | noise | cifar10:PATH | cifar100:PATH | folder:PATH")
+    p.add_argument("--data", help="digits (default) | noise | cifar10:PATH | cifar100:PATH | folder:PATH | "
+                   "taskonomy:PATH (with --task)")
     p.add_argument("--batch-size", type=int, help="default 64")
-    p.add_argument("--image-size", type=int, help="side of the input images (default 32)")
+    p.add_argument("--image-size", type=int, help="side of the input images (default 32; a tiled task such as "
+                   "TransNAS-Bench-101's jigsaw: of each tile)")
     p.add_argument("--C", type=int, help="network width (space default if unset)")
     p.add_argument("--N", type=int, help="cells per stage / layers (space default if unset)")
     # no argparse choices: the space validates the name (ConfigError, exit 2) and knows which it builds

@@ -24,27 +24,29 @@ def region_inputs(
 
     ``gaussian``: standard normal. ``crops``: for each sample a random image of ``images [B, C, H, W]``,
     ``channels`` distinct random channels of it (sorted) and a random ``size x size`` window (TE-NAS:
-    ``RandomCrop(3)`` then ``RandChannel(1)`` of normalised dataset images).
+    ``RandomCrop(3)`` then ``RandChannel(1)`` of normalised dataset images). Tiled images ``[B, T, C, H, W]``
+    (TransNAS-Bench-101's jigsaw) give ``[n, T, channels, size, size]``: the same window and channels of every
+    tile of the drawn image (the same draws as for ``[B, C, H, W]``).
     """
     gen = torch.Generator().manual_seed(seed)
     if kind == "gaussian":
         return torch.randn(n, channels, size, size, generator=gen)
     if kind != "crops":
         raise ConfigError(f"region inputs must be 'gaussian' or 'crops', got {kind!r}")
-    if images is None or images.dim() != 4:
-        raise ConfigError("crop region inputs need the batch images [B, C, H, W]")
+    if images is None or images.dim() not in (4, 5):
+        raise ConfigError("crop region inputs need the batch images [B, C, H, W] (or tiles [B, T, C, H, W])")
     imgs = images.detach().float().cpu()
-    B, C, H, W = imgs.shape
+    B, (C, H, W), tiles = imgs.shape[0], imgs.shape[-3:], tuple(imgs.shape[1:-3])
     if C < channels or H < size or W < size:
         raise ConfigError(f"cannot crop {channels}x{size}x{size} inputs from images of shape {tuple(imgs.shape)}")
     idx = torch.randint(B, (n,), generator=gen)
     ys = torch.randint(H - size + 1, (n,), generator=gen)
     xs = torch.randint(W - size + 1, (n,), generator=gen)
-    out = torch.empty(n, channels, size, size)
+    out = torch.empty(n, *tiles, channels, size, size)
     for s in range(n):
         ch = torch.randperm(C, generator=gen)[:channels].sort().values
         y, x = int(ys[s]), int(xs[s])
-        out[s] = imgs[int(idx[s]), ch, y : y + size, x : x + size]
+        out[s] = imgs[int(idx[s])].index_select(-3, ch)[..., y : y + size, x : x + size]
     return out
 
 

@@ -51,8 +51,10 @@ def meco(model: nn.Module, batch: Batch) -> float:
         corr[torch.isinf(corr)] = 0
         terms.append(torch.min(torch.real(torch.linalg.eig(corr)[0])))
 
-    c = batch.inputs.shape[1]
-    x = torch.randn(size=(1, c, MECO_HW, MECO_HW)).to(device=batch.inputs.device, dtype=batch.inputs.dtype)
+    # one sample of the batch's layout at MeCo's 64x64: [1, C, 64, 64]; a tiled sample (TransNAS-Bench-101's
+    # jigsaw, inputs [B, T, C, H, W]) is [1, T, C, 64, 64], whose every tile passes the shared encoder
+    x = torch.randn(size=(1, *batch.inputs.shape[1:-2], MECO_HW, MECO_HW))
+    x = x.to(device=batch.inputs.device, dtype=batch.inputs.dtype)
     run_hooked(model, x, model.modules(), hook)
     if not terms:
         raise MetricError("MeCo: no module ran")

@@ -181,3 +181,27 @@ def test_zen_reads_the_input_of_the_pixel_decoders_last_conv(task: str) -> None:
 def test_zen_reads_the_pooled_map_of_the_class_heads(task: str) -> None:
     net, _ = _net("tnb101_micro", task)
     assert global_pool(net) is net.decoder[0]
+
+
+def test_crop_inputs_of_tiled_images_take_one_window_of_every_tile() -> None:
+    from raynas.metrics._regions import region_inputs
+
+    tiles = torch.randn(3, 9, 3, 8, 8)
+    crops = region_inputs("crops", 50, 2, 7, tiles, 3)
+    assert crops.shape == (50, 9, 2, 3, 3)
+    # the same draws as untiled images: tile 0's crops are the crops of the images made of each sample's tile 0
+    assert torch.equal(crops[:, 0], region_inputs("crops", 50, 2, 7, tiles[:, 0], 3))
+    assert torch.equal(crops[:, 4], region_inputs("crops", 50, 2, 7, tiles[:, 4], 3))
+
+
+def test_metrics_that_make_their_own_inputs_score_the_jigsaw_network() -> None:
+    """linear_regions (crops of the batch) and meco (one Gaussian sample of the batch's layout) feed the network
+    tiles [n, 9, C, h, w], not images: both score."""
+    from raynas.metrics.engine import compute_metrics
+
+    space = create_space("tnb101_micro", C=4)
+    batch = create_batch("noise", 2, 0, 32, task=space.task("jigsaw"))
+    arch = space.parse(LIVE["tnb101_micro"])
+    results = compute_metrics(lambda: space.to_module(arch, task="jigsaw"), batch, ["linear_regions", "meco"],
+                              fused=True)
+    assert [(r.metric, r.status) for r in results] == [("linear_regions", "ok"), ("meco", "ok")], results
