@@ -114,7 +114,7 @@ def nb301_check() -> int:
 
     from raynas.spaces import create_space
     from raynas.spaces.benchmarks import data_root
-    from raynas.spaces.darts_genotypes import DartsGenotype
+    from raynas.spaces.darts.genotypes import DartsGenotype
 
     ops = ("max_pool_3x3", "avg_pool_3x3", "skip_connect", "sep_conv_3x3", "sep_conv_5x5", "dil_conv_3x3",
            "dil_conv_5x5")  # NASLib's compact op codes
@@ -146,9 +146,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     from raynas.metrics.engine import compute_metrics
     from raynas.search import BenchmarkTableOracle, CandidatePool, RoBoT, random_search
     from raynas.spaces import create_space
-    from raynas.spaces.nb101_benchmark import NB101_NBSZ, decode_naslib_key, indices_of, nbsz_sample_table, \
+    from raynas.spaces.nb101.benchmark import NB101_NBSZ, decode_naslib_key, indices_of, nbsz_sample_table, \
         nbsz_source_path
-    from raynas.spaces.nb101_model import param_count
+    from raynas.spaces.nb101.model import param_count
 
     if args.nb301:
         return nb301_check()

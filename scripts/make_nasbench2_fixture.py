@@ -46,7 +46,7 @@ import torch.nn as nn
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from raynas.spaces.nb201 import NB201Arch, NB201Space  # noqa: E402
+from raynas.spaces.nb201.space import NB201Arch, NB201Space  # noqa: E402
 
 #: the reference hard-codes five cells per stage
 C, N, NUM_CLASSES, BATCH, SEED = 4, 5, 10, 8, 0

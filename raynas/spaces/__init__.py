@@ -1,16 +1,20 @@
 """Search spaces: the registry, ``create_space``, the built-in spaces and their benchmarks.
 
-Registry entries are factories ``(**kwargs) -> SearchSpace``; each space module registers its own with
-``SPACES.add(name, factory)`` when imported. Modules listed in ``_SPACE_MODULES`` are imported here if
-their file, or their package (a directory with ``__init__.py``, e.g. ``tnb101/``), exists (so a space can be
-added without touching this file's logic). A space with a tabular
-benchmark registers it beside itself (:mod:`raynas.spaces.benchmarks`, e.g. ``nb201_benchmark``), and so do measured
-metric costs (:mod:`raynas.spaces.costs`, e.g. ``nb201_costs``).
+Registry entries are factories ``(**kwargs) -> SearchSpace``. **One package per space**
+(``raynas/spaces/<space>/``: ``nb201``, ``nb101``, ``darts``, ``tnb101``): every subpackage of this folder is
+imported here, discovered, not listed, and its ``__init__`` imports the modules that register its space(s)
+(``SPACES.add(name, factory)``), its benchmark tables (:mod:`raynas.spaces.benchmarks`, e.g.
+``nb201/benchmark.py``), its measured metric costs (:mod:`raynas.spaces.costs`, e.g. ``nb201/costs.py``) and its
+stacked form (:mod:`raynas.spaces.stacking`). A new space is one new package (and its tests). The modules beside
+the packages are shared by the spaces (the base class and its capabilities, ops, specs, supernet parts,
+benchmarks, costs, stacking) or, like ``nbsz``, register NAS-Bench-Suite-Zero's published tables of several
+spaces once those are imported.
 """
 
 from __future__ import annotations
 
 import importlib
+import pkgutil
 from pathlib import Path
 from typing import Any, Callable
 
@@ -20,7 +24,8 @@ from raynas.spaces.benchmarks import Benchmark, benchmark_for_space, create_benc
 
 SPACES: Registry[Callable[..., SearchSpace]] = Registry("space")
 
-_SPACE_MODULES = ("nb201", "nb201_benchmark", "nb201_costs", "darts", "nb101", "nb101_benchmark", "nbsz", "tnb101")
+#: modules (not spaces) imported after the space packages: they register tables of several spaces
+_AFTER_SPACES = ("nbsz",)
 
 #: the space a run uses when none is named (configs, CLI, Python API)
 DEFAULT_SPACE = "nb201"
@@ -38,10 +43,13 @@ def list_spaces() -> list[str]:
     return SPACES.names()
 
 
-for _name in _SPACE_MODULES:
-    _here = Path(__file__).parent
-    if (_here / f"{_name}.py").is_file() or (_here / _name / "__init__.py").is_file():
-        importlib.import_module(f"{__name__}.{_name}")
+def _space_packages() -> list[str]:
+    """The space packages of this folder (subfolders with an ``__init__.py``), in name order."""
+    return sorted(m.name for m in pkgutil.iter_modules([str(Path(__file__).parent)]) if m.ispkg)
+
+
+for _name in (*_space_packages(), *_AFTER_SPACES):
+    importlib.import_module(f"{__name__}.{_name}")
 
 __all__ = [
     "DEFAULT_SPACE", "SPACES", "Benchmark", "SearchSpace", "benchmark_for_space", "create_benchmark", "create_space",

@@ -12,7 +12,7 @@ exponent`` per key. That is an approximation: tiny networks are dominated by fix
 is then too low), and a machine other than the one measured differs by its speed. A space without a table gets
 its estimate from the run's first scored arch only.
 
-A space module registers its table with :func:`register_metric_costs` (e.g. :mod:`raynas.spaces.nb201_costs`).
+A space module registers its table with :func:`register_metric_costs` (e.g. :mod:`raynas.spaces.nb201.costs`).
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ NASLib's proxies map to raynas metric names as :mod:`raynas.store.published` exp
 ``flops`` -> ``nbsz_flops``). NASLib's networks are not always raynas's default ones: its NB201 network is
 raynas's (``params`` equal on all 725 rows), except that zero-cost-nas's synflow keeps the 4 BNs of its reduction
 blocks (``exp`` of the published value is 5-10 % above raynas's synflow on the archs checked); its NB101
-network is the key's vertex order (:meth:`raynas.spaces.nb101.NB101Space.module_as_given`); its NB301 network
+network is the key's vertex order (:meth:`raynas.spaces.nb101.space.NB101Space.module_as_given`); its NB301 network
 is ``darts_cifar`` at ``C=32, layers=8`` with non-affine cell BNs (``tests/spaces/test_nb301_params.py``).
 
 **Decoders** (registered in :data:`raynas.store.published.ARCH_DECODERS` under ``nbsz:<space>``; the store reads
@@ -27,7 +27,7 @@ the published tables, :mod:`raynas.store.published`, but cannot import the space
 * ``nbsz:nb201``: NASLib's op tuple (edges ``1<-0, 2<-0, 3<-0, 2<-1, 3<-1, 3<-2``; codes :data:`NASLIB_NB201_OPS`)
   -> raynas's NB201 arch; its index and string must equal the file's official ``arch_index`` and ``arch_str``.
 * ``nbsz:nb101``: NASLib's 49 adjacency entries + 7 op codes -> the pruned canonical cell
-  (:func:`raynas.spaces.nb101_benchmark.decode_naslib_key`, :func:`~raynas.spaces.nb101_benchmark.indices_of`).
+  (:func:`raynas.spaces.nb101.benchmark.decode_naslib_key`, :func:`~raynas.spaces.nb101.benchmark.indices_of`).
 * ``nbsz:nb301``: NASLib's compact genotype ``[[(input, op code) x 8] normal, [...] reduce]`` (codes
   :data:`NASLIB_DARTS_OPS`, NASLib's ``convert_compact_to_genotype``) -> the ``darts_cifar`` genotype, its index
   (exact in int64) and canonical string. Faithful: NASLib's NB301 cells use the same 7 ops and the same two
@@ -108,7 +108,7 @@ def decode_nb101_keys(keys: pa.Table) -> tuple[np.ndarray, list[str]]:
     """``(raynas nb101 index int64 [n], canonical cell strings [n])`` of the ``naslib_key`` column (pruned:
     several keys may be one cell)."""
     from raynas.spaces import create_space
-    from raynas.spaces.nb101_benchmark import decode_naslib_key, indices_of
+    from raynas.spaces.nb101.benchmark import decode_naslib_key, indices_of
 
     try:
         idx = indices_of([decode_naslib_key(k) for k in keys.column("naslib_key").to_pylist()])
@@ -122,8 +122,8 @@ def decode_nb101_keys(keys: pa.Table) -> tuple[np.ndarray, list[str]]:
 # --- NB301 ----------------------------------------------------------------------------------------------------
 def naslib_compact_to_genotype(key: str | Sequence[Any]) -> Any:
     """NASLib's compact NB301 genotype (its text or the nested sequence) as a
-    :class:`~raynas.spaces.darts_genotypes.DartsGenotype`."""
-    from raynas.spaces.darts_genotypes import DartsGenotype
+    :class:`~raynas.spaces.darts.genotypes.DartsGenotype`."""
+    from raynas.spaces.darts.genotypes import DartsGenotype
 
     try:
         cells = ast.literal_eval(key) if isinstance(key, str) else key

@@ -11,7 +11,7 @@ form (or the networks do not fit it); the caller then scores them one by one. A 
 * ``index(ids, device)``: ``ids`` as a LongTensor on ``device``, made once (the blocks' arch ids);
 * normalises with batch statistics (``batchnorm=False``: built without its BatchNorms).
 
-The NAS-Bench-201 form is :class:`raynas.spaces.nb201_stacked.StackedNB201`. DARTS has none: its cells mix
+The NAS-Bench-201 form is :class:`raynas.spaces.nb201.stacked.StackedNB201`. DARTS has none: its cells mix
 separable and dilated convolutions whose stacks differ per edge and per cell type and the genotype decides each
 cell's wiring (inputs of every node), so one edge position is not shared by all K networks; see the module's
 docstring in ``nb201_stacked`` for the layout a space must offer.

@@ -1,6 +1,6 @@
 """What the TE-NAS supernets of every space share: :class:`MixedOp`, an edge holding all its candidate ops at
 once (only the *alive* ones run, combined with uniform weights), and the ``Alive`` / ``Combine`` types. The
-NAS-Bench-201 and DARTS supernets (:mod:`raynas.spaces.supernet_nb201`, :mod:`raynas.spaces.supernet_darts`) build
+NAS-Bench-201 and DARTS supernets (:mod:`raynas.spaces.nb201.supernet`, :mod:`raynas.spaces.darts.supernet`) build
 their cells from it.
 """
 

@@ -21,8 +21,8 @@ from raynas.errors import ConfigError
 from raynas.metrics import list_metrics
 from raynas.metrics.engine import MetricResult, compute_metrics
 from raynas.spaces import create_space
-from raynas.spaces.darts import DartsSpace
-from raynas.spaces.darts_genotypes import DARTS_V2, DartsGenotype
+from raynas.spaces.darts.space import DartsSpace
+from raynas.spaces.darts.genotypes import DARTS_V2, DartsGenotype
 
 #: Decided outcome per metric on DARTS final networks: "ok" (finite value) or a regex the error text must match
 #: (status "error"), or "ok_or_nan" (a finite value, or status ``nan`` where the authors' formula is non-finite

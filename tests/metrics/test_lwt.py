@@ -128,7 +128,7 @@ def tiny_darts_batch(size: int, n: int) -> Batch:
 
 def test_registered_and_run_by_the_engine_on_a_tiny_darts_net() -> None:
     from raynas.spaces import create_space
-    from raynas.spaces.darts_genotypes import DARTS_V2
+    from raynas.spaces.darts.genotypes import DARTS_V2
 
     angle, loss = get_metric("lwt_angle"), get_metric("lwt_loss")
     assert angle.higher_is_better and not loss.higher_is_better
@@ -147,7 +147,7 @@ def test_registered_and_run_by_the_engine_on_a_tiny_darts_net() -> None:
 @pytest.mark.parametrize("fused", [False, True])
 def test_a_diverged_run_is_recorded_as_nan_with_its_step(fused: bool) -> None:
     from raynas.spaces import create_space
-    from raynas.spaces.darts_genotypes import DARTS_V2
+    from raynas.spaces.darts.genotypes import DARTS_V2
 
     space = create_space("darts_cifar")
     # 3 cells: the classifier reads the reduction cell's max-pool/skip features (norm ~30), and the first

@@ -19,8 +19,8 @@ import pytest
 import torch
 import torch.nn as nn
 
-from raynas.spaces.nb201 import NB201Space
-from raynas.spaces.nb201_model import NB201Cell
+from raynas.spaces.nb201.space import NB201Space
+from raynas.spaces.nb201.model import NB201Cell
 
 FIXTURE = Path(__file__).parent / "fixture" / "nasbench2.npz"
 #: max abs logit difference, relative to the largest reference logit (float32; threads may reorder sums)

@@ -13,7 +13,7 @@ import torch
 from raynas.errors import ConfigError, SearchError
 from raynas.pruning.tenas import dense_ranks, planned_calls, prune_edges, relative_change, tenas_prune
 from raynas.pruning.run import TenasConfig, build_problem, final_arch, load_batch, run_tenas_search
-from raynas.spaces.nb201 import NB201Space
+from raynas.spaces.nb201.space import NB201Space
 
 
 class AdditiveMeasure:
@@ -178,8 +178,8 @@ def test_tiny_nb201_run_terminates_with_valid_arch(tmp_path) -> None:
 def test_darts_shaped_search_with_fake_measure_gives_the_expected_genotype() -> None:
     # kappa ignores the ops; regions add w[e][o] (distinct): every edge keeps its largest-w op, every node
     # its two edges with the largest surviving w. No rounding, so no ties.
-    from raynas.spaces.darts_genotypes import DARTS_FINAL_OPS
-    from raynas.spaces.supernet_darts import darts_edges, node_groups
+    from raynas.spaces.darts.genotypes import DARTS_FINAL_OPS
+    from raynas.spaces.darts.supernet import darts_edges, node_groups
 
     ops = DARTS_FINAL_OPS
     w = [{o: ((e * 7 + j * 5) % 13) * 28 + e for j, o in enumerate(ops)} for e in range(28)]

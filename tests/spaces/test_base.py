@@ -10,8 +10,8 @@ from raynas.errors import ConfigError, SearchError
 from raynas.spaces import create_space
 from raynas.spaces.base import PrunableSpace, PruningSupernets, SearchSpace, prunable
 from raynas.spaces.ops import OPS_DARTS, OPS_NB201
-from raynas.spaces.supernet_darts import DartsSuperNet, darts_edges, node_groups
-from raynas.spaces.supernet_nb201 import NB201SuperNet
+from raynas.spaces.darts.supernet import DartsSuperNet, darts_edges, node_groups
+from raynas.spaces.nb201.supernet import NB201SuperNet
 
 
 class _LineSpace(SearchSpace):

@@ -11,12 +11,12 @@ import torch
 
 from raynas.errors import ConfigError, InvalidArchitectureError
 from raynas.spaces import create_space, list_spaces
-from raynas.spaces.darts import DartsSpace
-from raynas.spaces.darts_genotypes import (
+from raynas.spaces.darts.space import DartsSpace
+from raynas.spaces.darts.genotypes import (
     DARTS_FINAL_OPS, DARTS_V2, DartsGenotype, cell_size, format_genotype, genotype_size, genotype_to_index,
     index_to_genotype, input_pairs, parse_genotype, to_darts_repr,
 )
-from raynas.spaces.darts_model import DartsNetworkCIFAR, DartsNetworkImageNet
+from raynas.spaces.darts.model import DartsNetworkCIFAR, DartsNetworkImageNet
 from raynas.spaces.spec import SPEC_DIRS, load_builtin_spec
 
 V2_STR = (
@@ -282,7 +282,7 @@ def test_thin_network_ignores_the_full_networks_macro_options() -> None:
     import torch
 
     from raynas.spaces import create_space
-    from raynas.spaces.darts_genotypes import DARTS_V2
+    from raynas.spaces.darts.genotypes import DARTS_V2
 
     for name in ("darts_cifar", "darts_imagenet"):
         s = create_space(name)

@@ -10,12 +10,12 @@ import torch
 
 from raynas.errors import ConfigError, InvalidArchitectureError
 from raynas.spaces import create_space, list_spaces
-from raynas.spaces.nb101 import NUM_CELLS, NB101Space, all_codes, load_nb101_spec
-from raynas.spaces.nb101_cell import (
+from raynas.spaces.nb101.space import NUM_CELLS, NB101Space, all_codes, load_nb101_spec
+from raynas.spaces.nb101.cell import (
     OPS_NB101, NB101Cell, NoPathError, NotADAGError, TooManyEdgesError, TooManyVerticesError, UnknownOpError,
     code, make_cell, module_hash, parse_cell, prune,
 )
-from raynas.spaces.nb101_model import NB101Network, param_count, vertex_channels
+from raynas.spaces.nb101.model import NB101Network, param_count, vertex_channels
 
 C3, C1, MP = OPS_NB101
 

@@ -15,12 +15,12 @@ import pytest
 from raynas.errors import DataError, InvalidArchitectureError
 from raynas.oracles.base import BenchmarkTableOracle, create_oracle
 from raynas.spaces import benchmark_for_space, create_space
-from raynas.spaces.nb101_benchmark import (
+from raynas.spaces.nb101.benchmark import (
     NB101_BENCHMARK, NB101_NBSZ, convert_nb101, crc32c, decode_model_metrics, decode_naslib_key, indices_of,
     nbsz_sample_table, read_tfrecord,
 )
-from raynas.spaces.nb101_cell import OPS_NB101, make_cell
-from raynas.spaces.nb101_model import param_count
+from raynas.spaces.nb101.cell import OPS_NB101, make_cell
+from raynas.spaces.nb101.model import param_count
 from raynas_tests.scripts import load_script
 
 C3, C1, MP = OPS_NB101
@@ -212,7 +212,7 @@ def test_naslib_keys_decode_in_their_own_order() -> None:
 # --- the real NAS-Bench-Suite-Zero sample ------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def nbsz() -> dict:
-    from raynas.spaces.nb101_benchmark import nbsz_source_path
+    from raynas.spaces.nb101.benchmark import nbsz_source_path
 
     p = nbsz_source_path()
     if not p.exists():

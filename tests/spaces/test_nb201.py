@@ -14,8 +14,8 @@ import raynas.spaces
 
 from raynas.errors import ConfigError, InvalidArchitectureError, UnknownNameError
 from raynas.spaces import create_space
-from raynas.spaces.nb201 import EDGES_NB201, NB201Arch, NB201Space, has_path, official_permutation, parse_arch
-from raynas.spaces.nb201_model import NB201Cell, NB201Network
+from raynas.spaces.nb201.space import EDGES_NB201, NB201Arch, NB201Space, has_path, official_permutation, parse_arch
+from raynas.spaces.nb201.model import NB201Cell, NB201Network
 from raynas.spaces.spec import (
     SPEC_DIRS,
     builtin_spec_path,

@@ -18,7 +18,7 @@ import torch.nn as nn
 
 from raynas.spaces import create_space
 from raynas.spaces.benchmarks import data_root
-from raynas.spaces.darts_genotypes import DartsGenotype
+from raynas.spaces.darts.genotypes import DartsGenotype
 
 #: NASLib's compact op codes (``convert_compact_to_genotype``)
 NASLIB_DARTS_OPS = ("max_pool_3x3", "avg_pool_3x3", "skip_connect", "sep_conv_3x3", "sep_conv_5x5",

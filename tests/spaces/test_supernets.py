@@ -6,13 +6,13 @@ import pytest
 import torch
 
 from raynas.errors import ConfigError, InvalidArchitectureError
-from raynas.spaces.darts_genotypes import DARTS_V2
-from raynas.spaces.darts_model import DartsNetworkCIFAR
-from raynas.spaces.nb201 import NB201Space
-from raynas.spaces.nb201_model import NB201Network
+from raynas.spaces.darts.genotypes import DARTS_V2
+from raynas.spaces.darts.model import DartsNetworkCIFAR
+from raynas.spaces.nb201.space import NB201Space
+from raynas.spaces.nb201.model import NB201Network
 from raynas.spaces.ops import OPS_DARTS, OPS_NB201
-from raynas.spaces.supernet_darts import DartsSuperNet, darts_edges, node_groups
-from raynas.spaces.supernet_nb201 import MixedOp, NB201SuperNet
+from raynas.spaces.darts.supernet import DartsSuperNet, darts_edges, node_groups
+from raynas.spaces.nb201.supernet import MixedOp, NB201SuperNet
 
 ARCH = NB201Space().parse(
     "|nor_conv_3x3~0|+|nor_conv_1x1~0|avg_pool_3x3~1|+|skip_connect~0|none~1|nor_conv_3x3~2|"

@@ -197,7 +197,7 @@ def test_real_nb201_table():
 
 
 def test_real_nb101_table_maps_every_key_to_its_cell():
-    from raynas.spaces.nb101_benchmark import decode_naslib_key
+    from raynas.spaces.nb101.benchmark import decode_naslib_key
 
     src = _real("nbsz:nb101:cifar10")
     wide, cfg = read_published("nbsz:nb101:cifar10")

@@ -51,7 +51,7 @@ def write_nb201(root, indices=(0, 7, 15624), **over) -> list[str]:  # type: igno
 
 
 def nb101_key(matrix, ops) -> str:  # type: ignore[no-untyped-def]
-    from raynas.spaces.nb101_benchmark import NASLIB_OPS
+    from raynas.spaces.nb101.benchmark import NASLIB_OPS
 
     return str(tuple(int(v) for v in np.asarray(matrix).ravel()) + tuple(NASLIB_OPS.index(o) for o in ops))
 

@@ -1,12 +1,12 @@
 """DARTS supernet for pruning searches (TE-NAS): all candidate ops on every edge of both cell types.
 
-A cell has ``nodes`` intermediate nodes; node ``k`` sums one :class:`~raynas.spaces.supernet_nb201.MixedOp`
+A cell has ``nodes`` intermediate nodes; node ``k`` sums one :class:`~raynas.spaces.nb201.supernet.MixedOp`
 per earlier state (``0 = c_{k-2}``, ``1 = c_{k-1}``, ``2..`` earlier nodes): 14 edges for 4 nodes, in the
 order ``(k=0,i=0), (0,1), (1,0), (1,1), (1,2), (2,0), ...`` (:func:`darts_edges`). The pruning state of the
 whole net is one flat alive list: the normal cell's edges, then the reduction cell's (28 entries). An edge
 with no alive op is absent (a pruned input of its node).
 
-Macro as :class:`~raynas.spaces.darts_model.DartsNetworkCIFAR` (stem conv + BN, cells with reductions at
+Macro as :class:`~raynas.spaces.darts.model.DartsNetworkCIFAR` (stem conv + BN, cells with reductions at
 ``layers // 3`` and ``2 * layers // 3``, the same preprocessing, concat of the nodes, global pool, Linear),
 with the TE-NAS knobs ``use_stem``, ``depth`` (keep the first ``depth`` cells) and ``lastact`` (BN-ReLU
 before the pool, as TE-NAS' search network has). TE-NAS prunes on ``C=1, stem_multiplier=1`` with
@@ -22,7 +22,7 @@ import torch
 import torch.nn as nn
 
 from raynas.errors import ConfigError, InvalidArchitectureError
-from raynas.spaces.darts_model import reduction_layers
+from raynas.spaces.darts.model import reduction_layers
 from raynas.spaces.ops import OPS, OPS_DARTS, FactorizedReduce, ReLUConvBN
 from raynas.spaces.supernet import Alive, Combine, MixedOp
 
@@ -46,7 +46,7 @@ def node_groups(nodes: int = 4, cells: int = 2) -> tuple[tuple[int, ...], ...]:
 class DartsSuperCell(nn.Module):
     """``(s0 [B, C_pp, ...], s1 [B, C_p, H, W]) -> [B, nodes * C, H', W']`` with a MixedOp on every edge.
 
-    Preprocessing as :class:`~raynas.spaces.darts_model.DartsCell` (1x1 ReLUConvBN, FactorizedReduce when
+    Preprocessing as :class:`~raynas.spaces.darts.model.DartsCell` (1x1 ReLUConvBN, FactorizedReduce when
     the previous cell reduced); edges reading ``c_{k-2}`` or ``c_{k-1}`` stride 2 in a reduction cell.
     """
 

@@ -1,6 +1,6 @@
 """The DARTS search space (Liu, Simonyan & Yang, ICLR 2019) at CIFAR and ImageNet size.
 
-Both registered spaces share the genotype space (:mod:`raynas.spaces.darts_genotypes`: 7 final-cell ops,
+Both registered spaces share the genotype space (:mod:`raynas.spaces.darts.genotypes`: 7 final-cell ops,
 4 intermediate nodes with 2 distinct inputs each, ``1_076_746_950_455_072_400`` genotypes, which fits the
 store's int64 ``arch_index``) and differ in the macro network :meth:`DartsSpace.to_module` builds:
 
@@ -19,11 +19,11 @@ import torch.nn as nn
 from raynas.errors import ConfigError, InvalidArchitectureError, SearchError
 from raynas.spaces import SPACES
 from raynas.spaces.base import PruningSupernets, SearchSpace
-from raynas.spaces.darts_genotypes import (
+from raynas.spaces.darts.genotypes import (
     DARTS_FINAL_OPS, DartsGenotype, check_genotype, format_genotype, genotype_size, genotype_to_index,
     index_to_genotype, parse_genotype,
 )
-from raynas.spaces.darts_model import CIFAR_PRESETS, IMAGENET_PRESETS, DartsNetworkCIFAR, DartsNetworkImageNet
+from raynas.spaces.darts.model import CIFAR_PRESETS, IMAGENET_PRESETS, DartsNetworkCIFAR, DartsNetworkImageNet
 from raynas.spaces.spec import SpaceSpec, load_builtin_spec, register_macro_schema
 
 __all__ = ["DartsMacroSpec", "DartsSpace"]
@@ -70,7 +70,7 @@ def _preset(network: str, preset: str | None, owner: str) -> dict[str, int]:
 class DartsSpace(SearchSpace):
     """DARTS genotypes with a CIFAR or ImageNet macro network.
 
-    Indices follow :mod:`raynas.spaces.darts_genotypes` with this space's op list as the op digits.
+    Indices follow :mod:`raynas.spaces.darts.genotypes` with this space's op list as the op digits.
     """
 
     def __init__(
@@ -162,7 +162,7 @@ class DartsSpace(SearchSpace):
         if kwargs.pop("thin", False):
             # thin_kwargs(): TE-NAS's thin network, the same for both skeletons; it fixes its own width, depth and
             # input, so the macro options a scoring run passes for the full network (C, layers, ...) do not apply
-            from raynas.spaces.darts_model import DartsThinNetwork
+            from raynas.spaces.darts.model import DartsThinNetwork
 
             unknown = sorted(set(kwargs) - set(self.macro))
             if unknown:
@@ -181,7 +181,7 @@ class DartsSpace(SearchSpace):
         return DartsNetworkImageNet(genotype, num_classes, **kw)
 
     def thin_kwargs(self) -> dict[str, Any]:
-        """TE-NAS's thin network for the linear regions (:class:`~raynas.spaces.darts_model.DartsThinNetwork`:
+        """TE-NAS's thin network for the linear regions (:class:`~raynas.spaces.darts.model.DartsThinNetwork`:
         no stem, a C=1 normal cell and a reduction cell on the 1-channel input, BN-ReLU, pool, Linear)."""
         return {"thin": True}
 
@@ -204,7 +204,7 @@ class DartsSpace(SearchSpace):
         DARTS search ops incl. ``none``; regions on the same net without stem at one channel. The alive list
         holds the normal cell's edges, then the reduction cell's; after pruning each node keeps 2 inputs."""
         from raynas.spaces.ops import OPS_DARTS
-        from raynas.spaces.supernet_darts import DartsSuperNet, node_groups
+        from raynas.spaces.darts.supernet import DartsSuperNet, node_groups
 
         self._tenas_check()
         common: dict[str, Any] = dict(layers=3 * N, stem_multiplier=1, depth=2, lastact=True, combine=combine,
@@ -215,8 +215,8 @@ class DartsSpace(SearchSpace):
 
     def arch_from_alive(self, alive: Sequence[Sequence[str]]) -> dict[str, Any]:
         """``{"arch": genotype string, "genotype": DARTS' own repr}`` from the kept ``(op, input)`` edges."""
-        from raynas.spaces.darts_genotypes import to_darts_repr
-        from raynas.spaces.supernet_darts import darts_edges
+        from raynas.spaces.darts.genotypes import to_darts_repr
+        from raynas.spaces.darts.supernet import darts_edges
 
         self._tenas_check()
         edges = darts_edges(self.nodes)

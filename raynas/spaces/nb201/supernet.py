@@ -9,7 +9,7 @@ All ops stay instantiated whatever is alive, so one set of weights serves every 
 parameters of the supernet and of "the supernet with op o removed" are the same tensors, and comparisons
 between the two are paired (the removed op's weights just receive no gradient).
 
-Macro (``C``, ``N``, ``stages``) as :class:`~raynas.spaces.nb201_model.NB201Network`, plus two TE-NAS knobs:
+Macro (``C``, ``N``, ``stages``) as :class:`~raynas.spaces.nb201.model.NB201Network`, plus two TE-NAS knobs:
 ``use_stem=False`` feeds the input straight to the first cell (it must then have ``C`` channels) and
 ``depth`` keeps only the first ``depth`` layers (cells and reduction blocks). TE-NAS uses ``C=3, N=1`` with
 stem for the NTK and ``C=1, N=1, depth=1`` without stem (one 1-channel cell) for the linear regions.
@@ -23,8 +23,8 @@ import torch
 import torch.nn as nn
 
 from raynas.errors import ConfigError, InvalidArchitectureError
-from raynas.spaces.nb201_arch import NB201Arch, cell_edges
-from raynas.spaces.nb201_model import NB201Cell, NB201Macro
+from raynas.spaces.nb201.arch import NB201Arch, cell_edges
+from raynas.spaces.nb201.model import NB201Cell, NB201Macro
 from raynas.spaces.ops import OPS, OPS_NB201
 from raynas.spaces.supernet import Alive, Combine, MixedOp
 

@@ -19,7 +19,7 @@ import torch
 import torch.nn as nn
 
 from raynas.errors import ConfigError
-from raynas.spaces.nb101_cell import NB101Cell, PrunedSpec
+from raynas.spaces.nb101.cell import NB101Cell, PrunedSpec
 
 __all__ = ["ConvBNReLU", "NB101CellModule", "NB101Network", "param_count", "vertex_channels"]
 

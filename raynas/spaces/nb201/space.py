@@ -21,7 +21,7 @@ import torch.nn as nn
 from raynas.errors import ConfigError, InvalidArchitectureError
 from raynas.spaces import SPACES
 from raynas.spaces.base import PruningSupernets, SearchSpace
-from raynas.spaces.nb201_arch import EDGES_NB201, NB201Arch, cell_edges, format_arch, has_path, parse_arch
+from raynas.spaces.nb201.arch import EDGES_NB201, NB201Arch, cell_edges, format_arch, has_path, parse_arch
 from raynas.spaces.ops import OPS_NB201
 from raynas.spaces.spec import SpaceSpec, load_builtin_spec
 from raynas.spaces.stacking import register_stacker
@@ -64,11 +64,11 @@ class NB201Space(SearchSpace):
     Macro defaults (``C``, ``N``, ``stages``, BN flags, input channels, ``network``) are used by
     :meth:`to_module` unless overridden per call.
 
-    ``network`` picks the cell network (:data:`raynas.spaces.nb201_model.NETWORKS`): ``"benchmark"`` (default)
+    ``network`` picks the cell network (:data:`raynas.spaces.nb201.model.NETWORKS`): ``"benchmark"`` (default)
     is NAS-Bench-201's own; ``"zero_cost_nas"`` is zero-cost-nas's ``nasbench2``, the network zero-cost-nas,
     HNAS, RoBoT and NB-Suite-Zero scored, identical except that the cell convs carry a bias and the cell BNs
     are neither affine nor tracking (stem, reductions and head unchanged). Use it to regenerate those
-    papers' values on their own network; :class:`~raynas.spaces.nb201_model.NB201Network` has the details.
+    papers' values on their own network; :class:`~raynas.spaces.nb201.model.NB201Network` has the details.
     The spec files have no such key: the option is given per space (``create_space("nb201",
     network=...)``) or per network (``to_module(..., network=...)``, a scoring config's ``space_kwargs``,
     ``raynas score --network``).
@@ -92,7 +92,7 @@ class NB201Space(SearchSpace):
         network: str = "benchmark",
         name: str = "nb201",
     ):
-        from raynas.spaces.nb201_model import NETWORKS
+        from raynas.spaces.nb201.model import NETWORKS
         from raynas.spaces.ops import OPS
 
         self.ops = tuple(ops)
@@ -181,7 +181,7 @@ class NB201Space(SearchSpace):
         convs with bias and non-affine, non-tracking cell BNs). Unknown keys or values raise
         :class:`ConfigError`.
         """
-        from raynas.spaces.nb201_model import NB201Network
+        from raynas.spaces.nb201.model import NB201Network
 
         unknown = sorted(set(kwargs) - set(self.macro))
         if unknown:
@@ -204,7 +204,7 @@ class NB201Space(SearchSpace):
     def tenas_supernets(self, num_classes: int, *, C: int, N: int, in_channels: int,
                         combine: str = "mean") -> PruningSupernets:
         """NTK supernet ``C, N`` with stem; regions on one 1-channel cell without stem (TE-NAS' thin net)."""
-        from raynas.spaces.supernet_nb201 import NB201SuperNet
+        from raynas.spaces.nb201.supernet import NB201SuperNet
 
         common: dict[str, Any] = dict(ops=self.ops, nodes=self.nodes, combine=combine)
         ntk = NB201SuperNet(num_classes, C=C, N=N, in_channels=in_channels, **common)
@@ -243,7 +243,7 @@ SPACES.add("nb201", lambda **kw: NB201Space.from_spec(load_builtin_spec("nb201")
 
 @register_stacker
 def _stack_nb201(nets: Sequence[nn.Module], batchnorm: bool) -> nn.Module | None:
-    """NAS-Bench-201's stacked form (:mod:`raynas.spaces.nb201_stacked`, imported when first used)."""
-    from raynas.spaces.nb201_stacked import stack_nb201
+    """NAS-Bench-201's stacked form (:mod:`raynas.spaces.nb201.stacked`, imported when first used)."""
+    from raynas.spaces.nb201.stacked import stack_nb201
 
     return stack_nb201(nets, batchnorm)

@@ -1,8 +1,8 @@
 """NAS-Bench-201 cell architectures as values: the canonical edge order, the immutable :class:`NB201Arch`, its
 string form (``|op~0|+|op~0|op~1|+|op~0|op~1|op~2|``) and the input-to-output path test.
 
-A leaf module (ops table and errors only) so that the space (:mod:`raynas.spaces.nb201`), its networks and its
-TE-NAS supernet (:mod:`raynas.spaces.supernet_nb201`) import it without importing one another.
+A leaf module (ops table and errors only) so that the space (:mod:`raynas.spaces.nb201.space`), its networks and its
+TE-NAS supernet (:mod:`raynas.spaces.nb201.supernet`) import it without importing one another.
 """
 
 from __future__ import annotations

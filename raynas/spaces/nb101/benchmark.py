@@ -1,7 +1,7 @@
 """NAS-Bench-101 ground truth, registered beside the ``nb101`` space, and the converters that produce it.
 
 **The benchmark** (``nb101``): ``$RAYNAS_DATA/nb101/nb101_cifar10.parquet``, one row per cell, keyed by the
-space's index (:mod:`raynas.spaces.nb101`). Query = CIFAR-10 validation accuracy after the 108-epoch schedule,
+space's index (:mod:`raynas.spaces.nb101.space`). Query = CIFAR-10 validation accuracy after the 108-epoch schedule,
 cost = that training's time, final = test accuracy after the same training (means over the benchmark's
 3 runs; accuracies in %). Columns: ``arch_index, module_hash, cifar10_valid_acc_108ep, cifar10_test_acc_108ep,
 cifar10_train_seconds_108ep, params, n_runs``. The full table is not shipped: build it once with
@@ -28,7 +28,7 @@ import numpy as np
 
 from raynas.errors import DataError, InvalidArchitectureError
 from raynas.spaces.benchmarks import Benchmark, data_root, register_benchmark
-from raynas.spaces.nb101_cell import OPS_NB101, PrunedSpec, canonical_codes, prune
+from raynas.spaces.nb101.cell import OPS_NB101, PrunedSpec, canonical_codes, prune
 
 __all__ = [
     "NB101_BENCHMARK", "NB101_NBSZ", "NASLIB_OPS", "convert_nb101", "crc32c", "decode_model_metrics",
@@ -50,7 +50,7 @@ NB101_BENCHMARK = register_benchmark(Benchmark(
         "cifar10_test_acc_108ep": "108-epoch test accuracy (%) on CIFAR-10",
     },
     answer_units={"cifar10_test_acc_108ep": "% test accuracy after 108 epochs"},
-    obtain=("make it from the official nasbench_only108.tfrecord with python -c \"from raynas.spaces.nb101_benchmark "
+    obtain=("make it from the official nasbench_only108.tfrecord with python -c \"from raynas.spaces.nb101.benchmark "
             "import convert_nb101; convert_nb101('nasbench_only108.tfrecord')\" (or from your own table, see "
             "convert_nb101's docstring)"),
     axis_labels={"cifar10_test_acc_108ep": "CIFAR-10 test acc (108 ep)"},
@@ -92,7 +92,7 @@ def decode_naslib_key(key: str | Sequence[int]) -> PrunedSpec:
 
 def indices_of(specs: Sequence[PrunedSpec]) -> np.ndarray:
     """Space indices of many pruned cells at once (vectorised canonical codes, grouped by vertex count)."""
-    from raynas.spaces.nb101 import all_codes
+    from raynas.spaces.nb101.space import all_codes
 
     codes = np.empty(len(specs), np.int64)
     by_n: dict[int, list[int]] = {}
@@ -325,7 +325,7 @@ def convert_nb101(source: str | Path, out: str | Path | None = None, *, epochs: 
         if r["module_hash"] is not None:
             hashes[u] = str(r["module_hash"])
     if check_hashes:
-        from raynas.spaces.nb101 import NB101Space
+        from raynas.spaces.nb101.space import NB101Space
 
         space = NB101Space()
         for u, i in enumerate(uniq):

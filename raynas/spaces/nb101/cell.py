@@ -9,7 +9,7 @@ architecture when their pruned graphs are isomorphic with the same labels.
 :class:`NB101Cell` is always stored in **canonical form**: pruned, then the vertex order (input first, output
 last, topological) whose :func:`code` is smallest. So ``==`` and ``hash()`` of two cells are graph isomorphism,
 and the code of the canonical form is an integer key: the space's index is its rank among all 423,624 codes
-(:mod:`raynas.spaces.nb101`). The smallest code is the benchmark's own representative: its generator
+(:mod:`raynas.spaces.nb101.space`). The smallest code is the benchmark's own representative: its generator
 (``generate_graphs.py``) walks vertex counts, then adjacency bit masks, then labellings (``itertools.product``,
 first vertex most significant) in increasing order and keeps the first cell of each hash; the dataset's
 ``module_adjacency`` / ``module_operations`` and the network it trained are that cell's. The vertex order

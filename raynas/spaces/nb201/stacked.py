@@ -1,6 +1,6 @@
 """K NAS-Bench-201 networks with independent weights as ONE module: the batched scoring engine's network.
 
-:func:`stack_nb201` takes K built :class:`~raynas.spaces.nb201_model.NB201Network` s (same macro: ``C``, ``N``,
+:func:`stack_nb201` takes K built :class:`~raynas.spaces.nb201.model.NB201Network` s (same macro: ``C``, ``N``,
 stages, channels, classes, ``network``) and copies their parameters into one :class:`StackedNB201`, so the
 values a metric reads off it are those of the K networks (``raynas.metrics.batched``).
 
@@ -37,7 +37,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from raynas.spaces.nb201_model import NB201Cell, NB201Network, ResNetBasicBlock
+from raynas.spaces.nb201.model import NB201Cell, NB201Network, ResNetBasicBlock
 from raynas.spaces.ops import Pooling, ReLUConvBN, Zero
 
 #: ``(parameter name, arch ids of its blocks, whether it is a Conv2d/Linear weight)``

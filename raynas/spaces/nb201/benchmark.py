@@ -2,7 +2,7 @@
 
 Query = validation accuracy after the 12-epoch schedule on the cifar10-valid split (the signal HNAS and RoBoT
 search on), cost = that training's wall time, final = test accuracy after the full 200-epoch schedule (the
-number papers report). Indices are the official NAS-Bench-201 ones, which :class:`~raynas.spaces.nb201.NB201Space`
+number papers report). Indices are the official NAS-Bench-201 ones, which :class:`~raynas.spaces.nb201.space.NB201Space`
 reproduces.
 """
 

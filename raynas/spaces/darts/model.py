@@ -16,7 +16,7 @@ import torch
 import torch.nn as nn
 
 from raynas.errors import ConfigError
-from raynas.spaces.darts_genotypes import DartsGenotype, Node
+from raynas.spaces.darts.genotypes import DartsGenotype, Node
 from raynas.spaces.ops import FactorizedReduce, ReLUConvBN, create_op
 
 __all__ = ["CIFAR_PRESETS", "IMAGENET_PRESETS", "DartsCell", "DartsNetworkCIFAR", "DartsNetworkImageNet",

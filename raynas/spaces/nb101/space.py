@@ -1,7 +1,7 @@
 """The NAS-Bench-101 space (Ying et al., ICML 2019): every unique cell of at most 7 vertices, 9 edges, 3 ops.
 
-Architectures are :class:`~raynas.spaces.nb101_cell.NB101Cell` values (canonical, so isomorphic cells are one
-architecture). Index ``i`` is the ``i``-th smallest canonical code (:mod:`raynas.spaces.nb101_cell`): the
+Architectures are :class:`~raynas.spaces.nb101.cell.NB101Cell` values (canonical, so isomorphic cells are one
+architecture). Index ``i`` is the ``i``-th smallest canonical code (:mod:`raynas.spaces.nb101.cell`): the
 benchmark has no index of its own (its tables are keyed by :meth:`NB101Cell.module_hash`), so this order is
 raynas's and stable. The codes of all 423,624 cells are enumerated on first use (under a second, vectorised;
 no data file). String form: ``"0110/0001/0001/0000|conv3x3-bn-relu,maxpool3x3"`` (adjacency rows, interior ops).
@@ -21,7 +21,7 @@ from raynas.config import from_dict, load_yaml
 from raynas.errors import ConfigError, InvalidArchitectureError
 from raynas.spaces import SPACES
 from raynas.spaces.base import SearchSpace
-from raynas.spaces.nb101_cell import (
+from raynas.spaces.nb101.cell import (
     MAX_EDGES, MAX_VERTICES, OPS_NB101, NB101Cell, NB101CellError, NoPathError, NotADAGError, TooManyEdgesError,
     TooManyVerticesError, UnknownOpError, cell_from_code, enumerate_codes, make_cell, module_hash, parse_cell, prune,
 )
@@ -88,7 +88,7 @@ def all_codes() -> np.ndarray:
 
 
 class NB101Space(SearchSpace):
-    """NAS-Bench-101 with the benchmark's CIFAR network (:class:`~raynas.spaces.nb101_model.NB101Network`).
+    """NAS-Bench-101 with the benchmark's CIFAR network (:class:`~raynas.spaces.nb101.model.NB101Network`).
 
     Macro defaults (``C``: stem channels, 128; ``N``: cells per stack, 3; ``stacks``: 3; input channels) are
     used by :meth:`to_module` unless overridden per call.
@@ -158,7 +158,7 @@ class NB101Space(SearchSpace):
         thousand. NAS-Bench-Suite-Zero's ``params`` were computed on the order of its keys: use this to
         reproduce them. :meth:`to_module` builds the canonical order (the benchmark's representative).
         """
-        from raynas.spaces.nb101_model import NB101Network
+        from raynas.spaces.nb101.model import NB101Network
 
         unknown = sorted(set(kwargs) - set(self.macro))
         if unknown:
@@ -174,7 +174,7 @@ class NB101Space(SearchSpace):
     def to_module(self, arch: NB101Cell | str, num_classes: int, **kwargs: Any) -> nn.Module:
         """The benchmark's network of ``arch`` (its canonical vertex order, which is the representative the
         benchmark's generator kept and trained); kwargs override ``C, N, stacks, in_channels``."""
-        from raynas.spaces.nb101_model import NB101Network
+        from raynas.spaces.nb101.model import NB101Network
 
         unknown = sorted(set(kwargs) - set(self.macro))
         if unknown:

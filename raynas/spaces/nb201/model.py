@@ -105,7 +105,7 @@ class ResNetBasicBlock(nn.Module):
 
 class NB201Macro(nn.Module):
     """NAS-Bench-201's macro skeleton, written once for the benchmark's network (:class:`NB201Network`) and the
-    TE-NAS supernet (:class:`raynas.spaces.supernet_nb201.NB201SuperNet`): a stem (optional), ``stages`` stages of
+    TE-NAS supernet (:class:`raynas.spaces.nb201.supernet.NB201SuperNet`): a stem (optional), ``stages`` stages of
     ``N`` cells (channels ``C * 2**s``) with ResNet reduction blocks between them, then BN-ReLU-global-pool-Linear.
     ``forward([B, in_channels, H, W]) -> logits [B, num_classes]``. The layer names (``stem``, ``cells``,
     ``lastact``, ``global_pooling``, ``classifier``) are the benchmark's; a subclass validates its options and calls
