@@ -18,14 +18,16 @@ import hashlib
 import importlib
 import logging
 import os
+import queue
 import shutil
 import site
 import socket
 import sys
 import tempfile
+import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, Sequence
 
 import ray
 
@@ -39,6 +41,17 @@ if TYPE_CHECKING:
     from raynas.parallel.shards import Shard
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class MetricProgress:
+    """What :meth:`ScoringWorker.stream` yields as a metric pass of an arch starts: the pass's metric ``names``,
+    the metrics of the arch ``done`` before it and the arch's ``total`` (the driver hands them to the progress
+    bar, as the in-process loop does)."""
+
+    names: tuple[str, ...]
+    done: int
+    total: int
 
 
 class ScoringWorker:
@@ -80,6 +93,8 @@ class ScoringWorker:
         self.host = socket.gethostname()
         self.device = pick_device(self.gpu_ids())
         self.batch: "Batch | None" = None  # set by use_batch (the first ready ping or scoring call)
+        #: where the engine reports each metric pass of an arch while :meth:`stream` runs (else nowhere)
+        self._on_metric: Callable[[tuple[str, ...], int, int], None] | None = None
         self._batch_id: bytes | None = None  # the object id of the batch held
         self.setup_error = load_metrics(self.metrics, metric_modules, metric_specs, self.host, metric_code)
 
@@ -122,19 +137,46 @@ class ScoringWorker:
             raise RuntimeError("the scoring actor holds no batch: call use_batch (or pass it to stream) first")
         return iter_scored(
             self.space, shard.ids, list(shard.metrics or self.metrics), self.batch, self.seed, self.device,
-            self.data_name, self.host, self.space_kwargs, arch_batch=self.arch_batch,
+            self.data_name, self.host, self.space_kwargs, arch_batch=self.arch_batch, on_metric=self._on_metric,
         )
 
     def stream(self, shard: "Shard", batch: "list[ray.ObjectRef] | Batch | None" = None
-               ) -> Iterator[tuple[int, "pa.Table"]]:
+               ) -> Iterator["tuple[int, pa.Table] | MetricProgress"]:
         """The remote entry point, called with ``num_returns="streaming"``: yields each arch of :meth:`score` as
-        soon as it is scored, so the driver sees (and can store) every finished arch. ``batch``: as
-        :meth:`use_batch` (the driver sends it with every call: an incarnation that missed the ping gets it)."""
+        soon as it is scored, so the driver sees (and can store) every finished arch, and between them a
+        :class:`MetricProgress` as each metric pass of an arch starts (progress inside a long arch). ``batch``: as
+        :meth:`use_batch` (the driver sends it with every call: an incarnation that missed the ping gets it).
+
+        The archs are scored on a thread of this actor while this generator yields what it reports, in order: the
+        engine reports a pass from inside its computation, where a generator cannot yield. Devices are explicit
+        (``self.device``), so the thread computes exactly what this method would."""
         if self.setup_error:
             raise ConfigError(self.setup_error)
         if batch is not None:
             self.use_batch(batch)
-        yield from self.score(shard)  # an UnknownNameError pickles as itself (a ConfigError: the run stops)
+        events: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
+
+        def work() -> None:
+            self._on_metric = lambda names, done, total: events.put(
+                ("item", MetricProgress(tuple(names), int(done), int(total))))
+            try:
+                for item in self.score(shard):
+                    events.put(("item", item))
+            except BaseException as exc:  # noqa: BLE001 - handed to the generator, which raises it as its own
+                events.put(("error", exc))
+            else:
+                events.put(("end", None))
+            finally:
+                self._on_metric = None
+
+        threading.Thread(target=work, name=f"raynas-shard-{shard.shard_id}", daemon=True).start()
+        while True:
+            kind, item = events.get()
+            if kind == "end":
+                return
+            if kind == "error":
+                raise item  # an UnknownNameError pickles as itself (a ConfigError: the run stops)
+            yield item
 
 
 def load_metrics(metrics: Sequence[str], modules: Sequence[str], specs: Sequence[Any], host: str = "",

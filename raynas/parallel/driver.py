@@ -27,7 +27,7 @@ from ray import exceptions as rex
 
 from raynas.errors import ConfigError, RaynasError, one_line
 from raynas.parallel import session
-from raynas.parallel.actor import create_actor
+from raynas.parallel.actor import MetricProgress, create_actor
 from raynas.parallel.config import ScoreConfig
 from raynas.parallel.local import run_local
 from raynas.parallel.run import (EstimateCallback, ProgressCallback, RunState, announce, format_seconds,
@@ -86,8 +86,8 @@ def run_scoring(cfg: ScoreConfig, progress_callback: ProgressCallback | None = N
     ``workers`` is the number of actors that really started (``workers_requested`` the asked-for number).
     ``progress_callback(done_archs, total_archs, archs_per_s, eta_s)`` is called after every arch (actors stream
     each arch's rows back as it finishes); ``estimate_callback(CostEstimate)`` before Ray starts (from the space's
-    measured metric costs, when it has them) and after the first arch (measured). ``metric_callback`` (progress
-    inside an arch) is reported by the in-process loop only: the actors stream whole archs.
+    measured metric costs, when it has them) and after the first arch (measured). ``metric_callback(names, done,
+    total)``: progress inside an arch, as each metric pass starts (the actors stream it between their archs).
     On ``KeyboardInterrupt`` the finished archs of every unfinished shard are written before it propagates.
     """
     if cfg.workers == 0:
@@ -103,7 +103,7 @@ def run_scoring(cfg: ScoreConfig, progress_callback: ProgressCallback | None = N
         try:
             require_actor_resources(cfg)
             workers = cfg.workers if cfg.address else _cap_workers(cfg, ray.cluster_resources())
-            pool = _Pool(cfg.replace(workers=workers), run)
+            pool = _Pool(cfg.replace(workers=workers), run, metric_callback)
             tracker = run.tracker(progress_callback, estimate_callback, workers=len(pool.slots))
             actors = pool.drain(tracker)
         finally:
@@ -199,8 +199,10 @@ class _Work:
 class _Pool:
     """The actor pool and its work queue for one run."""
 
-    def __init__(self, cfg: ScoreConfig, run: RunState):
+    def __init__(self, cfg: ScoreConfig, run: RunState, metric_callback: Any = None):
         self.cfg, self.run = cfg, run
+        #: ``(names, done, total)`` as each metric pass of an actor's arch starts (the actors stream them)
+        self.metric_callback = metric_callback
         # put once; each ping and scoring call carries its reference, nested so Ray does not resolve it per call
         # (an actor fetches it once per incarnation) and kept out of the actors' constructors (actor.py)
         self.batch = [ray.put(run.batch)]
@@ -354,7 +356,7 @@ class _Pool:
         slot, part = self.inflight[gen]
         try:
             ref = next(gen)
-            idx, table = ray.get(ref)
+            item = ray.get(ref)
         except StopIteration:
             self._drop(gen)
             slot.state = "idle"
@@ -384,6 +386,11 @@ class _Pool:
             self._retry(part.shard_id, f"{type(exc).__name__}: {one_line(exc, remote=True)}", tracker)
             self._start(slot, fresh=False)
             return
+        if isinstance(item, MetricProgress):  # a metric pass of the actor's current arch starts
+            if self.metric_callback is not None:
+                self.metric_callback(item.names, item.done, item.total)
+            return
+        idx, table = item
         work = self.work[part.shard_id]
         work.tables.append(table)
         work.done.add(int(idx))
@@ -433,10 +440,13 @@ class _Pool:
                 for gen in ready:
                     _slot, part = self.inflight[gen]
                     try:
-                        idx, table = ray.get(next(gen), timeout=1.0)
+                        item = ray.get(next(gen), timeout=1.0)
                     except (StopIteration, rex.RayError):
                         self._drop(gen)
                         continue
+                    if isinstance(item, MetricProgress):
+                        continue
+                    idx, table = item
                     work = self.work[part.shard_id]
                     work.tables.append(table)
                     work.done.add(int(idx))

@@ -299,3 +299,16 @@ def test_more_workers_than_the_cluster_runs_are_capped_and_reported(
     assert summary["workers"] == 2 and summary["workers_requested"] == 100000 and len(summary["actors"]) == 2
     assert "workers=100000 is more than this Ray cluster can run at once (2 CPUs at 1 per worker)" in caplog.text
     assert_complete(tmp_path / "run", _ids(tiny_score_config(tmp_path / "run")))
+
+
+def test_actors_stream_each_metric_pass_as_the_local_loop_reports_it(local_ray: None, tmp_path: Path) -> None:
+    """Progress inside an arch through Ray (issue #29 item 4): an actor streams a report as each metric pass of an
+    arch starts, between its archs, and the driver hands them to ``metric_callback`` as the in-process loop does."""
+    from raynas.parallel import run_scoring
+
+    seen: dict[str, list[tuple[tuple[str, ...], int, int]]] = {"local": [], "ray": []}
+    for where, workers in (("local", 0), ("ray", 1)):
+        cfg = ScoreConfig.from_dict(tiny_score_config(tmp_path / where, workers=workers))
+        run_scoring(cfg, metric_callback=lambda names, done, total, w=where: seen[w].append((tuple(names), done, total)))
+    assert seen["ray"] and seen["ray"] == seen["local"]  # one actor takes the shards in order: the same reports
+    assert_same_rows(score_rows(tmp_path / "ray"), score_rows(tmp_path / "local"))
