@@ -6,7 +6,9 @@ their repository exactly as the parity scripts load it: ``make_parity_fixture.py
 ``make_parity_proxies_b.py``, whose loaders and shims this script imports) and raynas's engine
 (:func:`raynas.metrics.engine.compute_metrics`, fused, as ``raynas score`` runs it) are timed on the same
 NAS-Bench-201 network (one arch, default 13291 at C=16, N=5: the scoring loop's size), the same weights (one
-network built once, deep-copied for every call) and the same batch (digits, 64 images at 32x32, seed 0). The two
+network built once; each call gets a fresh deep copy made before its clock starts, as a run hands the engine the
+network it built once per arch; copies either side's own code makes are timed: raynas's engine copies the network
+for every metric that does not share a pass) and the same batch (digits, 64 images at 32x32, seed 0). The two
 sides run interleaved (authors, raynas, authors, raynas, ...) so machine load hits both alike, on one thread
 (``torch.set_num_threads(1)``). Where the authors compute several metrics in one call (AZ-NAS's three feature
 terms, Revisit's angle and loss), the unit is that call on both sides. Then the fused engine scores the whole
@@ -18,7 +20,11 @@ Each side runs the metric the way it is run for real: raynas at its registered d
 lwt in float32), the authors' code as they run it (float32; VKDNW's float64 twin through the parity shim, since
 raynas's ``vkdnw`` is float64 by definition and ``vkdnw_f32`` is the float32 one); both sides re-initialise where
 their code does (Zen-NAS, VKDNW, AZ-NAS: Kaiming re-initialisations drawn under the same seed).
-``ratio`` is authors' seconds / raynas's seconds (above 1: raynas is faster). A missing checkout is reported and
+Times are the process's CPU seconds (``time.process_time``, one thread): on a shared machine the wall clock of
+one call moves with the other jobs' load by x2-5 between calls minutes apart (the fused whole-set runs cannot be
+interleaved with the units), CPU time much less (still up to ~20 %: caches and memory bandwidth are shared); the
+wall seconds are printed beside each unit. ``ratio`` is authors' seconds / raynas's seconds (above 1: raynas is
+faster). A missing checkout is reported and
 its metrics are skipped.
 
 Usage (checkouts are plain clones of the public repositories, e.g. under /tmp/refs):
@@ -88,7 +94,7 @@ def zero_cost_nas_units(path: Path) -> list[Unit]:
 
     def unit(name: str) -> Unit:
         def call(net: nn.Module, thin: nn.Module, x: torch.Tensor, y: torch.Tensor) -> dict[str, float | None]:
-            model = copy.deepcopy(net)
+            model = net
             model.get_prunable_copy = types.MethodType(copynet, model)
             arr = measures.calc_measure(name, model, torch.device("cpu"), x, y, loss_fn=F.cross_entropy,
                                         split_data=1)
@@ -103,7 +109,7 @@ def hnas_units(path: Path) -> list[Unit]:
 
     def unit(name: str, fn: Any) -> Unit:
         def call(net: nn.Module, thin: nn.Module, x: torch.Tensor, y: torch.Tensor) -> dict[str, float | None]:
-            return {name: _f(fn(copy.deepcopy(net).train(), x, y, mode="param", loss_fn=F.cross_entropy))}
+            return {name: _f(fn(net.train(), x, y, mode="param", loss_fn=F.cross_entropy))}
         return (name,), call
 
     return [unit("ntk_trace", trace_fn), unit("ntk_cond", cond_fn)]
@@ -114,7 +120,7 @@ def revisit_units(path: Path) -> list[Unit]:
 
     def call(net: nn.Module, thin: nn.Module, x: torch.Tensor, y: torch.Tensor) -> dict[str, float | None]:
         # float32, as raynas registers lwt and as the authors run it (the parity fixture compares in float64)
-        model = mpf._TupleNet(copy.deepcopy(net).train())
+        model = mpf._TupleNet(net.train())
         before, _ = fns["get_weights_by_layer"](model)
         loader = mpf._OnceLoader(x, y)
         loss = fns["short_train"](loader, iter(loader), model, torch.nn.CrossEntropyLoss(), lr=0.2, num_iter=50)
@@ -136,7 +142,7 @@ def tenas_units(path: Path) -> list[Unit]:
 
     def ntk(net: nn.Module, thin: nn.Module, x: torch.Tensor, y: torch.Tensor) -> dict[str, float | None]:
         loader = mpf._OnceLoader(x, torch.zeros(x.shape[0], dtype=torch.long))
-        (cond,) = procs.get_ntk_n(loader, [copy.deepcopy(net)], recalbn=0, train_mode=True, num_batch=1)
+        (cond,) = procs.get_ntk_n(loader, [net], recalbn=0, train_mode=True, num_batch=1)
         return {"tenas_ntk_cond": _f(cond)}
 
     def regions(net: nn.Module, thin: nn.Module, x: torch.Tensor, y: torch.Tensor) -> dict[str, float | None]:
@@ -144,7 +150,7 @@ def tenas_units(path: Path) -> list[Unit]:
         crops = region_inputs("crops", CHUNK * CHUNKS, channels, SEED, x)
         lrc = procs.Linear_Region_Collector(input_size=(CHUNK, channels, 3, 3), sample_batch=CHUNKS,
                                             dataset="cifar10", data_path=None, seed=SEED)
-        lrc.reinit(models=[copy.deepcopy(thin).train()], seed=SEED)
+        lrc.reinit(models=[thin.train()], seed=SEED)
         chunks = iter([(c, None) for c in crops.split(CHUNK)])
         lrc.loader = types.SimpleNamespace(next=lambda: next(chunks))
         (count,) = lrc.forward_batch_sample()
@@ -168,7 +174,7 @@ def zico_units(path: Path) -> list[Unit]:
     def call(net: nn.Module, thin: nn.Module, x: torch.Tensor, y: torch.Tensor) -> dict[str, float | None]:
         half = x.shape[0] // 2  # the batch's two halves as its loader's two batches, float32 as the authors run it
         loader = [(x[:half], y[:half]), (x[half:], y[half:])]
-        return {"zico": _f(fns["getzico"](copy.deepcopy(net), loader, nn.CrossEntropyLoss()))}
+        return {"zico": _f(fns["getzico"](net, loader, nn.CrossEntropyLoss()))}
 
     return [(("zico",), call)]
 
@@ -181,14 +187,14 @@ def naslib_units(path: Path) -> list[Unit]:
     fns = mpb.naslib_measures(path)
 
     def epe(net: nn.Module, thin: nn.Module, x: torch.Tensor, y: torch.Tensor) -> dict[str, float | None]:
-        return {"epe_nas": _f(fns["epe_nas"](copy.deepcopy(net).train(), x, y, loss_fn=F.cross_entropy))}
+        return {"epe_nas": _f(fns["epe_nas"](net.train(), x, y, loss_fn=F.cross_entropy))}
 
     def l2(net: nn.Module, thin: nn.Module, x: torch.Tensor, y: torch.Tensor) -> dict[str, float | None]:
-        arr = fns["l2_norm"](copy.deepcopy(net).train(), x, y, mode="param")
+        arr = fns["l2_norm"](net.train(), x, y, mode="param")
         return {"l2_norm": _f(sum(float(torch.sum(a.detach())) for a in arr))}
 
     def plain(net: nn.Module, thin: nn.Module, x: torch.Tensor, y: torch.Tensor) -> dict[str, float | None]:
-        arr = fns["plain"](copy.deepcopy(net).train(), x, y, mode="param", loss_fn=F.cross_entropy)
+        arr = fns["plain"](net.train(), x, y, mode="param", loss_fn=F.cross_entropy)
         return {"plain": _f(sum(float(torch.sum(a)) for a in arr))}
 
     return [(("epe_nas",), epe), (("l2_norm",), l2), (("plain",), plain)]
@@ -203,7 +209,7 @@ def vkdnw_units(path: Path) -> list[Unit]:
         ns = mpb._vkdnw_functions(path, float64)
 
         def call(net: nn.Module, thin: nn.Module, x: torch.Tensor, y: torch.Tensor) -> dict[str, float | None]:
-            model = mpb._TupleNet(copy.deepcopy(net).double() if float64 else copy.deepcopy(net))
+            model = mpb._TupleNet(net.double() if float64 else net)
             model.cuda = lambda *a, _m=model, **k: _m
             model.no_reslink = False
             xx = x.double() if float64 else x
@@ -226,7 +232,7 @@ def swap_units(path: Path) -> list[Unit]:
                                                   )["count_parameters"]
 
     def call(net: nn.Module, thin: nn.Module, x: torch.Tensor, y: torch.Tensor) -> dict[str, float | None]:
-        v = swap_module.SWAP(model=copy.deepcopy(net).train(), inputs=x, device=torch.device("cpu"),
+        v = swap_module.SWAP(model=net.train(), inputs=x, device=torch.device("cpu"),
                              seed=SEED).forward()
         return {"swap": None if v is None else _f(v)}
 
@@ -280,21 +286,30 @@ def main() -> int:
         wanted = set(args.only.split(","))
         units = [u for u in units if wanted & set(u[0])]
 
+    wall = [0.0]  # the last call's wall-clock seconds (the tables give CPU seconds: see the module docstring)
+
     def raynas(names: tuple[str, ...] | list[str]) -> tuple[float, dict[str, float | None]]:
-        t0 = time.perf_counter()
-        rows = compute_metrics(lambda: copy.deepcopy(net), batch, list(names), seed=SEED,
-                               thin_factory=lambda: copy.deepcopy(thin), fused=True)
-        dt = time.perf_counter() - t0
+        # the network as the space's build hands it over (a fresh copy, made before the clock starts: a run builds
+        # it once per arch); the engine's own private copies are timed
+        mine, mine_thin = copy.deepcopy(net), copy.deepcopy(thin)
+        t0, w0 = time.process_time(), time.perf_counter()
+        rows = compute_metrics(lambda: mine, batch, list(names), seed=SEED, thin_factory=lambda: mine_thin,
+                               fused=True)
+        dt, wall[0] = time.process_time() - t0, time.perf_counter() - w0
         bad = [f"{r.metric}: {r.status} {r.error}" for r in rows if r.status != "ok"]
         if bad:
             print(f"  raynas non-ok rows: {bad}", flush=True)
         return dt, {r.metric: r.value for r in rows}
 
     def authors(call: Callable[..., dict[str, float | None]]) -> tuple[float, dict[str, float | None]]:
+        # a fresh copy of the network for the call, made before the clock starts (the authors' functions score, and
+        # often modify, the model they are given; where their pipeline copies it, that copy is timed)
+        mine, mine_thin, xx, yy = copy.deepcopy(net), copy.deepcopy(thin), x.clone(), y.clone()
         torch.manual_seed(SEED)  # the engine's seed: both sides draw their probes/re-initialisations alike
-        t0 = time.perf_counter()
-        values = call(net, thin, x.clone(), y.clone())
-        return time.perf_counter() - t0, values
+        t0, w0 = time.process_time(), time.perf_counter()
+        values = call(mine, mine_thin, xx, yy)
+        wall[0] = time.perf_counter() - w0
+        return time.process_time() - t0, values
 
     load = os.getloadavg()
     print(f"NB201 arch {args.arch} ({arch}), C={args.C} N={args.N}, {batch.name}, 1 thread, torch "
@@ -305,21 +320,24 @@ def main() -> int:
     rows: list[tuple[str, float, float, float | None, float | None]] = []
     for names, call in units:
         ta, tr = [], []
+        walls = []
         for _ in range(args.repeats):
             t, va = authors(call)
             ta.append(t)
+            walls.append(wall[0])
             t, vr = raynas(names)
             tr.append(t)
+            walls.append(wall[0])
         a, r = statistics.median(ta), statistics.median(tr)
         label = "+".join(names) if len(names) < 3 else f"{names[0].rsplit('_', 1)[0]}_{{" + ",".join(
             n.rsplit("_", 1)[1] for n in names) + "}"
         diffs = [abs(vr[n] - va[n]) / max(abs(va[n]), 1e-300) for n in names
                  if va.get(n) is not None and vr.get(n) is not None]
         rows.append((label, a, r, max(diffs) if diffs else None, vr.get(names[0])))
-        print(f"  {label:34s} authors {a:8.3f} s  raynas {r:8.3f} s  x{a / r:5.2f}  "
-              f"values {va} / {vr}", flush=True)
+        print(f"  {label:34s} authors {a:8.3f} s  raynas {r:8.3f} s CPU  x{a / r:5.2f}  (wall "
+              f"{' / '.join(f'{w:.2f}' for w in walls)} s)  values {va} / {vr}", flush=True)
 
-    print("\n| metric (unit) | authors s | raynas s | ratio | max rel. value diff |")
+    print("\n| metric (unit) | authors CPU s | raynas CPU s | ratio | max rel. value diff |")
     print("|---|---:|---:|---:|---:|")
     for label, a, r, d, _ in rows:
         print(f"| {label} | {a:.3f} | {r:.3f} | x{a / r:.2f} | {'-' if d is None else f'{d:.1e}'} |")
@@ -334,8 +352,12 @@ def main() -> int:
         ref_in_all = [n for names, _ in in_all for n in names]
         sum_in_all = sum(a for _, a in in_all)
         t_ref, _ = raynas(ref_set)
+        w_ref = wall[0]
         t_ref_all, _ = raynas(ref_in_all)
+        w_ref_all = wall[0]
         t_all, _ = raynas(every)
+        w_all = wall[0]
+        print(f"(fused wall seconds: {w_ref:.1f}, {w_ref_all:.1f}, {w_all:.1f})")
         extra = [n for n in every if n not in ref_set]
         left = [n for n in ref_set if n not in every]
         print(f"| fused, the {len(ref_set)} metrics above in one call | {total_a:.2f} | {t_ref:.2f} | "

@@ -108,7 +108,9 @@ def _trainability_pair(f_out: torch.Tensor, f_in: torch.Tensor) -> torch.Tensor:
     """``-s - 1/(s + 1e-6) + 2`` of the largest singular value ``s`` of the sign-probed Jacobian ``f_in -> f_out``;
     ``-inf`` where the cell passes the probe through unchanged (an identity cell)."""
     g_out = (torch.bernoulli(torch.full_like(f_out, 0.5)) - 0.5) * 2
-    (g_in,) = torch.autograd.grad(f_out, f_in, grad_outputs=g_out, retain_graph=True)
+    # the graph is freed as the pairs go (the authors' retain_graph=False; x1.1 faster): pairs run from the last cell
+    # to the first, and each backward only runs the nodes between f_in and f_out, which no later pair needs
+    (g_in,) = torch.autograd.grad(f_out, f_in, grad_outputs=g_out, retain_graph=False)
     if g_out.shape == g_in.shape and bool(torch.all(g_in == g_out)):
         return torch.tensor(-math.inf, dtype=torch.float64, device=f_out.device)
     if g_out.shape[2:] != g_in.shape[2:]:
