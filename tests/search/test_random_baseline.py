@@ -16,6 +16,7 @@ from raynas.search.baselines import random_search
 from raynas.search.random_baseline import RandomConfig, RandomSearch, draw_order
 from raynas.store.search_state import load_search_state
 from raynas.testing import FakeOracle, synthetic_pool_table
+from raynas_tests.interrupt import Stop, stop_after
 
 _spec = importlib.util.spec_from_file_location("_qbatch", Path(__file__).with_name("test_qbatch.py"))
 _qbatch = importlib.util.module_from_spec(_spec)  # type: ignore[arg-type]
@@ -27,21 +28,6 @@ def _setup(n=60, seed=0):  # type: ignore[no-untyped-def]
     table, acc = synthetic_pool_table(n, seed)
     return CandidatePool.from_table(table, ["good", "noise"]), FakeOracle(table["arch_index"], acc,
                                                                           costs=1.0 + np.arange(n))
-
-
-class Stop(Exception):
-    """Raised from ``on_step``: the driver dies after a tell (the state of that tell is saved)."""
-
-
-def _stop_after(k):  # type: ignore[no-untyped-def]
-    count = [0]
-
-    def on_step(row):  # type: ignore[no-untyped-def]
-        count[0] += 1
-        if count[0] >= k:
-            raise Stop
-
-    return on_step
 
 
 @pytest.mark.parametrize("seed,budget", [(0, 10), (3, 25), (7, 1), (1, 60), (2, 80)])
@@ -84,7 +70,7 @@ def test_resume_from_the_state_file_continues_exactly(tmp_path, stop):
     pool, oracle = _setup()
     path = tmp_path / "state.arrow"
     with pytest.raises(Stop):
-        RandomSearch(pool, oracle, budget=12, seed=5).run(_stop_after(stop), state_path=path)
+        RandomSearch(pool, oracle, budget=12, seed=5).run(stop_after(stop), state_path=path)
     assert len(load_search_state(path).rows) == stop
     resumed = RandomSearch.from_state(path, pool, oracle)
     assert len(resumed.trace) == stop and resumed.config == RandomConfig(budget=12, seed=5)

@@ -19,6 +19,7 @@ from raynas.search.robot_reference import (INSTALL_HINT, ReferenceUnavailableErr
                                            RoBoTReferenceConfig, authors_normalize)
 from raynas.store.search_state import load_search_state
 from raynas.testing import FakeOracle
+from raynas_tests.interrupt import Stop, stop_after
 
 
 def _setup(k=3, n=40, seed=0):  # type: ignore[no-untyped-def]
@@ -81,21 +82,6 @@ def _qbatch():  # type: ignore[no-untyped-def]
     mod = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
     spec.loader.exec_module(mod)  # type: ignore[union-attr]
     return mod
-
-
-class Stop(Exception):
-    """Raised from ``on_step``: the driver dies after a tell (the state of that tell is saved)."""
-
-
-def _stop_after(k):  # type: ignore[no-untyped-def]
-    count = [0]
-
-    def on_step(row):  # type: ignore[no-untyped-def]
-        count[0] += 1
-        if count[0] >= k:
-            raise Stop
-
-    return on_step
 
 
 # ----------------------------------------------------------------------------- without bayes_opt
@@ -187,7 +173,7 @@ def test_resume_after_a_kill_continues_exactly(tmp_path):
         cut = _search(budget=10, seed=3)
         path = tmp_path / f"state{stop}.arrow"
         with pytest.raises(Stop):
-            cut.run(_stop_after(stop), state_path=path)
+            cut.run(stop_after(stop), state_path=path)
         assert len(load_search_state(path).rows) == stop
         resumed = RoBoTReference.from_state(path, cut.pool, cut.oracle)
         assert resumed.trace == full.trace[:stop]
