@@ -6,6 +6,8 @@
 * :mod:`~raynas.testing.pools`: synthetic scored pools with known ground truth;
 * :mod:`~raynas.testing.oracles`: a lookup oracle that records its queries;
 * :mod:`~raynas.testing.data`: tiny CIFAR batches in the real on-disk format.
+* :mod:`~raynas.testing.tnb101_parity`: the TransNAS-Bench-101 parity cases (networks with hash-made weights,
+  task-shaped batches) shared by ``tests/parity/test_tnb101_parity.py`` and its fixture script.
 
 Nothing in the library imports this package (an import-linter contract says so). Helpers that only raynas's
 own integration tests need (process killers, a hanging Ray actor) live under ``tests/_support``.
