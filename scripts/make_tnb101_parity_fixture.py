@@ -75,6 +75,8 @@ PER_WEIGHT = ("grad_norm", "snip", "grasp", "fisher", "synflow", "plain", "l2_no
 #: measures that differentiate the loss
 LOSS_BASED = ("grad_norm", "snip", "grasp", "fisher", "plain")
 GAP_TASKS = ("class_scene", "class_object", "room_layout", "jigsaw")
+#: measures also run in float64 (network and batch), see main()
+FLOAT64_MEASURES = ("jacov", "epe_nas")
 
 
 def load_naslib(checkout: Path) -> tuple[Any, Callable[[str], Any]]:
@@ -136,10 +138,14 @@ def exact_soft_ce(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
 
 def run_measure(predictive: Any, case: str, measure: str, inputs: torch.Tensor, targets: torch.Tensor,
-                loss_fn: Callable[..., Any], n_classes: int) -> tuple[float | None, float | None]:
-    """NASLib's ``find_measures`` of one measure on a fresh copy of the case's network: (value, sum |terms|)."""
+                loss_fn: Callable[..., Any], n_classes: int,
+                float64: bool = False) -> tuple[float | None, float | None]:
+    """NASLib's ``find_measures`` of one measure on a fresh copy of the case's network: (value, sum |terms|);
+    ``float64``: network and inputs in float64."""
     task = P.CASES[case][2]
     net = GraphLike(P.case_network(case), task, predictive._naslib_gap)
+    if float64:
+        net, inputs = net.double(), inputs.double()
     loader = [(inputs.clone(), targets.clone())]
     name = "nwot" if measure == "nwot_naslib_units" else measure
     module = tnb101_model.ReLUConvBN.__module__
@@ -199,6 +205,15 @@ def main(argv: list[str] | None = None) -> int:
                 entry[key][m] = value
                 if scale is not None:
                     entry["scales" if key == "values" else "scales_exact_soft_ce"][m] = scale
+        # jacov and epe_nas read correlations of input Jacobians near 0 (log(|c| + 1e-5), 1 / (v + 1e-5)): float32
+        # does not resolve them on these networks, so their definitions are also compared in float64
+        entry["values_float64"] = {}
+        for m in FLOAT64_MEASURES:
+            try:
+                entry["values_float64"][m] = run_measure(predictive, case, m, inputs, targets, naslib_loss(task),
+                                                         n_classes, float64=True)[0]
+            except Exception as exc:  # noqa: BLE001 - recorded as in float32
+                entry["errors"][m + "_float64"] = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
         cases[case] = entry
         sys.stderr.write(f"{case}: {entry['values']} errors={entry['errors']}\n")
         if "values_exact_soft_ce" in entry:
