@@ -34,9 +34,17 @@ NASLib name -> raynas metric, and where the two differ by definition (then the l
 
 Tolerance: as ``test_parity.py``, :data:`REL_TOL` of the value or of ``sum |terms|`` of a per-weight sum (float32
 rounding is relative to the terms: GraSP's cancel); beyond it, the value may still differ by float32's own error on
-the case, measured as ``F32_ERROR_FACTOR x |float32 - float64|`` of raynas's same definition in float64. jacob_cov
-and epe_nas need that allowance (their float32 values are unresolved on these networks, up to ~40 % off), so their
-definitions are also compared in float64 on both sides (``values_float64``), to :data:`REL_TOL`.
+the case on BOTH sides, ``F32_ERROR_FACTOR x (|float32 - float64| here + |reference - float64|)``, raynas's float64
+value of the same definition standing for the exact one. Both sides are float32 computations: the reference was
+computed once, on the fixture machine's kernels, and its float32 error there does not shrink on another CPU (on
+segmentsemantic the AVX2 kernels err by 2.7e-3 on grad_norm where SSE's err by 3e-5: a test allowing only the
+running machine's error fails on the other one). So the reference's error counts only as rounding while it is
+small (:data:`REFERENCE_F32_CAP` of the value) for the well-conditioned measures; jacob_cov and epe_nas are
+unresolved in float32 on these networks (up to ~40 % off), so their definitions are also compared in float64 on
+both sides (``values_float64``). Even float64 does not resolve them on some cases (their 1 / (v + 1e-5) of
+near-zero correlations: the value moves by up to 1 % with the summation order), so that comparison allows
+:data:`F64_ORDER_FACTOR` times the spread of raynas's own float64 value between the batch and the same batch in
+reverse order (a pure reordering of every sum), beyond :data:`REL_TOL`.
 """
 
 from __future__ import annotations
@@ -61,6 +69,13 @@ from raynas.tasks import classification
 FIXTURE = Path(__file__).parent / "fixture"
 REL_TOL = 1e-5
 F32_ERROR_FACTOR = 4.0
+#: the most a well-conditioned reference value may stand from raynas's float64 value and still count as its own
+#: float32 rounding (beyond that it is a difference of definition, and the test must fail)
+REFERENCE_F32_CAP = 1e-3
+#: measures float32 does not resolve on these networks (their float64 definitions are compared separately)
+UNRESOLVED_F32 = ("jacov", "epe_nas")
+#: multiple of the float64 value's spread under a reordering of the batch that a float64 comparison allows
+F64_ORDER_FACTOR = 16.0
 #: NASLib measure -> raynas metric (see the module docstring)
 NAMES = {"grad_norm": "grad_norm", "snip": "snip", "grasp": "grasp", "fisher": "fisher", "jacov": "jacob_cov",
          "nwot": "naswot_code", "nwot_naslib_units": "naswot", "synflow": "synflow", "plain": "plain",
@@ -122,9 +137,15 @@ def check(metric: str, case: str, r: MetricResult, want: float | None, scale: fl
     assert r.status == "ok" and r.value is not None, (r.status, r.error)
     if abs(r.value - want) <= REL_TOL * scale + 1e-12:
         return
-    # beyond the fixed tolerance: still rounding if within what float32 errs by on this case
+    # beyond the fixed tolerance: still rounding if within what float32 errs by on this case, on both sides
     f64 = float64_value(metric, case, b)
-    floor = F32_ERROR_FACTOR * abs(r.value - f64) if f64 is not None else 0.0
+    if f64 is None:
+        floor = 0.0
+    else:
+        ref_err = abs(want - f64)
+        if metric not in {NAMES[m] for m in UNRESOLVED_F32}:
+            assert ref_err <= REFERENCE_F32_CAP * max(abs(f64), scale), (want, f64, "not float32 rounding")
+        floor = F32_ERROR_FACTOR * (abs(r.value - f64) + ref_err)
     assert abs(r.value - want) <= max(REL_TOL * scale, floor) + 1e-12, (r.value, want, scale, floor)
 
 
@@ -176,11 +197,23 @@ def test_definition_equals_naslib_in_float64(case: str, measure: str) -> None:
     # which the float32 test above allows as rounding), so the definitions are compared where they are resolved:
     # both sides on float64 copies of the network and batch
     want = meta()["cases"][case]["values_float64"][measure]
-    got = float64_value(NAMES[measure], case, batch(CASES[case][2]))  # the engine casts the batch to float64
+    b = batch(CASES[case][2])
+    got = float64_value(NAMES[measure], case, b)  # the engine casts the batch to float64
     if want is None:
         assert got is None
         return
-    assert got is not None and abs(got - want) <= REL_TOL * abs(want), (got, want)
+    assert got is not None
+    if abs(got - want) <= REL_TOL * abs(want):
+        return
+    spread = abs(float64_value(NAMES[measure], case, reversed_batch(b)) - got)  # the same sums in another order
+    assert abs(got - want) <= REL_TOL * abs(want) + F64_ORDER_FACTOR * spread, (got, want, spread)
+
+
+def reversed_batch(b: Batch) -> Batch:
+    """``b`` with its samples in reverse order: every value of these measures is the same, every sum over the
+    batch is taken in another order (how far float64 rounding moves the value on this case)."""
+    rev = torch.arange(b.inputs.shape[0] - 1, -1, -1)
+    return Batch.for_task(b.inputs[rev], b.targets[rev], b.task, name=f"{b.name}:reversed")
 
 
 @pytest.mark.parametrize("fused", [False, True], ids=["unfused", "fused"])
