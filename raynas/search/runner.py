@@ -34,7 +34,6 @@ from raynas.search.session import (  # noqa: F401
     pool_summary,
     require_complete,
     resume_or_start,
-    run_space,
     run_with_executor,
     start_progress,
     training_oracle_factory,

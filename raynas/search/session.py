@@ -39,7 +39,7 @@ from raynas.search.base import QuerySearch
 from raynas.search.defaults import ROBOT_METRICS  # noqa: F401  (re-exported: searches import it from here)
 from raynas.search.pool import CandidatePool
 from raynas.spaces import DEFAULT_SPACE, benchmark_for_space, create_benchmark, list_benchmarks
-from raynas.store import SearchDir, stored_space
+from raynas.store import SearchDir
 from raynas.store.published import PublishedScores, is_published
 from raynas.store.runs import open_runs, read_stores_wide
 
@@ -175,12 +175,6 @@ def load_pool(scores: str | Path | Sequence[str | Path], metrics: list[str], tra
     """``(pool, wide table, config)`` of :func:`load_checked_pool` (incomplete runs refused by default)."""
     got = load_checked_pool(scores, metrics, transform, allow_incomplete=allow_incomplete)
     return got.pool, got.wide, got.config
-
-
-def run_space(scores: str | Path | Sequence[str | Path]) -> str:
-    """The space of the (first) score run (:func:`raynas.store.stored_space`), ``DEFAULT_SPACE`` when neither
-    its config nor its rows say."""
-    return stored_space(scores) or DEFAULT_SPACE
 
 
 def oracle_name(name: str | None, score_cfg: Mapping[str, Any]) -> str | None:

@@ -33,7 +33,6 @@ def fake_scores(monkeypatch):
         return oracles[-1]
 
     monkeypatch.setattr(session, "load_checked_pool", load_checked_pool)
-    monkeypatch.setattr(session, "run_space", lambda scores: "nb201")
     monkeypatch.setattr(session, "make_oracle", make_oracle)
     return table, acc, oracles
 
