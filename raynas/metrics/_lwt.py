@@ -64,6 +64,30 @@ _CELL_WEIGHT_TYPES: tuple[type[nn.Module], ...] = (nn.Conv2d, nn.BatchNorm2d, nn
 
 
 @dataclass(frozen=True)
+class FirstStep:
+    """The first SGD step's forward/backward of :func:`light_weight_train`, computed by another pass.
+
+    The fused engine's ``"loss"`` pass runs the same train-mode forward of the task loss on the same batch with
+    the same (untrained) weights, after the same ``torch.manual_seed``; its backward then yields exactly the
+    gradients that step 0's ``loss.backward()`` would (see :func:`raynas.metrics.fused.loss_pass`).
+
+    Attributes:
+        loss: the task loss of the forward (0-dim, detached).
+        grads: ``dL/dp`` of every trainable parameter, in ``model.parameters()`` order (None where the loss does
+            not depend on it, as ``.backward()`` leaves ``p.grad``).
+        rng: the CPU generator state after the forward, and the CUDA device's (None off CUDA; the fused engine
+            offers no first step on other accelerators), so that step 1 draws what it would have drawn after
+            running step 0's forward itself (dropout, drop-path).
+        batch_size: the batch the forward saw (a pass that retried on a halved batch does not match).
+    """
+
+    loss: torch.Tensor
+    grads: tuple[torch.Tensor | None, ...]
+    rng: tuple[torch.Tensor, torch.Tensor | None]
+    batch_size: int
+
+
+@dataclass(frozen=True)
 class LWTResult:
     """Outcome of :func:`light_weight_train`.
 
@@ -132,10 +156,20 @@ def light_weight_train(
     momentum: float = MOMENTUM,
     nesterov: bool = NESTEROV,
     weight_decay: float = WEIGHT_DECAY,
+    first_step: FirstStep | None = None,
 ) -> LWTResult:
     """Train ``model`` in place for ``steps`` full-batch SGD iterations on ``batch``; see the module doc.
 
-    ``model`` maps ``batch.inputs [B, C, H, W]`` to logits ``[B, K]``; its mode (train/eval) is the caller's.
+    Args:
+        model: maps ``batch.inputs [B, C, H, W]`` to logits ``[B, K]``; its mode (train/eval) is the caller's.
+        batch: the whole training set (every step sees it).
+        steps, lr, momentum, nesterov, weight_decay: the SGD run (defaults: the authors' released code).
+        first_step: step 0's loss and gradients, already computed on ``model``'s current weights and ``batch``
+            (the fused engine's loss pass); used instead of step 0's own forward and backward, which would give
+            the same numbers. Ignored when its batch size or parameter count does not match.
+
+    Returns:
+        The classifier cosine, the last loss and the classifier weight before / after (:class:`LWTResult`).
     """
     if steps < 1:
         raise MetricError(f"light-weight training needs steps >= 1, got {steps}")
@@ -148,15 +182,35 @@ def light_weight_train(
         return LWTResult(1.0, float("nan"), before, before.clone(), trained=False)
     opt = torch.optim.SGD(params, lr=lr, momentum=momentum, nesterov=nesterov, weight_decay=weight_decay)
     losses: list[torch.Tensor] = []
-    for _ in range(steps):
+    reuse = first_step is not None and first_step.batch_size == batch.size and len(first_step.grads) == len(params)
+    for step in range(steps):
         opt.zero_grad(set_to_none=True)
-        loss = task_loss(model, batch)
-        loss.backward()
+        if step == 0 and reuse:
+            assert first_step is not None  # narrowing for the type checker: reuse implies it
+            for p, g in zip(params, first_step.grads):
+                p.grad = g
+            loss = first_step.loss
+            _set_rng(first_step.rng, params[0].device)  # step 1 draws as if step 0's forward had run here
+        else:
+            loss = task_loss(model, batch)
+            loss.backward()
         opt.step()
         losses.append(loss.detach())
     check_convergence(torch.stack(losses), batch.num_classes)  # one host sync per run, not one per step
     after = fc.weight.detach().clone()
     return LWTResult(cosine(before, after), float(losses[-1]), before, after)
+
+
+def rng_state(device: torch.device) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The CPU generator's state and, on a CUDA ``device``, that device's (for :attr:`FirstStep.rng`)."""
+    return torch.get_rng_state(), (torch.cuda.get_rng_state(device) if device.type == "cuda" else None)
+
+
+def _set_rng(state: tuple[torch.Tensor, torch.Tensor | None], device: torch.device) -> None:
+    cpu, cuda = state
+    torch.set_rng_state(cpu)
+    if cuda is not None:
+        torch.cuda.set_rng_state(cuda, device)
 
 
 def check_convergence(losses: torch.Tensor, num_classes: int) -> None:

@@ -24,6 +24,11 @@ Most gradient and activation metrics read different reductions of the *same* qua
 ``"lwt"`` (train mode): ONE light-weight training run (:func:`raynas.metrics._lwt.light_weight_train`, 50 SGD
     steps) on a private copy of the network; ``lwt`` is its :class:`~raynas.metrics._lwt.LWTResult`, read by both
     ``lwt_angle`` (classifier cosine) and ``lwt_loss`` (last loss), which unfused train the network twice.
+    When the ``"loss"`` pass also runs, the training's step 0 takes its loss and gradients from that pass
+    (:class:`~raynas.metrics._lwt.FirstStep`): it is the same computation (the task loss of a train-mode forward
+    of the same weights on the same batch after the same seed; the loss pass's backward then also differentiates
+    w.r.t. every other trainable parameter, and the generator state after its forward is handed on for step 1), so
+    one forward and backward of the 50 is saved and the values are those of lwt alone.
 ``"az"`` (train mode): AZ-NAS's pass (:func:`raynas.metrics._az.az_nas_terms`), on a private copy that it
     re-initialises as the authors do (Kaiming normal, fan-in): ONE forward of a standard-normal
     input of the batch's shape with the stem and cell outputs recorded, then one sign-probed vector-Jacobian
@@ -53,7 +58,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Sequence
 
@@ -64,8 +69,8 @@ from raynas.data.batch import Batch
 from raynas.errors import MetricError, NonFiniteError, RaynasError
 from raynas.metrics._az import az_nas_terms
 from raynas.metrics._codes import HammingAccumulator, relu_code_hooks
-from raynas.metrics._layers import grads_or_zeros, hessian_gradient, layer_weights, record_outputs, weight_layers
-from raynas.metrics._lwt import light_weight_train
+from raynas.metrics._layers import hessian_gradient, layer_weights, record_outputs, weight_layers
+from raynas.metrics._lwt import FirstStep, light_weight_train, rng_state
 from raynas.metrics._ntk import (NTK_KINDS, Method, gram, logits_of, per_sample_outputs, sample_gradients,
                                  true_class_logit)
 from raynas.metrics._ntk_decomposed import LayerCall, capture_layer_calls, decomposed_ntk
@@ -150,7 +155,12 @@ def run_fused(
     thin = thin.to(device=device, memory_format=fmt) if thin is not None else None
     moved = batch.to(device)
     dev_batch = moved.with_inputs(moved.inputs.contiguous(memory_format=fmt)) if channels_last else moved
-    for p in plan([s for s in specs if s.name not in results]):
+    passes = plan([s for s in specs if s.name not in results])
+    # lwt's step 0 is the loss pass's forward/backward (module docstring); the generator state that step 1 needs
+    # is only handed on for the CPU and CUDA generators
+    carry: dict[str, FirstStep] | None = (
+        {} if {"loss", "lwt"} <= {p.kind for p in passes} and device.type in ("cpu", "cuda") else None)
+    for p in passes:
         if on_metric is not None:
             on_metric(tuple(s.name for s in p.specs), len(results), len(specs))
         if p.kind == "own":
@@ -162,16 +172,29 @@ def run_fused(
             base = base.to(dtype=torch.float32)
             results.update(
                 run_shared_pass(p, base, shared_batch, device=device, seed=seed, min_batch=min_batch,
-                                ntk_method=ntk_method)
+                                ntk_method=ntk_method, carry=carry)
             )
     return [results[s.name] for s in specs]
 
 
 def run_shared_pass(
     p: Pass, model: nn.Module, batch: Batch, *, device: torch.device, seed: int, min_batch: int = 2,
-    ntk_method: Method = "auto",
+    ntk_method: Method = "auto", carry: dict[str, FirstStep] | None = None,
 ) -> dict[str, MetricResult]:
-    """Compute pass ``p`` on ``model`` (train mode) and reduce it for each of its metrics; never raises."""
+    """Compute pass ``p`` on ``model`` (train mode) and reduce it for each of its metrics; never raises.
+
+    Args:
+        p: the pass (its kind and metrics).
+        model: the network the pass runs on (the ``"lwt"`` and ``"az"`` passes copy it first).
+        batch: the batch on ``device``; an out-of-memory error retries on its first half, down to ``min_batch``.
+        device, seed: where, and the ``torch.manual_seed`` set before the pass.
+        ntk_method: how the ``"ntk"`` pass computes per-sample gradients.
+        carry: None, or a dict between the passes of one :func:`run_fused`: a ``"loss"`` pass puts lwt's
+            :class:`~raynas.metrics._lwt.FirstStep` under ``"lwt_first_step"``, a later ``"lwt"`` pass uses it.
+
+    Returns:
+        metric name -> its result.
+    """
     sub, start, dev = batch, time.perf_counter(), str(device)
     outcome: dict[str, float | BaseException]
     while True:
@@ -179,9 +202,13 @@ def run_shared_pass(
             torch.manual_seed(seed)
             model.train(True)
             if p.kind == "loss":
-                shared = loss_pass(model, sub, p.uses)
+                shared = loss_pass(model, sub, p.uses, first_step=carry is not None)
+                first = shared.pop("lwt_first_step", None)
+                if carry is not None and isinstance(first, FirstStep):
+                    carry["lwt_first_step"] = first
             elif p.kind == "lwt":  # training mutates weights: a private copy, prepared as the unfused engine does
-                shared = {"lwt": light_weight_train(prepare_model(model, p.specs[0], device), sub)}
+                first = carry.get("lwt_first_step") if carry is not None else None
+                shared = {"lwt": light_weight_train(prepare_model(model, p.specs[0], device), sub, first_step=first)}
             elif p.kind == "az":  # it re-initialises the weights: a private copy, as for lwt
                 shared = az_pass(prepare_model(model, p.specs[0], device), sub, p.uses)
             else:
@@ -203,8 +230,20 @@ def run_shared_pass(
     return {name: _result(name, v, seconds, dev, note) for name, v in outcome.items()}
 
 
-def loss_pass(model: nn.Module, batch: Batch, uses: frozenset[str]) -> Shared:
-    """The ``"loss"`` quantities in ``uses`` from one train-mode forward (see the module docstring)."""
+def loss_pass(model: nn.Module, batch: Batch, uses: frozenset[str], *, first_step: bool = False) -> Shared:
+    """The ``"loss"`` quantities in ``uses`` from one train-mode forward (see the module docstring).
+
+    Args:
+        model: the network, in train mode (BN uses batch statistics; its running statistics are updated once).
+        batch: the batch (on the model's device).
+        uses: the quantities to compute (:data:`QUANTITIES` ``["loss"]``).
+        first_step: also return lwt's step 0 (:class:`~raynas.metrics._lwt.FirstStep`, key
+            ``"lwt_first_step"``): the same backward then differentiates w.r.t. every trainable parameter too
+            (a failure there only loses the first step; lwt then runs step 0 itself).
+
+    Returns:
+        quantity -> value (or the exception that prevented it), for each of ``uses`` (+ ``"lwt_first_step"``).
+    """
     out: Shared = {}
 
     def fail(keys: set[str] | frozenset[str], exc: BaseException) -> None:
@@ -231,6 +270,7 @@ def loss_pass(model: nn.Module, batch: Batch, uses: frozenset[str]) -> Shared:
             with _isolated(fail, relu_keys):  # no nn.ReLU modules: only the code metrics fail
                 hooks.enter_context(relu_code_hooks(model, batch.size, acc, lambda e: fail(relu_keys, e)))
         logits = model(x)
+    rng = rng_state(x.device) if first_step else None  # what step 1 of lwt would start from
     task = batch.task
     task.check_output(logits, batch.size)  # type: ignore[union-attr]  # a Batch always carries its task
     if acc is not None and acc.n_units == 0:
@@ -242,13 +282,21 @@ def loss_pass(model: nn.Module, batch: Batch, uses: frozenset[str]) -> Shared:
         fail({"fisher"}, MetricError("no Conv2d/Linear layer ran during the forward pass"))
     want_w = bool(weights) and bool(uses & {"weight_grads", "hvp"})
     want_a = bool(acts)
+    params = [p for p in model.parameters() if p.requires_grad] if first_step else []
     if "input_jac" in uses:
-        (jac,) = torch.autograd.grad(logits.sum(), x, allow_unused=True, retain_graph=want_w or want_a)
+        (jac,) = torch.autograd.grad(logits.sum(), x, allow_unused=True, retain_graph=want_w or want_a or bool(params))
         out["input_jac"] = jac if jac is not None else MetricError("the logits do not depend on the inputs")
-    if want_w or want_a:
-        _loss_backward(out, fail, task.loss_fn(logits, batch.targets), weights if want_w else [],  # type: ignore[union-attr,arg-type]
-                       acts, "hvp" in uses and want_w)
-    return {k: out.get(k) for k in uses}
+    result: Shared = {}
+    if want_w or want_a or params:
+        # a backward run only for lwt must not fail the pass's own metrics: then lwt runs step 0 itself
+        with nullcontext() if (want_w or want_a) else _isolated(lambda _k, _e: None, set()):
+            loss = task.loss_fn(logits, batch.targets)  # type: ignore[union-attr,arg-type]
+            grads = _loss_backward(out, fail, loss, weights if want_w else [], acts, "hvp" in uses and want_w,
+                                   params)
+            if grads is not None and rng is not None:
+                result["lwt_first_step"] = FirstStep(loss.detach(), grads, rng, batch.size)
+    result.update({k: out.get(k) for k in uses})
+    return result
 
 
 def _loss_backward(
@@ -258,17 +306,37 @@ def _loss_backward(
     weights: list[torch.Tensor],
     acts: list[tuple[nn.Module, torch.Tensor]],
     create: bool,
-) -> None:
-    """ONE backward of the task loss to the weights and the recorded layer outputs (graph-building when ``hvp`` is wanted)."""
-    targets = weights + [a for _, a in acts]
+    params: list[torch.Tensor],
+) -> tuple[torch.Tensor | None, ...] | None:
+    """ONE backward of the task loss to the weights, the recorded layer outputs and ``params`` (graph-building
+    when ``hvp`` is wanted).
+
+    Args:
+        out, fail: the pass's quantities and its failure recorder (see :func:`loss_pass`).
+        loss: the task loss (0-dim) of the pass's forward.
+        weights: the Conv2d/Linear weights (``weight_grads``, ``hvp``); empty when neither is wanted.
+        acts: the recorded ``(layer, output)`` calls (``fisher``).
+        create: build the backward's graph for GraSP's ``Hg``.
+        params: every trainable parameter, for lwt's first step (empty when not wanted).
+
+    Returns:
+        ``dL/dp`` per entry of ``params`` (None where the loss does not depend on it, as ``.backward()`` leaves
+        ``p.grad``), or None when ``params`` is empty.
+    """
+    wanted = {id(w) for w in weights}
+    extra = [p for p in params if id(p) not in wanted]  # lwt's other parameters (biases, BN affine, ...)
+    targets = weights + [a for _, a in acts] + extra
     try:
-        grads = grads_or_zeros(loss, targets, create_graph=create)
+        raw = torch.autograd.grad(loss, targets, allow_unused=True, create_graph=create)
     except RuntimeError as exc:  # e.g. an op without a double backward: only hvp is lost
         if not create or is_oom(exc):
             raise
         fail({"hvp"}, exc)
-        create, grads = False, grads_or_zeros(loss, targets)
-    wg, ag = grads[: len(weights)], grads[len(weights) :]
+        create, raw = False, torch.autograd.grad(loss, targets, allow_unused=True)
+    # a layer on a path that does not reach the output contributes 0 to the sum-over-layers metrics
+    grads = [torch.zeros_like(t) if g is None else g for t, g in zip(targets, raw)]
+    n_w, n_a = len(weights), len(acts)
+    wg, ag = grads[:n_w], grads[n_w : n_w + n_a]
     if weights:
         g = [t.detach() for t in wg]
         out.setdefault("weight_grads", g)
@@ -277,6 +345,10 @@ def _loss_backward(
                 out.setdefault("hvp", hessian_gradient(g, wg, weights))
     if acts:
         out.setdefault("fisher", (acts, [t.detach() for t in ag]))
+    if not params:
+        return None
+    by_id = {id(t): g for t, g in zip(targets, raw)}
+    return tuple(None if by_id[id(p)] is None else by_id[id(p)].detach() for p in params)
 
 
 def ntk_pass(model: nn.Module, batch: Batch, uses: frozenset[str], *, method: Method = "auto") -> Shared:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import math
 
@@ -111,6 +112,73 @@ def test_light_weight_training_runs_once_for_both_signals(monkeypatch: pytest.Mo
     assert all(torch.equal(a, b) for a, b in zip(before, base.parameters()))  # trained a copy
     plain = {r.metric: r.value for r in compute_metrics(lambda: base, _batch(), LWT, seed=3)}
     assert {r.metric: r.value for r in res if r.metric in LWT} == pytest.approx(plain, rel=1e-6)
+
+
+class _DropoutNet(nn.Module):
+    """A conv net with BN and dropout: lwt's step 1 must draw what it would draw after its own step-0 forward."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.body = nn.Sequential(nn.Conv2d(3, 6, 3, padding=1), nn.BatchNorm2d(6), nn.ReLU(), nn.Dropout(0.3),
+                                  nn.AdaptiveAvgPool2d(1), nn.Flatten())
+        self.fc = nn.Linear(6, 4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.body(x))
+
+
+@pytest.mark.parametrize("factory", [lambda: tiny_bn_convnet(3, 4), lambda: TinyConvNet(inplace=True), _DropoutNet,
+                                     lambda: tiny_nb201(C=4, N=1)],
+                         ids=["bn_convnet", "inplace_convnet", "dropout", "nb201"])
+@pytest.mark.parametrize("loss_metrics", [LOSS, ["naswot"]], ids=["all_loss", "forward_only"])
+def test_lwt_reuses_the_loss_pass_and_gives_the_values_of_lwt_alone(
+    monkeypatch: pytest.MonkeyPatch, factory, loss_metrics
+) -> None:
+    """Issue 32 item 7: with loss-pass metrics requested, lwt's step 0 is the loss pass's forward/backward; the
+    values are bit for bit those of lwt alone (same computation, compared within this test), and so are the
+    loss-pass metrics' values those of the loss pass alone."""
+    from raynas.metrics import _lwt
+
+    steps0: list[bool] = []
+    real = _lwt.light_weight_train
+
+    def spy(model, batch, **kw):
+        steps0.append(kw.get("first_step") is not None)
+        return real(model, batch, **kw)
+
+    monkeypatch.setattr(fused, "light_weight_train", spy)
+    alone = {r.metric: r for r in compute_metrics(factory, _batch(), LWT, seed=3, fused=True)}
+    loss_alone = {r.metric: r for r in compute_metrics(factory, _batch(), loss_metrics, seed=3, fused=True)}
+    both = {r.metric: r for r in compute_metrics(factory, _batch(), LWT + loss_metrics, seed=3, fused=True)}
+    assert steps0 == [False, True]  # lwt alone runs step 0 itself, beside the loss pass it takes it from there
+    for name in LWT:
+        assert both[name].status == alone[name].status == "ok", (name, both[name].error)
+        assert both[name].value == alone[name].value, name
+    for name in loss_metrics:
+        assert (both[name].status, both[name].value) == (loss_alone[name].status, loss_alone[name].value), name
+
+
+def test_lwt_first_step_is_ignored_for_another_batch_size() -> None:
+    """A loss pass that retried on a halved batch hands on a step 0 of another batch: lwt runs its own."""
+    from raynas.metrics._lwt import light_weight_train
+
+    net = tiny_bn_convnet(3, 4)
+    model = copy.deepcopy(net)
+    torch.manual_seed(0)
+    alone = light_weight_train(copy.deepcopy(net), _batch(), steps=3)
+    params = [p for p in model.parameters() if p.requires_grad]
+    wrong = _lwt_first_step(model, _batch().head(3), params)
+    torch.manual_seed(0)
+    got = light_weight_train(model, _batch(), steps=3, first_step=wrong)
+    assert (got.loss, got.cosine) == (alone.loss, alone.cosine)
+
+
+def _lwt_first_step(model: nn.Module, batch: Batch, params: list[torch.Tensor]):
+    from raynas.metrics._lwt import FirstStep, rng_state
+
+    loss = nn.functional.cross_entropy(model(batch.inputs), batch.targets)
+    grads = torch.autograd.grad(loss, params, allow_unused=True)
+    return FirstStep(loss.detach(), tuple(grads), rng_state(torch.device("cpu")), batch.size)
 
 
 def test_shared_pass_time_is_split_evenly() -> None:
