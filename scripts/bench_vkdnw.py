@@ -2,7 +2,9 @@
 """vkdnw's two Jacobian constructions side by side: ``vmap(jacrev)`` (old) vs per-class backward passes (new).
 
 Times :func:`raynas.metrics.vkdnw.fisher_entropy` end to end (Kaiming re-initialisation, Jacobian, Cholesky factor,
-Fisher matrix, SVD) with ``jacobian=selected_jacobian_reference`` and with ``jacobian=per_class_jacobian``, in
+Fisher matrix, SVD) with ``jacobian=selected_jacobian_reference`` (old: the issue-time engine, ``vmap(jacrev)`` and
+a forward pass for the logits) and with ``jacobian=fisher_jacobian`` (new: what the metric runs, K - 1 per-class
+backward passes whose recording forward gives the logits), in
 float64 (``vkdnw``) and float32 (``vkdnw_f32``), on NAS-Bench-201 networks (default C=16 N=5, the scoring
 loop's size) and a digits-like batch (random normal ``[64, 3, 32, 32]``), on one thread. The two paths run
 interleaved (old, new, old, new, ...) so that machine load hits both alike; the script prints each path's median
@@ -30,12 +32,13 @@ from raynas.data.batch import Batch  # noqa: E402
 from raynas.metrics.vkdnw import (  # noqa: E402
     fisher_entropy,
     kaiming_fan_in_init,
+    fisher_jacobian,
     per_class_jacobian,
     selected_jacobian_reference,
 )
 from raynas.spaces import create_space  # noqa: E402
 
-PATHS = {"old": selected_jacobian_reference, "new": per_class_jacobian}
+PATHS = {"old": selected_jacobian_reference, "new": fisher_jacobian}
 
 
 def timed_value(net: torch.nn.Module, batch: Batch, path: str, seed: int) -> tuple[float, float]:

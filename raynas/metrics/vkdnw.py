@@ -183,6 +183,52 @@ def _factor(owner: _Owner, role: str) -> torch.Tensor | None:
     return (x[:, 0] - m.running_mean[0]) / torch.sqrt(m.running_var[0] + m.eps)
 
 
+class _EvalBatchNorm(torch.autograd.Function):
+    """An eval-mode ``BatchNorm2d`` call whose backward is one multiply.
+
+    Forward: ``F.batch_norm`` with the running statistics, as the module computes it (the same values, bit for bit).
+    Backward: ``grad * weight / sqrt(running_var + eps)`` per channel for the input only (the per-class passes
+    differentiate w.r.t. module outputs, never w.r.t. weights or statistics). Why: the CPU kernel of
+    ``native_batch_norm_backward`` zero-fills and reduces besides (measured ~1/4 of a per-class pass on
+    NAS-Bench-201 in float64); the derivative is the same linear map, rounded in another order (equal Jacobians
+    measured bit for bit on NAS-Bench-201).
+    """
+
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor, weight: torch.Tensor | None, bias: torch.Tensor | None,  # type: ignore[override]
+                mean: torch.Tensor, var: torch.Tensor, eps: float) -> torch.Tensor:
+        """Args: the module's input, affine weight and bias (or ``None``), running mean and variance, ``eps``.
+        Returns: the module's output."""
+        scale = torch.rsqrt(var + eps)
+        if weight is not None:
+            scale = weight * scale
+        ctx.save_for_backward(scale)
+        return F.batch_norm(x, mean, var, weight, bias, False, 0.0, eps)
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:  # type: ignore[override]
+        """Args: the output gradient. Returns: the input gradient, ``None`` for the rest."""
+        (scale,) = ctx.saved_tensors
+        return grad * scale[:, None, None], None, None, None, None, None
+
+
+def _cheap_batchnorm_backward(model: nn.Module) -> list[nn.Module]:
+    """Route every eval-mode ``nn.BatchNorm2d`` (exact type, running statistics, no ``forward`` of its own
+    instance) through :class:`_EvalBatchNorm` by an instance-level ``forward``; returns the modules patched (the
+    caller deletes their ``forward`` attribute afterwards). The module's hooks and parameter lookup (including
+    ``functional_call``'s swapped leaves) are unchanged: ``forward`` reads ``self.weight`` at call time."""
+    patched = []
+    for m in model.modules():
+        if (type(m) is nn.BatchNorm2d and not m.training and m.running_mean is not None
+                and m.running_var is not None and "forward" not in m.__dict__):
+            def forward(inp: torch.Tensor, m: nn.BatchNorm2d = m) -> torch.Tensor:
+                assert m.running_mean is not None and m.running_var is not None
+                return _EvalBatchNorm.apply(inp, m.weight, m.bias, m.running_mean, m.running_var, m.eps)
+            m.forward = forward  # type: ignore[method-assign]
+            patched.append(m)
+    return patched
+
+
 def per_class_jacobian(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     """:func:`selected_jacobian_reference`'s Jacobian from K backward passes of the whole batch.
 
@@ -192,7 +238,8 @@ def per_class_jacobian(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     Conv2d ``W[0, 0, 0, 0]`` the padded, strided input channel 0; Linear ``W[0, 0]`` input feature 0; BatchNorm2d
     ``gamma[0]`` the normalised channel 0; a bias ``1``. The output gradients come from
     ``torch.autograd.grad`` w.r.t. the outputs recorded by forward hooks, one pass per class (K in all, the
-    graph retained), so no per-sample weight gradient is formed.
+    graph retained), so no per-sample weight gradient is formed. Eval-mode BatchNorm2d layers backpropagate by one
+    multiply (:class:`_EvalBatchNorm`, same forward values).
 
     Exact only where each selected weight enters the logits through its own module's single call; anything else
     raises :class:`PerClassUnsupported` (the caller falls back to the reference): a module in training mode
@@ -211,6 +258,27 @@ def per_class_jacobian(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
 
     Raises:
         PerClassUnsupported: the network is outside the cases above.
+    """
+    return per_class_jacobian_and_logits(model, x)[0]
+
+
+def per_class_jacobian_and_logits(
+    model: nn.Module, x: torch.Tensor, *, skip_last: bool = False
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`per_class_jacobian` and the logits of its forward pass (``model(x)``'s values).
+
+    Args:
+        model: the network, ``[B, ...] -> [B, K]`` logits.
+        x: ``[B, ...]`` inputs.
+        skip_last: leave out the last class's backward pass, its row returned as zeros: what the Fisher matrix
+            needs, since :func:`softmax_cholesky`'s last column is exactly 0 (``q_K = 0``, so ``d_K = 0``) and
+            the last class's Jacobian row is multiplied by it only (:func:`fisher_jacobian`).
+
+    Returns:
+        ``([B, K, P] Jacobian, [B, K] logits)``, both detached.
+
+    Raises:
+        PerClassUnsupported: as :func:`per_class_jacobian`.
     """
     params = dict(model.named_parameters())
     names = list(params)[:PARAM_TENSORS]
@@ -234,12 +302,15 @@ def per_class_jacobian(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     leaves = {k: v.detach().requires_grad_(k in owners) for k, v in params.items()}
     buffers = {k: v.detach() for k, v in model.named_buffers()}
     handles = [o.module.register_forward_hook(record(o)) for o in modules.values()]
+    patched = _cheap_batchnorm_backward(model)
     try:
         with torch.enable_grad():
             logits = functional_call(model, (leaves, buffers), (x,))
     finally:
         for h in handles:
             h.remove()
+        for m in patched:
+            del m.forward
     if not (isinstance(logits, torch.Tensor) and logits.dim() == 2 and logits.requires_grad):
         raise PerClassUnsupported("the logits are not a [B, K] tensor depending on the selected weights")
     for o in modules.values():
@@ -260,10 +331,11 @@ def per_class_jacobian(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     outputs = [o.output for o in order]
     factors = {name: _factor(o, role) for name, (o, role) in owners.items()}
     b, k = logits.shape
+    passes = k - 1 if skip_last else k
     zero = logits.new_zeros(b)
     per_class = []
-    for cls in range(k):
-        grads = torch.autograd.grad(logits[:, cls].sum(), outputs, retain_graph=cls < k - 1, allow_unused=True)
+    for cls in range(passes):
+        grads = torch.autograd.grad(logits[:, cls].sum(), outputs, retain_graph=cls < passes - 1, allow_unused=True)
         by_module = {id(o.module): g for o, g in zip(order, grads)}
         cols = []
         for name in names:
@@ -276,7 +348,8 @@ def per_class_jacobian(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
             f = factors[name]
             cols.append((g0 if f is None else g0 * f).reshape(b, -1).sum(1))
         per_class.append(torch.stack(cols, dim=1))  # [B, P]
-    return torch.stack(per_class, dim=1).detach()
+    per_class += [logits.new_zeros(b, len(names))] * (k - passes)
+    return torch.stack(per_class, dim=1).detach(), logits.detach()
 
 
 def selected_jacobian(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
@@ -300,28 +373,57 @@ def selected_jacobian(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
         return selected_jacobian_reference(model, x)
 
 
+def fisher_jacobian(model: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """What the metric reads: ``([B, K, P] Jacobian, [B, K] logits)``, the Jacobian's last class row as zeros.
+
+    :func:`per_class_jacobian_and_logits` with ``skip_last`` (K - 1 backward passes; the forward that records the
+    layers gives the logits) where it is exact, else :func:`selected_jacobian_reference` and a forward pass.
+    Why the last row may be left out: :func:`softmax_cholesky`'s last column is exactly zero (``q_K = 0``), and
+    ``L_b J_b`` reads row K of ``J_b`` through that column only, so ``L_b J_b`` is the same with that row zero
+    (the same products, bit for bit, wherever the row is finite).
+
+    Args:
+        model: the network (eval mode), ``[B, ...] -> [B, K]`` logits.
+        x: ``[B, ...]`` inputs.
+
+    Returns:
+        ``(jacobian, logits)``, detached.
+    """
+    try:
+        return per_class_jacobian_and_logits(model, x, skip_last=True)
+    except PerClassUnsupported as e:
+        log.debug("vkdnw: reference Jacobian (vmap(jacrev)): %s", e)
+        jac = selected_jacobian_reference(model, x)
+        with torch.no_grad():
+            return jac, model(x)
+
+
 def fisher_entropy(
     model: nn.Module,
     batch: Batch,
-    jacobian: Callable[[nn.Module, torch.Tensor], torch.Tensor] = selected_jacobian,
+    jacobian: Callable[[nn.Module, torch.Tensor], torch.Tensor | tuple[torch.Tensor, torch.Tensor]] = fisher_jacobian,
 ) -> float:
     """The computation of :func:`vkdnw` in the dtype of ``model`` and ``batch`` (what both registrations call).
 
     Args:
         model: the network (eval mode), re-initialised here by :func:`kaiming_fan_in_init`.
         batch: ``inputs`` ``[B, C, H, W]``; labels unused.
-        jacobian: ``(model, x) -> [B, K, P]``, the selected weights' per-sample Jacobian:
-            :func:`selected_jacobian` (the metric), or :func:`selected_jacobian_reference` /
-            :func:`per_class_jacobian` to compare the two constructions (tests, ``scripts/bench_vkdnw.py``).
+        jacobian: ``(model, x) -> [B, K, P]``, the selected weights' per-sample Jacobian, or ``(Jacobian,
+            logits)`` where it has the logits of the re-initialised model at hand (else a forward pass gives
+            them): :func:`fisher_jacobian` (the metric), or :func:`selected_jacobian_reference` /
+            :func:`per_class_jacobian` / :func:`selected_jacobian` to compare the constructions (tests,
+            ``scripts/bench_vkdnw.py``).
 
     Returns:
         The entropy of the Fisher spectrum's deciles, ``nan`` where it is not finite.
     """
     kaiming_fan_in_init(model)
     x = batch.inputs
-    jac = jacobian(model, x).detach()
+    got = jacobian(model, x)
+    jac, logits = got if isinstance(got, tuple) else (got, None)
+    jac = jac.detach()
     with torch.no_grad():
-        low = softmax_cholesky(model(x))
+        low = softmax_cholesky(model(x) if logits is None else logits.detach())
     jac = torch.matmul(low, jac)
     fisher = torch.mean(torch.matmul(jac.transpose(1, 2), jac), dim=0)
     lambdas = torch.linalg.svd(fisher, full_matrices=False).S

@@ -24,6 +24,7 @@ from raynas.metrics.engine import compute_metrics, prepare_model
 from raynas.metrics.vkdnw import (
     PerClassUnsupported,
     fisher_entropy,
+    fisher_jacobian,
     kaiming_fan_in_init,
     per_class_jacobian,
     selected_jacobian,
@@ -112,6 +113,28 @@ def test_float64_jacobian_and_value_equal_the_reference(name: str) -> None:
     # the Jacobians agree to ~1e-16: the deciles of the float64 spectrum move by that much relative to
     # sigma_max, far inside 1e-12 of the entropy
     assert abs(values[0] - values[1]) <= REL_TOL_F64 * abs(values[1]), values
+
+
+@pytest.mark.parametrize("name", ["nb201_sampled0", "darts_v2"])
+def test_the_metric_path_skips_the_last_class_and_the_second_forward_exactly(name: str) -> None:
+    """:func:`fisher_jacobian` (what the metric reads) leaves out the last class's backward pass and takes the logits
+    from the pass that records the layers: the Cholesky factor's last column is exactly zero, so ``L J`` and the
+    value are the same bits as with the full Jacobian and a forward pass of their own."""
+    net, x = metric_network(name, torch.float64)
+    jac, logits = fisher_jacobian(net, x)
+    full = per_class_jacobian(net, x)
+    assert torch.equal(jac[:, :-1], full[:, :-1]) and not jac[:, -1].any()
+    with torch.no_grad():
+        assert torch.equal(logits, net(x))  # the recording forward is the model's forward, bit for bit
+    low = softmax_cholesky(logits)
+    assert not low[:, :, -1].any()  # d_K = 0: the last class row of J is read through zeros only
+    assert torch.equal(torch.matmul(low, jac), torch.matmul(low, full))
+    batch = Batch(x, torch.zeros(len(x), dtype=torch.long), 10)
+    values = []
+    for jacobian in (fisher_jacobian, per_class_jacobian):
+        torch.manual_seed(1)
+        values.append(fisher_entropy(net, batch, jacobian=jacobian))
+    assert values[0] == values[1], values
 
 
 def resolution32(net: nn.Module, x: torch.Tensor) -> float:
