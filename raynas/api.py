@@ -120,6 +120,7 @@ def score(
     shard_timeout_s: float | None = None,
     progress: Callable[[int, int, float | None, float | None], None] | None = None,
     arch_batch: int | None = None,
+    channels_last: bool | None = None,
 ) -> dict[str, Any]:
     """Score architectures of ``space`` with training-free metrics into the run directory ``out``.
 
@@ -144,6 +145,8 @@ def score(
         progress: called ``(archs_done, archs_total, archs_per_s, eta_s)`` as shards finish.
         arch_batch: archs scored together in one stacked network (the batched engine; same values as 1; None:
             the config's default).
+        channels_last: the per-arch engine runs each network and batch in ``channels_last`` memory format
+            (values equal within float32 rounding; None: the config's default, off, or the stored run's).
     Returns:
         the run summary (``archs``, ``scored``, ``error_rows``, ``corrupt_shards``, ``seconds``, ...).
     Raises:
@@ -168,6 +171,8 @@ def score(
         cfg["shard_size"] = shard_size
     if arch_batch is not None:
         cfg["arch_batch"] = arch_batch
+    if channels_last is not None:
+        cfg["channels_last"] = channels_last
     return run_scoring(ScoreConfig.from_dict(cfg), progress)
 
 

@@ -68,6 +68,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--arch-batch", type=int, metavar="K",
                    help="archs scored together in one stacked network (batched engine; same values as 1, "
                    "default raynas.parallel.config.DEFAULT_ARCH_BATCH)")
+    p.add_argument("--channels-last", action="store_true",
+                   help="run each network and batch in channels_last memory format (per-arch engine; values equal "
+                   "within float32 rounding; faster where the convolution kernels prefer it, docs/benchmarks.md); "
+                   "a resume keeps the stored setting")
     p.add_argument("--max-retries", type=int, help="retries of a shard whose actor died (default 3)")
     p.add_argument("--shard-timeout", type=optional_seconds, metavar="SECONDS",
                    help="restart an actor whose shard runs longer than this and retry the shard "
@@ -108,7 +112,7 @@ def _parse_ids(text: str) -> list[int]:
 #: command-line dests copied to the config unchanged
 _SAME = ("space", "metrics", "sample", "seed", "data", "batch_size", "image_size", "out", "workers",
          "gpus_per_worker", "cpus_per_worker", "address", "shard_size", "max_retries", "force", "metric_modules", "arch_batch",
-         "adopt")
+         "channels_last", "adopt")
 
 
 def config_from_args(args: argparse.Namespace) -> dict[str, Any]:

@@ -76,6 +76,7 @@ class ScoringWorker:
         metric_specs: Sequence[Any] = (),
         metric_code: Sequence[tuple[str, bytes]] = (),
         arch_batch: int = 1,
+        channels_last: bool = False,
     ):
         import torch
 
@@ -89,6 +90,7 @@ class ScoringWorker:
         self.metrics = list(metrics)
         self.seed = seed
         self.arch_batch = arch_batch
+        self.channels_last = channels_last
         self.data_name = data_name
         self.host = socket.gethostname()
         self.device = pick_device(self.gpu_ids())
@@ -138,6 +140,7 @@ class ScoringWorker:
         return iter_scored(
             self.space, shard.ids, list(shard.metrics or self.metrics), self.batch, self.seed, self.device,
             self.data_name, self.host, self.space_kwargs, arch_batch=self.arch_batch, on_metric=self._on_metric,
+            channels_last=self.channels_last,
         )
 
     def stream(self, shard: "Shard", batch: "list[ray.ObjectRef] | Batch | None" = None
@@ -341,5 +344,5 @@ def create_actor(cfg: "ScoreConfig", metrics: Sequence[str], data_name: str, act
     ).remote(
         cfg.space, cfg.space_kwargs, list(metrics), cfg.seed, data_name,
         max(1, int(cfg.cpus_per_worker)), metric_modules=list(plugins.modules), metric_specs=list(plugins.specs),
-        metric_code=list(plugins.code), arch_batch=cfg.arch_batch,
+        metric_code=list(plugins.code), arch_batch=cfg.arch_batch, channels_last=cfg.channels_last,
     )

@@ -78,6 +78,12 @@ class ScoreConfig:
     #: archs scored together in one stacked network by the batched engine (:mod:`raynas.metrics.batched`);
     #: 1: one arch at a time (the fused engine). Execution only (a volatile key): the values are the same.
     arch_batch: int = DEFAULT_ARCH_BATCH
+    #: the per-arch engine puts each network's 4-d weights and the batch's 4-d inputs in ``torch.channels_last``
+    #: memory format (``compute_metrics(channels_last=True)``): faster convolutions where the kernels prefer it
+    #: (docs/benchmarks.md), values equal within float32 rounding (``tests/metrics/test_memory_format.py``).
+    #: Execution only (a volatile key); kept by a resume that does not give it (the stored config is its default).
+    #: Not with ``arch_batch > 1`` (the batched engine has no such option).
+    channels_last: bool = False
 
     def __post_init__(self) -> None:
         if isinstance(self.metrics, str):
@@ -104,6 +110,11 @@ class ScoreConfig:
         _positive("shard_size", self.shard_size)
         if isinstance(self.arch_batch, bool) or not isinstance(self.arch_batch, int) or self.arch_batch < 1:
             raise ConfigError(f"arch_batch must be an int >= 1, got {self.arch_batch!r}")
+        if not isinstance(self.channels_last, bool):
+            raise ConfigError(f"channels_last must be true or false, got {self.channels_last!r}")
+        if self.channels_last and self.arch_batch > 1:
+            raise ConfigError("channels_last is an option of the per-arch engine: not with arch_batch > 1 "
+                              f"(got arch_batch={self.arch_batch})")
         if self.workers < 0:
             raise ConfigError(f"workers must be >= 0 (0: in-process), got {self.workers}")
         if self.gpus_per_worker < 0:

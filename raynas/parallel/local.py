@@ -49,6 +49,7 @@ def run_local(
                 for _idx, table in iter_scored(
                     run.space, shard.ids, shard.metrics or run.metrics, run.batch, cfg.seed, device, run.data_name,
                     space_kwargs=cfg.space_kwargs, arch_batch=cfg.arch_batch, on_metric=metric_callback,
+                    channels_last=cfg.channels_last,
                 ):
                     tables.append(table)
                     tracker.add(1, table)

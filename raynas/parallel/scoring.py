@@ -53,6 +53,7 @@ def score_ids(
     progress: Callable[[int, int], None] | None = None,
     to_table: ToTable | None = None,
     arch_batch: int = 1,
+    channels_last: bool = False,
 ) -> pa.Table:
     """Score every arch of ``ids`` with every metric; one row per (arch, metric).
 
@@ -70,13 +71,16 @@ def score_ids(
         to_table: row builder (default :func:`raynas.store.schema.results_to_table`).
         arch_batch: archs scored together by the batched engine (:mod:`raynas.metrics.batched`: one stacked
             network per group of ``arch_batch`` consecutive ids; same values as 1, the per-arch fused engine).
+        channels_last: the per-arch engine's ``channels_last`` memory format (values equal within float32
+            rounding); not with ``arch_batch > 1``.
     Returns:
         the concatenated rows of all archs. An arch whose index or network cannot be built gets one
         ``status="error"`` row per metric carrying the error text; the other archs are still scored.
     """
     tables: list[pa.Table] = []
     for k, (_idx, table) in enumerate(iter_scored(space, ids, metric_names, batch, seed, device, data_name, host,
-                                                  space_kwargs, to_table, arch_batch=arch_batch)):
+                                                  space_kwargs, to_table, arch_batch=arch_batch,
+                                                  channels_last=channels_last)):
         tables.append(table)
         if progress is not None:
             progress(k + 1, len(ids))
@@ -100,6 +104,7 @@ def iter_scored(
     to_table: ToTable | None = None,
     arch_batch: int = 1,
     on_metric: Callable[[tuple[str, ...], int, int], None] | None = None,
+    channels_last: bool = False,
 ) -> Iterator[tuple[int, pa.Table]]:
     """:func:`score_ids` one arch at a time: yields ``(arch_index, rows)`` as soon as each arch is scored (the
     unit of progress, and of what an interrupted run keeps). Unknown metric names raise (the engine's
@@ -107,11 +112,14 @@ def iter_scored(
 
     ``arch_batch > 1``: groups of that many consecutive ids are scored by the batched engine
     (:func:`raynas.metrics.batched.compute_metrics_batched`, which splits a group after out-of-memory and notes it
-    on the rows); each group's archs are then yielded in order."""
+    on the rows); each group's archs are then yielded in order. ``channels_last``: the per-arch engine's memory
+    format option (:func:`raynas.metrics.engine.compute_metrics`); refused with ``arch_batch > 1``."""
     from raynas.metrics.engine import compute_metrics
 
     if isinstance(arch_batch, bool) or not isinstance(arch_batch, int) or arch_batch < 1:
         raise ConfigError(f"arch_batch must be an int >= 1, got {arch_batch!r}")
+    if channels_last and arch_batch > 1:
+        raise ConfigError("channels_last is an option of the per-arch engine: not with arch_batch > 1")
     if arch_batch > 1:
         yield from _iter_batched(space, ids, metric_names, batch, seed, device, data_name, host, space_kwargs,
                                  to_table, arch_batch)
@@ -133,7 +141,7 @@ def iter_scored(
             thin = _factory(space, arch, batch.num_classes, {**kwargs, **thin_kw}) if thin_kw else None
             # fused: one build and shared passes per arch; values equal the unfused path (tests/metrics/test_fused.py)
             results = compute_metrics(factory, batch, names, device=device, seed=seed, thin_factory=thin,
-                                       fused=True, on_metric=on_metric)
+                                       fused=True, on_metric=on_metric, channels_last=channels_last)
         except UnknownNameError:
             raise
         except Exception as exc:  # noqa: BLE001 - a broken arch becomes error rows, the run goes on

@@ -49,6 +49,7 @@ VOLATILE_KEYS: tuple[str, ...] = (
     "shard_timeout_s",
     "metric_modules",
     "arch_batch",
+    "channels_last",
 )
 #: statuses of rows a resumed run scores again (their replacements supersede them, see ``drop_keys``)
 RETRY_STATUSES = ("error", "oom")
