@@ -36,9 +36,11 @@ Stubs and shims (none changes what a measure computes):
       not "naslib", so raynas's composite ``ReLUConvBN`` is hooked too), and with raynas's ``ReLUConvBN`` class
       given a ``naslib`` module name while it runs (``nwot_naslib_units``): the units NASLib counts on its own
       network, where that class is NASLib's and excluded (each nn.ReLU / nn.LeakyReLU call once).
-    * class_scene / class_object: NASLib's ``SoftmaxCrossEntropyWithLogits`` is ``-sum p log(softmax(z) +
-      1e-5)``; raynas's task loss is the exact soft cross-entropy ``-sum p log_softmax(z)``. The loss-based measures
-      are also run with the exact one (``values_exact_soft_ce``): that is what raynas is compared with.
+
+class_scene / class_object are run with NASLib's ``SoftmaxCrossEntropyWithLogits`` unmodified, ``-sum p
+log(softmax(z) + 1e-5)`` (TransNAS-Bench-101's own ``lib/losses/all.py`` has the same formula): raynas's task loss
+for them is that loss (``softmax_ce_eps``, :mod:`raynas.tasks`), so no patched loss is needed. (Fixtures made
+before that change also held ``values_exact_soft_ce``: the loss-based measures with the exact soft cross-entropy.)
 """
 
 from __future__ import annotations
@@ -72,8 +74,6 @@ MEASURES = ("grad_norm", "snip", "grasp", "fisher", "jacov", "nwot", "nwot_nasli
             "l2_norm", "zen", "epe_nas")
 #: measures NASLib returns as per-weight arrays (find_measures sums them)
 PER_WEIGHT = ("grad_norm", "snip", "grasp", "fisher", "synflow", "plain", "l2_norm")
-#: measures that differentiate the loss
-LOSS_BASED = ("grad_norm", "snip", "grasp", "fisher", "plain")
 GAP_TASKS = ("class_scene", "class_object", "room_layout", "jigsaw")
 #: measures also run in float64 (network and batch), see main()
 FLOAT64_MEASURES = ("jacov", "epe_nas")
@@ -132,11 +132,6 @@ class GraphLike(nn.Module):
         return outputs[0]
 
 
-def exact_soft_ce(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """The soft cross-entropy raynas's task loss computes (``log_softmax``, no 1e-5 inside the log)."""
-    return -(target * F.log_softmax(output, dim=-1)).sum(dim=-1).mean()
-
-
 def run_measure(predictive: Any, case: str, measure: str, inputs: torch.Tensor, targets: torch.Tensor,
                 loss_fn: Callable[..., Any], n_classes: int,
                 float64: bool = False) -> tuple[float | None, float | None]:
@@ -191,20 +186,15 @@ def main(argv: list[str] | None = None) -> int:
         params, abs_sum = P.weights_signature(P.case_network(case))
         entry: dict[str, Any] = {"space": space, "arch": arch, "task": task, "params": params, "abs_sum": abs_sum,
                                  "values": {}, "scales": {}, "errors": {}}
-        losses = {"values": naslib_loss(task)}
-        if task in ("class_scene", "class_object"):
-            losses["values_exact_soft_ce"] = exact_soft_ce
-            entry["values_exact_soft_ce"], entry["scales_exact_soft_ce"] = {}, {}
-        for key, loss_fn in losses.items():
-            for m in MEASURES if key == "values" else LOSS_BASED:
-                try:
-                    value, scale = run_measure(predictive, case, m, inputs, targets, loss_fn, n_classes)
-                except Exception as exc:  # noqa: BLE001 - NASLib failing on a case is recorded, not fatal
-                    entry["errors"][m] = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
-                    value, scale = None, None
-                entry[key][m] = value
-                if scale is not None:
-                    entry["scales" if key == "values" else "scales_exact_soft_ce"][m] = scale
+        for m in MEASURES:
+            try:
+                value, scale = run_measure(predictive, case, m, inputs, targets, naslib_loss(task), n_classes)
+            except Exception as exc:  # noqa: BLE001 - NASLib failing on a case is recorded, not fatal
+                entry["errors"][m] = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
+                value, scale = None, None
+            entry["values"][m] = value
+            if scale is not None:
+                entry["scales"][m] = scale
         # jacov and epe_nas read correlations of input Jacobians near 0 (log(|c| + 1e-5), 1 / (v + 1e-5)): float32
         # does not resolve them on these networks, so their definitions are also compared in float64
         entry["values_float64"] = {}
@@ -216,8 +206,6 @@ def main(argv: list[str] | None = None) -> int:
                 entry["errors"][m + "_float64"] = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
         cases[case] = entry
         sys.stderr.write(f"{case}: {entry['values']} errors={entry['errors']}\n")
-        if "values_exact_soft_ce" in entry:
-            sys.stderr.write(f"   exact soft CE: {entry['values_exact_soft_ce']}\n")
 
     args.out.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(args.out / "tnb101_batches.npz", **arrays)

@@ -85,6 +85,33 @@ def test_losses_equal_their_formulas():
                                                                             rel=1e2 * EPS32)
 
 
+def test_softmax_ce_eps_is_the_benchmark_formula_not_the_exact_one():
+    """``softmax_ce_eps`` is TransNAS-Bench-101's / NASLib's ``SoftmaxCrossEntropyWithLogits`` (``-sum p
+    log(softmax(z) + 1e-5)``, mean over the batch), restated from the reference: bit for bit, since it is evaluated
+    in the same order. It is another function than the exact soft cross-entropy: near uniform logits they agree to
+    ~K * 1e-5, with logits spread wide (probabilities far below 1e-5) the loss and its gradient differ."""
+    t = Task("scene", "class_probs", (6,), 6, "softmax_ce_eps", "valid_top1")
+    exact = Task("scene", "class_probs", (6,), 6, "soft_cross_entropy", "valid_top1")
+    g = torch.Generator().manual_seed(1)
+    p = torch.softmax(torch.randn(5, 6, generator=g), 1)
+    for spread in (0.1, 30.0):
+        z = (spread * torch.randn(5, 6, generator=g)).requires_grad_(True)
+        reference = -(p * torch.log(F.softmax(z, dim=-1) + 0.00001)).sum(dim=-1).mean()
+        got = t.loss_fn(z, p)
+        assert torch.equal(got, reference)
+        (g_got,), (g_exact,) = torch.autograd.grad(got, z), torch.autograd.grad(exact.loss_fn(z, p), z)
+        if spread < 1:
+            assert float((got - exact.loss_fn(z, p)).detach()) == pytest.approx(0.0, abs=6 * 1e-5 * 1.01)
+        else:
+            assert float((exact.loss_fn(z, p) - got).detach()) > 0.1
+            assert not torch.allclose(g_got, g_exact, rtol=1e-2)
+    # float64 targets against float32 logits: cast to the logits' dtype, as the exact loss does
+    assert t.loss_fn(z.detach(), p.double()).dtype == torch.float32
+    assert class_probabilities(6).loss == "soft_cross_entropy"  # the generic soft-label task keeps the exact one
+    with pytest.raises(ConfigError, match="does not fit class targets"):
+        Task("t", "class", (), 3, "softmax_ce_eps", "acc")
+
+
 def test_check_output():
     classification(4).check_output(torch.zeros(2, 4), 2)
     with pytest.raises(MetricError, match=r"logits \[B, K\]"):

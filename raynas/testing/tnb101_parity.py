@@ -79,7 +79,8 @@ def fixture_task(task: str) -> Task:
     """The :class:`~raynas.tasks.Task` of a TransNAS-Bench-101 task at the fixture's sizes, with NASLib's targets.
 
     class_scene / class_object: probability vectors over the head's 63 / 100 classes (NASLib's
-    ``load_class_*_logits`` with ``selected=True``, normalised), soft cross-entropy; jigsaw: the permutation's
+    ``load_class_*_logits`` with ``selected=True``, normalised), the benchmark's soft cross-entropy
+    (``softmax_ce_eps``, NASLib's loss unmodified); jigsaw: the permutation's
     index among 1,000, cross-entropy; room_layout: 9 floats, MSE; segmentsemantic: a class in 0..16 per pixel,
     per-pixel cross-entropy; normal / autoencoder: a 3-channel image, L1.
 
@@ -90,7 +91,8 @@ def fixture_task(task: str) -> Task:
     """
     info = TASKS[task]
     if info.kind == "class" and task != "jigsaw":
-        t = class_probabilities(int(info.num_classes))  # type: ignore[arg-type]
+        # the benchmark's loss (softmax_ce_eps), not class_probabilities' exact one: what the space scores with
+        t = dataclasses.replace(class_probabilities(int(info.num_classes)), loss=info.loss)  # type: ignore[arg-type]
     elif task == "jigsaw":
         t = classification(int(info.num_classes))  # type: ignore[arg-type]
     elif info.kind == "regression":

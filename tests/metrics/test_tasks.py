@@ -1,6 +1,6 @@
 """Metrics on networks of non-classification tasks (issue 31 item 1): a regression head (9 floats, MSE), a
 pixel-class head (``[B, 17, H, W]`` against ``[B, H, W]``), an image head (L1) and a soft-label head (class
-probabilities, soft cross-entropy), scored with every registered
+probabilities, soft cross-entropy: exact, and TransNAS-Bench-101's ``softmax_ce_eps``), scored with every registered
 metric through the fused and the unfused engine: each metric is ``ok`` or ``not_applicable`` (with its reason),
 the loss-based values agree between the engines, and grad_norm equals a hand computation with the task's loss."""
 
@@ -58,6 +58,8 @@ CASES = {
     "pixel": (pixel_classification(17, SIZE), lambda: ToyNet(17, "dense")),
     "image": (image(3, SIZE), lambda: ToyNet(3, "dense")),
     "soft": (class_probabilities(5), lambda: ToyNet(5, "vector")),
+    "soft_eps": (Task("scene", "class_probs", (5,), 5, "softmax_ce_eps", "valid_top1"),
+                 lambda: ToyNet(5, "vector")),
 }
 LABELS = [n for n in list_metrics() if get_metric(n).requirement == "labels"]
 LOSS = [n for n in list_metrics() if get_metric(n).requirement == "loss"]
@@ -127,6 +129,8 @@ def test_grad_norm_equals_a_hand_computation_with_the_task_loss(scored, case):
     out = net(batch.inputs)
     if task.loss == "soft_cross_entropy":
         loss = -(batch.targets * torch.log_softmax(out, dim=1)).sum(1).mean()
+    elif task.loss == "softmax_ce_eps":  # TransNAS-Bench-101's SoftmaxCrossEntropyWithLogits
+        loss = -(batch.targets * torch.log(torch.softmax(out, dim=-1) + 1e-5)).sum(-1).mean()
     elif task.loss == "mse":
         loss = ((out - batch.targets) ** 2).mean()
     elif task.loss == "l1":

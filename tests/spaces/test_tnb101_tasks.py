@@ -23,8 +23,8 @@ LIVE = {"tnb101_micro": "64-41414-3_33_333", "tnb101_macro": "64-123434-basic"}
 
 #: the bridge's choice per task: (target kind, loss)
 KINDS = {
-    "class_scene": ("class_probs", "soft_cross_entropy"),
-    "class_object": ("class_probs", "soft_cross_entropy"),
+    "class_scene": ("class_probs", "softmax_ce_eps"),
+    "class_object": ("class_probs", "softmax_ce_eps"),
     "jigsaw": ("class", "cross_entropy"),
     "room_layout": ("regression", "mse"),
     "segmentsemantic": ("pixel_class", "pixel_cross_entropy"),

@@ -8,7 +8,9 @@ The task contract (:meth:`TNB101Space.task`, :func:`task_contract`): each TransN
 :class:`raynas.tasks.Task`, the targets and loss every loss-based metric scores the task's network with:
 
 * ``class_scene`` / ``class_object``: ``class_probs`` over the network's **63 / 100** outputs, soft
-  cross-entropy (TNB101's ``SoftmaxCrossEntropyWithLogits``). Not 47 / 75 (the classes TNB101's final labels
+  cross-entropy as TNB101's ``SoftmaxCrossEntropyWithLogits`` computes it (``softmax_ce_eps``: ``-sum p
+  log(softmax(z) + 1e-5)``, NASLib's loss for these tasks too; not the exact ``log_softmax`` form, which gives
+  other loss-based values, see :mod:`raynas.tasks`). Not 47 / 75 (the classes TNB101's final labels
   keep): the network's head decides the loss's width, a ``[B, 63]`` output cannot be scored against ``[B, 47]``
   probabilities, and the 63 / 100 heads are the ones whose parameters the published tables count (see
   :mod:`.tasks`). NASLib's zero-cost batches match: its loader keeps Taskonomy's "selected" 63 / 100 classes.
@@ -72,8 +74,8 @@ def task_contract(task: str, *, num_classes: int | None = None, image_size: int 
         if isinstance(v, bool) or not isinstance(v, int) or v < 1:
             raise ConfigError(f"tnb101 task {task!r}: {label} must be a positive int, got {v!r}")
     metric, hib = info.val_metric_name, info.higher_is_better
-    if info.loss == "soft_cross_entropy":  # scene / object: soft labels over the head's outputs
-        return Task(info.name, "class_probs", (n,), n, "soft_cross_entropy", metric, hib)
+    if info.loss == "softmax_ce_eps":  # scene / object: soft labels over the head's outputs, the benchmark's loss
+        return Task(info.name, "class_probs", (n,), n, "softmax_ce_eps", metric, hib)
     if info.kind == "class":  # jigsaw: a permutation index of the 9 tiles
         return Task(info.name, "class", (), n, "cross_entropy", metric, hib, tiles=JIGSAW_TILES)
     if info.kind == "pixel_class":

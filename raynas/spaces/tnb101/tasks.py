@@ -55,8 +55,9 @@ class TaskInfo:
         num_classes: classes of the network's head (``"class"``, ``"pixel_class"``), None otherwise: the
             counts of NAS-Bench-Suite-Zero's networks (module docstring).
         label_classes: the classes TNB101's labels have (47 / 75 for scene / object), None without classes.
-        loss: TNB101's training loss: ``"soft_cross_entropy"`` (softmax cross-entropy with probability
-            targets, TNB101's ``SoftmaxCrossEntropyWithLogits``), ``"cross_entropy"``, ``"pixel_cross_entropy"``,
+        loss: TNB101's training loss: ``"softmax_ce_eps"`` (softmax cross-entropy with probability targets as
+            TNB101's ``SoftmaxCrossEntropyWithLogits`` computes it, ``-sum p log(softmax(z) + 1e-5)``, see
+            :mod:`raynas.tasks`), ``"cross_entropy"``, ``"pixel_cross_entropy"``,
             ``"mse"``, ``"l1"`` (autoencoder and normal also train a pix2pix GAN loss against a discriminator;
             L1 is the reconstruction term, and what NASLib's zero-cost proxies used).
         val_metric_name: the validation metric of the tables' ``val_metric_name`` column.
@@ -81,8 +82,8 @@ _IMG = (3, 256, 256)
 TASKS: dict[str, TaskInfo] = {
     t.name: t
     for t in (
-        TaskInfo("class_scene", "class", _IMG, (63,), (47,), 63, 47, "soft_cross_entropy", "valid_top1", True),
-        TaskInfo("class_object", "class", _IMG, (100,), (75,), 100, 75, "soft_cross_entropy", "valid_top1", True),
+        TaskInfo("class_scene", "class", _IMG, (63,), (47,), 63, 47, "softmax_ce_eps", "valid_top1", True),
+        TaskInfo("class_object", "class", _IMG, (100,), (75,), 100, 75, "softmax_ce_eps", "valid_top1", True),
         TaskInfo("jigsaw", "class", (JIGSAW_TILES, 3, 64, 64), (1000,), (), 1000, 1000, "cross_entropy",
                  "valid_top1", True),
         TaskInfo("room_layout", "regression", _IMG, (9,), (9,), None, None, "mse", "valid_neg_loss", True),
