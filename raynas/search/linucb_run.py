@@ -10,7 +10,7 @@ from raynas.errors import ConfigError
 from raynas.oracles.base import Oracle
 from raynas.search.linucb import LinUCB, LinUCBConfig
 from raynas.search.pool import CandidatePool
-from raynas.search.session import ROBOT_METRICS, QuerySearchConfig, SearchSpec, normalise_metrics
+from raynas.search.session import DEFAULT_SEARCH_METRICS, QuerySearchConfig, SearchSpec, normalise_metrics
 
 
 #: the guards of :class:`LinUCBSearchConfig` (``none``: the pre-registered search as issue 33 defined it)
@@ -28,7 +28,7 @@ class LinUCBSearchConfig(QuerySearchConfig):
     docs/benchmarks.md, "LinUCB"). ``seed`` is kept for the searches' common calling convention and a
     training oracle's seed: LinUCB itself is deterministic."""
 
-    metrics: tuple[str, ...] | str = field(default=ROBOT_METRICS, metadata={
+    metrics: tuple[str, ...] | str = field(default=DEFAULT_SEARCH_METRICS, metadata={
         "help": "the proxies, comma-separated"})
     ridge: float = field(default=LinUCBConfig.ridge, metadata={"help": "prior precision lambda of the weights"})
     noise: float = field(default=LinUCBConfig.noise, metadata={

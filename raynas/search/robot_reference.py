@@ -336,7 +336,9 @@ class RoBoTReference(QuerySearch[ReferenceProposal]):
 
 from dataclasses import field  # noqa: E402
 
-from raynas.search.session import ROBOT_METRICS, QuerySearchConfig, SearchSpec, normalise_metrics  # noqa: E402
+from raynas.search.session import (  # noqa: E402
+    DEFAULT_SEARCH_METRICS, QuerySearchConfig, SearchSpec, normalise_metrics,
+)
 
 
 @dataclass(frozen=True)
@@ -345,7 +347,7 @@ class RoBoTReferenceSearchConfig(QuerySearchConfig):
     over the proxies ``metrics`` (default RoBoT's six), with the authors' settings. Sequential: ``q`` must be 1.
     Needs the optional package ``bayesian-optimization`` (``pip install 'raynas[bench]'``)."""
 
-    metrics: tuple[str, ...] | str = field(default=ROBOT_METRICS, metadata={
+    metrics: tuple[str, ...] | str = field(default=DEFAULT_SEARCH_METRICS, metadata={
         "help": "the proxies whose combination is searched, comma-separated"})
     kappa: float = field(default=RoBoTReferenceConfig.kappa, metadata={
         "help": "UCB's exploration weight (bayes_opt's default)"})

@@ -17,6 +17,7 @@ from raynas.search.pool import CandidatePool
 
 # the session's plumbing under the names this module has always exported (tests, scripts, the pipeline)
 from raynas.search.session import (  # noqa: F401
+    DEFAULT_SEARCH_METRICS,
     QUERY_BACKENDS,
     ROBOT_METRICS,
     IncompleteRunError,
@@ -94,7 +95,7 @@ class RobotSearchConfig(QuerySearchConfig):
     On 30 seeds the authors' loop is ahead on the two small real pools (27/30 against 22/30 on the 189-arch
     one) and level on the digits pool (9/30 against 10/30); no setting tried, theirs included, holds 95 % there."""
 
-    metrics: tuple[str, ...] | str = dataclasses.field(default=ROBOT_METRICS, metadata={
+    metrics: tuple[str, ...] | str = dataclasses.field(default=DEFAULT_SEARCH_METRICS, metadata={
         "help": "the proxies whose combination is searched, comma-separated"})
     bo_iters: int | None = dataclasses.field(default=None, metadata={
         "help": "BO steps at most before greedy exploitation (none: the budget T; the BO phase's patience may end "

@@ -36,15 +36,18 @@ from raynas.errors import ConfigError, RaynasError, SearchError, StoreError
 from raynas.oracles.base import Oracle, benchmark_answer, create_oracle
 from raynas.parallel import plan_run
 from raynas.search.base import QuerySearch
-from raynas.search.defaults import ROBOT_METRICS  # noqa: F401  (re-exported: searches import it from here)
+from raynas.search.defaults import (  # noqa: F401  (re-exported: searches import them from here)
+    DEFAULT_SEARCH_METRICS, ROBOT_METRICS, DefaultMetrics,
+)
 from raynas.search.pool import CandidatePool
-from raynas.spaces import DEFAULT_SPACE, benchmark_for_space, create_benchmark, list_benchmarks
+from raynas.spaces import DEFAULT_SPACE, benchmark_for_space, create_benchmark, create_space, list_benchmarks
 from raynas.store import SearchDir
 from raynas.store.published import PublishedScores, is_published
 from raynas.store.runs import open_runs, read_stores_wide
 
 if TYPE_CHECKING:
     from raynas.oracles.base import BenchmarkAnswer
+    from raynas.tasks import Task
     from raynas.store import RunCompleteness
 
 log = logging.getLogger(__name__)
@@ -92,12 +95,14 @@ def pool_summary(pool: CandidatePool, checks: Sequence["RunCompleteness"]) -> di
 
 @dataclass(frozen=True)
 class LoadedPool:
-    """What :func:`load_checked_pool` read: the pool, its wide table, the first run's config, the runs' state."""
+    """What :func:`load_checked_pool` read: the pool, its wide table, the first run's config, the runs' state, and
+    the optional (default) metrics it left out, each with why (``dropped``)."""
 
     pool: CandidatePool
     wide: pa.Table
     config: dict[str, Any]
     checks: tuple["RunCompleteness", ...]
+    dropped: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
     def summary(self) -> dict[str, Any]:
         out = pool_summary(self.pool, self.checks)
@@ -139,14 +144,30 @@ def pool_answer(loaded: LoadedPool, arch_index: int | None) -> "BenchmarkAnswer 
 
 
 def load_checked_pool(scores: str | Path | Sequence[str | Path], metrics: Sequence[str], transform: str = "none",
-                      *, allow_incomplete: bool = False) -> LoadedPool:
-    """Candidate pool over ``metrics`` from one or several runs (:func:`raynas.store.read_scores_wide`), refused with
-    :class:`IncompleteRunError` when a run is incomplete unless ``allow_incomplete``; a metric missing from the
-    scores is a :class:`SearchError`."""
+                      *, allow_incomplete: bool = False, optional: Sequence[str] = ()) -> LoadedPool:
+    """Candidate pool over ``metrics`` from one or several runs (:func:`raynas.store.read_scores_wide`) or a
+    published table.
+
+    Args:
+        scores: a run directory, several (a sequence or joined with ``:``), or a published table's spec.
+        metrics: the pool's columns.
+        transform: the pool's score transform.
+        allow_incomplete: search an incomplete run (else :class:`IncompleteRunError`).
+        optional: those of ``metrics`` that are left out (with one log line naming them and why) when the scores
+            lack them or they do not apply to the scored task: a search's defaults, which the user did not ask
+            for (``--metrics`` not given). Every other metric must be there.
+    Returns:
+        the :class:`LoadedPool`; its ``dropped`` names the optional metrics left out.
+    Raises:
+        SearchError: a metric that is not optional is missing from the scores (the message lists the stored ones)
+            or does not apply to the task the run scored (its rows are ``not_applicable``: the reason), or no
+            metric is left.
+        IncompleteRunError: an incomplete run without ``allow_incomplete``.
+    """
     if is_published(scores):  # a published table (SOURCE:SPACE:DATASET): read-only, complete by definition
         source = PublishedScores(str(scores))
         wide, cfg = source.read_wide(), source.load_config()
-        return _checked(scores, wide, cfg, metrics, transform, (), allow_incomplete)
+        return _checked(scores, wide, cfg, metrics, transform, (), allow_incomplete, optional)
     stores = open_runs(scores, planner=plan_run)  # each run opened once; its store is handed down
     checks = tuple(store.completeness() for store in stores)
     try:
@@ -156,18 +177,76 @@ def load_checked_pool(scores: str | Path | Sequence[str | Path], metrics: Sequen
         if not bad:
             raise
         raise IncompleteRunError(f"{e}; the score run is incomplete: {_problems(bad)}") from None
-    return _checked(scores, wide, cfg, metrics, transform, checks, allow_incomplete)
+    return _checked(scores, wide, cfg, metrics, transform, checks, allow_incomplete, optional)
+
+
+def scored_task(cfg: Mapping[str, Any]) -> "Task | None":
+    """The task a score run's rows were scored on (its space's task named by ``space_kwargs['task']``, shaped for
+    its image size), or None: classification (a space whose only task it is), a published table (its columns are
+    all it has), or a space this process cannot build (a user's space whose module is not imported).
+
+    Args:
+        cfg: the run's (flat) config, as :class:`LoadedPool` holds it.
+    """
+    if cfg.get("published") or not cfg.get("space"):
+        return None
+    kwargs = cfg.get("space_kwargs") if isinstance(cfg.get("space_kwargs"), Mapping) else {}
+    try:
+        space = create_space(str(cfg["space"]))
+        if tuple(space.task_names()) == ("classification",):
+            return None
+        return space.task(kwargs.get("task"), image_size=cfg.get("image_size"))
+    except RaynasError:  # not buildable here: the stored values are all there is to go by
+        return None
+
+
+def _not_applicable(cfg: Mapping[str, Any], metrics: Sequence[str]) -> dict[str, str]:
+    """``metric -> why`` for the registered ``metrics`` that cannot apply to the run's task (their rows are
+    ``not_applicable``: a column of nothing but nulls, which a search must not read as a score)."""
+    task = scored_task(cfg)
+    if task is None:
+        return {}
+    from raynas.metrics import get_metric
+
+    out = {}
+    for m in metrics:
+        try:
+            why = get_metric(m).not_applicable(task)
+        except RaynasError:  # a metric this process does not know (a plugin not imported): its column decides
+            continue
+        if why is not None:
+            out[m] = why
+    return out
 
 
 def _checked(scores: Any, wide: pa.Table, cfg: dict[str, Any], metrics: Sequence[str], transform: str,
-             checks: tuple["RunCompleteness", ...], allow_incomplete: bool) -> LoadedPool:
+             checks: tuple["RunCompleteness", ...], allow_incomplete: bool, optional: Sequence[str] = ()
+             ) -> LoadedPool:
+    have = sorted(c for c in wide.column_names if c not in _KEYS)
     missing = [m for m in metrics if m not in wide.column_names]
+    na = _not_applicable(cfg, [m for m in metrics if m in wide.column_names])
+    dropped = {m: "not stored" for m in missing if m in optional}
+    dropped.update({m: f"not applicable to task {scored_task(cfg).name!r}"  # type: ignore[union-attr]
+                    for m in na if m in optional})
+    missing = [m for m in missing if m not in dropped]
     if missing:
-        have = sorted(c for c in wide.column_names if c not in _KEYS)
         raise SearchError(f"scores in {scores} lack metric(s) {missing}; stored metrics: {have}")
-    pool = CandidatePool.from_table(wide, metrics, transform, allow_no_metrics=not metrics)
+    na = {m: why for m, why in na.items() if m not in dropped}
+    if na:
+        whys = dict.fromkeys(why.removeprefix(f"{m} ") for m, why in na.items())  # one line, each reason once
+        raise SearchError(f"cannot search {scores} over {', '.join(na)}: not applicable to the scored task (its rows "
+                          f"are not_applicable): {'; '.join(whys)}")
+    kept = [m for m in metrics if m not in dropped]
+    if dropped:
+        if not kept:
+            raise SearchError(f"scores in {scores} hold none of the default metrics ({', '.join(metrics)}; "
+                              f"{', '.join(f'{m}: {why}' for m, why in dropped.items())}); name the metrics to "
+                              f"search with --metrics (stored: {have})")
+        log.warning("searching the default metrics %s holds: %s; left out %s (name them with --metrics to require "
+                    "them)", scores, ", ".join(kept), ", ".join(f"{m} ({why})" for m, why in dropped.items()))
+    pool = CandidatePool.from_table(wide, kept, transform, allow_no_metrics=not kept)
     require_complete(checks, allow_incomplete, len(pool))
-    return LoadedPool(pool, wide, cfg, checks)
+    return LoadedPool(pool, wide, cfg, checks, dropped)
 
 
 def load_pool(scores: str | Path | Sequence[str | Path], metrics: list[str], transform: str = "none", *,
@@ -196,15 +275,27 @@ def make_oracle(name: str | None, score_cfg: Mapping[str, Any], seed: int,
     options = dict(options or {})
     space = str(score_cfg.get("space", DEFAULT_SPACE))
     name = oracle_name(name, score_cfg)
+    task = scored_task(score_cfg)  # None unless the space has several tasks (its tables are per task)
     if name is None:
+        samples = [b for b in list_benchmarks() if task is not None and create_benchmark(b).space == space
+                   and create_benchmark(b).default_dataset == task.name]
+        hint = (f"; a sample table of its task {task.name!r} answers for the archs it holds: --oracle {samples[0]}"
+                if samples and task is not None else "")
         raise ConfigError(f"the default table oracle cannot answer for space {space!r}: it has no benchmark "
-                          "table; use --oracle train")
+                          f"table{hint}; or use --oracle train")
     if name == "train":
         return training_oracle_factory(space, seed, options)().check_network()  # before any query
     if options:
         raise ConfigError(f"oracle {name!r} takes no options, got {sorted(options)}")
-    if name in list_benchmarks() and create_benchmark(name).space != space:  # indices of another space
-        raise ConfigError(f"the {name} table oracle cannot answer for space {space!r}; use --oracle train")
+    if name in list_benchmarks():
+        bench = create_benchmark(name)
+        if bench.space != space:  # indices of another space
+            raise ConfigError(f"the {name} table oracle cannot answer for space {space!r}; use --oracle train")
+        # a multi-task space's tables are per task: another task's table would rank the archs by the wrong metric
+        if task is not None and bench.default_dataset != task.name \
+                and bench.default_dataset in create_space(space).task_names():
+            raise ConfigError(f"the {name} table answers task {bench.default_dataset!r}, the scores are of task "
+                              f"{task.name!r}; use that task's table or --oracle train")
     return create_oracle(name)
 
 
@@ -403,7 +494,10 @@ class QuerySearchConfig(QueryPlacement, _PoolAndOut):
 
 def normalise_metrics(c: Any, who: str) -> None:
     """``c.metrics`` (a comma string, the CLI's and YAML's form, or a sequence) as a tuple of stripped names, set on
-    the frozen config ``c``; an empty list is a :class:`ConfigError` naming the search ``who``."""
+    the frozen config ``c``; an empty list is a :class:`ConfigError` naming the search ``who``. The search's
+    default (a :class:`DefaultMetrics`, the user named none) is kept as it is, marked, for the session."""
+    if isinstance(c.metrics, DefaultMetrics):
+        return
     names = c.metrics.split(",") if isinstance(c.metrics, str) else c.metrics
     object.__setattr__(c, "metrics", tuple(m.strip() for m in names if m.strip()))
     if not c.metrics:
@@ -464,7 +558,12 @@ def run_query_session(spec: SearchSpec, cfg: Any, progress_callback: Callable[..
     c = cfg if isinstance(cfg, spec.config_cls) else from_dict(spec.config_cls, cfg)
     check_query_resources(c)  # before any work (a named cluster: once attached)
     spec.check(c)
-    loaded = load_checked_pool(c.scores, spec.metrics(c), spec.transform(c), allow_incomplete=c.allow_incomplete)
+    # metrics the user did not name (the search's defaults) are searched where the pool holds them and they apply
+    defaults = tuple(c.metrics) if isinstance(getattr(c, "metrics", None), DefaultMetrics) else ()
+    loaded = load_checked_pool(c.scores, spec.metrics(c), spec.transform(c), allow_incomplete=c.allow_incomplete,
+                               optional=defaults)
+    if loaded.dropped:  # the config (search.json, result, resume) records the metrics searched
+        c = dataclasses.replace(c, metrics=tuple(m for m in c.metrics if m not in loaded.dropped))
     c = dataclasses.replace(c, oracle=oracle_name(c.oracle, loaded.config))  # the config records the oracle used
     oracle = make_oracle(c.oracle, loaded.config, c.seed, c.oracle_options)
     where = SearchDir(Path(c.out))

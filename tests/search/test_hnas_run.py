@@ -25,7 +25,8 @@ def fake_scores(monkeypatch):
     wide = pa.table({**table, "arch": [f"arch{i}" for i in table["arch_index"]]})
     oracles = []
 
-    def load_checked_pool(scores, metrics, transform="none", *, allow_incomplete=False):
+    def load_checked_pool(scores, metrics, transform="none", *, allow_incomplete=False,
+                          optional=()):
         return runner.LoadedPool(CandidatePool.from_table(wide, metrics, transform), wide, {"space": "nb201"}, ())
 
     def make_oracle(name, score_cfg, seed, options=None):

@@ -37,7 +37,8 @@ def test_resume_may_move_the_queries_but_not_change_q(tmp_path, monkeypatch):
 
     table, acc = synthetic_pool_table(40, 0)
     wide = pa.table({**table, "arch": [f"a{i}" for i in table["arch_index"]]})
-    monkeypatch.setattr(session, "load_checked_pool", lambda s, m, t="none", *, allow_incomplete=False:
+    monkeypatch.setattr(session, "load_checked_pool",
+                        lambda s, m, t="none", *, allow_incomplete=False, optional=():
                         runner.LoadedPool(CandidatePool.from_table(wide, m, t), wide, {"space": "toy"}, ()))
     monkeypatch.setattr(session, "make_oracle", lambda *a, **k: FakeOracle(table["arch_index"], acc))
     base = {"scores": "s", "out": str(tmp_path / "s"), "metrics": "good,bad", "budget": 5, "q": 2}

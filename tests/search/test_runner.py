@@ -94,7 +94,8 @@ def robot_scores(monkeypatch):  # type: ignore[no-untyped-def]
     wide = pa.table({**table, "arch": [f"arch{i}" for i in table["arch_index"]]})
     oracles = []
 
-    def load_checked_pool(scores, metrics, transform="none", *, allow_incomplete=False):  # type: ignore[no-untyped-def]
+    def load_checked_pool(scores, metrics, transform="none", *, allow_incomplete=False,  # type: ignore[no-untyped-def]
+                          optional=()):
         return runner.LoadedPool(CandidatePool.from_table(wide, metrics, transform), wide, {"space": "toy"}, ())
 
     def make_oracle(name, score_cfg, seed, options=None):  # type: ignore[no-untyped-def]

@@ -237,10 +237,17 @@ def test_search_on_a_published_tnb101_pool_answers_from_its_sample(data, tmp_pat
     assert "tnb101_micro_room_layout" in json.dumps(saved)  # the default oracle the search recorded
 
 
-def test_the_default_metrics_name_the_missing_synflow(data, tmp_path):
+def test_the_default_metrics_leave_out_the_missing_synflow(data, tmp_path, caplog):
+    """No metrics named: the defaults the table holds are searched, synflow left out with one log line and the
+    searched list recorded; a metric named explicitly that the table lacks is still refused, naming the stored ones."""
     write_table(data, "micro", "room_layout", MICRO, [-0.9, -0.6, -0.7, -0.8])
-    with pytest.raises(SearchError, match=r"lack metric\(s\) \['synflow'\]"):
-        api_search("linucb", tmp_path / "out", scores="tnb101:micro:room_layout", budget=2)
+    with caplog.at_level("WARNING", logger="raynas.search.session"):
+        r = api_search("linucb", tmp_path / "out", scores="tnb101:micro:room_layout", budget=2)
+    assert r["metrics"] == FIVE.split(",")
+    assert [m for m in caplog.messages if "synflow (not stored)" in m and "left out" in m]
+    assert json.loads((tmp_path / "out" / "search.json").read_text())["metrics"] == FIVE.split(",")
+    with pytest.raises(SearchError, match=r"lack metric\(s\) \['synflow'\]; stored metrics: \[.*'snip'"):
+        api_search("linucb", tmp_path / "o2", scores="tnb101:micro:room_layout", budget=2, metrics="synflow,snip")
 
 
 # --- the real files --------------------------------------------------------------------------------------------
