@@ -151,6 +151,29 @@ class ScoreConfig:
         # group names ("all": each reference definition once; "diagnostic": the raynas-only twins) expand there
         return resolve_metric_names(list(self.metrics))
 
+    def task_loss(self) -> str | None:
+        """The loss the run's task scores with (:attr:`raynas.tasks.Task.loss`), recorded in the identity so that a
+        resume scores new rows with the loss the stored ones were scored with: a space's task may change its loss
+        (TransNAS-Bench-101's class_scene / class_object moved from the exact soft cross-entropy to the
+        benchmark's ``softmax_ce_eps``), and a run written before holds no such key, so its resume is refused
+        instead of mixing two losses in one run. Not a field: derived from the space and ``space_kwargs['task']``,
+        never given, never inherited from a stored config.
+
+        Returns:
+            the loss's name; None for a space whose only task is classification (its loss is fixed) or a space
+            this process cannot build.
+        """
+        from raynas.errors import RaynasError
+        from raynas.spaces import create_space
+
+        try:
+            space = create_space(self.space)
+            if tuple(space.task_names()) == ("classification",):
+                return None
+            return str(space.task(self.space_kwargs.get("task"), image_size=self.image_size).loss)
+        except RaynasError:  # an unknown space or task: refused where the run builds them, with its own message
+            return None
+
     def replace(self, **changes: Any) -> "ScoreConfig":
         return dataclasses.replace(self, **changes)
 
@@ -163,6 +186,9 @@ class ScoreConfig:
         d["metrics"] = self.metric_names()
         d["space_kwargs"] = dict(sorted(self.space_kwargs.items()))
         d["metric_modules"] = list(dict.fromkeys([*self.metric_modules, *plugin_modules(d["metrics"])]))
+        loss = self.task_loss()
+        if loss is not None:  # only for spaces with tasks: every classification run's identity stays as it was
+            d["task_loss"] = loss
         return {
             "identity": {k: v for k, v in d.items() if k not in VOLATILE_KEYS},
             "volatile": {k: v for k, v in d.items() if k in VOLATILE_KEYS},

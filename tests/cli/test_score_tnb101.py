@@ -128,6 +128,28 @@ def test_spaces_without_tasks_draw_the_batch_they_always_drew(tmp_path: Path, sp
     cfg = ScoreConfig(out=str(tmp_path / "r"), space=space, data="digits", batch_size=8, image_size=8, sample=1)
     assert _space_task(create_space(space), cfg) is None
     assert "task" not in cfg.identity().get("space_kwargs", {})
+    assert "task_loss" not in cfg.identity()  # classification's loss is fixed: the identity stays as it was
     a = create_batch("digits", 8, 0, 8, task=_space_task(create_space(space), cfg))
     b = create_batch("digits", 8, 0, 8)
     assert a.name == b.name and torch.equal(a.inputs, b.inputs) and torch.equal(a.labels, b.labels)
+
+
+def test_the_run_records_its_task_loss_and_a_run_without_it_does_not_resume(tmp_path: Path,
+                                                                           capsys: pytest.CaptureFixture) -> None:
+    """class_scene scores with the benchmark's ``softmax_ce_eps`` and the run's identity says so. A run written
+    before the identity held the loss (then: the exact soft cross-entropy) still reads (export), but neither a
+    resume nor a forced one may add rows to it: they would be scored with another loss than the stored ones."""
+    run = tmp_path / "r"
+    assert main(["score", "--space", "tnb101_micro", "--task", "class_scene", "--metrics", "naswot", "--ids", "0,1",
+                 "--data", "noise", "--batch-size", "3", "--out", str(run), *SMALL]) == 0
+    config = json.loads((run / "config.json").read_text())
+    assert config["identity"]["task_loss"] == "softmax_ce_eps"
+    assert main(["score", "--resume", str(run), "--no-progress"]) == 0  # a run of today resumes
+    del config["identity"]["task_loss"]  # as a run written before
+    (run / "config.json").write_text(json.dumps(config))
+    capsys.readouterr()
+    for extra in ([], ["--metrics", "naswot,params", "--force"]):
+        assert main(["score", "--resume", str(run), "--no-progress", *extra]) == 2
+        assert "task_loss: stored (absent)" in capsys.readouterr().err
+    assert main(["export", str(run), "--format", "csv", "--out", str(tmp_path / "w.csv")]) == 0
+    assert {r["metric"] for r in _rows(run)} == {"naswot"}
