@@ -101,7 +101,9 @@ def test_softmax_ce_eps_is_the_benchmark_formula_not_the_exact_one():
         assert torch.equal(got, reference)
         (g_got,), (g_exact,) = torch.autograd.grad(got, z), torch.autograd.grad(exact.loss_fn(z, p), z)
         if spread < 1:
-            assert float((got - exact.loss_fn(z, p)).detach()) == pytest.approx(0.0, abs=6 * 1e-5 * 1.01)
+            # log(s + 1e-5) - log(s) ~ 1e-5 / s with s ~ 1/6: they differ by ~6e-5 (bounded by 2x, far above the
+            # float32 rounding of two losses near 1.8, ~1e-6)
+            assert abs(float((got - exact.loss_fn(z, p)).detach())) <= 2 * 6 * 1e-5
         else:
             assert float((exact.loss_fn(z, p) - got).detach()) > 0.1
             assert not torch.allclose(g_got, g_exact, rtol=1e-2)
