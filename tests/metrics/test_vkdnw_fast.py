@@ -218,6 +218,49 @@ def test_every_handled_option_equals_the_reference() -> None:
     assert bool((ref.abs().amax(dim=(0, 1)) > 1e-3 * ref.abs().max()).all())
 
 
+class ConvReadTwice(nn.Module):
+    """``bn(conv(x)) + conv(x)``: the convolution's output is read besides its BatchNorm2d, so the per-class path
+    must not fold the pair (it redoes the pass unfolded)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, padding=1)
+        self.bn = nn.BatchNorm2d(4)
+        self.head = nn.Linear(4, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        c = self.conv(x)
+        return self.head((self.bn(c) + c).mean((2, 3)))
+
+
+def test_batchnorm_backward_shortcut_equals_the_reference_and_is_removed() -> None:
+    """Eval-mode BatchNorm2d layers (affine or not) backpropagate by one multiply inside the per-class passes
+    (``_EvalBatchNorm``), or folded into the convolution they read (``_ConvBatchNorm``): the Jacobian still equals
+    the reference's (also where a convolution's output is read besides its BatchNorm2d: no fold), and no module
+    keeps the patched ``forward``, also when the per-class path gives up after its forward."""
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4, affine=False), nn.ReLU(), nn.Conv2d(4, 4, 1),
+                        nn.BatchNorm2d(4), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 3)).double().eval()
+    with torch.no_grad():
+        for m in net.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                m.running_mean.uniform_(-1, 1)
+                m.running_var.uniform_(0.5, 2)
+    x = inputs(5, 9).double()
+    assert rel_diff(per_class_jacobian(net, x), selected_jacobian_reference(net, x)) <= REL_TOL_F64
+    assert not any("forward" in m.__dict__ for m in net.modules())
+    read_twice = ConvReadTwice().double().eval()  # a folded pair whose convolution output is read elsewhere too
+    with torch.no_grad():
+        read_twice.bn.running_var.uniform_(0.5, 2)
+    assert rel_diff(per_class_jacobian(read_twice, x), selected_jacobian_reference(read_twice, x)) <= REL_TOL_F64
+    assert not any("forward" in m.__dict__ for m in read_twice.modules())
+    head = nn.Linear(3, 3).double()
+    twice = nn.Sequential(net, head, head).eval()  # a head called twice: unsupported, found after the forward
+    with pytest.raises(PerClassUnsupported, match="ran 2 times"):
+        per_class_jacobian(twice, x)
+    assert not any("forward" in m.__dict__ for m in twice.modules())
+
+
 class Tied(nn.Module):
     """The classifier's weight tied to an input projection (two modules, one parameter)."""
 
