@@ -188,7 +188,9 @@ def light_weight_train(
         if step == 0 and reuse:
             assert first_step is not None  # narrowing for the type checker: reuse implies it
             for p, g in zip(params, first_step.grads):
-                p.grad = g
+                # a copy: SGD may update .grad in place (Nesterov without weight decay), and the caller's tensors
+                # may be the loss pass's weight_grads
+                p.grad = None if g is None else g.clone()
             loss = first_step.loss
             _set_rng(first_step.rng, params[0].device)  # step 1 draws as if step 0's forward had run here
         else:
