@@ -8,7 +8,9 @@ backward passes whose recording forward gives the logits), in
 float64 (``vkdnw``) and float32 (``vkdnw_f32``), on NAS-Bench-201 networks (default C=16 N=5, the scoring
 loop's size) and a digits-like batch (random normal ``[64, 3, 32, 32]``), on one thread. The two paths run
 interleaved (old, new, old, new, ...) so that machine load hits both alike; the script prints each path's median
-seconds per arch, the ratio old / new, and how far the two values and Jacobians differ. A few minutes on a loaded
+CPU seconds per arch (``time.process_time``, one thread: on a shared machine the wall clock moves with the other
+jobs' load far more; each call's wall seconds are printed beside), the ratio old / new, and how far the two values
+and Jacobians differ. A few minutes on a loaded
 2-core machine with the defaults:
 
     python scripts/bench_vkdnw.py --archs 2 --repeats 2
@@ -41,12 +43,13 @@ from raynas.spaces import create_space  # noqa: E402
 PATHS = {"old": selected_jacobian_reference, "new": fisher_jacobian}
 
 
-def timed_value(net: torch.nn.Module, batch: Batch, path: str, seed: int) -> tuple[float, float]:
-    """(seconds, value) of one end-to-end vkdnw on ``net`` (already in the wanted dtype, eval mode)."""
+def timed_value(net: torch.nn.Module, batch: Batch, path: str, seed: int) -> tuple[float, float, float]:
+    """(CPU seconds, wall seconds, value) of one end-to-end vkdnw on ``net`` (already in the wanted dtype, eval
+    mode)."""
     torch.manual_seed(seed)  # the metric re-initialises the weights: both paths see the same ones
-    t0 = time.perf_counter()
+    t0, w0 = time.process_time(), time.perf_counter()
     value = fisher_entropy(net, batch, jacobian=PATHS[path])
-    return time.perf_counter() - t0, value
+    return time.process_time() - t0, time.perf_counter() - w0, value
 
 
 def jacobian_difference(net: torch.nn.Module, x: torch.Tensor, seed: int) -> float:
@@ -83,16 +86,18 @@ def main() -> int:
             batch = Batch(x.to(dtype), torch.zeros(args.batch, dtype=torch.long), 10, "randn")
             timed_value(net, batch, "new", seed=0)  # warm-up: kernel selection, allocator
             for _ in range(args.repeats):
-                (t_old, v_old), (t_new, v_new) = (timed_value(net, batch, p, seed=0) for p in ("old", "new"))
+                (t_old, w_old, v_old), (t_new, w_new, v_new) = (timed_value(net, batch, p, seed=0)
+                                                                for p in ("old", "new"))
                 times["old"].append(t_old)
                 times["new"].append(t_new)
                 ratios.append(t_old / t_new)
                 value_diffs.append(abs(v_new - v_old) / abs(v_old))
-                print(f"  {dtype} arch {a}: old {t_old:.2f} s, new {t_new:.2f} s, x{t_old / t_new:.2f}; "
+                print(f"  {dtype} arch {a}: old {t_old:.2f} s, new {t_new:.2f} s CPU, x{t_old / t_new:.2f} (wall "
+                      f"{w_old:.2f} / {w_new:.2f} s, x{w_old / w_new:.2f}); "
                       f"values {v_old:.15g} / {v_new:.15g}", flush=True)
             jac_diffs.append(jacobian_difference(net, batch.inputs, seed=0))
         old, new = statistics.median(times["old"]), statistics.median(times["new"])
-        print(f"{dtype}: old {old:.2f} s, new {new:.2f} s per arch (medians): x{old / new:.2f} "
+        print(f"{dtype}: old {old:.2f} s, new {new:.2f} s CPU per arch (medians): x{old / new:.2f} "
               f"(median of the pairs' ratios x{statistics.median(ratios):.2f}, range "
               f"x{min(ratios):.2f}..x{max(ratios):.2f}); max relative difference: value {max(value_diffs):.1e}, "
               f"Jacobian {max(jac_diffs):.1e}", flush=True)

@@ -597,15 +597,21 @@ def vkdnw(model: nn.Module, batch: Batch) -> float:
     (equal within 1e-5 relative). Where the reference's SVD fails it scores the spectrum ``(0, 0)`` (entropy 0);
     raynas records an error.
 
-    Cost: the per-sample Jacobian of the K logits dominates. :func:`selected_jacobian` takes it from K backward
-    passes of the whole batch to the modules' outputs (:func:`per_class_jacobian`; the floor of an exact method),
-    not from the authors' B x K per-sample products (``vmap(jacrev)``, each forming every weight's per-sample
-    gradient before the selected element is read; 24-34x grad_norm per arch, docs/benchmarks.md), which remain the
-    fallback for networks the per-class path cannot read. Measured side by side (``scripts/bench_vkdnw.py``,
-    NAS-Bench-201 C=16 N=5, batch 64, one thread, 2 archs x 2 interleaved repeats, 2 cores at load average ~9):
-    float64 17.0 -> 9.0 s per arch, x1.9 (x1.65..x2.16 per pair; a prototype measured x2.8 on a quieter machine);
-    float32 (vkdnw_f32) 9.2 -> 5.2 s, x1.8. Values: Jacobians equal to 3e-16 of the largest entry, vkdnw to 6e-13
-    relative (float64 rounding of another summation order; the small deciles amplify it).
+    Cost: the per-sample Jacobian of the K logits dominates. :func:`fisher_jacobian` takes it from K - 1 backward
+    passes of the whole batch to the modules' outputs (:func:`per_class_jacobian_and_logits`: the last class's
+    pass is skipped because the Cholesky factor's last column is exactly zero, the logits come from the same
+    forward, each ``Conv2d -> BatchNorm2d`` pair backpropagates in one convolution with the normalisation's scale
+    folded into the weight, other eval-mode BatchNorm2d layers by one multiply), not from the authors' B x K
+    per-sample products (``vmap(jacrev)``, each forming every weight's per-sample gradient before the selected
+    element is read), which remain the fallback for networks the per-class path cannot read. What is left is the
+    floor of the method: K - 1 input-gradient passes in float64, whose 3x3 convolutions (im2col: oneDNN has no
+    float64 kernels) and memory-bound ReLU masks and gradient sums take nearly all of it (forward, Cholesky factor,
+    Fisher matrix and SVD: about a tenth). Measured side by side against the issue-time engine (``vmap(jacrev)``
+    and a second forward; ``scripts/bench_vkdnw.py``, NAS-Bench-201 C=16 N=5, batch 64, one thread, 2 archs x 2
+    interleaved repeats, CPU seconds, 2 shared cores at load average 4-5): float64 14.4 -> 4.7 s per arch, x3.1
+    (x2.43..x3.17 per pair); float32 (vkdnw_f32) 5.8 -> 2.5 s, x2.4
+    (x2.09..x2.86; float32 convolutions run on oneDNN already). Values: Jacobians equal to 3e-16 of the largest entry,
+    vkdnw to 1.5e-13 relative (float64 rounding of another summation order; the small deciles amplify it).
 
     Args:
         model: the network (the engine's private float64 copy, eval mode); re-initialised here.

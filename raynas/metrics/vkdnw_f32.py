@@ -32,14 +32,17 @@ def vkdnw_f32(model: nn.Module, batch: Batch) -> float:
     threads, up to a factor 2 against float64 on DARTS networks), i.e. on the thread count and device. Use it to
     reproduce the authors' float32 numbers; ``vkdnw`` (float64) is the resolved value of the same definition.
 
-    The Jacobian is taken as ``vkdnw`` takes it (:func:`raynas.metrics.vkdnw.selected_jacobian`): from K per-class
-    backward passes of the batch where that is exact, not by the authors' ``vmap(jacrev)`` over samples. In float32
-    the two constructions sum the same products in another order: each Jacobian stands from the float64 one by
-    float32 rounding (measured 2e-7..5e-7 of its largest entry, both alike, and 1e-7..4e-7 from each other on
-    NAS-Bench-201 and DARTS networks; ``tests/metrics/test_vkdnw_fast.py``), and
-    the value moves within what float32 resolves of the deciles (their small singular values are rounding noise,
-    as between one and two threads), not beyond. Where the per-class path does not apply the authors' construction
-    runs, as before.
+    The Jacobian is taken as ``vkdnw`` takes it (:func:`raynas.metrics.vkdnw.fisher_jacobian`): from K - 1 per-class
+    backward passes of the batch where that is exact (the last class's row is read through a zero column of the
+    Cholesky factor; BatchNorm2d scales folded into the convolutions' backward), not by the authors'
+    ``vmap(jacrev)`` over samples. Why its float32 value differs from the authors' float32 code: the two
+    constructions sum the same products in another order (and multiply the BatchNorm scale into the weight instead
+    of the gradient): each Jacobian stands from the float64 one by float32 rounding (measured 2e-7..5e-7 of its
+    largest entry, both alike, and 1e-7..4e-7 from each other on NAS-Bench-201 and DARTS networks;
+    ``tests/metrics/test_vkdnw_fast.py``), and the value moves within what float32 resolves of the deciles (their
+    small singular values are rounding noise, as between one and two threads; ``scripts/bench_vkdnw.py``: 8.5e-5
+    and 2.3e-5 relative on two NAS-Bench-201 networks, where the float32 value itself is 6e-2..3e-1 off float64),
+    not beyond. Where the per-class path does not apply the authors' construction runs, as before.
 
     Args:
         model: the network, cast to float32 and in eval mode by the engine.
