@@ -333,8 +333,9 @@ def per_class_jacobian(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     Conv2d ``W[0, 0, 0, 0]`` the padded, strided input channel 0; Linear ``W[0, 0]`` input feature 0; BatchNorm2d
     ``gamma[0]`` the normalised channel 0; a bias ``1``. The output gradients come from
     ``torch.autograd.grad`` w.r.t. the outputs recorded by forward hooks, one pass per class (K in all, the
-    graph retained), so no per-sample weight gradient is formed. Eval-mode BatchNorm2d layers backpropagate by one
-    multiply (:class:`_EvalBatchNorm`, same forward values).
+    graph retained), so no per-sample weight gradient is formed. Eval-mode BatchNorm2d layers backpropagate folded
+    into the convolution they read (:class:`_ConvBatchNorm`) or by one multiply (:class:`_EvalBatchNorm`), with the
+    same forward values.
 
     Exact only where each selected weight enters the logits through its own module's single call; anything else
     raises :class:`PerClassUnsupported` (the caller falls back to the reference): a module in training mode
