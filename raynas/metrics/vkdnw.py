@@ -296,11 +296,14 @@ class _CheapBackward:
                 self.patched.append(m)
 
     def _record_conv(self, m: nn.Module, args: tuple[Any, ...], output: Any) -> None:
+        """Forward hook of a foldable ``Conv2d``: remember the call (module, input, output, input version)."""
         if len(args) == 1 and isinstance(args[0], torch.Tensor) and isinstance(output, torch.Tensor):
             # the tensors are kept, so their ids stay unique while the pass lives
             self.calls[id(output)] = (m, args[0], output, args[0]._version)  # type: ignore[assignment]
 
     def _forward(self, m: nn.BatchNorm2d) -> Callable[[torch.Tensor], torch.Tensor]:
+        """The instance-level ``forward`` of ``m``: folded into the convolution call that produced its input, else
+        :class:`_EvalBatchNorm`, else (not a 4-d tensor) the module's own."""
         def forward(inp: torch.Tensor) -> torch.Tensor:
             if not isinstance(inp, torch.Tensor) or inp.dim() != 4:
                 return nn.BatchNorm2d.forward(m, inp)  # the module's own call, and its own input check
