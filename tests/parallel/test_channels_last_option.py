@@ -92,3 +92,21 @@ def test_rows_equal_the_contiguous_run_within_float32_rounding() -> None:
             assert a is not None and b is not None and f64[name] is not None
             tol = max(F32_ERROR_FACTOR * abs(a - f64[name]), F32_ULPS * EPS32 * abs(a))
             assert abs(a - b) <= tol, (idx, name, a, b, f64[name])
+
+
+def test_the_ray_actors_get_the_option(tmp_path: Path) -> None:
+    """``create_actor`` hands ``channels_last`` to each scoring actor (which passes it to ``iter_scored``)."""
+    from raynas.parallel.actor import create_actor
+
+    class Fake:  # stands for the ray.remote actor class: records the constructor's keyword arguments
+        @classmethod
+        def options(cls, **_resources: Any) -> type["Fake"]:
+            return cls
+
+        @classmethod
+        def remote(cls, *_args: Any, **kwargs: Any) -> dict[str, Any]:
+            return kwargs
+
+    for on in (False, True):
+        cfg = ScoreConfig.from_dict(tiny_score_config(tmp_path, channels_last=on))
+        assert create_actor(cfg, ["params"], "digits", actor_cls=Fake)["channels_last"] is on
