@@ -612,9 +612,10 @@ def vkdnw(model: nn.Module, batch: Batch) -> float:
     float64 kernels) and memory-bound ReLU masks and gradient sums take nearly all of it (forward, Cholesky factor,
     Fisher matrix and SVD: about a tenth). Measured side by side against the issue-time engine (``vmap(jacrev)``
     and a second forward; ``scripts/bench_vkdnw.py``, NAS-Bench-201 C=16 N=5, batch 64, one thread, 2 archs x 2
-    interleaved repeats, CPU seconds, 2 shared cores at load average 4-5): float64 14.4 -> 4.7 s per arch, x3.1
-    (x2.43..x3.17 per pair); float32 (vkdnw_f32) 5.8 -> 2.5 s, x2.4
-    (x2.09..x2.86; float32 convolutions run on oneDNN already). Values: Jacobians equal to 3e-16 of the largest entry,
+    interleaved repeats, CPU seconds, 2 shared cores): at load average 1-1.3, float64 15.1 -> 4.4 s per arch, x3.4
+    (x2.99..x3.97 per pair), float32 (vkdnw_f32) 5.5 -> 2.3 s, x2.35 (x2.20..x2.67; float32 convolutions run on
+    oneDNN on both sides, so the old path loses less there); at load 4-5, x3.1 (x2.43..x3.17) and x2.4
+    (x2.09..x2.86). Values: Jacobians equal to 5e-16 of the largest entry,
     vkdnw to 1.5e-13 relative (float64 rounding of another summation order; the small deciles amplify it).
 
     Args:
