@@ -237,7 +237,10 @@ class RunState:
         sizes = {"batch_size": self.cfg.batch_size, "image_size": self.cfg.image_size, **{
             k: v for k, v in self.cfg.space_kwargs.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}}
         metrics = sorted({m for s in self.todo for m in (s.metrics or self.metrics)}, key=self.metrics.index)
-        return prior_estimate(metric_costs(self.space.name), metrics, self.todo_archs, workers, sizes)
+        task = self.cfg.space_kwargs.get("task")
+        if task is None and tuple(self.space.task_names()) != ("classification",):
+            task = self.space.task_names()[0]  # the space's own task (TransNAS-Bench-101's --task default)
+        return prior_estimate(metric_costs(self.space.name, task), metrics, self.todo_archs, workers, sizes)
 
     def write(self, shard: Shard, table: pa.Table, failed: bool = False) -> None:
         """Atomically write ``shard``'s rows, minus any already stored key (so keys never duplicate)."""
@@ -321,9 +324,29 @@ def scoring_run(cfg: "ScoreConfig") -> Iterator[RunState]:
                          task=_space_task(space, cfg))
     if ids:
         space.to_module(space.index_to_arch(ids[0]), batch.num_classes, **cfg.space_kwargs)
+    check_some_metric_applies(metrics, batch.task)
     store = open_run(cfg.out)
     with store.claim():
         yield _prepare(cfg, store, space, metrics, ids, batch)
+
+
+def check_some_metric_applies(metrics: list[str], task: Any) -> None:
+    """Refuse a run none of whose ``metrics`` can apply to ``task`` (every row would be ``not_applicable``, and
+    the run would fail after building its store): :class:`ConfigError` with each metric's reason, before any work.
+    A run where some apply goes on and stores the others as ``not_applicable``.
+
+    Args:
+        metrics: the run's resolved metric names.
+        task: the batch's :class:`raynas.tasks.Task`, None for plain classification (every metric applies).
+    """
+    if task is None or not metrics:
+        return
+    from raynas.metrics import get_metric
+
+    whys = {m: get_metric(m).not_applicable(task) for m in metrics}
+    if all(why is not None for why in whys.values()):
+        raise ConfigError(f"none of the metrics applies to task {task.name!r}: {'; '.join(whys.values())}; "
+                          "choose metrics that need no class labels (`raynas list metrics`)")
 
 
 def _space_task(space: "SearchSpace", cfg: "ScoreConfig") -> Any:

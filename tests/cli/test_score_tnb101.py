@@ -153,3 +153,18 @@ def test_the_run_records_its_task_loss_and_a_run_without_it_does_not_resume(tmp_
         assert "task_loss: stored (absent)" in capsys.readouterr().err
     assert main(["export", str(run), "--format", "csv", "--out", str(tmp_path / "w.csv")]) == 0
     assert {r["metric"] for r in _rows(run)} == {"naswot"}
+
+
+def test_a_run_none_of_whose_metrics_applies_to_the_task_is_refused_before_any_work(
+        tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    # every row would be not_applicable: exit 2 with each reason, and no run directory is made
+    run = tmp_path / "r"
+    assert main(["score", "--space", "tnb101_micro", "--task", "room_layout", "--metrics", "ntk_cond,vkdnw",
+                 "--sample", "1", "--data", "noise", "--out", str(run), *SMALL]) == 2
+    err = capsys.readouterr().err
+    assert "none of the metrics applies to task 'room_layout': ntk_cond needs per-sample class labels" in err
+    assert "vkdnw needs" in err and not run.exists()
+    # one that applies is enough: the others are stored as not_applicable
+    assert main(["score", "--space", "tnb101_micro", "--task", "room_layout", "--metrics", "ntk_cond,params",
+                 "--sample", "1", "--data", "noise", "--out", str(run), *SMALL]) == 0
+    assert {(r["metric"], r["status"]) for r in _rows(run)} == {("ntk_cond", "not_applicable"), ("params", "ok")}
