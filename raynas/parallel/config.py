@@ -18,6 +18,10 @@ from raynas.errors import ConfigError
 from raynas.spaces import DEFAULT_SPACE
 from raynas.store import VOLATILE_KEYS  # keys that may differ between a run and its resume (the store's one list)
 
+#: keys of a stored run config that are derived from the fields, not fields themselves (:meth:`ScoreConfig.task_loss`):
+#: compared on resume, dropped when a stored config is read back into a :class:`ScoreConfig`
+DERIVED_KEYS: tuple[str, ...] = ("task_loss",)
+
 #: identity keys a ``force``d resume may change: more metrics (only new (arch, metric) pairs are scored) and the
 #: shard plan. Everything else (space, selection, seed, data, batch, network options) decides the values of rows
 #: already stored, so changing it would mix two runs in one directory under one config.

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from raynas.config import from_dict
-from raynas.parallel.config import ScoreConfig
+from raynas.parallel.config import DERIVED_KEYS, ScoreConfig
 from raynas.parallel.shards import plan_shards, select_ids
 from raynas.store import DEFAULT_BACKEND, RunPlan, Store, open_store
 
@@ -24,7 +24,8 @@ def plan_run(cfg: Mapping[str, Any], run_dir: Path) -> RunPlan:
     """
     from raynas.spaces import create_space
 
-    sc = from_dict(ScoreConfig, {**dict(cfg), "out": str(run_dir)})
+    fields = {k: v for k, v in cfg.items() if k not in DERIVED_KEYS}  # e.g. task_loss: recomputed, not given
+    sc = from_dict(ScoreConfig, {**fields, "out": str(run_dir)})
     ids = select_ids(create_space(sc.space), sc)
     return RunPlan(tuple(ids), tuple((s.shard_id, s.ids) for s in plan_shards(ids, sc.shard_size)),
                    tuple(sc.metric_names()), sc.seed)

@@ -64,7 +64,7 @@ def test_broken_pipe_not_from_stdout_is_still_a_failure(monkeypatch, capsys):
 def test_list_oracles_names_what_the_cli_accepts(capsys):
     from raynas.errors import OracleError
     from raynas.search.runner import make_oracle
-    from raynas.spaces import create_benchmark, list_benchmarks
+    from raynas.spaces import create_benchmark, create_space, list_benchmarks
 
     assert main(["list", "oracles"]) == 0
     lines = capsys.readouterr().out.splitlines()
@@ -73,8 +73,11 @@ def test_list_oracles_names_what_the_cli_accepts(capsys):
     assert all(len(line.split()) > 1 for line in lines)  # each with a description
     for name in names:  # every listed name is one `--oracle NAME` accepts (for its benchmark's space)
         space = create_benchmark(name).space if name in list_benchmarks() else "nb201"
+        cfg: dict = {"space": space}
+        if name in list_benchmarks() and create_benchmark(name).default_dataset in create_space(space).task_names():
+            cfg["space_kwargs"] = {"task": create_benchmark(name).default_dataset}  # a per-task table: its task's run
         try:
-            make_oracle(name, {"space": space}, 0)
+            make_oracle(name, cfg, 0)
         except OracleError:  # a benchmark table may be absent on this machine; the name itself was accepted
             assert name in list_benchmarks()
     with pytest.raises(TypeError):  # "callable" wraps a Python function: no command line can name one

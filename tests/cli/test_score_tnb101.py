@@ -168,3 +168,15 @@ def test_a_run_none_of_whose_metrics_applies_to_the_task_is_refused_before_any_w
     assert main(["score", "--space", "tnb101_micro", "--task", "room_layout", "--metrics", "ntk_cond,params",
                  "--sample", "1", "--data", "noise", "--out", str(run), *SMALL]) == 0
     assert {(r["metric"], r["status"]) for r in _rows(run)} == {("ntk_cond", "not_applicable"), ("params", "ok")}
+
+
+def test_a_tnb101_run_reads_back_complete_with_its_recorded_task_loss(tmp_path: Path) -> None:
+    # the stored identity holds the derived task_loss; reading the config back into a plan must not choke on it
+    from raynas.parallel.planner import open_run
+
+    run = tmp_path / "r"
+    assert main(["score", "--space", "tnb101_micro", "--task", "room_layout", "--metrics", "params", "--sample", "2",
+                 "--data", "noise", "--out", str(run), *SMALL]) == 0
+    assert json.loads((run / "config.json").read_text())["identity"]["task_loss"] == "mse"
+    check = open_run(run).completeness()
+    assert check.complete, check.problems()
