@@ -27,9 +27,10 @@ def metric_lines(lines: Iterable[str]) -> Iterator[str]:
     """The metric listing with each metric's group and measured cost inserted after its name.
 
     The group is ``all`` (what ``--metrics all`` scores) or ``diagnostic`` (a raynas-only twin, opt-in by name or
-    as ``--metrics all,diagnostic``); the cost is each registered space's measured seconds per arch
-    (:mod:`raynas.spaces.costs`, fused engine, at that table's sizes; a shared pass's seconds split evenly). A
-    first line names the groups.
+    as ``--metrics all,diagnostic``); the cost is the default space's measured seconds per arch
+    (:mod:`raynas.spaces.costs`: fused engine, one CPU thread, at that table's sizes; a shared pass's seconds split
+    evenly). The first lines name the groups and say what the cost column is and where every other space's and
+    task's costs are.
 
     Args:
         lines: :func:`raynas.api.describe_registry`'s metric lines (the name first).
@@ -38,15 +39,20 @@ def metric_lines(lines: Iterable[str]) -> Iterator[str]:
     """
     from raynas.metrics import get_metric
     from raynas.metrics.registry import GROUPS
-    from raynas.spaces import list_spaces
-    from raynas.spaces.costs import metric_costs
+    from raynas.spaces import DEFAULT_SPACE
+    from raynas.spaces.costs import COSTS_FILE, metric_costs
 
-    tables = [t for t in (metric_costs(s) for s in list_spaces()) if t is not None]
+    # one space's column: the seven TransNAS-Bench-101 task tables and the rest would not fit a line
+    table = metric_costs(DEFAULT_SPACE)
     yield "groups: " + "; ".join(f"{g}: {doc}" for g, doc in GROUPS.items())
+    if table is not None:
+        sizes = " ".join(f"{k}={v}" for k, v in table.reference.items())
+        yield (f"cost: seconds per {DEFAULT_SPACE} arch at {sizes} ({table.source}); every space's and task's: "
+               f"raynas/spaces/<package>/{COSTS_FILE}, and `raynas score` prints its run's estimate first")
     for line in lines:
         name, _, rest = line.partition(" ")
         spec = get_metric(name)
         group = f"diagnostic (twin of {spec.variant_of})" if spec.variant_of else "all"
-        cost = ", ".join(f"{t.space} {t.seconds[name]:.3g} s" for t in tables if name in t.seconds) or "-"
+        cost = f"{table.space} {table.seconds[name]:.3g} s" if table is not None and name in table.seconds else "-"
         yield f"{name:24s} {group:40s} {cost:16s} {rest.strip()}"
 

@@ -4,11 +4,11 @@ Registry entries are factories ``(**kwargs) -> SearchSpace``. **One package per 
 (``raynas/spaces/<space>/``: ``nb201``, ``nb101``, ``darts``, ``tnb101``): every subpackage of this folder is
 imported here, discovered, not listed, and its ``__init__`` imports the modules that register its space(s)
 (``SPACES.add(name, factory)``), its benchmark tables (:mod:`raynas.spaces.benchmarks`, e.g.
-``nb201/benchmark.py``), its measured metric costs (:mod:`raynas.spaces.costs`, e.g. ``nb201/costs.py``) and its
-stacked form (:mod:`raynas.spaces.stacking`). A new space is one new package (and its tests). The modules beside
-the packages are shared by the spaces (the base class and its capabilities, ops, specs, supernet parts,
-benchmarks, costs, stacking) or, like ``nbsz``, register NAS-Bench-Suite-Zero's published tables of several
-spaces once those are imported.
+``nb201/benchmark.py``) and its stacked form (:mod:`raynas.spaces.stacking`). Its measured metric costs ship as
+``<package>/metric_costs.json`` (:mod:`raynas.spaces.costs`, written by ``scripts/measure_metric_costs.py``) and
+are read here. A new space is one new package (and its tests). The modules beside the packages are shared by the
+spaces (the base class and its capabilities, ops, specs, supernet parts, benchmarks, costs, stacking) or, like
+``nbsz``, register NAS-Bench-Suite-Zero's published tables of several spaces once those are imported.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from typing import Any, Callable
 from raynas.registry import Registry
 from raynas.spaces.base import SearchSpace
 from raynas.spaces.benchmarks import Benchmark, benchmark_for_space, create_benchmark, list_benchmarks
+from raynas.spaces.costs import COSTS_FILE, load_metric_costs_file
 
 SPACES: Registry[Callable[..., SearchSpace]] = Registry("space")
 
@@ -48,7 +49,11 @@ def _space_packages() -> list[str]:
     return sorted(m.name for m in pkgutil.iter_modules([str(Path(__file__).parent)]) if m.ispkg)
 
 
-for _name in (*_space_packages(), *_AFTER_SPACES):
+for _name in _space_packages():
+    importlib.import_module(f"{__name__}.{_name}")
+    # the package's measured metric costs, if it ships them (raynas.spaces.costs)
+    load_metric_costs_file(Path(__file__).parent / _name / COSTS_FILE)
+for _name in _AFTER_SPACES:
     importlib.import_module(f"{__name__}.{_name}")
 
 __all__ = [

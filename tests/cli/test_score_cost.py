@@ -55,7 +55,7 @@ def test_a_run_projected_past_an_hour_warns_how_to_cut_it_and_goes_on(tmp_path: 
                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     # a table in which params costs 200 s per arch at the tiny run's size: 40 archs on one worker is 2.2 h
     tiny = {"C": 4, "N": 1, "batch_size": 8, "image_size": 8}
-    monkeypatch.setitem(costs_mod._COSTS, "nb201", MetricCosts("nb201", {"params": 200.0}, tiny, EXP, "a test table"))
+    monkeypatch.setitem(costs_mod._COSTS, ("nb201", None), MetricCosts("nb201", {"params": 200.0}, tiny, EXP, "a test table"))
     events = _record(monkeypatch)
     rc = main(["score", *TINY, "--metrics", "params", "--sample", "40", "--out", str(tmp_path / "r")])
     assert rc == 0  # not blocked: every arch scored

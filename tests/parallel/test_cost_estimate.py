@@ -99,7 +99,7 @@ def test_nb201_ships_measured_costs_of_every_registered_metric() -> None:
 
 def test_a_run_reports_the_prior_estimate_before_scoring_any_arch(tmp_path: Path,
                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(costs_mod._COSTS, "nb201", _table(params=10.0, grad_norm=20.0, naswot=30.0))
+    monkeypatch.setitem(costs_mod._COSTS, ("nb201", None), _table(params=10.0, grad_norm=20.0, naswot=30.0))
     events: list[Any] = []
     run_scoring_from_dict(tiny_score_config(tmp_path, sample=3),
                           progress_callback=lambda done, *a: events.append(("progress", done)),
@@ -121,7 +121,7 @@ def test_a_run_reports_the_prior_estimate_before_scoring_any_arch(tmp_path: Path
 
 
 def test_resume_estimates_only_the_archs_left(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(costs_mod._COSTS, "nb201", _table(params=10.0))
+    monkeypatch.setitem(costs_mod._COSTS, ("nb201", None), _table(params=10.0))
     cfg = tiny_score_config(tmp_path, sample=4, metrics=["params"])
 
     def stop(done: int, *a: Any) -> None:
