@@ -9,12 +9,12 @@ from typing import Any
 
 import pytest
 
-from raynas.cli import score_cmd
 from raynas.cli.main import main
 from raynas.cli.score_cmd import ScoreReporter, metric_label
 from raynas.parallel.run import CostEstimate
 from raynas.spaces import costs as costs_mod
 from raynas.spaces.costs import MetricCosts
+from raynas_tests.score_events import record_score_events
 
 TINY = ["--space", "nb201", "--C", "4", "--N", "1", "--batch-size", "8", "--image-size", "8", "--workers", "0",
         "--no-progress"]
@@ -22,24 +22,8 @@ REF = {"C": 16, "N": 5, "batch_size": 64, "image_size": 32}
 EXP = {"C": 2, "N": 1, "batch_size": 1, "image_size": 2}
 
 
-def _record(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
-    """Every line ``raynas score`` writes on stderr and every arch the engine scores, in order."""
-    import raynas.metrics.engine as engine
-
-    events: list[tuple[str, str]] = []
-    real = engine.compute_metrics
-
-    def scoring(factory, batch, names, **kw):  # type: ignore[no-untyped-def]
-        events.append(("score", ",".join(names)))
-        return real(factory, batch, names, **kw)
-
-    monkeypatch.setattr(engine, "compute_metrics", scoring)
-    monkeypatch.setattr(score_cmd, "write_line", lambda text: events.append(("line", text)))
-    return events
-
-
 def test_estimate_is_printed_before_the_first_arch_is_scored(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    events = _record(monkeypatch)
+    events = record_score_events(monkeypatch)
     rc = main(["score", *TINY, "--metrics", "params,naswot", "--sample", "3", "--out", str(tmp_path / "r")])
     assert rc == 0
     first = events.index(next(e for e in events if e[0] == "score"))
@@ -56,7 +40,7 @@ def test_a_run_projected_past_an_hour_warns_how_to_cut_it_and_goes_on(tmp_path: 
     # a table in which params costs 200 s per arch at the tiny run's size: 40 archs on one worker is 2.2 h
     tiny = {"C": 4, "N": 1, "batch_size": 8, "image_size": 8}
     monkeypatch.setitem(costs_mod._COSTS, ("nb201", None), MetricCosts("nb201", {"params": 200.0}, tiny, EXP, "a test table"))
-    events = _record(monkeypatch)
+    events = record_score_events(monkeypatch)
     rc = main(["score", *TINY, "--metrics", "params", "--sample", "40", "--out", str(tmp_path / "r")])
     assert rc == 0  # not blocked: every arch scored
     assert sum(1 for kind, _ in events if kind == "score") == 40

@@ -9,7 +9,6 @@ import json
 import logging
 from pathlib import Path
 
-import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
@@ -17,7 +16,7 @@ from raynas.cli.main import main
 from raynas.oracles.base import create_oracle
 from raynas.spaces import create_space
 from raynas.spaces.benchmarks import data_root
-from raynas.spaces.tnb101 import TASKS
+from raynas_tests.nbsz_tables import write_tnb101
 
 #: small networks in-process: C=4, 16 px jigsaw tiles (64 px images), batch 4
 SMALL = ["--C", "4", "--image-size", "16", "--batch-size", "4", "--data", "noise", "--workers", "0", "--no-progress"]
@@ -87,26 +86,8 @@ def test_hnas_refuses_a_task_without_class_labels_before_any_work(tmp_path: Path
 
 # --- default metrics on a published pool without synflow --------------------------------------------------------
 def _write_table(root: Path, space: str, task: str, indices: list[int], values: list[float]) -> None:
-    """A ``tnb101_<space>_<task>.parquet`` in NAS-Bench-Suite-Zero's layout (``shared/data/tnb101/``; see
-    ``tests/spaces/test_tnb101_published.py``): proxy ``k`` of row ``r`` is ``10 k + r``, no synflow column."""
-    sp = create_space(f"tnb101_{space}")
-    n = len(indices)
-    cols: dict[str, object] = {
-        "naslib_key": [str(i) for i in range(n)], "arch_index": pa.array([1000 + r for r in range(n)], pa.int64()),
-        "file_idx": list(range(n)), "arch_str": [sp.format(sp.index_to_arch(i)) for i in indices]}
-    for k, name in enumerate(("snip", "grad_norm", "fisher", "grasp", "jacov", "nwot", "plain", "l2_norm", "flops")):
-        cols[name] = [10.0 * k + r for r in range(n)]
-        cols[f"{name}_time_s"] = [0.5] * n
-    cols["params"] = [0.25 + 7 * r / 1e6 for r in range(n)]
-    cols["epe_nas"] = [-1e8] * n
-    cols["val_metric_best_epoch"] = values
-    cols["val_metric_name"] = [TASKS[task].val_metric_name] * n
-    if space == "micro":
-        cols["arch_readable"] = ["x"] * n
-        cols["zen"] = [100.0 + r for r in range(n)]
-        cols["val_metric_final_epoch"] = [v - 0.5 for v in values]
-    (root / "tnb101").mkdir(parents=True, exist_ok=True)
-    pq.write_table(pa.table(cols), root / "tnb101" / f"tnb101_{space}_{task}.parquet")
+    """A table in NAS-Bench-Suite-Zero's layout without synflow (:func:`raynas_tests.nbsz_tables.write_tnb101`)."""
+    write_tnb101(root, space, task, tuple(indices), values)
 
 
 @pytest.fixture

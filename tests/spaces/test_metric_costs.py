@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from raynas.cli import score_cmd
 from raynas.cli.main import main
 from raynas.errors import ConfigError, RaynasError
 from raynas.metrics import resolve_metric_names
 from raynas.spaces import create_space, list_spaces
 from raynas.spaces import costs as costs_mod
 from raynas.spaces.costs import EXPONENTS, load_metric_costs_file, metric_costs, metric_costs_file
+from raynas_tests.score_events import record_score_events
 
 
 def _space_tasks() -> list[tuple[str, str | None]]:
@@ -95,17 +95,7 @@ def test_a_written_file_loads_back_and_a_broken_one_is_a_config_error(tmp_path: 
 @pytest.mark.parametrize(("space", "task"), [("tnb101_micro", "room_layout"), ("tnb101_macro", "segmentsemantic")])
 def test_a_tnb101_run_prints_its_estimate_before_the_first_arch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                                 space: str, task: str) -> None:
-    import raynas.metrics.engine as engine
-
-    events: list[tuple[str, str]] = []
-    real = engine.compute_metrics
-
-    def scoring(factory, batch, names, **kw):  # type: ignore[no-untyped-def]
-        events.append(("score", ",".join(names)))
-        return real(factory, batch, names, **kw)
-
-    monkeypatch.setattr(engine, "compute_metrics", scoring)
-    monkeypatch.setattr(score_cmd, "write_line", lambda text: events.append(("line", text)))
+    events = record_score_events(monkeypatch)
     rc = main(["score", "--space", space, "--task", task, "--metrics", "params,naswot", "--sample", "2",
                "--data", "noise", "--C", "4", "--image-size", "64", "--workers", "0", "--no-progress",
                "--out", str(tmp_path / "r")])

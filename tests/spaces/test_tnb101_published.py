@@ -10,7 +10,6 @@ import re
 from pathlib import Path
 
 import numpy as np
-import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
@@ -25,10 +24,12 @@ from raynas.spaces.tnb101 import TASKS
 from raynas.spaces.tnb101.published import SAMPLES, TNB101_METRICS, sample_name, table_spec
 from raynas.store import read_published
 from raynas.store.published import TABLES, parse_spec, read_published_target
+from raynas_tests.nbsz_tables import TNB101_TABLE_PROXIES
+from raynas_tests.nbsz_tables import write_tnb101 as write_table
 
 SPACE_KEYS = ("micro", "macro")
-# NASLib's proxy columns of the files (README section tnb101/): name -> one value per row made below
-PROXIES = ("snip", "grad_norm", "fisher", "grasp", "jacov", "nwot", "plain", "l2_norm", "flops")
+# NASLib's proxy columns of the files, as the tables the tests write hold them
+PROXIES = TNB101_TABLE_PROXIES
 
 
 @pytest.fixture
@@ -37,35 +38,6 @@ def data(tmp_path, monkeypatch):  # type: ignore[no-untyped-def]
     return tmp_path
 
 
-def write_table(root: Path, space: str, task: str, indices: tuple[int, ...], values: list[float],
-                **over: object) -> list[str]:
-    """A ``tnb101_<space>_<task>.parquet`` in the real files' layout (micro: also ``zen`` and the final-epoch
-    metric); proxy ``k`` of row ``r`` is ``10 k + r``, ``params`` ``(250000 + 7 r) / 1e6``, ``epe_nas`` NASLib's
-    -1e8 placeholder. Returns the rows' arch strings."""
-    sp = create_space(f"tnb101_{space}")
-    archs = [sp.format(sp.index_to_arch(i)) for i in indices]
-    n = len(archs)
-    cols: dict[str, object] = {
-        "naslib_key": [str(i) for i in range(n)],
-        "arch_index": pa.array([1000 + r for r in range(n)], pa.int64()),  # NASLib's list position, not raynas's
-        "file_idx": list(range(n)),
-        "arch_str": archs,
-    }
-    for k, name in enumerate(PROXIES):
-        cols[name] = [10.0 * k + r for r in range(n)]
-        cols[f"{name}_time_s"] = [0.5] * n
-    cols["params"] = [0.25 + 7 * r / 1e6 for r in range(n)]
-    cols["epe_nas"] = [-1e8] * n
-    cols["val_metric_best_epoch"] = values
-    cols["val_metric_name"] = [TASKS[task].val_metric_name] * n
-    if space == "micro":
-        cols["arch_readable"] = ["x"] * n
-        cols["zen"] = [100.0 + r for r in range(n)]
-        cols["val_metric_final_epoch"] = [v - 0.5 for v in values]
-    cols.update(over)
-    (root / "tnb101").mkdir(parents=True, exist_ok=True)
-    pq.write_table(pa.table(cols), root / "tnb101" / f"tnb101_{space}_{task}.parquet")
-    return archs
 
 
 MICRO = (0, 1060, 4095, 2000)  # raynas indices: not sorted in the file, to see the rows sorted by index

@@ -4,6 +4,7 @@ in the layout of ``shared/data/nbsz/`` (README there), made from raynas's own ar
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -89,3 +90,52 @@ def write_nb301(root, indices=(0, 123456789, 10**18)) -> list:  # type: ignore[n
     (root / "nbsz").mkdir(parents=True, exist_ok=True)
     pq.write_table(pa.table(cols), root / "nbsz" / "nb301_cifar10.parquet")
     return genos
+
+
+#: NASLib's proxy columns of the TransNAS-Bench-101 tables, in the order :func:`write_tnb101_table` fills them
+TNB101_TABLE_PROXIES = ("snip", "grad_norm", "fisher", "grasp", "jacov", "nwot", "plain", "l2_norm", "flops")
+
+
+def write_tnb101(root: Path, space: str, task: str, indices: tuple[int, ...], values: list[float],
+                **over: object) -> list[str]:
+    """A ``tnb101_<space>_<task>.parquet`` in NAS-Bench-Suite-Zero's layout (``shared/data/tnb101/``, README
+    section tnb101/; micro: also ``zen`` and the final-epoch metric), so the reader is tested without the real files.
+
+    Args:
+        root: the data root (``RAYNAS_DATA``); the file goes to ``root/tnb101/``.
+        space: ``"micro"`` or ``"macro"``.
+        task: a TransNAS-Bench-101 task (its validation metric's name is written).
+        indices: raynas arch indices of the rows.
+        values: the validation metric of each row.
+        **over: columns to replace or add.
+
+    Returns:
+        the rows' arch strings. Proxy ``k`` of :data:`TNB101_TABLE_PROXIES` is ``10 k + r`` on row ``r``, ``params``
+        ``(250000 + 7 r) / 1e6``, ``epe_nas`` NASLib's -1e8 placeholder; no synflow column (the real files have none).
+    """
+    from raynas.spaces.tnb101 import TASKS
+
+    sp = create_space(f"tnb101_{space}")
+    archs = [sp.format(sp.index_to_arch(i)) for i in indices]
+    n = len(archs)
+    cols: dict[str, object] = {
+        "naslib_key": [str(i) for i in range(n)],
+        "arch_index": pa.array([1000 + r for r in range(n)], pa.int64()),  # NASLib's list position, not raynas's
+        "file_idx": list(range(n)),
+        "arch_str": archs,
+    }
+    for k, name in enumerate(TNB101_TABLE_PROXIES):
+        cols[name] = [10.0 * k + r for r in range(n)]
+        cols[f"{name}_time_s"] = [0.5] * n
+    cols["params"] = [0.25 + 7 * r / 1e6 for r in range(n)]
+    cols["epe_nas"] = [-1e8] * n
+    cols["val_metric_best_epoch"] = values
+    cols["val_metric_name"] = [TASKS[task].val_metric_name] * n
+    if space == "micro":
+        cols["arch_readable"] = ["x"] * n
+        cols["zen"] = [100.0 + r for r in range(n)]
+        cols["val_metric_final_epoch"] = [v - 0.5 for v in values]
+    cols.update(over)
+    (root / "tnb101").mkdir(parents=True, exist_ok=True)
+    pq.write_table(pa.table(cols), root / "tnb101" / f"tnb101_{space}_{task}.parquet")
+    return archs
