@@ -7,7 +7,7 @@ device, seeding, timing, OOM and NaN handling) belongs to :mod:`raynas.metrics.e
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, Literal, Mapping
+from typing import Any, Callable, Literal, Mapping, Sequence
 
 import torch
 import torch.nn as nn
@@ -173,6 +173,28 @@ def get_metric(name: str) -> MetricSpec:
     # No import of the package here: Python runs ``raynas/metrics/__init__.py`` (which imports every built-in
     # metric module) before any ``raynas.metrics.*`` module, this one included, so the registry is full by now.
     return METRICS.get(name)
+
+
+def not_applicable_reasons(names: Sequence[str], task: Task | None, *, skip_unknown: bool = False) -> dict[str, str]:
+    """``metric -> why`` for the metrics of ``names`` that cannot apply to ``task`` (:meth:`MetricSpec.not_applicable`).
+
+    Args:
+        names: metric names.
+        task: the task scored (None: classification, which every metric applies to).
+        skip_unknown: leave out names this process has not registered (a plugin's metric, whose stored column
+            is all there is to go by) instead of raising :class:`UnknownNameError`.
+
+    Returns:
+        the reasons, in ``names`` order; empty when every metric applies.
+    """
+    out: dict[str, str] = {}
+    for name in names:
+        if skip_unknown and name not in METRICS:
+            continue
+        why = get_metric(name).not_applicable(task)
+        if why is not None:
+            out[name] = why
+    return out
 
 
 def list_metrics() -> list[str]:

@@ -341,10 +341,10 @@ def check_some_metric_applies(metrics: list[str], task: Any) -> None:
     """
     if task is None or not metrics:
         return
-    from raynas.metrics import get_metric
+    from raynas.metrics import not_applicable_reasons
 
-    whys = {m: get_metric(m).not_applicable(task) for m in metrics}
-    if all(why is not None for why in whys.values()):
+    whys = not_applicable_reasons(metrics, task)
+    if len(whys) == len(metrics):
         raise ConfigError(f"none of the metrics applies to task {task.name!r}: {'; '.join(whys.values())}; "
                           "choose metrics that need no class labels (`raynas list metrics`)")
 

@@ -206,17 +206,10 @@ def _not_applicable(cfg: Mapping[str, Any], metrics: Sequence[str]) -> dict[str,
     task = scored_task(cfg)
     if task is None:
         return {}
-    from raynas.metrics import get_metric
+    from raynas.metrics import not_applicable_reasons
 
-    out = {}
-    for m in metrics:
-        try:
-            why = get_metric(m).not_applicable(task)
-        except RaynasError:  # a metric this process does not know (a plugin not imported): its column decides
-            continue
-        if why is not None:
-            out[m] = why
-    return out
+    # a metric this process does not know (a plugin not imported) is left to its column
+    return not_applicable_reasons(metrics, task, skip_unknown=True)
 
 
 def _checked(scores: Any, wide: pa.Table, cfg: dict[str, Any], metrics: Sequence[str], transform: str,
