@@ -237,9 +237,7 @@ class RunState:
         sizes = {"batch_size": self.cfg.batch_size, "image_size": self.cfg.image_size, **{
             k: v for k, v in self.cfg.space_kwargs.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}}
         metrics = sorted({m for s in self.todo for m in (s.metrics or self.metrics)}, key=self.metrics.index)
-        task = self.cfg.space_kwargs.get("task")
-        if task is None and tuple(self.space.task_names()) != ("classification",):
-            task = self.space.task_names()[0]  # the space's own task (TransNAS-Bench-101's --task default)
+        task = self.batch.task.name if self.batch.task is not None else None  # the task the run's batch is for
         return prior_estimate(metric_costs(self.space.name, task), metrics, self.todo_archs, workers, sizes)
 
     def write(self, shard: Shard, table: pa.Table, failed: bool = False) -> None:
