@@ -200,27 +200,20 @@ def scored_task(cfg: Mapping[str, Any]) -> "Task | None":
         return None
 
 
-def _not_applicable(cfg: Mapping[str, Any], metrics: Sequence[str]) -> dict[str, str]:
-    """``metric -> why`` for the registered ``metrics`` that cannot apply to the run's task (their rows are
-    ``not_applicable``: a column of nothing but nulls, which a search must not read as a score)."""
-    task = scored_task(cfg)
-    if task is None:
-        return {}
-    from raynas.metrics import not_applicable_reasons
-
-    # a metric this process does not know (a plugin not imported) is left to its column
-    return not_applicable_reasons(metrics, task, skip_unknown=True)
-
-
 def _checked(scores: Any, wide: pa.Table, cfg: dict[str, Any], metrics: Sequence[str], transform: str,
              checks: tuple["RunCompleteness", ...], allow_incomplete: bool, optional: Sequence[str] = ()
              ) -> LoadedPool:
     have = sorted(c for c in wide.column_names if c not in _KEYS)
     missing = [m for m in metrics if m not in wide.column_names]
-    na = _not_applicable(cfg, [m for m in metrics if m in wide.column_names])
+    # metrics whose rows are not_applicable to the run's task: a column of nothing but nulls, which a search must
+    # not read as a score (a metric this process does not know, a plugin not imported, is left to its column)
+    from raynas.metrics import not_applicable_reasons
+
+    task = scored_task(cfg)
+    na = {} if task is None else not_applicable_reasons([m for m in metrics if m in wide.column_names], task,
+                                                         skip_unknown=True)
     dropped = {m: "not stored" for m in missing if m in optional}
-    dropped.update({m: f"not applicable to task {scored_task(cfg).name!r}"  # type: ignore[union-attr]
-                    for m in na if m in optional})
+    dropped.update({m: f"not applicable to task {task.name!r}" for m in na if m in optional})  # type: ignore[union-attr]
     missing = [m for m in missing if m not in dropped]
     if missing:
         raise SearchError(f"scores in {scores} lack metric(s) {missing}; stored metrics: {have}")
